@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace nnc {
 
 SourceFile::SourceFile(std::string name, std::string text)
@@ -74,9 +76,22 @@ std::string DiagnosticEngine::render(const Diagnostic &d) const {
 }
 
 std::string DiagnosticEngine::renderAll() const {
+  // Report in source order, whichever stage found the problem; a note stays after the error
+  // or warning it belongs to.
+  std::vector<std::vector<const Diagnostic *>> groups;
+  for (const Diagnostic &d : diags_) {
+    if (d.severity != Severity::Note || groups.empty())
+      groups.emplace_back();
+    groups.back().push_back(&d);
+  }
+  std::stable_sort(groups.begin(), groups.end(), [](const auto &a, const auto &b) {
+    SourceLoc x = a.front()->loc, y = b.front()->loc;
+    return x.line != y.line ? x.line < y.line : x.col < y.col;
+  });
   std::string out;
-  for (const Diagnostic &d : diags_)
-    out += render(d);
+  for (const auto &group : groups)
+    for (const Diagnostic *d : group)
+      out += render(*d);
   if (truncated_)
     out += fmt::format("{}: error: too many errors; stopped after {}\n",
                        file_ ? file_->name() : std::string("<input>"), maxErrors_);

@@ -1,0 +1,190 @@
+//===- Builtins.cpp - The table of functions, layers and settings ---------------------------===//
+#include "frontend/Builtins.h"
+
+#include <algorithm>
+#include <string>
+
+namespace nnc {
+
+const char *describe(BuiltinKind kind) {
+  switch (kind) {
+  case BuiltinKind::Op: return "operation";
+  case BuiltinKind::Activation: return "activation";
+  case BuiltinKind::Reduction: return "reduction";
+  case BuiltinKind::Loss: return "loss";
+  case BuiltinKind::Penalty: return "penalty";
+  case BuiltinKind::Layer: return "layer";
+  case BuiltinKind::Initializer: return "initializer";
+  case BuiltinKind::Optimizer: return "optimizer";
+  case BuiltinKind::Schedule: return "schedule";
+  }
+  return "builtin";
+}
+
+namespace {
+using K = BuiltinKind;
+using P = ParamType;
+// Shorthands for the table: x = required tensor, i/oi = (optional) integer, n/on = (optional)
+// number, ob = optional bool, act = optional activation, init = optional initializer.
+constexpr BuiltinParam x(std::string_view n) { return {n, P::Tensor, true}; }
+constexpr BuiltinParam i(std::string_view n) { return {n, P::Int, true}; }
+constexpr BuiltinParam oi(std::string_view n) { return {n, P::Int, false}; }
+constexpr BuiltinParam n(std::string_view n) { return {n, P::Number, true}; }
+constexpr BuiltinParam on(std::string_view n) { return {n, P::Number, false}; }
+constexpr BuiltinParam ob(std::string_view n) { return {n, P::Bool, false}; }
+constexpr BuiltinParam act() { return {"act", P::Activation, false}; }
+constexpr BuiltinParam init() { return {"init", P::Initializer, false}; }
+} // namespace
+
+const std::vector<Builtin> &builtins() {
+  static const std::vector<Builtin> table = {
+      // Activations: elementwise, usable as `act = NAME` in layers.
+      {"sigmoid", K::Activation, {x("x")}, false, {}, "logistic function 1 / (1 + exp(-x))"},
+      {"tanh", K::Activation, {x("x")}, false, {}, "hyperbolic tangent"},
+      {"relu", K::Activation, {x("x")}, false, {}, "max(x, 0)"},
+      {"leaky_relu", K::Activation, {x("x"), on("alpha")}, false, {}, "x if x > 0 else alpha * x (alpha = 0.01)"},
+      {"softplus", K::Activation, {x("x")}, false, {}, "log(1 + exp(x)), computed stably"},
+      {"softmax", K::Activation, {x("x"), oi("axis")}, false, {}, "exp(x) / sum(exp(x)) along axis (default -1), stable"},
+      {"log_softmax", K::Activation, {x("x"), oi("axis")}, false, {}, "x - logsumexp(x) along axis (default -1)"},
+      // Elementwise and structural operations.
+      {"exp", K::Op, {x("x")}, false, {}, "e^x"},
+      {"log", K::Op, {x("x")}, false, {}, "natural logarithm"},
+      {"sqrt", K::Op, {x("x")}, false, {}, "square root"},
+      {"abs", K::Op, {x("x")}, false, {}, "absolute value"},
+      {"square", K::Op, {x("x")}, false, {}, "x * x"},
+      {"pow", K::Op, {x("x"), n("p")}, false, {}, "x to a constant power p"},
+      {"maximum", K::Op, {x("a"), x("b")}, false, {}, "elementwise maximum, broadcasting"},
+      {"minimum", K::Op, {x("a"), x("b")}, false, {}, "elementwise minimum, broadcasting"},
+      {"logsumexp", K::Op, {x("x"), oi("axis")}, false, {}, "log(sum(exp(x))) along axis (default -1), stable"},
+      {"matmul", K::Op, {x("a"), x("b"), ob("transpose_a"), ob("transpose_b")}, false, {}, "matrix product; a @ b"},
+      {"transpose", K::Op, {x("x")}, false, {}, "swaps the last two axes"},
+      {"flatten", K::Op, {x("x")}, false, {}, "[B, d1, d2, ...] to [B, d1*d2*...]"},
+      {"one_hot", K::Op, {x("labels"), i("depth")}, false, {}, "i32 class indices to f32 rows of 0 and 1"},
+      // Reductions: over all axes unless `axis` is given.
+      {"sum", K::Reduction, {x("x"), oi("axis")}, false, {}, "sum of the elements"},
+      {"mean", K::Reduction, {x("x"), oi("axis")}, false, {}, "mean of the elements"},
+      {"max", K::Reduction, {x("x"), oi("axis")}, false, {}, "largest element"},
+      // Losses: one value per example; average them with mean().
+      {"softmax_cross_entropy", K::Loss, {x("logits"), x("labels")}, false, {}, "-log softmax(logits)[label] per row, via logsumexp"},
+      {"binary_cross_entropy", K::Loss, {x("logits"), x("targets")}, false, {}, "logistic loss from logits, targets in [0, 1], stable"},
+      {"hinge", K::Loss, {x("scores"), x("labels"), on("margin")}, false, {}, "multiclass SVM loss sum_j max(0, s_j - s_y + margin)"},
+      {"squared_error", K::Loss, {x("y"), x("t")}, false, {}, "(y - t)^2 summed over each example's features"},
+      // Penalties over parameters (any number of them).
+      {"l1", K::Penalty, {}, true, {}, "sum of |w| over the given parameters"},
+      {"l2", K::Penalty, {}, true, {}, "sum of w^2 over the given parameters"},
+      {"elastic_net", K::Penalty, {on("l1_ratio")}, true, {}, "l1_ratio * l1 + (1 - l1_ratio) * l2 (l1_ratio = 0.5)"},
+      // Layers.
+      {"dense", K::Layer, {x("x"), i("units"), act(), ob("bias"), init()}, false, {"weight", "bias"}, "x @ weight + bias, then act"},
+      {"conv2d", K::Layer, {x("x"), i("filters"), oi("kernel"), oi("stride"), oi("pad"), act(), ob("bias"), init()}, false, {"weight", "bias"}, "2-D convolution over NCHW input"},
+      {"maxpool", K::Layer, {x("x"), i("size"), oi("stride"), oi("pad")}, false, {}, "max over size x size windows (stride = size)"},
+      {"avgpool", K::Layer, {x("x"), i("size"), oi("stride"), oi("pad")}, false, {}, "mean over size x size windows (stride = size)"},
+      {"batchnorm", K::Layer, {x("x"), on("momentum"), on("eps")}, false, {"gamma", "beta"}, "normalize per feature/channel over the batch; running statistics for eval"},
+      {"dropout", K::Layer, {x("x"), x("rate")}, false, {}, "zero each element with probability rate while training, scale the rest"},
+      {"embedding", K::Layer, {x("ids"), i("vocab"), i("dim"), init()}, false, {"weight"}, "rows of a [vocab, dim] table for i32 ids"},
+      {"rnn", K::Layer, {x("x"), i("units"), act()}, false, {"w_x", "w_h", "bias"}, "Elman recurrence over axis 1, unrolled; returns every step's state"},
+      // Initializers.
+      {"zeros", K::Initializer, {}, false, {}, "all 0"},
+      {"ones", K::Initializer, {}, false, {}, "all 1"},
+      {"constant", K::Initializer, {n("value")}, false, {}, "all value"},
+      {"uniform", K::Initializer, {on("low"), on("high")}, false, {}, "uniform in [low, high) (default [-0.05, 0.05))"},
+      {"normal", K::Initializer, {on("mean"), on("std")}, false, {}, "normal(mean, std) (default 0, 0.05)"},
+      {"glorot_uniform", K::Initializer, {}, false, {}, "uniform with limit sqrt(6 / (fan_in + fan_out))"},
+      {"glorot_normal", K::Initializer, {}, false, {}, "normal with std sqrt(2 / (fan_in + fan_out))"},
+      {"xavier_uniform", K::Initializer, {}, false, {}, "same as glorot_uniform"},
+      {"xavier_normal", K::Initializer, {}, false, {}, "same as glorot_normal"},
+      {"he_uniform", K::Initializer, {}, false, {}, "uniform with limit sqrt(6 / fan_in)"},
+      {"he_normal", K::Initializer, {}, false, {}, "normal with std sqrt(2 / fan_in)"},
+      {"kaiming_uniform", K::Initializer, {}, false, {}, "same as he_uniform"},
+      {"kaiming_normal", K::Initializer, {}, false, {}, "same as he_normal"},
+      // Optimizers.
+      {"sgd", K::Optimizer, {on("lr"), on("momentum"), ob("nesterov"), on("weight_decay")}, false, {}, "stochastic gradient descent, optionally with (Nesterov) momentum"},
+      {"momentum", K::Optimizer, {on("lr"), on("momentum"), on("weight_decay")}, false, {}, "SGD with momentum (0.9)"},
+      {"nesterov", K::Optimizer, {on("lr"), on("momentum"), on("weight_decay")}, false, {}, "SGD with Nesterov momentum (0.9)"},
+      {"adagrad", K::Optimizer, {on("lr"), on("eps"), on("weight_decay")}, false, {}, "per-coordinate steps scaled by accumulated squared gradients"},
+      {"rmsprop", K::Optimizer, {on("lr"), on("rho"), on("eps"), on("weight_decay")}, false, {}, "steps scaled by a running mean of squared gradients"},
+      {"adam", K::Optimizer, {on("lr"), on("beta1"), on("beta2"), on("eps"), on("weight_decay")}, false, {}, "Adam with bias correction"},
+      {"adamw", K::Optimizer, {on("lr"), on("beta1"), on("beta2"), on("eps"), on("weight_decay")}, false, {}, "Adam with decoupled weight decay (0.01)"},
+      // Learning-rate schedules.
+      {"constant", K::Schedule, {}, false, {}, "the same rate every step"},
+      {"step", K::Schedule, {i("every"), on("gamma")}, false, {}, "multiply by gamma (0.1) every `every` epochs"},
+      {"exponential", K::Schedule, {on("gamma")}, false, {}, "multiply by gamma (0.95) every epoch"},
+      {"cosine", K::Schedule, {on("min_lr"), oi("warmup")}, false, {}, "cosine decay to min_lr over the run, after `warmup` epochs"},
+      {"warmup", K::Schedule, {i("epochs")}, false, {}, "linear warm-up over the first epochs, then constant"},
+  };
+  return table;
+}
+
+const Builtin *findBuiltin(std::string_view name) {
+  for (const Builtin &b : builtins())
+    if (b.name == name)
+      return &b;
+  return nullptr;
+}
+
+const Builtin *findBuiltin(std::string_view name, BuiltinKind kind) {
+  for (const Builtin &b : builtins())
+    if (b.name == name && b.kind == kind)
+      return &b;
+  return nullptr;
+}
+
+std::vector<std::string_view> builtinNames(std::initializer_list<BuiltinKind> kinds) {
+  std::vector<std::string_view> names;
+  for (const Builtin &b : builtins())
+    if (std::find(kinds.begin(), kinds.end(), b.kind) != kinds.end())
+      names.push_back(b.name);
+  return names;
+}
+
+const std::vector<TrainSettingSpec> &trainSettings() {
+  static const std::vector<TrainSettingSpec> table = {
+      {"optimizer", SettingValue::Optimizer, "the optimizer and its hyper-parameters"},
+      {"schedule", SettingValue::Schedule, "the learning-rate schedule"},
+      {"batch", SettingValue::PositiveInt, "minibatch size, binds B"},
+      {"epochs", SettingValue::PositiveInt, "passes over the training data"},
+      {"seed", SettingValue::PositiveInt, "seed of initialization, shuffling and dropout"},
+      {"clip", SettingValue::Number, "clip gradients to this global norm"},
+      {"weight_decay", SettingValue::Number, "decoupled weight decay"},
+      {"shuffle", SettingValue::Bool, "reshuffle the training data every epoch (true)"},
+      {"data", SettingValue::String, "training data: a file or a built-in source name"},
+      {"test_data", SettingValue::String, "test data: a file or a built-in source name"},
+  };
+  return table;
+}
+
+const TrainSettingSpec *findTrainSetting(std::string_view name) {
+  for (const TrainSettingSpec &s : trainSettings())
+    if (s.name == name)
+      return &s;
+  return nullptr;
+}
+
+std::string_view closestMatch(std::string_view name, const std::vector<std::string_view> &candidates) {
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j)
+      row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diag = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+        diag = up;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string_view best;
+  size_t bestDist = std::max<size_t>(1, name.size() / 3) + 1;
+  for (std::string_view c : candidates) {
+    size_t d = distance(name, c);
+    if (d < bestDist) {
+      bestDist = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+} // namespace nnc
