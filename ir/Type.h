@@ -15,6 +15,11 @@
 
 namespace nnc {
 
+/// The largest dimension, and the most elements, a well-formed tensor type may have. The shape
+/// rules reject larger ones, so that no size computation on a well-formed graph overflows.
+inline constexpr int64_t kMaxDim = int64_t(1) << 31;
+inline constexpr int64_t kMaxElements = int64_t(1) << 40;
+
 /// Element type of a tensor. I1 is a boolean mask (the result of `cmp`, the mask of `select`).
 enum class DType : uint8_t { F32, F64, I32, I1 };
 
@@ -28,13 +33,13 @@ inline bool isFloat(DType dtype) { return dtype == DType::F32 || dtype == DType:
 /// The static type of one IR value: element type and row-major shape.
 struct TensorType {
   DType dtype = DType::F32;
-  std::vector<int64_t> shape; ///< empty for a scalar; every dimension is >= 1
+  std::vector<int64_t> shape; ///< empty for a scalar; each dimension in [1, kMaxDim]
 
   TensorType() = default;
   TensorType(DType dtype, std::vector<int64_t> shape) : dtype(dtype), shape(std::move(shape)) {}
 
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }
-  /// Product of the dimensions (1 for a scalar).
+  /// Product of the dimensions (1 for a scalar); saturates at INT64_MAX instead of overflowing.
   int64_t numElements() const;
   bool isScalar() const { return shape.empty(); }
   bool operator==(const TensorType &) const = default;
