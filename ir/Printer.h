@@ -10,6 +10,7 @@
 #include "ir/Graph.h"
 
 #include <string>
+#include <vector>
 
 namespace nnc {
 
@@ -29,6 +30,8 @@ std::string printFunction(const Function &function);
 /// The name a value has in printFunction's text: `%x` for argument x, `%N` for the N-th node.
 /// Invalid values print as `%<invalid>`. O(nodes); meant for messages, not for loops.
 std::string valueName(const Function &function, ValueId v);
+/// The printed name of every value, indexed by ValueId::index (empty for removed ids).
+std::vector<std::string> valueNames(const Function &function);
 /// `loc(12:16)`, `loc(12:16-20)` when the span covers columns 16 to 20, empty when invalid.
 std::string formatLoc(SourceLoc loc);
 
