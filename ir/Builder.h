@@ -1,0 +1,145 @@
+//===- Builder.h - Checked construction of graph IR nodes -----------------------------------===//
+//
+// Builder appends nodes to a Function through one checked factory, tryCreate, which puts the
+// attributes in canonical form and runs the op's shape rule, returning the rule's message when
+// the node would be ill-typed. Front ends use tryCreate and turn the message into a located
+// diagnostic; passes, which build IR known to be well typed, use create and the typed
+// conveniences, which stop with an internal error on a broken invariant. The broadcasting
+// helpers turn NumPy-style implicit broadcasting into explicit `broadcast` ops.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/Graph.h"
+
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace nnc {
+
+/// Appends nodes to one Function. See the file comment.
+class Builder {
+public:
+  explicit Builder(Function &function) : fn_(function) {}
+
+  Function &function() { return fn_; }
+  const TensorType &type(ValueId v) const { return fn_.type(v); }
+
+  /// The location given to nodes made by create without a location and by the conveniences.
+  void setLoc(SourceLoc loc) { loc_ = loc; }
+  SourceLoc loc() const { return loc_; }
+
+  /// Appends `op(operands) {attrs}` after canonicalizing attrs and running the shape rule;
+  /// returns the new value, or the error message (then nothing is appended). Invalid operand
+  /// ids are reported as errors, too.
+  std::variant<ValueId, std::string> tryCreate(OpKind op, std::vector<ValueId> operands,
+                                               Attrs attrs = {}, SourceLoc loc = {});
+  /// As tryCreate, but a failure is an internal error (message to stderr, then abort) in every
+  /// build type. An invalid `loc` means the builder's current loc.
+  ValueId create(OpKind op, std::vector<ValueId> operands, Attrs attrs = {}, SourceLoc loc = {});
+
+  // --- typed conveniences: all use create, so they abort on ill-typed requests ---------------
+  ValueId unary(OpKind op, ValueId x) { return create(op, {x}); }
+  ValueId binary(OpKind op, ValueId a, ValueId b) { return create(op, {a, b}); }
+  ValueId neg(ValueId x) { return unary(OpKind::Neg, x); }
+  ValueId exp(ValueId x) { return unary(OpKind::Exp, x); }
+  ValueId log(ValueId x) { return unary(OpKind::Log, x); }
+  ValueId sqrt(ValueId x) { return unary(OpKind::Sqrt, x); }
+  ValueId rsqrt(ValueId x) { return unary(OpKind::Rsqrt, x); }
+  ValueId square(ValueId x) { return unary(OpKind::Square, x); }
+  ValueId sigmoid(ValueId x) { return unary(OpKind::Sigmoid, x); }
+  ValueId tanh(ValueId x) { return unary(OpKind::Tanh, x); }
+  ValueId relu(ValueId x) { return unary(OpKind::Relu, x); }
+  ValueId leakyRelu(ValueId x, double alpha);
+  ValueId powc(ValueId x, double exponent);
+  ValueId cast(ValueId x, DType dtype);
+  ValueId add(ValueId a, ValueId b) { return binary(OpKind::Add, a, b); }
+  ValueId sub(ValueId a, ValueId b) { return binary(OpKind::Sub, a, b); }
+  ValueId mul(ValueId a, ValueId b) { return binary(OpKind::Mul, a, b); }
+  ValueId div(ValueId a, ValueId b) { return binary(OpKind::Div, a, b); }
+  ValueId max(ValueId a, ValueId b) { return binary(OpKind::Max, a, b); }
+  ValueId min(ValueId a, ValueId b) { return binary(OpKind::Min, a, b); }
+  ValueId cmp(CmpPredicate predicate, ValueId a, ValueId b);
+  ValueId select(ValueId mask, ValueId a, ValueId b) { return create(OpKind::Select, {mask, a, b}); }
+
+  /// A tensor of type `type` filled with `value`.
+  ValueId constant(double value, const TensorType &type);
+  /// A scalar constant.
+  ValueId scalar(double value, DType dtype = DType::F32) { return constant(value, {dtype, {}}); }
+  /// A constant of the type of `like`.
+  ValueId constantLike(ValueId like, double value) { return constant(value, type(like)); }
+  ValueId iota(const TensorType &type, int64_t axis);
+
+  ValueId broadcast(ValueId x, std::vector<int64_t> shape, std::vector<int64_t> dims);
+  ValueId reshape(ValueId x, std::vector<int64_t> shape);
+  ValueId transpose(ValueId x, std::vector<int64_t> perm);
+  ValueId slice(ValueId x, std::vector<int64_t> starts, std::vector<int64_t> sizes);
+  ValueId pad(ValueId x, std::vector<int64_t> low, std::vector<int64_t> high);
+  ValueId concat(std::vector<ValueId> values, int64_t axis);
+
+  ValueId reduceSum(ValueId x, std::vector<int64_t> axes, bool keepdims = false);
+  ValueId reduceMean(ValueId x, std::vector<int64_t> axes, bool keepdims = false);
+  ValueId reduceMax(ValueId x, std::vector<int64_t> axes, bool keepdims = false);
+
+  ValueId matmul(ValueId a, ValueId b, bool transposeA = false, bool transposeB = false);
+  ValueId softmax(ValueId x, int64_t axis);
+  ValueId logSoftmax(ValueId x, int64_t axis);
+  ValueId logSumExp(ValueId x, int64_t axis, bool keepdims = false);
+
+  ValueId oneHot(ValueId labels, int64_t depth, DType dtype = DType::F32);
+  ValueId gather(ValueId table, ValueId indices);
+  ValueId scatterAdd(ValueId updates, ValueId indices, int64_t rows);
+
+  /// `shape`-shaped uniform [0,1) numbers of `dtype` from stream `seed` and the i32 scalar
+  /// `counter`.
+  ValueId randomUniform(ValueId counter, int64_t seed, const TensorType &type);
+  ValueId randomBernoulli(ValueId counter, int64_t seed, double p, const TensorType &type);
+
+  /// stride and pad are [height, width].
+  ValueId conv2d(ValueId x, ValueId w, std::vector<int64_t> stride = {1, 1},
+                 std::vector<int64_t> pad = {0, 0});
+  ValueId conv2dGradInput(ValueId dy, ValueId w, std::vector<int64_t> stride,
+                          std::vector<int64_t> pad, std::vector<int64_t> inputShape);
+  ValueId conv2dGradWeight(ValueId x, ValueId dy, std::vector<int64_t> stride,
+                           std::vector<int64_t> pad, std::vector<int64_t> kernel);
+  ValueId maxPool2d(ValueId x, std::vector<int64_t> kernel, std::vector<int64_t> stride,
+                    std::vector<int64_t> pad = {0, 0});
+  ValueId maxPool2dGrad(ValueId x, ValueId dy, std::vector<int64_t> kernel,
+                        std::vector<int64_t> stride, std::vector<int64_t> pad = {0, 0});
+  ValueId avgPool2d(ValueId x, std::vector<int64_t> kernel, std::vector<int64_t> stride,
+                    std::vector<int64_t> pad = {0, 0});
+  ValueId avgPool2dGrad(ValueId dy, std::vector<int64_t> kernel, std::vector<int64_t> stride,
+                        std::vector<int64_t> pad, std::vector<int64_t> inputShape);
+
+  ValueId softmaxCrossEntropy(ValueId logits, ValueId labels) {
+    return create(OpKind::SoftmaxCrossEntropy, {logits, labels});
+  }
+  ValueId bceWithLogits(ValueId logits, ValueId targets) {
+    return create(OpKind::BceWithLogits, {logits, targets});
+  }
+  ValueId multiclassHinge(ValueId scores, ValueId labels) {
+    return create(OpKind::MulticlassHinge, {scores, labels});
+  }
+
+  // --- NumPy-style broadcasting --------------------------------------------------------------
+  /// Broadcasts `a` and `b` to their common shape by NumPy rules (align trailing dimensions;
+  /// a dimension of 1 or a missing one stretches), inserting `broadcast` ops only where a shape
+  /// changes. Requires equal dtypes. Errors read "cannot broadcast f32[16,3] with f32[4]".
+  std::variant<std::pair<ValueId, ValueId>, std::string> broadcastPair(ValueId a, ValueId b,
+                                                                       SourceLoc loc = {});
+  /// Broadcasts `v` to `shape` by NumPy rules (returns `v` itself when the shape is already
+  /// right). Errors read "cannot broadcast f32[3] to [16,4]".
+  std::variant<ValueId, std::string> broadcastTo(ValueId v, const std::vector<int64_t> &shape,
+                                                 SourceLoc loc = {});
+  /// The NumPy broadcast of two shapes, or nullopt when they are incompatible.
+  static std::optional<std::vector<int64_t>> broadcastShapes(const std::vector<int64_t> &a,
+                                                             const std::vector<int64_t> &b);
+
+private:
+  Function &fn_;
+  SourceLoc loc_;
+};
+
+} // namespace nnc

@@ -1,0 +1,139 @@
+//===- Verifier.cpp - Checking the invariants of the graph IR -------------------------------===//
+//
+// Walks a function once in node order, tracking which values are defined, and checks each
+// argument, node, result and update against the invariants listed in Verifier.h.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "ir/Verifier.h"
+
+#include "ir/Printer.h"
+
+#include <fmt/format.h>
+#include <set>
+
+namespace nnc {
+
+namespace {
+/// True for [A-Za-z_][A-Za-z0-9_.]*, the names the textual IR can spell.
+bool isIdentifier(std::string_view s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_'))
+    return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'))
+      return false;
+  return true;
+}
+
+bool isLegalType(const TensorType &t) {
+  for (int64_t d : t.shape)
+    if (d < 1 || d > kMaxDim)
+      return false;
+  return t.numElements() <= kMaxElements;
+}
+} // namespace
+
+std::vector<std::string> verifyFunction(const Function &f) {
+  std::vector<std::string> problems;
+  auto problem = [&](std::string msg) { problems.push_back(fmt::format("@{}: {}", f.name(), msg)); };
+  std::vector<std::string> names = valueNames(f);
+  auto name = [&](ValueId v) -> std::string {
+    return f.isValid(v) ? names[v.index] : "%<invalid>";
+  };
+  if (!isIdentifier(f.name()))
+    problem(fmt::format("function name '{}' is not an identifier", f.name()));
+
+  std::vector<bool> defined(f.numValueIds(), false);
+  std::set<std::string, std::less<>> argNames;
+  for (const Argument &a : f.arguments()) {
+    if (!isIdentifier(a.name))
+      problem(fmt::format("argument name '{}' is not an identifier", a.name));
+    if (!argNames.insert(a.name).second)
+      problem(fmt::format("argument %{} is declared twice", a.name));
+    if (!isLegalType(a.type))
+      problem(fmt::format("argument %{} has an illegal type {}", a.name, a.type.str()));
+    if (a.role != ArgRole::State && (a.trainable || !a.init.empty()))
+      problem(fmt::format("argument %{} is {}, but only state can be trainable or have an init", a.name,
+                          argRoleName(a.role)));
+    if (!f.isArgument(a.value) || &f.argument(a.value) != &a)
+      problem(fmt::format("argument %{} has a broken value id", a.name));
+    else
+      defined[a.value.index] = true;
+  }
+
+  for (const Node &n : f.nodes()) {
+    if (!f.isValid(n.result) || f.definingNode(n.result) != &n) {
+      problem(fmt::format("a {} node has a broken result id", mnemonic(n.op)));
+      continue;
+    }
+    std::string where = fmt::format("{} = {}", name(n.result), mnemonic(n.op));
+    bool operandsOk = true;
+    std::vector<TensorType> types;
+    for (size_t i = 0; i < n.operands.size(); ++i) {
+      ValueId v = n.operands[i];
+      if (!f.isValid(v)) {
+        problem(fmt::format("{}: operand {} is not a value of the function", where, i));
+        operandsOk = false;
+      } else if (!defined[v.index]) {
+        problem(fmt::format("{}: operand {} is used before it is defined", where, name(v)));
+        operandsOk = false;
+      } else {
+        types.push_back(f.type(v));
+      }
+    }
+    defined[n.result.index] = true;
+    if (!operandsOk)
+      continue;
+    Attrs canonical = n.attrs;
+    if (auto e = canonicalizeAttrs(n.op, canonical)) {
+      problem(fmt::format("{}: {}", where, *e));
+      continue;
+    }
+    if (!(canonical == n.attrs))
+      problem(fmt::format("{}: attributes {} are not canonical (expected {})", where, n.attrs.str(), canonical.str()));
+    auto type = inferType(n.op, types, canonical);
+    if (auto *e = std::get_if<std::string>(&type))
+      problem(fmt::format("{}: {}", where, *e));
+    else if (std::get<TensorType>(type) != n.type)
+      problem(fmt::format("{}: result type {} differs from the shape rule's {}", where, n.type.str(),
+                          std::get<TensorType>(type).str()));
+  }
+
+  std::set<std::string, std::less<>> resultNames;
+  for (const FunctionResult &r : f.results()) {
+    if (!isIdentifier(r.name) || r.name == "update")
+      problem(fmt::format("result name '{}' is not an identifier (or is the keyword 'update')", r.name));
+    if (!resultNames.insert(r.name).second)
+      problem(fmt::format("result '{}' is returned twice", r.name));
+    if (!f.isValid(r.value))
+      problem(fmt::format("result '{}' is not a value of the function", r.name));
+  }
+  std::set<ValueId> updated;
+  for (const StateUpdate &u : f.updates()) {
+    if (!f.isArgument(u.state) || f.argument(u.state).role != ArgRole::State) {
+      problem(fmt::format("update of {}, which is not a state argument", name(u.state)));
+      continue;
+    }
+    if (!updated.insert(u.state).second)
+      problem(fmt::format("state {} is updated twice", name(u.state)));
+    if (!f.isValid(u.value))
+      problem(fmt::format("update of {} with a value that does not exist", name(u.state)));
+    else if (f.type(u.value) != f.type(u.state))
+      problem(fmt::format("update of {} : {} with {} of type {}", name(u.state), f.type(u.state).str(),
+                          name(u.value), f.type(u.value).str()));
+  }
+  return problems;
+}
+
+std::vector<std::string> verifyModule(const Module &m) {
+  std::vector<std::string> problems;
+  std::set<std::string, std::less<>> names;
+  for (const Function &f : m.functions()) {
+    if (!names.insert(f.name()).second)
+      problems.push_back(fmt::format("function @{} is defined twice", f.name()));
+    for (std::string &p : verifyFunction(f))
+      problems.push_back(std::move(p));
+  }
+  return problems;
+}
+
+} // namespace nnc

@@ -1,0 +1,26 @@
+//===- Verifier.h - Checking the invariants of the graph IR ---------------------------------===//
+//
+// The verifier checks everything a well-formed Function promises to the passes after it:
+// unique function, argument and result names; operands defined before use; canonical attributes
+// and a result type equal to the op's shape rule (which also checks operand dtypes); results
+// and updates naming existing values; updates only of state arguments, at most one per state,
+// of the state's type. Every pass's tests run it on the pass's output.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/Graph.h"
+
+#include <string>
+#include <vector>
+
+namespace nnc {
+
+/// The problems of `function`, one message each, e.g.
+/// "@train_step: %3 = matmul: result type f32[16,3] differs from the shape rule's f32[16,4]";
+/// empty when the function is well formed.
+std::vector<std::string> verifyFunction(const Function &function);
+/// The problems of every function plus duplicate function names.
+std::vector<std::string> verifyModule(const Module &module);
+
+} // namespace nnc
