@@ -6,8 +6,12 @@
 //
 //===----------------------------------------------------------------------------------------===//
 #include "frontend/Builtins.h"
+#include "frontend/Lower.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
+#include "ir/Parser.h"
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -48,6 +52,33 @@ bool flushDiagnostics(const DiagnosticEngine &diags) {
   return diags.hasErrors();
 }
 
+/// Runs the verifier; a failure here is a compiler bug, reported as such.
+bool verified(const Module &module) {
+  std::vector<std::string> problems = verifyModule(module);
+  for (const std::string &p : problems)
+    fmt::print(stderr, "nnc: internal error: the IR does not verify: {}\n", p);
+  return problems.empty();
+}
+
+/// `-x nnir`: parse textual IR, verify it and print it back (the round trip of the text form).
+int compileIrText(const SourceFile &source, DiagnosticEngine &diags, const std::string &emit) {
+  std::optional<Module> module = parseModule(source, diags);
+  if (flushDiagnostics(diags) || !module)
+    return kUserError;
+  std::vector<std::string> problems = verifyModule(*module);
+  for (const std::string &p : problems)
+    fmt::print(stderr, "{}: error: {}\n", source.name(), p);
+  if (!problems.empty())
+    return kUserError;
+  if (emit == "ast") {
+    fmt::print(stderr, "nnc: error: --emit=ast needs a .nn model, not textual IR\n");
+    return kUsageError;
+  }
+  if (emit == "ir")
+    fmt::print("{}", printModule(*module));
+  return kOk;
+}
+
 void printBuiltins() {
   BuiltinKind last = BuiltinKind::Schedule;
   bool first = true;
@@ -79,10 +110,18 @@ int main(int argc, char **argv) {
 
   std::string file;
   std::string emit;
+  std::string language;
+  std::string modelName;
+  int64_t batch = 0;
   bool listBuiltins = false;
-  app.add_option("file", file, "the model (.nn)");
-  app.add_option("--emit", emit, "print a stage's output and stop: ast")
-      ->check(CLI::IsMember({"ast"}));
+  app.add_option("file", file, "the model (.nn), or textual IR (.nnir)");
+  app.add_option("--emit", emit, "print a stage's output and stop: ast, ir")
+      ->check(CLI::IsMember({"ast", "ir"}));
+  app.add_option("-x", language, "the input language: nn or nnir (default: by file extension)")
+      ->check(CLI::IsMember({"nn", "nnir"}));
+  app.add_option("--batch", batch, "minibatch size B (overrides the train block)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--model", modelName, "the model to compile when the file has several");
   app.add_flag("--list-builtins", listBuiltins, "list the functions, layers and settings of the language");
 
   try {
@@ -110,12 +149,32 @@ int main(int argc, char **argv) {
 
   SourceFile source(file, std::move(text));
   DiagnosticEngine diags(&source);
+  if (language.empty())
+    language = file.size() > 5 && file.ends_with(".nnir") ? "nnir" : "nn";
+  if (language == "nnir")
+    return compileIrText(source, diags, emit);
   Program program = parseProgram(source, diags);
   checkProgram(program, diags);
   if (flushDiagnostics(diags))
     return kUserError;
   if (emit == "ast") {
     fmt::print("{}", printAst(program));
+    return kOk;
+  }
+  Module module;
+  LowerOptions options;
+  options.batch = batch;
+  options.modelName = modelName;
+  options.seed = readTrainConfig(program).seed;
+  if (!lowerModel(program, options, module, diags)) {
+    flushDiagnostics(diags);
+    return kUserError;
+  }
+  flushDiagnostics(diags);
+  if (!verified(module))
+    return kUserError;
+  if (emit == "ir") {
+    fmt::print("{}", printModule(module));
     return kOk;
   }
   return kOk;

@@ -1,0 +1,66 @@
+//===- Lower.h - From the AST of a model to graph IR ----------------------------------------===//
+//
+// Lowering turns one checked `model` into an IR Function with static shapes: the batch symbol B
+// is bound, NumPy broadcasting becomes explicit `broadcast` ops, layers and `def` calls expand
+// into primitive ops and named parameters (`h1.weight`, `h1.bias`), and shape errors become
+// diagnostics at the operator that caused them. The same model lowers in three modes: Train
+// (dropout draws masks, batchnorm uses batch statistics and updates its running ones), Eval
+// (dropout is the identity, batchnorm uses running statistics) and Predict (Eval without
+// targets and loss). The `train` block's settings are read here too.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "frontend/AST.h"
+#include "ir/Graph.h"
+
+#include <map>
+#include <optional>
+#include <string>
+
+namespace nnc {
+
+enum class LowerMode { Train, Eval, Predict };
+
+struct LowerOptions {
+  LowerMode mode = LowerMode::Train;
+  int64_t batch = 0;       ///< binds B; 0 = the train block's `batch`, else 32
+  std::string modelName;   ///< which model of the file; empty = the only one
+  uint64_t seed = 0;       ///< dropout streams are derived from it
+  std::string functionName; ///< name of the Function; empty = "forward"
+};
+
+/// The `train` block's settings in plain form (command-line flags override them later).
+struct TrainConfig {
+  std::string optimizer = "sgd";
+  std::map<std::string, double> optimizerArgs; ///< e.g. lr, momentum; booleans as 0/1
+  std::string schedule = "constant";
+  std::map<std::string, double> scheduleArgs;
+  int64_t batch = 32;
+  int64_t epochs = 10;
+  uint64_t seed = 1;
+  double clip = 0;          ///< global-norm clipping; 0 = off
+  double weightDecay = 0;   ///< decoupled weight decay; 0 = off
+  bool shuffle = true;
+  std::string data, testData;
+};
+
+/// Reads the train block (defaults when there is none). `program` must have passed checkProgram.
+TrainConfig readTrainConfig(const Program &program);
+
+/// What lowering learned about the model that later stages need.
+struct LoweredModel {
+  std::string name;
+  /// Result names: "loss" (not in Predict), every `output`, and "correct" (the number of rows
+  /// whose largest logit is at the label) when the loss contains a softmax cross-entropy or
+  /// hinge on i32 labels.
+  bool hasCorrect = false;
+  std::string classifierOutput; ///< the `output` name of the class scores, if known
+};
+
+/// Lowers the chosen model of `program` into `module` as a new Function. Reports errors to
+/// `diags` and returns nullopt if there were any. `program` must have passed checkProgram.
+std::optional<LoweredModel> lowerModel(const Program &program, const LowerOptions &options,
+                                       Module &module, DiagnosticEngine &diags);
+
+} // namespace nnc
