@@ -7,58 +7,20 @@
 //===----------------------------------------------------------------------------------------===//
 #include "frontend/Builtins.h"
 #include "frontend/Lower.h"
-#include "frontend/Parser.h"
-#include "frontend/Sema.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
+#include "tools/nnc/Driver.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <sstream>
 
 using namespace nnc;
 
+using namespace nnc::driver;
+
 namespace {
-
-enum ExitCode { kOk = 0, kUserError = 1, kUsageError = 2 };
-
-/// Reads a whole file; on failure prints why and returns false.
-bool readFile(const std::string &path, std::string &out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    fmt::print(stderr, "nnc: error: cannot open '{}': {}\n", path, std::strerror(errno));
-    return false;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
-    fmt::print(stderr, "nnc: error: cannot read '{}'\n", path);
-    return false;
-  }
-  out = ss.str();
-  return true;
-}
-
-/// Prints the diagnostics collected so far; returns true if there were errors.
-bool flushDiagnostics(const DiagnosticEngine &diags) {
-  std::string text = diags.renderAll();
-  if (!text.empty())
-    fmt::print(stderr, "{}", text);
-  return diags.hasErrors();
-}
-
-/// Runs the verifier; a failure here is a compiler bug, reported as such.
-bool verified(const Module &module) {
-  std::vector<std::string> problems = verifyModule(module);
-  for (const std::string &p : problems)
-    fmt::print(stderr, "nnc: internal error: the IR does not verify: {}\n", p);
-  return problems.empty();
-}
 
 /// `-x nnir`: parse textual IR, verify it and print it back (the round trip of the text form).
 int compileIrText(const SourceFile &source, DiagnosticEngine &diags, const std::string &emit) {
@@ -99,6 +61,42 @@ void printBuiltins() {
     fmt::print("  {:<42} {}\n", s.name, s.doc);
 }
 
+/// The subcommands, in the order --help lists them.
+const std::vector<std::unique_ptr<Command> (*)()> kCommands = {};
+
+/// Compiles a .nn model (or textual IR) and prints the stage chosen by --emit.
+int compile(const std::string &file, const std::string &emit, std::string language,
+            const std::string &modelName, int64_t batch) {
+  if (language.empty())
+    language = file.size() > 5 && file.ends_with(".nnir") ? "nnir" : "nn";
+  if (language == "nnir") {
+    std::optional<std::string> text = readFile(file);
+    if (!text)
+      return kUsageError;
+    SourceFile source(file, std::move(*text));
+    DiagnosticEngine diags(&source);
+    return compileIrText(source, diags, emit);
+  }
+  auto loaded = loadProgram(file);
+  if (auto *code = std::get_if<int>(&loaded))
+    return *code;
+  LoadedProgram &l = std::get<LoadedProgram>(loaded);
+  if (emit == "ast") {
+    fmt::print("{}", printAst(l.program));
+    return kOk;
+  }
+  Module module;
+  LowerOptions options;
+  options.batch = batch;
+  options.modelName = modelName;
+  options.seed = l.config.seed;
+  if (!lowerAndVerify(l, options, module))
+    return kUserError;
+  if (emit == "ir")
+    fmt::print("{}", printModule(module));
+  return kOk;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -106,7 +104,9 @@ int main(int argc, char **argv) {
                "language, to native code.\n"};
   app.set_version_flag("--version", std::string("nnc ") + NNC_VERSION);
   app.footer("Exit status: 0 success, 1 error in the model or data, 2 usage error.\n"
-             "Examples:\n  nnc examples/iris.nn --emit=ast\n  nnc --list-builtins");
+             "Examples:\n  nnc examples/iris.nn --emit=ir\n  nnc check examples/iris.nn\n"
+             "  nnc --list-builtins");
+  app.require_subcommand(0, 1);
 
   std::string file;
   std::string emit;
@@ -124,9 +124,18 @@ int main(int argc, char **argv) {
   app.add_option("--model", modelName, "the model to compile when the file has several");
   app.add_flag("--list-builtins", listBuiltins, "list the functions, layers and settings of the language");
 
+  std::vector<std::pair<CLI::App *, std::unique_ptr<Command>>> commands;
+  for (std::unique_ptr<Command> (*make)() : kCommands) {
+    std::unique_ptr<Command> cmd = make();
+    CLI::App *sub = cmd->attach(app);
+    commands.emplace_back(sub, std::move(cmd));
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp &e) {
     return app.exit(e);
   } catch (const CLI::CallForVersion &e) {
     return app.exit(e);
@@ -135,6 +144,9 @@ int main(int argc, char **argv) {
     return kUsageError;
   }
 
+  for (auto &[sub, cmd] : commands)
+    if (sub->parsed())
+      return cmd->run();
   if (listBuiltins) {
     printBuiltins();
     return kOk;
@@ -143,39 +155,5 @@ int main(int argc, char **argv) {
     fmt::print(stderr, "nnc: error: no input file\nRun 'nnc --help' for usage.\n");
     return kUsageError;
   }
-  std::string text;
-  if (!readFile(file, text))
-    return kUsageError;
-
-  SourceFile source(file, std::move(text));
-  DiagnosticEngine diags(&source);
-  if (language.empty())
-    language = file.size() > 5 && file.ends_with(".nnir") ? "nnir" : "nn";
-  if (language == "nnir")
-    return compileIrText(source, diags, emit);
-  Program program = parseProgram(source, diags);
-  checkProgram(program, diags);
-  if (flushDiagnostics(diags))
-    return kUserError;
-  if (emit == "ast") {
-    fmt::print("{}", printAst(program));
-    return kOk;
-  }
-  Module module;
-  LowerOptions options;
-  options.batch = batch;
-  options.modelName = modelName;
-  options.seed = readTrainConfig(program).seed;
-  if (!lowerModel(program, options, module, diags)) {
-    flushDiagnostics(diags);
-    return kUserError;
-  }
-  flushDiagnostics(diags);
-  if (!verified(module))
-    return kUserError;
-  if (emit == "ir") {
-    fmt::print("{}", printModule(module));
-    return kOk;
-  }
-  return kOk;
+  return compile(file, emit, language, modelName, batch);
 }

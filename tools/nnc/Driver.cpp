@@ -1,0 +1,70 @@
+//===- Driver.cpp - What the nnc commands share ---------------------------------------------===//
+#include "tools/nnc/Driver.h"
+
+#include "frontend/Parser.h"
+#include "frontend/Sema.h"
+#include "ir/Verifier.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace nnc::driver {
+
+std::optional<std::string> readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    fmt::print(stderr, "nnc: error: cannot open '{}': {}\n", path, std::strerror(errno));
+    return std::nullopt;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) {
+    fmt::print(stderr, "nnc: error: cannot read '{}'\n", path);
+    return std::nullopt;
+  }
+  return ss.str();
+}
+
+bool flushDiagnostics(const DiagnosticEngine &diags) {
+  std::string text = diags.renderAll();
+  if (!text.empty())
+    fmt::print(stderr, "{}", text);
+  return diags.hasErrors();
+}
+
+bool verified(const Module &module) {
+  std::vector<std::string> problems = verifyModule(module);
+  for (const std::string &p : problems)
+    fmt::print(stderr, "nnc: internal error: the IR does not verify: {}\n", p);
+  return problems.empty();
+}
+
+std::variant<LoadedProgram, int> loadProgram(const std::string &path) {
+  std::optional<std::string> text = readFile(path);
+  if (!text)
+    return kUsageError;
+  LoadedProgram l;
+  l.source = std::make_unique<SourceFile>(path, std::move(*text));
+  l.diags = std::make_unique<DiagnosticEngine>(l.source.get());
+  l.program = parseProgram(*l.source, *l.diags);
+  checkProgram(l.program, *l.diags);
+  if (flushDiagnostics(*l.diags))
+    return kUserError;
+  l.config = readTrainConfig(l.program);
+  return l;
+}
+
+std::optional<LoweredModel> lowerAndVerify(LoadedProgram &loaded, const LowerOptions &options,
+                                           Module &module) {
+  DiagnosticEngine diags(loaded.source.get());
+  std::optional<LoweredModel> lowered = lowerModel(loaded.program, options, module, diags);
+  if (flushDiagnostics(diags) || !lowered || !verified(module))
+    return std::nullopt;
+  return lowered;
+}
+
+} // namespace nnc::driver

@@ -1,0 +1,61 @@
+//===- Driver.h - What the nnc commands share -----------------------------------------------===//
+//
+// The driver's commands (compile, check, train, eval, predict) each live in their own file and
+// register themselves with the command line through a Command. Loading a model — read, parse,
+// check, read the train block — is shared here, and so are the exit codes: the driver is the
+// only place that prints diagnostics and decides how nnc exits.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "frontend/AST.h"
+#include "frontend/Lower.h"
+#include "ir/Diagnostic.h"
+#include "ir/Graph.h"
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace nnc::driver {
+
+enum ExitCode { kOk = 0, kUserError = 1, kUsageError = 2 };
+
+/// Reads a whole file; on failure prints why ("cannot open 'x': No such file") and returns
+/// nullopt.
+std::optional<std::string> readFile(const std::string &path);
+
+/// Prints the diagnostics collected so far; returns true if there were errors.
+bool flushDiagnostics(const DiagnosticEngine &diags);
+
+/// Runs the verifier; a failure is a compiler bug, reported as an internal error.
+bool verified(const Module &module);
+
+/// A parsed and checked .nn file. The source outlives the diagnostics that point into it.
+struct LoadedProgram {
+  std::unique_ptr<SourceFile> source;
+  std::unique_ptr<DiagnosticEngine> diags;
+  Program program;
+  TrainConfig config;
+};
+
+/// Reads, parses and checks `path`. On failure prints the reason and returns the exit code.
+std::variant<LoadedProgram, int> loadProgram(const std::string &path);
+
+/// Lowers the model of `loaded` in `options.mode` into `module` and verifies it; prints
+/// diagnostics. Returns false on any error.
+std::optional<LoweredModel> lowerAndVerify(LoadedProgram &loaded, const LowerOptions &options,
+                                           Module &module);
+
+/// A subcommand: `attach` declares its options on the CLI11 subcommand; `run` executes it
+/// after parsing and returns the exit code.
+struct Command {
+  virtual ~Command() = default;
+  virtual CLI::App *attach(CLI::App &app) = 0;
+  virtual int run() = 0;
+};
+
+} // namespace nnc::driver
