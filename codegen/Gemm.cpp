@@ -1,0 +1,446 @@
+//===- Gemm.cpp - Emitter for packed, register-tiled GEMM routines --------------------------===//
+//
+// Emits four internal packing functions, the microkernel and the blocked driver described in
+// Gemm.h. Index arithmetic is i64 throughout; lane masks compare an i32 lane index with the
+// number of valid columns. The microkernel is kept out of line (noinline) so its register
+// allocation sees only the k loop and the store of one tile.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/Gemm.h"
+
+#include <llvm/IR/Function.h>
+#include <llvm/IR/Module.h>
+
+#include <algorithm>
+#include <cassert>
+
+namespace nnc {
+namespace {
+
+int64_t roundUp(int64_t value, int64_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
+class GemmEmitter {
+public:
+  GemmEmitter(llvm::Module &module, const GemmSpec &spec)
+      : module(module), spec(spec), ctx(module.getContext()), b(ctx) {
+    elem = spec.f64 ? b.getDoubleTy() : b.getFloatTy();
+    vec = llvm::FixedVectorType::get(elem, spec.lanes);
+    i64 = b.getInt64Ty();
+    ptr = b.getPtrTy();
+    elemAlign = llvm::Align(spec.f64 ? 8 : 4);
+  }
+
+  llvm::Function *emit() {
+    llvm::Function *packBN = emitPackBNormal(), *packBT = emitPackBTransposed();
+    llvm::Function *packAN = emitPackANormal(), *packAT = emitPackATransposed();
+    llvm::Function *micro = emitMicrokernel();
+    return emitDriver(packAN, packAT, packBN, packBT, micro);
+  }
+
+private:
+  llvm::Module &module;
+  const GemmSpec &spec;
+  llvm::LLVMContext &ctx;
+  llvm::IRBuilder<> b;
+  llvm::Type *elem, *i64, *ptr;
+  llvm::FixedVectorType *vec;
+  llvm::Align elemAlign;
+
+  llvm::Value *c64(int64_t v) { return b.getInt64(uint64_t(v)); }
+  llvm::Value *smin(llvm::Value *x, llvm::Value *y) {
+    return b.CreateBinaryIntrinsic(llvm::Intrinsic::smin, x, y);
+  }
+  llvm::Value *smax(llvm::Value *x, llvm::Value *y) {
+    return b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, x, y);
+  }
+  llvm::Value *at(llvm::Value *base, llvm::Value *index) {
+    return b.CreateInBoundsGEP(elem, base, index);
+  }
+  llvm::Value *mul(llvm::Value *x, llvm::Value *y) { return b.CreateNSWMul(x, y); }
+  llvm::Value *add(llvm::Value *x, llvm::Value *y) { return b.CreateNSWAdd(x, y); }
+  llvm::Value *zeroVec() { return llvm::ConstantFP::get(vec, 0.0); }
+
+  /// <lanes x i1>: lane l + first < count, for column masks.
+  llvm::Value *laneMask(llvm::Value *count, unsigned first) {
+    llvm::SmallVector<llvm::Constant *, 16> lanes;
+    for (unsigned l = 0; l < spec.lanes; ++l)
+      lanes.push_back(b.getInt32(first + l));
+    llvm::Value *limit = b.CreateVectorSplat(spec.lanes, b.CreateTrunc(smin(count, c64(1 << 30)),
+                                                                       b.getInt32Ty()));
+    return b.CreateICmpSLT(llvm::ConstantVector::get(lanes), limit);
+  }
+
+  llvm::Function *makeFunction(const std::string &suffix, llvm::ArrayRef<llvm::Type *> params,
+                               bool internal = true) {
+    auto *type = llvm::FunctionType::get(b.getVoidTy(), params, false);
+    auto *fn = llvm::Function::Create(
+        type, internal ? llvm::Function::InternalLinkage : llvm::Function::ExternalLinkage,
+        spec.name + suffix, module);
+    fn->addFnAttr(llvm::Attribute::NoUnwind);
+    if (internal)
+      fn->addFnAttr(llvm::Attribute::NoInline);
+    b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", fn));
+    return fn;
+  }
+
+  /// `for (i = begin; i < end; i += step) body(i)`, leaving the builder after the loop.
+  void emitFor(llvm::Value *begin, llvm::Value *end, int64_t step, const llvm::Twine &name,
+               llvm::function_ref<void(llvm::Value *)> body) {
+    llvm::Function *fn = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock *pre = b.GetInsertBlock();
+    auto *loop = llvm::BasicBlock::Create(ctx, name + ".loop", fn);
+    auto *exit = llvm::BasicBlock::Create(ctx, name + ".exit", fn);
+    b.CreateCondBr(b.CreateICmpSLT(begin, end), loop, exit);
+    b.SetInsertPoint(loop);
+    llvm::PHINode *i = b.CreatePHI(i64, 2, name);
+    i->addIncoming(begin, pre);
+    body(i);
+    llvm::Value *next = add(i, c64(step));
+    i->addIncoming(next, b.GetInsertBlock());
+    b.CreateCondBr(b.CreateICmpSLT(next, end), loop, exit);
+    b.SetInsertPoint(exit);
+  }
+
+  /// `if (cond) then()`, leaving the builder after it.
+  void emitIf(llvm::Value *cond, const llvm::Twine &name, llvm::function_ref<void()> then) {
+    llvm::Function *fn = b.GetInsertBlock()->getParent();
+    auto *thenBlock = llvm::BasicBlock::Create(ctx, name + ".then", fn);
+    auto *done = llvm::BasicBlock::Create(ctx, name + ".done", fn);
+    b.CreateCondBr(cond, thenBlock, done);
+    b.SetInsertPoint(thenBlock);
+    then();
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
+  }
+
+  /// packB(kc, nc, src, ld, dst) for op(B) = B: src[p·ld + j] → micro-panels of NR columns,
+  /// dst[jr·kc + p·NR + j], zero beyond nc. One masked vector copy per lanes columns.
+  llvm::Function *emitPackBNormal() {
+    llvm::Function *fn = makeFunction(".packB", {i64, i64, ptr, i64, ptr});
+    llvm::Value *kc = fn->getArg(0), *nc = fn->getArg(1), *src = fn->getArg(2),
+                *ld = fn->getArg(3), *dst = fn->getArg(4);
+    const int64_t NR = spec.nr();
+    emitFor(c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
+      llvm::Value *nr = b.CreateNSWSub(nc, jr);
+      llvm::SmallVector<llvm::Value *, 8> masks;
+      for (unsigned v = 0; v < spec.nrVectors; ++v)
+        masks.push_back(laneMask(nr, v * spec.lanes));
+      llvm::Value *panel = at(dst, mul(jr, kc));
+      emitFor(c64(0), kc, 1, "p", [&](llvm::Value *p) {
+        llvm::Value *row = at(src, add(mul(p, ld), jr));
+        llvm::Value *out = at(panel, mul(p, c64(NR)));
+        for (unsigned v = 0; v < spec.nrVectors; ++v) {
+          llvm::Value *x = b.CreateMaskedLoad(vec, at(row, c64(v * spec.lanes)), elemAlign,
+                                              masks[v], zeroVec());
+          b.CreateAlignedStore(x, at(out, c64(v * spec.lanes)), elemAlign);
+        }
+      });
+    });
+    b.CreateRetVoid();
+    return fn;
+  }
+
+  /// packB for op(B) = Bᵀ: op(B)[p][j] = src[j·ld + p]. Each column j of a micro-panel is
+  /// read contiguously along p; columns beyond nc re-read the last one and store zeros.
+  llvm::Function *emitPackBTransposed() {
+    llvm::Function *fn = makeFunction(".packBT", {i64, i64, ptr, i64, ptr});
+    llvm::Value *kc = fn->getArg(0), *nc = fn->getArg(1), *src = fn->getArg(2),
+                *ld = fn->getArg(3), *dst = fn->getArg(4);
+    const int64_t NR = spec.nr();
+    emitFor(c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
+      llvm::Value *nr = b.CreateNSWSub(nc, jr);
+      llvm::Value *panel = at(dst, mul(jr, kc));
+      emitFor(c64(0), c64(NR), 1, "j", [&](llvm::Value *j) {
+        llvm::Value *valid = b.CreateICmpSLT(j, nr);
+        llvm::Value *column = at(src, mul(add(jr, smin(j, b.CreateNSWSub(nr, c64(1)))), ld));
+        emitFor(c64(0), kc, 1, "p", [&](llvm::Value *p) {
+          llvm::Value *x = b.CreateAlignedLoad(elem, at(column, p), elemAlign);
+          x = b.CreateSelect(valid, x, llvm::ConstantFP::get(elem, 0.0));
+          b.CreateAlignedStore(x, at(panel, add(mul(p, c64(NR)), j)), elemAlign);
+        });
+      });
+    });
+    b.CreateRetVoid();
+    return fn;
+  }
+
+  /// Shared body of the two A packings: for each micro-panel of MR rows, for each p, MR
+  /// elements element(ir, i, p) → dst[ir·kc + p·MR + i], zero for rows beyond mc. Rows
+  /// beyond mc read row mc−1 (always valid memory) and select zero.
+  llvm::Function *emitPackA(const std::string &suffix,
+                            llvm::function_ref<llvm::Value *(llvm::Value *src, llvm::Value *ld,
+                                                             llvm::Value *row, llvm::Value *p)>
+                                address) {
+    llvm::Function *fn = makeFunction(suffix, {i64, i64, ptr, i64, ptr});
+    llvm::Value *kc = fn->getArg(0), *mc = fn->getArg(1), *src = fn->getArg(2),
+                *ld = fn->getArg(3), *dst = fn->getArg(4);
+    const int64_t MR = spec.mr;
+    emitFor(c64(0), mc, MR, "ir", [&](llvm::Value *ir) {
+      llvm::Value *mr = b.CreateNSWSub(mc, ir);
+      llvm::Value *lastRow = b.CreateNSWSub(mr, c64(1));
+      llvm::SmallVector<llvm::Value *, 8> rows, valid;
+      for (int64_t i = 0; i < MR; ++i) {
+        rows.push_back(add(ir, smin(c64(i), lastRow)));
+        valid.push_back(b.CreateICmpSLT(c64(i), mr));
+      }
+      llvm::Value *panel = at(dst, mul(ir, kc));
+      emitFor(c64(0), kc, 1, "p", [&](llvm::Value *p) {
+        llvm::Value *out = at(panel, mul(p, c64(MR)));
+        for (int64_t i = 0; i < MR; ++i) {
+          llvm::Value *x = b.CreateAlignedLoad(elem, address(src, ld, rows[i], p), elemAlign);
+          x = b.CreateSelect(valid[i], x, llvm::ConstantFP::get(elem, 0.0));
+          b.CreateAlignedStore(x, at(out, c64(i)), elemAlign);
+        }
+      });
+    });
+    b.CreateRetVoid();
+    return fn;
+  }
+
+  llvm::Function *emitPackANormal() { // op(A)[i][p] = src[i·ld + p]
+    return emitPackA(".packA", [&](llvm::Value *src, llvm::Value *ld, llvm::Value *row,
+                                   llvm::Value *p) { return at(src, add(mul(row, ld), p)); });
+  }
+  llvm::Function *emitPackATransposed() { // op(A)[i][p] = src[p·ld + i]
+    return emitPackA(".packAT", [&](llvm::Value *src, llvm::Value *ld, llvm::Value *row,
+                                    llvm::Value *p) { return at(src, add(mul(p, ld), row)); });
+  }
+
+  /// micro(kc, Ap, Bp, C, ldc, mr, nr, loadC, last, row0, col0, extra...): the MR×NR tile of
+  /// C at (row0, col0) from packed micro-panels Ap (kc×MR) and Bp (kc×NR).
+  llvm::Function *emitMicrokernel() {
+    llvm::SmallVector<llvm::Type *, 16> params = {i64, ptr, ptr, ptr, i64, i64, i64,
+                                                  b.getInt1Ty(), b.getInt1Ty(), i64, i64};
+    params.append(spec.extraParams.begin(), spec.extraParams.end());
+    llvm::Function *fn = makeFunction(".micro", params);
+    llvm::Value *kc = fn->getArg(0), *ap = fn->getArg(1), *bp = fn->getArg(2),
+                *cp = fn->getArg(3), *ldc = fn->getArg(4), *mr = fn->getArg(5),
+                *nr = fn->getArg(6), *loadC = fn->getArg(7), *last = fn->getArg(8),
+                *row0 = fn->getArg(9), *col0 = fn->getArg(10);
+    llvm::SmallVector<llvm::Value *, 4> extra;
+    for (unsigned e = 0; e < spec.extraParams.size(); ++e)
+      extra.push_back(fn->getArg(11 + e));
+    const unsigned MR = spec.mr, NV = spec.nrVectors, L = spec.lanes;
+    const int64_t NR = spec.nr();
+
+    // The k loop: MR·NV accumulators in registers.
+    llvm::BasicBlock *entry = b.GetInsertBlock();
+    auto *loop = llvm::BasicBlock::Create(ctx, "k.loop", fn);
+    auto *store = llvm::BasicBlock::Create(ctx, "store", fn);
+    b.CreateCondBr(b.CreateICmpSGT(kc, c64(0)), loop, store);
+    b.SetInsertPoint(loop);
+    llvm::PHINode *p = b.CreatePHI(i64, 2, "p");
+    p->addIncoming(c64(0), entry);
+    llvm::SmallVector<llvm::PHINode *, 32> accPhis;
+    for (unsigned t = 0; t < MR * NV; ++t) {
+      accPhis.push_back(b.CreatePHI(vec, 2, "acc"));
+      accPhis.back()->addIncoming(zeroVec(), entry);
+    }
+    llvm::Value *bRow = at(bp, mul(p, c64(NR)));
+    llvm::SmallVector<llvm::Value *, 8> bVecs;
+    for (unsigned v = 0; v < NV; ++v)
+      bVecs.push_back(b.CreateAlignedLoad(vec, at(bRow, c64(v * L)), elemAlign));
+    llvm::Value *aRow = at(ap, mul(p, c64(MR)));
+    llvm::SmallVector<llvm::Value *, 32> updated(MR * NV);
+    for (unsigned i = 0; i < MR; ++i) {
+      llvm::Value *a = b.CreateAlignedLoad(elem, at(aRow, c64(i)), elemAlign);
+      llvm::Value *aSplat = b.CreateVectorSplat(L, a);
+      for (unsigned v = 0; v < NV; ++v) {
+        llvm::PHINode *acc = accPhis[i * NV + v];
+        updated[i * NV + v] =
+            b.CreateIntrinsic(llvm::Intrinsic::fmuladd, {vec}, {aSplat, bVecs[v], acc});
+        acc->addIncoming(updated[i * NV + v], loop);
+      }
+    }
+    llvm::Value *next = add(p, c64(1));
+    p->addIncoming(next, loop);
+    b.CreateCondBr(b.CreateICmpSLT(next, kc), loop, store);
+
+    // The store: finished accumulators, masks for columns beyond nr.
+    b.SetInsertPoint(store);
+    llvm::SmallVector<llvm::Value *, 32> accs;
+    for (unsigned t = 0; t < MR * NV; ++t) {
+      llvm::PHINode *acc = b.CreatePHI(vec, 2, "sum");
+      acc->addIncoming(zeroVec(), entry);
+      acc->addIncoming(updated[t], loop);
+      accs.push_back(acc);
+    }
+    llvm::SmallVector<llvm::Value *, 8> masks, loadMasks;
+    llvm::Value *loadSplat = b.CreateVectorSplat(L, loadC);
+    for (unsigned v = 0; v < NV; ++v) {
+      masks.push_back(laneMask(nr, v * L));
+      loadMasks.push_back(b.CreateAnd(masks.back(), loadSplat));
+    }
+    // Old C (or −0, the identity of +) plus the sum, through the epilogue, into C. Rows
+    // beyond mr are skipped: row i > 0 is stored only when i < mr.
+    auto storeTile = [&](bool withEpilogue) {
+      llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx, "tile.done", fn);
+      for (unsigned i = 0; i < MR; ++i) {
+        if (i > 0) {
+          auto *rowBlock = llvm::BasicBlock::Create(ctx, "row", fn);
+          b.CreateCondBr(b.CreateICmpSLT(c64(i), mr), rowBlock, done);
+          b.SetInsertPoint(rowBlock);
+        }
+        llvm::Value *cRow = at(cp, mul(c64(i), ldc));
+        for (unsigned v = 0; v < NV; ++v) {
+          llvm::Value *cPtr = at(cRow, c64(v * L));
+          llvm::Value *old = b.CreateMaskedLoad(vec, cPtr, elemAlign, loadMasks[v],
+                                                llvm::ConstantFP::get(vec, -0.0));
+          llvm::Value *value = b.CreateFAdd(old, accs[i * NV + v]);
+          if (withEpilogue)
+            value = spec.epilogue(GemmEpilogueArgs{b, value, add(row0, c64(i)),
+                                                   add(col0, c64(v * L)), masks[v], extra});
+          b.CreateMaskedStore(value, cPtr, elemAlign, masks[v]);
+        }
+      }
+      b.CreateBr(done);
+      b.SetInsertPoint(done);
+    };
+    if (spec.epilogue) {
+      auto *plain = llvm::BasicBlock::Create(ctx, "store.plain", fn);
+      auto *fused = llvm::BasicBlock::Create(ctx, "store.epilogue", fn);
+      auto *exit = llvm::BasicBlock::Create(ctx, "exit", fn);
+      b.CreateCondBr(last, fused, plain);
+      b.SetInsertPoint(fused);
+      storeTile(true);
+      b.CreateBr(exit);
+      b.SetInsertPoint(plain);
+      storeTile(false);
+      b.CreateBr(exit);
+      b.SetInsertPoint(exit);
+    } else {
+      storeTile(false);
+    }
+    b.CreateRetVoid();
+    return fn;
+  }
+
+  /// The exported routine: the five blocking loops of Gemm.h around the packers and the
+  /// microkernel.
+  llvm::Function *emitDriver(llvm::Function *packAN, llvm::Function *packAT,
+                             llvm::Function *packBN, llvm::Function *packBT,
+                             llvm::Function *micro) {
+    llvm::SmallVector<llvm::Type *, 16> params = {i64, i64, i64, ptr, i64, ptr, i64, ptr, i64,
+                                                  b.getInt32Ty(), ptr};
+    params.append(spec.extraParams.begin(), spec.extraParams.end());
+    llvm::Function *fn = makeFunction("", params, /*internal=*/false);
+    static const char *names[] = {"M", "N", "K", "A", "lda", "B", "ldb", "C", "ldc", "flags",
+                                  "scratch"};
+    for (unsigned a = 0; a < 11; ++a)
+      fn->getArg(a)->setName(names[a]);
+    llvm::Value *M = fn->getArg(0), *N = fn->getArg(1), *K = fn->getArg(2), *A = fn->getArg(3),
+                *lda = fn->getArg(4), *B = fn->getArg(5), *ldb = fn->getArg(6),
+                *C = fn->getArg(7), *ldc = fn->getArg(8), *flags = fn->getArg(9),
+                *scratch = fn->getArg(10);
+    llvm::SmallVector<llvm::Value *, 4> extra;
+    for (unsigned e = 0; e < spec.extraParams.size(); ++e)
+      extra.push_back(fn->getArg(11 + e));
+    const int64_t MR = spec.mr, NR = spec.nr(), KC = spec.kc, MC = spec.mc, NC = spec.nc;
+
+    auto *body = llvm::BasicBlock::Create(ctx, "body", fn);
+    auto *ret = llvm::BasicBlock::Create(ctx, "ret", fn);
+    b.CreateCondBr(b.CreateAnd(b.CreateICmpSGT(M, c64(0)), b.CreateICmpSGT(N, c64(0))), body, ret);
+    b.SetInsertPoint(body);
+    auto flag = [&](int32_t bit) {
+      return b.CreateICmpNE(b.CreateAnd(flags, b.getInt32(bit)), b.getInt32(0));
+    };
+    llvm::Value *transA = flag(GemmTransposeA), *transB = flag(GemmTransposeB),
+                *accumulate = flag(GemmAccumulate);
+    // Scratch layout (gemmScratchElements): the A block, rounded to 16 elements, then B.
+    llvm::Value *kcMax = smax(smin(K, c64(KC)), c64(0));
+    llvm::Value *mcRounded = mul(b.CreateSDiv(add(smin(M, c64(MC)), c64(MR - 1)), c64(MR)), c64(MR));
+    llvm::Value *aElems = b.CreateAnd(add(mul(mcRounded, kcMax), c64(15)), c64(~int64_t(15)));
+    llvm::Value *aPack = scratch, *bPack = at(scratch, aElems);
+
+    auto callEither = [&](llvm::Value *cond, llvm::Function *ifTrue, llvm::Function *ifFalse,
+                          llvm::ArrayRef<llvm::Value *> argsTrue,
+                          llvm::ArrayRef<llvm::Value *> argsFalse) {
+      llvm::Function *fnNow = b.GetInsertBlock()->getParent();
+      auto *t = llvm::BasicBlock::Create(ctx, "pack.t", fnNow);
+      auto *f = llvm::BasicBlock::Create(ctx, "pack.n", fnNow);
+      auto *done = llvm::BasicBlock::Create(ctx, "pack.done", fnNow);
+      b.CreateCondBr(cond, t, f);
+      b.SetInsertPoint(t);
+      b.CreateCall(ifTrue, argsTrue);
+      b.CreateBr(done);
+      b.SetInsertPoint(f);
+      b.CreateCall(ifFalse, argsFalse);
+      b.CreateBr(done);
+      b.SetInsertPoint(done);
+    };
+
+    // 1. Column panels of C.
+    emitFor(c64(0), N, NC, "jc", [&](llvm::Value *jc) {
+      llvm::Value *nc = smin(c64(NC), b.CreateNSWSub(N, jc));
+      // 2. K blocks, as a do-while so that K ≤ 0 still makes one pass.
+      llvm::BasicBlock *pre = b.GetInsertBlock();
+      auto *kLoop = llvm::BasicBlock::Create(ctx, "pc.loop", fn);
+      auto *kExit = llvm::BasicBlock::Create(ctx, "pc.exit", fn);
+      b.CreateBr(kLoop);
+      b.SetInsertPoint(kLoop);
+      llvm::PHINode *pc = b.CreatePHI(i64, 2, "pc");
+      pc->addIncoming(c64(0), pre);
+      llvm::Value *kc = smax(smin(c64(KC), b.CreateNSWSub(K, pc)), c64(0));
+      llvm::Value *loadC = b.CreateOr(b.CreateICmpSGT(pc, c64(0)), accumulate);
+      llvm::Value *pcNext = add(pc, c64(KC));
+      llvm::Value *last = b.CreateICmpSGE(pcNext, K);
+      // 3. Pack op(B)[pc.., jc..].
+      callEither(transB, packBT, packBN, {kc, nc, at(B, add(mul(jc, ldb), pc)), ldb, bPack},
+                 {kc, nc, at(B, add(mul(pc, ldb), jc)), ldb, bPack});
+      // 4. Row blocks of op(A).
+      emitFor(c64(0), M, MC, "ic", [&](llvm::Value *ic) {
+        llvm::Value *mc = smin(c64(MC), b.CreateNSWSub(M, ic));
+        callEither(transA, packAT, packAN, {kc, mc, at(A, add(mul(pc, lda), ic)), lda, aPack},
+                   {kc, mc, at(A, add(mul(ic, lda), pc)), lda, aPack});
+        // 5. Micro-panels of B, then of A: one microkernel call per MR×NR tile.
+        emitFor(c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
+          llvm::Value *nr = smin(c64(NR), b.CreateNSWSub(nc, jr));
+          llvm::Value *bPanel = at(bPack, mul(jr, kc));
+          llvm::Value *col = add(jc, jr);
+          emitFor(c64(0), mc, MR, "ir", [&](llvm::Value *ir) {
+            llvm::Value *mr = smin(c64(MR), b.CreateNSWSub(mc, ir));
+            llvm::Value *row = add(ic, ir);
+            llvm::SmallVector<llvm::Value *, 16> args = {
+                kc, at(aPack, mul(ir, kc)), bPanel, at(C, add(mul(row, ldc), col)), ldc, mr, nr,
+                loadC, last, row, col};
+            args.append(extra.begin(), extra.end());
+            b.CreateCall(micro, args);
+          });
+        });
+      });
+      pc->addIncoming(pcNext, b.GetInsertBlock());
+      b.CreateCondBr(b.CreateICmpSLT(pcNext, K), kLoop, kExit);
+      b.SetInsertPoint(kExit);
+    });
+    b.CreateBr(ret);
+    b.SetInsertPoint(ret);
+    b.CreateRetVoid();
+    return fn;
+  }
+};
+
+} // namespace
+
+GemmSpec GemmSpec::forHost(unsigned vectorBits, bool f64) {
+  GemmSpec spec;
+  spec.f64 = f64;
+  spec.name = f64 ? "nnc_dgemm" : "nnc_sgemm";
+  spec.lanes = std::max(vectorBits, 128u) / (f64 ? 64 : 32);
+  return spec;
+}
+
+int64_t gemmScratchElements(const GemmSpec &spec, int64_t M, int64_t N, int64_t K) {
+  int64_t kc = std::clamp<int64_t>(K, 0, spec.kc);
+  int64_t m = std::clamp<int64_t>(M, 0, spec.mc), n = std::clamp<int64_t>(N, 0, spec.nc);
+  return roundUp(roundUp(m, spec.mr) * kc, 16) + kc * roundUp(n, spec.nr());
+}
+
+llvm::Function *emitGemm(llvm::Module &module, const GemmSpec &spec) {
+  assert(spec.lanes > 0 && spec.mr > 0 && spec.nrVectors > 0 && spec.kc > 0 && spec.mc > 0 &&
+         spec.nc > 0 && "GemmSpec blocking must be positive");
+  return GemmEmitter(module, spec).emit();
+}
+
+} // namespace nnc

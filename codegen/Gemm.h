@@ -1,0 +1,105 @@
+//===- Gemm.h - Emitter for packed, register-tiled GEMM routines ----------------------------===//
+//
+// Adds to an LLVM module a matrix-multiply routine in the GotoBLAS/BLIS style: panels of B
+// and blocks of A are packed into caller-provided scratch, and a microkernel keeps an MR×NR
+// tile of C in vector registers (6×64 floats in 24 zmm registers with AVX-512) while it
+// streams the packed panels with broadcasts and fused multiply-adds. An optional epilogue
+// rewrites each finished vector of C before it is stored (bias, activation).
+//
+// The emitted routine (element type T = float for nnc_sgemm, double for nnc_dgemm):
+//
+//   void name(i64 M, i64 N, i64 K, const T* A, i64 lda, const T* B, i64 ldb,
+//             T* C, i64 ldc, i32 flags, T* scratch, <GemmSpec::extraParams>...)
+//
+// computes C = op(A)·op(B), or C += op(A)·op(B) with GemmAccumulate, where op(A) is M×K and
+// op(B) is K×N, all row-major: op(A)[i][p] = A[i·lda + p], or A[p·lda + i] with
+// GemmTransposeA; op(B)[p][j] = B[p·ldb + j], or B[j·ldb + p] with GemmTransposeB. M, N ≤ 0
+// do nothing; K ≤ 0 gives C = 0 (or leaves C) and still runs the epilogue.
+//
+// Scratch: the train step allocates nothing, so the caller passes `scratch`, at least
+// gemmScratchElements(spec, M, N, K) elements of T (64-byte alignment recommended; any
+// element alignment works). It is bounded by gemmScratchElements(spec, MC, NC, KC) whatever
+// the shape, so one buffer from the memory plan serves every call. Calls on different
+// threads need different scratch.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include <llvm/ADT/ArrayRef.h>
+#include <llvm/ADT/SmallVector.h>
+#include <llvm/IR/IRBuilder.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace llvm {
+class Function;
+class Module;
+} // namespace llvm
+
+namespace nnc {
+
+/// Bits of the routine's `flags` argument.
+enum GemmFlags : int32_t {
+  GemmTransposeA = 1, ///< op(A) = Aᵀ: A is stored K×M
+  GemmTransposeB = 2, ///< op(B) = Bᵀ: B is stored N×K
+  GemmAccumulate = 4, ///< C += op(A)·op(B) instead of C = op(A)·op(B)
+};
+
+/// What an epilogue sees: one vector of a finished C tile, before it is stored.
+struct GemmEpilogueArgs {
+  llvm::IRBuilderBase &builder;
+  llvm::Value *acc;      ///< <lanes x T>: op(A)·op(B) (+ old C with GemmAccumulate)
+  llvm::Value *row;      ///< i64: the row of C these lanes belong to
+  llvm::Value *col;      ///< i64: the column of C of lane 0
+  llvm::Value *laneMask; ///< <lanes x i1>: lanes inside C (masked loads through it are safe)
+  llvm::ArrayRef<llvm::Value *> extraArgs; ///< the routine's GemmSpec::extraParams, in order
+};
+
+/// Returns the value to store instead of `acc`. Called while the microkernel is emitted, once
+/// per vector of the tile; it runs only after the last K block, so exactly once per element.
+using GemmEpilogue = std::function<llvm::Value *(const GemmEpilogueArgs &)>;
+
+/// The shape of one emitted GEMM routine.
+struct GemmSpec {
+  std::string name = "nnc_sgemm";
+  bool f64 = false;        ///< element type double instead of float
+  unsigned lanes = 16;     ///< vector lanes (16 floats for AVX-512, 8 for AVX2; half for f64)
+  unsigned mr = 6;         ///< microkernel rows: broadcasts of A per k step
+  unsigned nrVectors = 4;  ///< microkernel columns in vectors: NR = nrVectors·lanes
+  int64_t kc = 384;        ///< K block: a packed B micro-panel is KC×NR
+  int64_t mc = 144;        ///< M block (a multiple of mr): a packed A block is MC×KC
+  int64_t nc = 4096;       ///< N block (a multiple of NR): a packed B panel is KC×NC
+  /// Extra parameters appended after `scratch` and handed to the epilogue (e.g. a bias).
+  llvm::SmallVector<llvm::Type *, 2> extraParams;
+  GemmEpilogue epilogue;   ///< empty: store op(A)·op(B) (+ C) unchanged
+
+  unsigned nr() const { return nrVectors * lanes; }
+
+  /// nnc_sgemm (or nnc_dgemm with f64) blocked for a host whose widest vectors have
+  /// `vectorBits` bits (Jit::vectorBits()): 6×64 floats with AVX-512, 6×32 with AVX2.
+  static GemmSpec forHost(unsigned vectorBits, bool f64 = false);
+};
+
+/// Elements of T the routine needs in `scratch` for this shape:
+/// ⌈min(M,MC)/MR⌉·MR·min(K,KC) rounded up to 16, plus min(K,KC)·⌈min(N,NC)/NR⌉·NR.
+int64_t gemmScratchElements(const GemmSpec &spec, int64_t M, int64_t N, int64_t K);
+
+/// Emits the routine described by `spec` (and its internal pack and microkernel functions)
+/// into `module` and returns it. Algorithm of the emitted code:
+///  1. For each column panel jc of NC columns of C:
+///  2.   For each K block pc of KC (at least one, so K = 0 still writes C):
+///  3.     Pack op(B)[pc.., jc..] into micro-panels of NR columns, each KC×NR row-major,
+///         zero-filled beyond N (vector copies, or a transposing scalar copy for Bᵀ).
+///  4.     For each row block ic of MC rows: pack op(A)[ic.., pc..] into micro-panels of MR
+///         rows, each KC×MR (element [p][i]), zero-filled beyond M.
+///  5.       For each micro-panel jr of B, for each micro-panel ir of A: the microkernel.
+///  6. Microkernel: MR×nrVectors vector accumulators start at zero; per k step, load
+///     nrVectors vectors of B, broadcast MR elements of A, and fuse MR·nrVectors
+///     multiply-adds.
+///  7. Store: lanes beyond N are masked off, rows beyond M skipped; old C is added for later
+///     K blocks and with GemmAccumulate; after the last K block the epilogue runs.
+llvm::Function *emitGemm(llvm::Module &module, const GemmSpec &spec);
+
+} // namespace nnc

@@ -1,0 +1,198 @@
+//===- Jit.cpp - ORC LLJIT wrapper with nnc's optimisation pipeline -------------------------===//
+//
+// Builds the host target machine once, uses it for the pass pipeline's cost model and for
+// emitting files, and gives LLJIT a copy of the same builder so JIT-compiled code matches what
+// `--emit=asm` shows.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/Jit.h"
+
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Host.h>
+#include <llvm/Transforms/Utils/Cloning.h>
+
+namespace nnc {
+
+void initializeNativeTarget() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+  });
+}
+
+llvm::Expected<std::unique_ptr<Jit>> Jit::create(JitOptions options) {
+  initializeNativeTarget();
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb)
+    return jtmb.takeError();
+  if (!options.cpu.empty())
+    jtmb->setCPU(options.cpu);
+  if (!options.features.empty())
+    jtmb->setFeatures(options.features); // replaces the host's list
+  jtmb->setCodeGenOptLevel(options.optLevel == 0 ? llvm::CodeGenOptLevel::None
+                                                 : llvm::CodeGenOptLevel::Aggressive);
+  // Modify the options in place: replacing the object would drop what detectHost() set.
+  jtmb->getOptions().AllowFPOpFusion = llvm::FPOpFusion::Fast;
+
+  std::unique_ptr<Jit> jit(new Jit());
+  jit->options_ = options;
+  jit->cpu_ = jtmb->getCPU();
+  jit->features_ = jtmb->getFeatures().getString();
+  auto tm = jtmb->createTargetMachine();
+  if (!tm)
+    return tm.takeError();
+  jit->tm_ = std::move(*tm);
+
+  auto lljit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
+  if (!lljit)
+    return lljit.takeError();
+  jit->lljit_ = std::move(*lljit);
+  auto generator = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+      jit->lljit_->getDataLayout().getGlobalPrefix());
+  if (!generator)
+    return generator.takeError();
+  jit->lljit_->getMainJITDylib().addGenerator(std::move(*generator));
+  return jit;
+}
+
+Jit::~Jit() = default;
+
+const llvm::DataLayout &Jit::dataLayout() const { return lljit_->getDataLayout(); }
+const llvm::Triple &Jit::triple() const { return lljit_->getTargetTriple(); }
+
+bool Jit::hasFeature(llvm::StringRef feature) const {
+  llvm::SmallVector<llvm::StringRef, 64> parts;
+  llvm::StringRef(features_).split(parts, ',');
+  bool on = false; // a later entry overrides an earlier one, as in SubtargetFeatures
+  for (llvm::StringRef part : parts)
+    if (part.size() > 1 && part.drop_front() == feature)
+      on = part.front() == '+';
+  return on;
+}
+
+unsigned Jit::vectorBits() const {
+  if (hasFeature("avx512f"))
+    return 512;
+  if (hasFeature("avx") || hasFeature("avx2"))
+    return 256;
+  return 128;
+}
+
+void Jit::prepare(llvm::Module &module) const {
+  module.setTargetTriple(triple().str());
+  module.setDataLayout(dataLayout());
+  bool wide = hasFeature("avx512f");
+  for (llvm::Function &fn : module) {
+    if (fn.isDeclaration())
+      continue;
+    fn.addFnAttr("target-cpu", cpu_);
+    fn.addFnAttr("target-features", features_);
+    if (wide)
+      fn.addFnAttr("prefer-vector-width", "512");
+  }
+}
+
+llvm::Error Jit::optimize(llvm::Module &module) {
+  prepare(module);
+  std::string problems;
+  llvm::raw_string_ostream problemStream(problems);
+  if (llvm::verifyModule(module, &problemStream))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "invalid LLVM IR in module '%s': %s",
+                                   module.getName().str().c_str(), problems.c_str());
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopVectorization = options_.vectorize;
+  tuning.SLPVectorization = options_.vectorize; // off by default in PipelineTuningOptions
+  tuning.LoopUnrolling = true;
+  // Built with the target machine, so the vectorisers see AVX-512 costs and register widths.
+  llvm::PassBuilder builder(tm_.get(), tuning);
+  builder.registerModuleAnalyses(mam);
+  builder.registerCGSCCAnalyses(cgam);
+  builder.registerFunctionAnalyses(fam);
+  builder.registerLoopAnalyses(lam);
+  builder.crossRegisterProxies(lam, fam, cgam, mam);
+
+  static const llvm::OptimizationLevel levels[] = {
+      llvm::OptimizationLevel::O0, llvm::OptimizationLevel::O1, llvm::OptimizationLevel::O2,
+      llvm::OptimizationLevel::O3};
+  llvm::OptimizationLevel level = levels[std::min(options_.optLevel, 3u)];
+  llvm::ModulePassManager pipeline = level == llvm::OptimizationLevel::O0
+                                         ? builder.buildO0DefaultPipeline(level)
+                                         : builder.buildPerModuleDefaultPipeline(level);
+  pipeline.run(module, mam);
+  return llvm::Error::success();
+}
+
+llvm::Error Jit::add(std::unique_ptr<llvm::Module> module,
+                     std::unique_ptr<llvm::LLVMContext> context) {
+  if (!module || !context)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "Jit::add needs a module and its context");
+  if (auto error = optimize(*module))
+    return error;
+  return lljit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)));
+}
+
+llvm::Expected<void *> Jit::lookup(llvm::StringRef name) {
+  auto address = lljit_->lookup(name);
+  if (!address)
+    return address.takeError();
+  return address->toPtr<void *>();
+}
+
+std::string Jit::printIR(const llvm::Module &module) {
+  std::string text;
+  llvm::raw_string_ostream stream(text);
+  module.print(stream, nullptr);
+  return text;
+}
+
+llvm::Expected<llvm::SmallVector<char, 0>> Jit::emitFile(const llvm::Module &module,
+                                                         bool assembly) {
+  // Code generation changes the module (it lowers intrinsics), so work on a copy.
+  std::unique_ptr<llvm::Module> copy = llvm::CloneModule(module);
+  prepare(*copy);
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream stream(buffer);
+  std::lock_guard<std::mutex> lock(mutex_);
+  llvm::legacy::PassManager passes;
+  auto type = assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
+  if (tm_->addPassesToEmitFile(passes, stream, nullptr, type))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the target machine cannot emit this file type");
+  passes.run(*copy);
+  return buffer;
+}
+
+llvm::Expected<std::string> Jit::emitAssembly(const llvm::Module &module) {
+  auto buffer = emitFile(module, /*assembly=*/true);
+  if (!buffer)
+    return buffer.takeError();
+  return std::string(buffer->begin(), buffer->end());
+}
+
+llvm::Expected<llvm::SmallVector<char, 0>> Jit::emitObject(const llvm::Module &module) {
+  return emitFile(module, /*assembly=*/false);
+}
+
+} // namespace nnc

@@ -1,0 +1,107 @@
+//===- Jit.h - ORC LLJIT wrapper with nnc's optimisation pipeline ---------------------------===//
+//
+// A small JIT in the style of LLVM's KaleidoscopeJIT. It targets the host CPU (every feature
+// detected, -O3 code generation, FP contraction allowed), runs the new pass manager's O3
+// pipeline with loop and SLP vectorisation and the target's cost model on each module before
+// adding it, and resolves host process symbols (libm, the runtime). The same target machine
+// prints optimised IR, assembly and object files for `--emit=llvm|asm` and ahead-of-time use.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include <llvm/ADT/SmallVector.h>
+#include <llvm/ADT/StringRef.h>
+#include <llvm/Support/Error.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace llvm {
+class DataLayout;
+class LLVMContext;
+class Module;
+class TargetMachine;
+class Triple;
+namespace orc {
+class LLJIT;
+} // namespace orc
+} // namespace llvm
+
+namespace nnc {
+
+/// Initialises LLVM's native target, asm printer and asm parser exactly once (thread-safe).
+void initializeNativeTarget();
+
+/// How a Jit compiles. The defaults describe the host at full optimisation.
+struct JitOptions {
+  unsigned optLevel = 3;      ///< 0..3: the new pass manager's O0..O3 default pipeline
+  bool vectorize = true;      ///< loop and SLP vectorisation in the pipeline
+  std::string cpu;            ///< empty: the host CPU (`sys::getHostCPUName`)
+  std::string features;       ///< empty: every host feature; else "+avx2,-avx512f,..."
+};
+
+/// A JIT for nnc modules. Functions added are optimised, compiled to host code and callable
+/// through lookup(). Add, lookup and the emit functions may be called from several threads.
+class Jit {
+public:
+  /// Builds a JIT for the host (or JitOptions::cpu/features) or says why it cannot.
+  static llvm::Expected<std::unique_ptr<Jit>> create(JitOptions options = {});
+  ~Jit();
+  Jit(const Jit &) = delete;
+  Jit &operator=(const Jit &) = delete;
+
+  /// Optimises `module` (see optimize()) and hands it with its context to the JIT.
+  llvm::Error add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context);
+
+  /// The address of an added function or global, or an error naming the missing symbol.
+  llvm::Expected<void *> lookup(llvm::StringRef name);
+
+  /// lookup() cast to a function pointer: `jit.lookupAs<void(float*, int64_t)>("f")`.
+  template <typename Fn> llvm::Expected<Fn *> lookupAs(llvm::StringRef name) {
+    auto address = lookup(name);
+    if (!address)
+      return address.takeError();
+    return reinterpret_cast<Fn *>(*address);
+  }
+
+  /// Sets the module's triple and data layout and puts "target-cpu", "target-features" (and
+  /// "prefer-vector-width"="512" when AVX-512 is on) on every function definition.
+  void prepare(llvm::Module &module) const;
+
+  /// prepare(), then the O-level default pipeline built with the target machine; verifies the
+  /// module first and reports broken IR as an error.
+  llvm::Error optimize(llvm::Module &module);
+
+  /// The module as LLVM IR text, as it is now (call optimize() first for `--emit=llvm`).
+  static std::string printIR(const llvm::Module &module);
+
+  /// Assembly text for a copy of `module` (the module itself is not changed). Run optimize()
+  /// first to see what the JIT would run.
+  llvm::Expected<std::string> emitAssembly(const llvm::Module &module);
+
+  /// An ELF object file for a copy of `module`, for ahead-of-time builds.
+  llvm::Expected<llvm::SmallVector<char, 0>> emitObject(const llvm::Module &module);
+
+  const llvm::DataLayout &dataLayout() const;
+  const llvm::Triple &triple() const;
+  llvm::StringRef cpu() const { return cpu_; }
+  llvm::StringRef features() const { return features_; }
+  bool hasFeature(llvm::StringRef feature) const; ///< e.g. hasFeature("avx512f")
+
+  /// The widest vector register the target uses for floating point, in bits: 512 with
+  /// AVX-512F, 256 with AVX, otherwise 128.
+  unsigned vectorBits() const;
+
+private:
+  Jit() = default;
+  llvm::Expected<llvm::SmallVector<char, 0>> emitFile(const llvm::Module &module, bool assembly);
+
+  JitOptions options_;
+  std::string cpu_, features_;
+  std::unique_ptr<llvm::TargetMachine> tm_; ///< for the pass pipeline and emitting files
+  std::unique_ptr<llvm::orc::LLJIT> lljit_;
+  std::mutex mutex_; ///< tm_ and the pass pipeline are not thread-safe
+};
+
+} // namespace nnc

@@ -1,0 +1,152 @@
+//===- codegen_jit.cpp - Tests for the JIT wrapper ------------------------------------------===//
+//
+// Adds small hand-built modules to nnc::Jit: calling them, looking up what is not there,
+// resolving a host symbol, the function attributes the pipeline relies on, and the IR,
+// assembly and object text it emits.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/Jit.h"
+#include "tests/unit/CodegenTesting.h"
+
+#include <catch2/catch.hpp>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <cstdint>
+#include <vector>
+
+using namespace nnc;
+using namespace nnc::testing;
+
+namespace {
+
+/// `void scale(float* x, i64 n, float a)`: x[i] *= a, a loop the vectoriser should widen.
+llvm::Function *buildScaleLoop(llvm::Module &module) {
+  llvm::LLVMContext &ctx = module.getContext();
+  llvm::IRBuilder<> b(ctx);
+  llvm::Type *f32 = b.getFloatTy(), *i64 = b.getInt64Ty();
+  auto *type = llvm::FunctionType::get(b.getVoidTy(), {b.getPtrTy(), i64, f32}, false);
+  auto *fn = llvm::Function::Create(type, llvm::Function::ExternalLinkage, "scale", module);
+  auto *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
+  auto *loop = llvm::BasicBlock::Create(ctx, "loop", fn);
+  auto *exit = llvm::BasicBlock::Create(ctx, "exit", fn);
+  b.SetInsertPoint(entry);
+  b.CreateCondBr(b.CreateICmpSGT(fn->getArg(1), b.getInt64(0)), loop, exit);
+  b.SetInsertPoint(loop);
+  auto *i = b.CreatePHI(i64, 2);
+  i->addIncoming(b.getInt64(0), entry);
+  auto *ptr = b.CreateGEP(f32, fn->getArg(0), i);
+  b.CreateStore(b.CreateFMul(b.CreateLoad(f32, ptr), fn->getArg(2)), ptr);
+  auto *next = b.CreateAdd(i, b.getInt64(1));
+  i->addIncoming(next, loop);
+  b.CreateCondBr(b.CreateICmpSLT(next, fn->getArg(1)), loop, exit);
+  b.SetInsertPoint(exit);
+  b.CreateRetVoid();
+  return fn;
+}
+
+} // namespace
+
+TEST_CASE("Jit compiles, optimises and runs a module", "[kernels]") {
+  auto jit = makeJit();
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("scale", *ctx);
+  buildScaleLoop(*module);
+  requireOk(jit->add(std::move(module), std::move(ctx)));
+  auto scale = unwrap(jit->lookupAs<void(float *, int64_t, float)>("scale"));
+  std::vector<float> x(37);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = float(i);
+  scale(x.data(), int64_t(x.size()), 0.5f);
+  for (size_t i = 0; i < x.size(); ++i)
+    CHECK(x[i] == 0.5f * float(i));
+}
+
+TEST_CASE("Jit reports a missing symbol and broken IR as errors", "[kernels]") {
+  auto jit = makeJit();
+  auto missing = jit->lookup("no_such_function");
+  REQUIRE(!bool(missing));
+  CHECK_THAT(llvm::toString(missing.takeError()), Catch::Contains("no_such_function"));
+
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("broken", *ctx);
+  auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(*ctx), false);
+  auto *fn = llvm::Function::Create(type, llvm::Function::ExternalLinkage, "broken", *module);
+  llvm::BasicBlock::Create(*ctx, "entry", fn); // a block with no terminator
+  llvm::Error error = jit->add(std::move(module), std::move(ctx));
+  REQUIRE(bool(error));
+  CHECK_THAT(llvm::toString(std::move(error)), Catch::Contains("invalid LLVM IR"));
+}
+
+TEST_CASE("Jit resolves host process symbols", "[kernels]") {
+  auto jit = makeJit();
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("host", *ctx);
+  llvm::IRBuilder<> b(*ctx);
+  // size_t callStrlen(const char* s) { return strlen(s); }
+  auto *i64 = b.getInt64Ty();
+  auto *strlenType = llvm::FunctionType::get(i64, {b.getPtrTy()}, false);
+  llvm::FunctionCallee strlenFn = module->getOrInsertFunction("strlen", strlenType);
+  auto *fn = llvm::Function::Create(strlenType, llvm::Function::ExternalLinkage, "callStrlen",
+                                    *module);
+  b.SetInsertPoint(llvm::BasicBlock::Create(*ctx, "entry", fn));
+  b.CreateRet(b.CreateCall(strlenFn, {fn->getArg(0)}));
+  requireOk(jit->add(std::move(module), std::move(ctx)));
+  auto callStrlen = unwrap(jit->lookupAs<int64_t(const char *)>("callStrlen"));
+  CHECK(callStrlen("seven!!") == 7);
+}
+
+TEST_CASE("Jit::prepare puts the target on every function", "[kernels]") {
+  auto jit = makeJit();
+  llvm::LLVMContext ctx;
+  llvm::Module module("attrs", ctx);
+  llvm::Function *fn = buildScaleLoop(module);
+  jit->prepare(module);
+  CHECK(fn->getFnAttribute("target-cpu").getValueAsString() == jit->cpu());
+  CHECK(fn->getFnAttribute("target-features").getValueAsString() == jit->features());
+  CHECK(!jit->cpu().empty());
+  CHECK(module.getDataLayout() == jit->dataLayout());
+  if (jit->hasFeature("avx512f")) {
+    CHECK(fn->getFnAttribute("prefer-vector-width").getValueAsString() == "512");
+    CHECK(jit->vectorBits() == 512);
+  }
+}
+
+TEST_CASE("Jit emits optimised IR, assembly and objects", "[kernels]") {
+  auto jit = makeJit();
+  llvm::LLVMContext ctx;
+  llvm::Module module("emit", ctx);
+  buildScaleLoop(module);
+  requireOk(jit->optimize(module));
+  std::string ir = Jit::printIR(module);
+  CHECK_THAT(ir, Catch::Contains("define void @scale"));
+  // The vectoriser widened the loop: a vector fmul appears in the optimised IR.
+  CHECK_THAT(ir, Catch::Contains("fmul <"));
+
+  std::string assembly = unwrap(jit->emitAssembly(module));
+  CHECK_THAT(assembly, Catch::Contains("scale:"));
+  if (jit->hasFeature("avx512f"))
+    CHECK_THAT(assembly, Catch::Contains("zmm"));
+  else
+    WARN("host lacks avx512f: zmm check skipped");
+
+  auto object = unwrap(jit->emitObject(module));
+  REQUIRE(object.size() > 4);
+  CHECK(std::string(object.begin(), object.begin() + 4) == "\x7f" "ELF");
+}
+
+TEST_CASE("Jit honours explicit CPU and features", "[kernels]") {
+  auto jit = makeJit({.optLevel = 2, .vectorize = true, .cpu = "x86-64-v3", .features = "+avx2,+fma"});
+  CHECK(jit->cpu() == "x86-64-v3");
+  CHECK(jit->hasFeature("avx2"));
+  CHECK(!jit->hasFeature("avx512f"));
+  CHECK(jit->vectorBits() == 256);
+  llvm::LLVMContext ctx;
+  llvm::Module module("v3", ctx);
+  buildScaleLoop(module);
+  requireOk(jit->optimize(module));
+  std::string assembly = unwrap(jit->emitAssembly(module));
+  CHECK_THAT(assembly, Catch::Contains("ymm"));
+  CHECK_THAT(assembly, !Catch::Contains("zmm"));
+}
