@@ -1,0 +1,961 @@
+//===- Emitter.cpp - Graph IR function to one native LLVM function --------------------------===//
+//
+// The emitter walks the Function's nodes in order and emits one kernel per node into a single
+// LLVM function. Algorithm:
+//  1. Plan storage: arguments live in `buffers`, reshapes alias their operand, views whose
+//     users are all elementwise are virtual (no storage), every other node gets a 64-byte
+//     aligned slot of the arena; the GEMM scratch follows.
+//  2. For each node, emit its kernel. Elementwise kernels are loop nests over the result
+//     shape whose operands are read through Access maps (base, offset, one stride per result
+//     dimension): a broadcast has stride 0 where it repeats, a transpose permutes strides, a
+//     slice adds an offset. The innermost loop is contiguous, so LLVM vectorizes it.
+//  3. Matrix products call the packed GEMM routine (codegen/Gemm); row-wise ops (softmax,
+//     losses), reductions, convolution and pooling are loop nests that follow the reference
+//     interpreter's definitions.
+//  4. Copy results into their buffers and state updates into their state buffers.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/Emitter.h"
+
+#include "codegen/Gemm.h"
+#include "codegen/VectorMath.h"
+#include "ir/Random.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/Module.h>
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <numeric>
+
+namespace nnc {
+
+using llvm::Value;
+using V64 = std::vector<int64_t>;
+
+int64_t storageBytes(DType dtype) {
+  switch (dtype) {
+  case DType::F32: return 4;
+  case DType::F64: return 8;
+  case DType::I32: return 4;
+  case DType::I1: return 1;
+  }
+  return 4;
+}
+
+static int64_t product(const V64 &v) {
+  return std::accumulate(v.begin(), v.end(), int64_t(1), std::multiplies<>());
+}
+
+static V64 rowMajorStrides(const V64 &shape) {
+  V64 s(shape.size());
+  int64_t acc = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+static bool isView(OpKind op) {
+  return op == OpKind::Broadcast || op == OpKind::Transpose || op == OpKind::Slice ||
+         op == OpKind::Constant;
+}
+
+/// Ops computed one element at a time from the same element of each operand.
+static bool isElementwiseKernel(OpKind op) {
+  return (opFlags(op) & OpElementwise) != 0;
+}
+
+bool hasLowering(OpKind op) {
+  switch (op) {
+#define OP(Name, mnemonic, numOperands, flags, doc) case OpKind::Name:
+#include "ir/Ops.def"
+    return true;
+  }
+  return false;
+}
+
+namespace {
+
+/// How a kernel reads a value: element at index i (one entry per dimension of the value) is
+/// base[offset + sum(i[d] * strides[d])], or the constant when `isConstant`.
+struct Access {
+  ValueId base;
+  int64_t offset = 0;
+  V64 strides;
+  bool isConstant = false;
+  double constant = 0;
+};
+
+class FunctionEmitter {
+public:
+  FunctionEmitter(const Function &fn, llvm::Module &m, const EmitOptions &opts)
+      : fn_(fn), m_(m), ctx_(m.getContext()), b_(ctx_), opts_(opts) {}
+
+  llvm::Expected<FunctionABI> emit(const std::string &symbol);
+
+private:
+  const Function &fn_;
+  llvm::Module &m_;
+  llvm::LLVMContext &ctx_;
+  llvm::IRBuilder<> b_;
+  const EmitOptions &opts_;
+  llvm::Function *f_ = nullptr;
+  llvm::BasicBlock *entry_ = nullptr;
+  Value *arena_ = nullptr;
+
+  std::vector<Value *> ptr_;    ///< storage pointer per ValueId index (null when virtual)
+  std::vector<bool> virtual_;   ///< read through an Access map, never stored
+  int64_t arenaBytes_ = 0;
+  int64_t gemmScratchOffset_ = -1;
+  int64_t gemmScratchBytes_ = 0;
+  llvm::Function *sgemm_ = nullptr, *dgemm_ = nullptr;
+  GemmSpec sgemmSpec_, dgemmSpec_;
+
+  // --- types and constants ---------------------------------------------------------------
+  llvm::Type *i64() { return b_.getInt64Ty(); }
+  Value *c64(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+  /// The type of one element as it is computed (i1 for masks).
+  llvm::Type *valueType(DType d) {
+    switch (d) {
+    case DType::F32: return b_.getFloatTy();
+    case DType::F64: return b_.getDoubleTy();
+    case DType::I32: return b_.getInt32Ty();
+    case DType::I1: return b_.getInt1Ty();
+    }
+    return b_.getFloatTy();
+  }
+  /// The type of one element in memory (a mask byte for i1).
+  llvm::Type *memType(DType d) { return d == DType::I1 ? b_.getInt8Ty() : valueType(d); }
+  Value *constantOf(DType d, double v) {
+    if (isFloat(d))
+      return llvm::ConstantFP::get(valueType(d), v);
+    if (d == DType::I1)
+      return b_.getInt1(v != 0);
+    return b_.getInt32(static_cast<uint32_t>(static_cast<int32_t>(v)));
+  }
+  const TensorType &type(ValueId v) const { return fn_.type(v); }
+
+  // --- memory -----------------------------------------------------------------------------
+  Value *elementPtr(ValueId v, Value *flat) {
+    return b_.CreateInBoundsGEP(memType(type(v).dtype), ptr_[v.index], flat);
+  }
+  Value *loadFlat(ValueId v, Value *flat) {
+    DType d = type(v).dtype;
+    Value *x = b_.CreateLoad(memType(d), elementPtr(v, flat));
+    return d == DType::I1 ? b_.CreateICmpNE(x, b_.getInt8(0)) : x;
+  }
+  void storeFlat(ValueId v, Value *flat, Value *x) {
+    if (type(v).dtype == DType::I1)
+      x = b_.CreateZExt(x, b_.getInt8Ty());
+    b_.CreateStore(x, elementPtr(v, flat));
+  }
+  /// A scalar slot for loop-carried values; mem2reg turns it into registers.
+  Value *localVar(llvm::Type *t, Value *init) {
+    llvm::IRBuilder<> eb(entry_, entry_->begin());
+    Value *slot = eb.CreateAlloca(t);
+    b_.CreateStore(init, slot);
+    return slot;
+  }
+
+  // --- loops ------------------------------------------------------------------------------
+  /// for (i = begin; i < end; ++i) body(i)
+  void forRange(Value *begin, Value *end, const std::function<void(Value *)> &body) {
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *header = llvm::BasicBlock::Create(ctx_, "loop", f_);
+    auto *bodyBB = llvm::BasicBlock::Create(ctx_, "body", f_);
+    auto *exit = llvm::BasicBlock::Create(ctx_, "done", f_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode *iv = b_.CreatePHI(i64(), 2);
+    iv->addIncoming(begin, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(iv, end), bodyBB, exit);
+    b_.SetInsertPoint(bodyBB);
+    body(iv);
+    Value *next = b_.CreateAdd(iv, c64(1), "", true, true);
+    iv->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateBr(header);
+    b_.SetInsertPoint(exit);
+  }
+  void forRange(int64_t n, const std::function<void(Value *)> &body) { forRange(c64(0), c64(n), body); }
+  /// Nested loops over `shape`, innermost last; body gets one index per dimension.
+  void forShape(const V64 &shape, const std::function<void(const std::vector<Value *> &)> &body) {
+    std::vector<Value *> idx;
+    std::function<void(size_t)> level = [&](size_t d) {
+      if (d == shape.size()) {
+        body(idx);
+        return;
+      }
+      forRange(shape[d], [&](Value *i) {
+        idx.push_back(i);
+        level(d + 1);
+        idx.pop_back();
+      });
+    };
+    level(0);
+  }
+  /// offset + sum(idx[d] * strides[d]), skipping zero strides.
+  Value *affine(int64_t offset, const V64 &strides, const std::vector<Value *> &idx) {
+    Value *flat = c64(offset);
+    for (size_t d = 0; d < strides.size(); ++d)
+      if (strides[d] != 0)
+        flat = b_.CreateAdd(flat, strides[d] == 1 ? idx[d] : b_.CreateMul(idx[d], c64(strides[d]), "", true, true), "", true, true);
+    return flat;
+  }
+
+  // --- access maps ------------------------------------------------------------------------
+  Access accessOf(ValueId v) {
+    const Node *n = fn_.definingNode(v);
+    if (!virtual_[v.index] || !n)
+      return Access{v, 0, rowMajorStrides(type(v).shape)};
+    return viewAccess(*n);
+  }
+  /// The access map of a view node, in terms of its operand's access.
+  Access viewAccess(const Node &node) {
+    const Node *n = &node;
+    ValueId v = node.result;
+    const V64 &shape = type(v).shape;
+    switch (n->op) {
+    case OpKind::Constant: {
+      Access a{v, 0, V64(shape.size(), 0)};
+      a.isConstant = true;
+      a.constant = n->attrs.getFloat("value");
+      return a;
+    }
+    case OpKind::Broadcast: {
+      Access in = accessOf(n->operands[0]);
+      const V64 &inShape = type(n->operands[0]).shape;
+      V64 dims = n->attrs.getInts("dims");
+      Access out{in.base, in.offset, V64(shape.size(), 0), in.isConstant, in.constant};
+      for (size_t d = 0; d < inShape.size(); ++d)
+        if (inShape[d] != 1)
+          out.strides[dims[d]] = in.strides[d];
+      return out;
+    }
+    case OpKind::Transpose: {
+      Access in = accessOf(n->operands[0]);
+      V64 perm = n->attrs.getInts("perm");
+      Access out = in;
+      for (size_t d = 0; d < perm.size(); ++d)
+        out.strides[d] = in.strides[perm[d]];
+      return out;
+    }
+    case OpKind::Slice: {
+      Access in = accessOf(n->operands[0]);
+      V64 starts = n->attrs.getInts("starts");
+      for (size_t d = 0; d < starts.size(); ++d)
+        in.offset += starts[d] * in.strides[d];
+      return in;
+    }
+    default:
+      return Access{v, 0, rowMajorStrides(shape)};
+    }
+  }
+  Value *load(const Access &a, DType d, const std::vector<Value *> &idx) {
+    if (a.isConstant)
+      return constantOf(d, a.constant);
+    return loadFlat(a.base, affine(a.offset, a.strides, idx));
+  }
+
+  // --- planning ---------------------------------------------------------------------------
+  void plan();
+  int64_t allocate(int64_t bytes) {
+    int64_t at = (arenaBytes_ + 63) / 64 * 64;
+    arenaBytes_ = at + bytes;
+    return at;
+  }
+
+  // --- kernels ----------------------------------------------------------------------------
+  void emitNode(const Node &n);
+  void emitElementwise(const Node &n);
+  Value *scalarOp(const Node &n, const std::vector<Value *> &x);
+  void emitReduce(const Node &n);
+  void emitMatMul(const Node &n);
+  void emitNormalize(const Node &n);
+  void emitLabeledRows(const Node &n);
+  void emitOneHot(const Node &n);
+  void emitGather(const Node &n);
+  void emitScatterAdd(const Node &n);
+  void emitRandom(const Node &n);
+  void emitIota(const Node &n);
+  void emitPad(const Node &n);
+  void emitConcat(const Node &n);
+  void emitConv(const Node &n);
+  void emitPool(const Node &n);
+  void fill(ValueId v, double value);
+  void copy(ValueId from, Value *toPtr);
+  void copyAccess(const Access &a, const TensorType &t, Value *toPtr);
+
+  Value *call(llvm::Intrinsic::ID id, Value *x) {
+    return b_.CreateIntrinsic(id, {x->getType()}, {x});
+  }
+  Value *call2(llvm::Intrinsic::ID id, Value *x, Value *y) {
+    return b_.CreateIntrinsic(id, {x->getType()}, {x, y});
+  }
+  Value *fmax(Value *a, Value *b) { return call2(llvm::Intrinsic::maxnum, a, b); }
+  Value *fromIndex(Value *i, DType d) {
+    return isFloat(d) ? b_.CreateSIToFP(i, valueType(d)) : b_.CreateTrunc(i, valueType(d));
+  }
+};
+
+void FunctionEmitter::plan() {
+  size_t n = fn_.numValueIds();
+  ptr_.assign(n, nullptr);
+  virtual_.assign(n, false);
+  std::vector<bool> pinned(n, false); // read by results or updates: must have storage
+  for (const FunctionResult &r : fn_.results())
+    pinned[r.value.index] = true;
+  for (const StateUpdate &u : fn_.updates())
+    pinned[u.value.index] = true;
+  auto users = fn_.computeUsers();
+  // A view is virtual when every user reads it elementwise or is itself a virtual view.
+  const auto &nodes = fn_.nodes();
+  for (size_t k = nodes.size(); k-- > 0;) {
+    const Node &node = nodes[k];
+    if (!isView(node.op) || pinned[node.result.index])
+      continue;
+    bool ok = true;
+    for (ValueId u : users[node.result.index]) {
+      const Node *un = fn_.definingNode(u);
+      if (!(isElementwiseKernel(un->op) || (isView(un->op) && virtual_[u.index])))
+        ok = false;
+    }
+    // The random and fill ops have no operands to view; a view of a constant stays constant.
+    virtual_[node.result.index] = ok && !users[node.result.index].empty();
+  }
+}
+
+void FunctionEmitter::fill(ValueId v, double value) {
+  DType d = type(v).dtype;
+  forRange(type(v).numElements(), [&](Value *i) { storeFlat(v, i, constantOf(d, value)); });
+}
+
+/// Copies the elements of `from` (through its access map) into contiguous storage at toPtr.
+void FunctionEmitter::copy(ValueId from, Value *toPtr) { copyAccess(accessOf(from), type(from), toPtr); }
+
+void FunctionEmitter::copyAccess(const Access &a, const TensorType &t, Value *toPtr) {
+  DType d = t.dtype;
+  V64 strides = rowMajorStrides(t.shape);
+  forShape(t.shape, [&](const std::vector<Value *> &idx) {
+    Value *x = load(a, d, idx);
+    if (d == DType::I1)
+      x = b_.CreateZExt(x, b_.getInt8Ty());
+    b_.CreateStore(x, b_.CreateInBoundsGEP(memType(d), toPtr, affine(0, strides, idx)));
+  });
+}
+
+Value *FunctionEmitter::scalarOp(const Node &n, const std::vector<Value *> &x) {
+  DType d = n.type.dtype;
+  bool flt = isFloat(d);
+  auto cst = [&](double v) { return constantOf(d, v); };
+  switch (n.op) {
+  case OpKind::Neg: return flt ? b_.CreateFNeg(x[0]) : b_.CreateNeg(x[0]);
+  case OpKind::Exp: return emitExp(b_, x[0]);
+  case OpKind::Log: return emitLog(b_, x[0]);
+  case OpKind::Log1p: return emitLog1p(b_, x[0]);
+  case OpKind::Sqrt: return call(llvm::Intrinsic::sqrt, x[0]);
+  case OpKind::Rsqrt: return b_.CreateFDiv(cst(1), call(llvm::Intrinsic::sqrt, x[0]));
+  case OpKind::Abs:
+    return flt ? call(llvm::Intrinsic::fabs, x[0])
+               : b_.CreateIntrinsic(llvm::Intrinsic::abs, {x[0]->getType()}, {x[0], b_.getFalse()});
+  case OpKind::Sign: {
+    Value *zero = flt ? cst(0) : b_.getInt32(0);
+    Value *pos = flt ? b_.CreateFCmpOGT(x[0], zero) : b_.CreateICmpSGT(x[0], zero);
+    Value *neg = flt ? b_.CreateFCmpOLT(x[0], zero) : b_.CreateICmpSLT(x[0], zero);
+    return b_.CreateSelect(pos, cst(1), b_.CreateSelect(neg, cst(-1), x[0]));
+  }
+  case OpKind::Square: return flt ? b_.CreateFMul(x[0], x[0]) : b_.CreateMul(x[0], x[0]);
+  case OpKind::Sigmoid: return emitSigmoid(b_, x[0]);
+  case OpKind::Tanh: return emitTanh(b_, x[0]);
+  case OpKind::Relu: return b_.CreateSelect(b_.CreateFCmpOGT(x[0], cst(0)), x[0], cst(0));
+  case OpKind::LeakyRelu:
+    return b_.CreateSelect(b_.CreateFCmpOGT(x[0], cst(0)), x[0],
+                           b_.CreateFMul(x[0], cst(n.attrs.getFloat("alpha", 0.01))));
+  case OpKind::Softplus: return emitSoftplus(b_, x[0]);
+  case OpKind::PowC: {
+    double e = n.attrs.getFloat("exponent");
+    if (e == 1) return x[0];
+    if (e == 2) return b_.CreateFMul(x[0], x[0]);
+    if (e == 0.5) return call(llvm::Intrinsic::sqrt, x[0]);
+    if (e == -1) return b_.CreateFDiv(cst(1), x[0]);
+    return call2(llvm::Intrinsic::pow, x[0], cst(e));
+  }
+  case OpKind::Cast: {
+    DType from = type(n.operands[0]).dtype;
+    Value *v = x[0];
+    if (from == d) return v;
+    llvm::Type *to = valueType(d);
+    if (d == DType::I1)
+      return isFloat(from) ? b_.CreateFCmpUNE(v, llvm::ConstantFP::get(v->getType(), 0))
+                           : b_.CreateICmpNE(v, llvm::ConstantInt::get(v->getType(), 0));
+    if (from == DType::I1)
+      return flt ? b_.CreateUIToFP(v, to) : b_.CreateZExt(v, to);
+    if (isFloat(from) && flt) return b_.CreateFPCast(v, to);
+    if (isFloat(from)) // NaN -> 0, saturating, truncating: as the interpreter defines it
+      return b_.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {to, v->getType()}, {v});
+    return b_.CreateSIToFP(v, to);
+  }
+  case OpKind::Add: return flt ? b_.CreateFAdd(x[0], x[1]) : b_.CreateAdd(x[0], x[1]);
+  case OpKind::Sub: return flt ? b_.CreateFSub(x[0], x[1]) : b_.CreateSub(x[0], x[1]);
+  case OpKind::Mul: return flt ? b_.CreateFMul(x[0], x[1]) : b_.CreateMul(x[0], x[1]);
+  case OpKind::Div: {
+    if (flt) return b_.CreateFDiv(x[0], x[1]);
+    // Integer division by zero gives 0 instead of trapping.
+    Value *zero = b_.CreateICmpEQ(x[1], b_.getInt32(0));
+    Value *q = b_.CreateSDiv(x[0], b_.CreateSelect(zero, b_.getInt32(1), x[1]));
+    return b_.CreateSelect(zero, b_.getInt32(0), q);
+  }
+  case OpKind::Max:
+    return flt ? fmax(x[0], x[1]) : b_.CreateIntrinsic(llvm::Intrinsic::smax, {x[0]->getType()}, {x[0], x[1]});
+  case OpKind::Min:
+    return flt ? call2(llvm::Intrinsic::minnum, x[0], x[1])
+               : b_.CreateIntrinsic(llvm::Intrinsic::smin, {x[0]->getType()}, {x[0], x[1]});
+  case OpKind::Cmp: {
+    auto p = parseCmpPredicate(n.attrs.getString("predicate")).value_or(CmpPredicate::EQ);
+    bool f = isFloat(type(n.operands[0]).dtype);
+    using P = llvm::CmpInst::Predicate;
+    static const P fp[] = {P::FCMP_OLT, P::FCMP_OLE, P::FCMP_OGT, P::FCMP_OGE, P::FCMP_OEQ, P::FCMP_UNE};
+    static const P ip[] = {P::ICMP_SLT, P::ICMP_SLE, P::ICMP_SGT, P::ICMP_SGE, P::ICMP_EQ, P::ICMP_NE};
+    int k = static_cast<int>(p);
+    return f ? b_.CreateFCmp(fp[k], x[0], x[1]) : b_.CreateICmp(ip[k], x[0], x[1]);
+  }
+  case OpKind::Select: return b_.CreateSelect(x[0], x[1], x[2]);
+  case OpKind::BceWithLogits: {
+    // max(x,0) - x*t + log1p(e^-|x|)
+    Value *a = call(llvm::Intrinsic::fabs, x[0]);
+    Value *l = emitLog1p(b_, emitExp(b_, b_.CreateFNeg(a)));
+    return b_.CreateFAdd(b_.CreateFSub(fmax(x[0], cst(0)), b_.CreateFMul(x[0], x[1])), l);
+  }
+  default:
+    return nullptr;
+  }
+}
+
+void FunctionEmitter::emitElementwise(const Node &n) {
+  std::vector<Access> in;
+  for (ValueId o : n.operands)
+    in.push_back(accessOf(o));
+  V64 strides = rowMajorStrides(n.type.shape);
+  forShape(n.type.shape, [&](const std::vector<Value *> &idx) {
+    std::vector<Value *> x;
+    for (size_t k = 0; k < in.size(); ++k)
+      x.push_back(load(in[k], type(n.operands[k]).dtype, idx));
+    storeFlat(n.result, affine(0, strides, idx), scalarOp(n, x));
+  });
+}
+
+void FunctionEmitter::emitReduce(const Node &n) {
+  ValueId x = n.operands[0];
+  const V64 &shape = type(x).shape;
+  V64 axes = n.attrs.getInts("axes");
+  DType d = n.type.dtype;
+  bool isMax = n.op == OpKind::ReduceMax;
+  // Output strides over the input's dimensions: 0 on reduced axes.
+  V64 keptShape, outStrides(shape.size(), 0);
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (std::find(axes.begin(), axes.end(), int64_t(i)) == axes.end())
+      keptShape.push_back(shape[i]);
+  V64 ks = rowMajorStrides(keptShape);
+  int64_t count = 1;
+  for (size_t i = 0, k = 0; i < shape.size(); ++i) {
+    if (std::find(axes.begin(), axes.end(), int64_t(i)) == axes.end())
+      outStrides[i] = ks[k++];
+    else
+      count *= shape[i];
+  }
+  fill(n.result, isMax ? -INFINITY : 0);
+  Access a = accessOf(x);
+  forShape(shape, [&](const std::vector<Value *> &idx) {
+    Value *o = affine(0, outStrides, idx);
+    Value *acc = loadFlat(n.result, o);
+    Value *v = load(a, d, idx);
+    Value *r = isMax ? (isFloat(d) ? fmax(acc, v) : b_.CreateIntrinsic(llvm::Intrinsic::smax, {v->getType()}, {acc, v}))
+                     : (isFloat(d) ? b_.CreateFAdd(acc, v) : b_.CreateAdd(acc, v));
+    storeFlat(n.result, o, r);
+  });
+  if (n.op == OpKind::ReduceMean) {
+    Value *scale = constantOf(d, 1.0 / double(count));
+    forRange(n.type.numElements(), [&](Value *i) {
+      Value *v = loadFlat(n.result, i);
+      storeFlat(n.result, i, isFloat(d) ? b_.CreateFMul(v, scale) : b_.CreateSDiv(v, b_.getInt32(int32_t(count))));
+    });
+  }
+}
+
+void FunctionEmitter::emitMatMul(const Node &n) {
+  ValueId a = n.operands[0], b = n.operands[1];
+  bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
+  const V64 &as = type(a).shape, &bs = type(b).shape;
+  size_t r = as.size();
+  int64_t aRows = as[r - 2], aCols = as[r - 1], bRows = bs[r - 2], bCols = bs[r - 1];
+  int64_t M = ta ? aCols : aRows, K = ta ? aRows : aCols, N = tb ? bRows : bCols;
+  int64_t batches = product(V64(as.begin(), as.end() - 2));
+  bool f64 = n.type.dtype == DType::F64;
+  llvm::Function *gemm = f64 ? dgemm_ : sgemm_;
+  llvm::Type *t = valueType(n.type.dtype);
+  int32_t flags = (ta ? GemmTransposeA : 0) | (tb ? GemmTransposeB : 0);
+  Value *scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(gemmScratchOffset_));
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    Value *A = b_.CreateInBoundsGEP(t, ptr_[a.index], c64(bi * aRows * aCols));
+    Value *B = b_.CreateInBoundsGEP(t, ptr_[b.index], c64(bi * bRows * bCols));
+    Value *C = b_.CreateInBoundsGEP(t, ptr_[n.result.index], c64(bi * M * N));
+    b_.CreateCall(gemm, {c64(M), c64(N), c64(K), A, c64(aCols), B, c64(bCols), C, c64(N),
+                         b_.getInt32(flags), scratch});
+  }
+}
+
+/// softmax, log_softmax, logsumexp along `axis`: m = max, s = sum e^(x - m), as the
+/// interpreter defines them (an all -inf row uses m = 0).
+void FunctionEmitter::emitNormalize(const Node &n) {
+  ValueId x = n.operands[0];
+  const V64 &shape = type(x).shape;
+  int64_t axis = n.attrs.getInt("axis");
+  int64_t outer = product(V64(shape.begin(), shape.begin() + axis)), len = shape[axis],
+          inner = product(V64(shape.begin() + axis + 1, shape.end()));
+  DType d = n.type.dtype;
+  llvm::Type *t = valueType(d);
+  forRange(outer, [&](Value *o) {
+    forRange(inner, [&](Value *i) {
+      auto at = [&](Value *j) {
+        return b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(o, c64(len)), j), c64(inner)), i);
+      };
+      Value *m = localVar(t, constantOf(d, -INFINITY));
+      forRange(len, [&](Value *j) { b_.CreateStore(fmax(b_.CreateLoad(t, m), loadFlat(x, at(j))), m); });
+      Value *mv = b_.CreateLoad(t, m);
+      Value *isInf = b_.CreateFCmpOEQ(mv, constantOf(d, -INFINITY));
+      b_.CreateStore(b_.CreateSelect(isInf, constantOf(d, 0), mv), m);
+      Value *s = localVar(t, constantOf(d, 0));
+      forRange(len, [&](Value *j) {
+        Value *e = emitExp(b_, b_.CreateFSub(loadFlat(x, at(j)), b_.CreateLoad(t, m)));
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, s), e), s);
+      });
+      Value *mFinal = b_.CreateLoad(t, m);
+      Value *sFinal = b_.CreateLoad(t, s);
+      if (n.op == OpKind::LogSumExp) {
+        storeFlat(n.result, b_.CreateAdd(b_.CreateMul(o, c64(inner)), i),
+                  b_.CreateFAdd(mFinal, emitLog(b_, sFinal)));
+        return;
+      }
+      Value *inv = b_.CreateFDiv(constantOf(d, 1), sFinal);
+      Value *logS = emitLog(b_, sFinal);
+      forRange(len, [&](Value *j) {
+        Value *v = b_.CreateFSub(loadFlat(x, at(j)), mFinal);
+        storeFlat(n.result, at(j),
+                  n.op == OpKind::Softmax ? b_.CreateFMul(emitExp(b_, v), inv) : b_.CreateFSub(v, logS));
+      });
+    });
+  });
+}
+
+/// softmax_cross_entropy and multiclass_hinge: one value per row of scores with an i32 label;
+/// NaN for a label outside [0, C), as the interpreter defines it.
+void FunctionEmitter::emitLabeledRows(const Node &n) {
+  ValueId s = n.operands[0], labels = n.operands[1];
+  int64_t C = type(s).shape.back(), rows = n.type.numElements();
+  DType d = n.type.dtype;
+  llvm::Type *t = valueType(d);
+  forRange(rows, [&](Value *r) {
+    Value *label = b_.CreateSExt(loadFlat(labels, r), i64());
+    Value *inRange = b_.CreateAnd(b_.CreateICmpSGE(label, c64(0)), b_.CreateICmpSLT(label, c64(C)));
+    Value *safe = b_.CreateSelect(inRange, label, c64(0));
+    Value *base = b_.CreateMul(r, c64(C));
+    Value *picked = loadFlat(s, b_.CreateAdd(base, safe));
+    Value *result;
+    if (n.op == OpKind::SoftmaxCrossEntropy) {
+      Value *m = localVar(t, constantOf(d, -INFINITY));
+      forRange(C, [&](Value *j) { b_.CreateStore(fmax(b_.CreateLoad(t, m), loadFlat(s, b_.CreateAdd(base, j))), m); });
+      Value *sum = localVar(t, constantOf(d, 0));
+      forRange(C, [&](Value *j) {
+        Value *e = emitExp(b_, b_.CreateFSub(loadFlat(s, b_.CreateAdd(base, j)), b_.CreateLoad(t, m)));
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, sum), e), sum);
+      });
+      result = b_.CreateFSub(b_.CreateFAdd(b_.CreateLoad(t, m), emitLog(b_, b_.CreateLoad(t, sum))), picked);
+    } else {
+      // sum over j != label of max(0, 1 + s_j - s_label)
+      Value *sum = localVar(t, constantOf(d, 0));
+      forRange(C, [&](Value *j) {
+        Value *margin = b_.CreateFAdd(constantOf(d, 1), b_.CreateFSub(loadFlat(s, b_.CreateAdd(base, j)), picked));
+        Value *term = b_.CreateSelect(b_.CreateICmpEQ(j, safe), constantOf(d, 0), fmax(margin, constantOf(d, 0)));
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, sum), term), sum);
+      });
+      result = b_.CreateLoad(t, sum);
+    }
+    storeFlat(n.result, r, b_.CreateSelect(inRange, result, constantOf(d, NAN)));
+  });
+}
+
+void FunctionEmitter::emitOneHot(const Node &n) {
+  ValueId labels = n.operands[0];
+  int64_t depth = n.attrs.getInt("depth");
+  DType d = n.type.dtype;
+  forRange(type(labels).numElements(), [&](Value *i) {
+    Value *label = b_.CreateSExt(loadFlat(labels, i), i64());
+    forRange(depth, [&](Value *k) {
+      Value *hit = b_.CreateICmpEQ(label, k);
+      storeFlat(n.result, b_.CreateAdd(b_.CreateMul(i, c64(depth)), k),
+                b_.CreateSelect(hit, constantOf(d, 1), constantOf(d, 0)));
+    });
+  });
+}
+
+/// Rows of the table for each index; an index outside the table reads zeros.
+void FunctionEmitter::emitGather(const Node &n) {
+  ValueId table = n.operands[0], idx = n.operands[1];
+  int64_t rows = type(table).shape[0];
+  int64_t rowSize = product(V64(type(table).shape.begin() + 1, type(table).shape.end()));
+  DType d = n.type.dtype;
+  forRange(type(idx).numElements(), [&](Value *i) {
+    Value *r = b_.CreateSExt(loadFlat(idx, i), i64());
+    Value *ok = b_.CreateAnd(b_.CreateICmpSGE(r, c64(0)), b_.CreateICmpSLT(r, c64(rows)));
+    Value *safe = b_.CreateSelect(ok, r, c64(0));
+    forRange(rowSize, [&](Value *k) {
+      Value *v = loadFlat(table, b_.CreateAdd(b_.CreateMul(safe, c64(rowSize)), k));
+      storeFlat(n.result, b_.CreateAdd(b_.CreateMul(i, c64(rowSize)), k),
+                b_.CreateSelect(ok, v, constantOf(d, 0)));
+    });
+  });
+}
+
+/// The adjoint of gather: rows of updates summed into their index's row; others dropped.
+void FunctionEmitter::emitScatterAdd(const Node &n) {
+  ValueId upd = n.operands[0], idx = n.operands[1];
+  int64_t rows = n.attrs.getInt("rows");
+  int64_t rowSize = product(V64(type(upd).shape.begin() + type(idx).rank(), type(upd).shape.end()));
+  fill(n.result, 0);
+  forRange(type(idx).numElements(), [&](Value *i) {
+    Value *r = b_.CreateSExt(loadFlat(idx, i), i64());
+    Value *ok = b_.CreateAnd(b_.CreateICmpSGE(r, c64(0)), b_.CreateICmpSLT(r, c64(rows)));
+    auto *then = llvm::BasicBlock::Create(ctx_, "scatter", f_);
+    auto *next = llvm::BasicBlock::Create(ctx_, "scattered", f_);
+    b_.CreateCondBr(ok, then, next);
+    b_.SetInsertPoint(then);
+    forRange(rowSize, [&](Value *k) {
+      Value *o = b_.CreateAdd(b_.CreateMul(r, c64(rowSize)), k);
+      storeFlat(n.result, o, b_.CreateFAdd(loadFlat(n.result, o), loadFlat(upd, b_.CreateAdd(b_.CreateMul(i, c64(rowSize)), k))));
+    });
+    b_.CreateBr(next);
+    b_.SetInsertPoint(next);
+  });
+}
+
+/// The counter-based generator of ir/Random.h, bit for bit.
+void FunctionEmitter::emitRandom(const Node &n) {
+  auto mix = [&](Value *z) {
+    z = b_.CreateXor(z, b_.CreateLShr(z, 30));
+    z = b_.CreateMul(z, b_.getInt64(0xbf58476d1ce4e5b9ull));
+    z = b_.CreateXor(z, b_.CreateLShr(z, 27));
+    z = b_.CreateMul(z, b_.getInt64(0x94d049bb133111ebull));
+    return b_.CreateXor(z, b_.CreateLShr(z, 31));
+  };
+  uint64_t seed = static_cast<uint64_t>(n.attrs.getInt("seed"));
+  Value *counter = b_.CreateZExt(loadFlat(n.operands[0], c64(0)), i64());
+  Value *k = mix(b_.CreateXor(b_.getInt64(seed), b_.CreateMul(b_.CreateAdd(counter, c64(1)), b_.getInt64(0x9e3779b97f4a7c15ull))));
+  DType d = n.type.dtype;
+  bool bernoulli = n.op == OpKind::RandomBernoulli;
+  double p = n.attrs.getFloat("p");
+  forRange(n.type.numElements(), [&](Value *i) {
+    Value *bits = b_.CreateTrunc(b_.CreateLShr(mix(b_.CreateAdd(k, b_.CreateMul(b_.CreateAdd(i, c64(1)), b_.getInt64(0xd1b54a32d192ed03ull)))), 32), b_.getInt32Ty());
+    Value *top = b_.CreateLShr(bits, 8);
+    Value *x;
+    if (bernoulli) {
+      // uniform < p  <=>  top < ceil(p * 2^24), exact since p * 2^24 is exact in double.
+      double limit = std::ceil(std::clamp(p, 0.0, 1.0) * 16777216.0);
+      x = b_.CreateSelect(b_.CreateICmpULT(top, b_.getInt32(uint32_t(limit))), constantOf(d, 1), constantOf(d, 0));
+    } else {
+      x = b_.CreateFMul(b_.CreateUIToFP(top, valueType(d)), constantOf(d, 1.0 / 16777216.0));
+    }
+    storeFlat(n.result, i, x);
+  });
+}
+
+void FunctionEmitter::emitIota(const Node &n) {
+  int64_t axis = n.attrs.getInt("axis");
+  V64 strides = rowMajorStrides(n.type.shape);
+  forShape(n.type.shape, [&](const std::vector<Value *> &idx) {
+    storeFlat(n.result, affine(0, strides, idx), fromIndex(idx[axis], n.type.dtype));
+  });
+}
+
+void FunctionEmitter::emitPad(const Node &n) {
+  ValueId x = n.operands[0];
+  V64 low = n.attrs.getInts("low");
+  fill(n.result, 0);
+  V64 outStrides = rowMajorStrides(n.type.shape);
+  int64_t offset = 0;
+  for (size_t d = 0; d < low.size(); ++d)
+    offset += low[d] * outStrides[d];
+  Access a = accessOf(x);
+  forShape(type(x).shape, [&](const std::vector<Value *> &idx) {
+    storeFlat(n.result, affine(offset, outStrides, idx), load(a, type(x).dtype, idx));
+  });
+}
+
+void FunctionEmitter::emitConcat(const Node &n) {
+  int64_t axis = n.attrs.getInt("axis"), at = 0;
+  V64 outStrides = rowMajorStrides(n.type.shape);
+  for (ValueId x : n.operands) {
+    Access a = accessOf(x);
+    forShape(type(x).shape, [&](const std::vector<Value *> &idx) {
+      storeFlat(n.result, affine(at * outStrides[axis], outStrides, idx), load(a, type(x).dtype, idx));
+    });
+    at += type(x).shape[axis];
+  }
+}
+
+/// conv2d and its two adjoints share one loop nest over (n, o, oy, ox, c, ky, kx) with the
+/// in-bounds test of the interpreter's Window: y[n,o,oy,ox] += x[n,c,iy,ix] * w[o,c,ky,kx].
+void FunctionEmitter::emitConv(const Node &n) {
+  ValueId x, w, y; // the roles in the forward convolution
+  V64 xs, ws, ys;
+  if (n.op == OpKind::Conv2D) {
+    x = n.operands[0], w = n.operands[1], y = n.result;
+    xs = type(x).shape, ws = type(w).shape, ys = n.type.shape;
+  } else if (n.op == OpKind::Conv2DGradInput) { // (dy, w) -> dx
+    y = n.operands[0], w = n.operands[1], x = n.result;
+    xs = n.type.shape, ws = type(w).shape, ys = type(y).shape;
+  } else { // Conv2DGradWeight: (x, dy) -> dw
+    x = n.operands[0], y = n.operands[1], w = n.result;
+    xs = type(x).shape, ws = n.type.shape, ys = type(y).shape;
+  }
+  V64 stride = n.attrs.getInts("stride", {1, 1}), pad = n.attrs.getInts("pad", {0, 0});
+  int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], O = ws[0], KH = ws[2], KW = ws[3];
+  int64_t OH = ys[2], OW = ys[3];
+  DType d = n.type.dtype;
+  fill(n.result, 0);
+  forRange(N, [&](Value *ni) { forRange(O, [&](Value *o) { forRange(OH, [&](Value *oy) { forRange(OW, [&](Value *ox) {
+    Value *yi = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(ni, c64(O)), o), c64(OH)), oy), c64(OW)), ox);
+    forRange(C, [&](Value *c) { forRange(KH, [&](Value *ky) { forRange(KW, [&](Value *kx) {
+      Value *iy = b_.CreateAdd(b_.CreateSub(b_.CreateMul(oy, c64(stride[0])), c64(pad[0])), ky);
+      Value *ix = b_.CreateAdd(b_.CreateSub(b_.CreateMul(ox, c64(stride[1])), c64(pad[1])), kx);
+      Value *ok = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSGE(iy, c64(0)), b_.CreateICmpSLT(iy, c64(H))),
+                               b_.CreateAnd(b_.CreateICmpSGE(ix, c64(0)), b_.CreateICmpSLT(ix, c64(W))));
+      auto *then = llvm::BasicBlock::Create(ctx_, "inside", f_);
+      auto *next = llvm::BasicBlock::Create(ctx_, "outside", f_);
+      b_.CreateCondBr(ok, then, next);
+      b_.SetInsertPoint(then);
+      Value *xi = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(ni, c64(C)), c), c64(H)), iy), c64(W)), ix);
+      Value *wi = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(o, c64(C)), c), c64(KH)), ky), c64(KW)), kx);
+      Value *target = n.op == OpKind::Conv2D ? yi : n.op == OpKind::Conv2DGradInput ? xi : wi;
+      Value *p = n.op == OpKind::Conv2D ? b_.CreateFMul(loadFlat(x, xi), loadFlat(w, wi))
+                 : n.op == OpKind::Conv2DGradInput ? b_.CreateFMul(loadFlat(y, yi), loadFlat(w, wi))
+                                                  : b_.CreateFMul(loadFlat(y, yi), loadFlat(x, xi));
+      storeFlat(n.result, target, b_.CreateFAdd(loadFlat(n.result, target), p));
+      b_.CreateBr(next);
+      b_.SetInsertPoint(next);
+    }); }); });
+  }); }); }); });
+  (void)d;
+}
+
+/// maxpool2d, avgpool2d and their adjoints over the interpreter's Window geometry.
+void FunctionEmitter::emitPool(const Node &n) {
+  bool grad = n.op == OpKind::MaxPool2DGrad || n.op == OpKind::AvgPool2DGrad;
+  bool isMax = n.op == OpKind::MaxPool2D || n.op == OpKind::MaxPool2DGrad;
+  V64 xs = n.op == OpKind::MaxPool2DGrad ? type(n.operands[0]).shape : grad ? n.type.shape : type(n.operands[0]).shape;
+  V64 ys = n.op == OpKind::MaxPool2DGrad ? type(n.operands[1]).shape : grad ? type(n.operands[0]).shape : n.type.shape;
+  V64 k = n.attrs.getInts("kernel"), s = n.attrs.getInts("stride"), p = n.attrs.getInts("pad", {0, 0});
+  int64_t NC = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  DType d = n.type.dtype;
+  llvm::Type *t = valueType(d);
+  double area = double(k[0] * k[1]);
+  fill(n.result, n.op == OpKind::MaxPool2D ? -INFINITY : 0);
+  forRange(NC, [&](Value *nc) { forRange(OH, [&](Value *oy) { forRange(OW, [&](Value *ox) {
+    Value *yi = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(nc, c64(OH)), oy), c64(OW)), ox);
+    // For the max adjoint: the first position (row-major) holding the window's maximum.
+    Value *best = isMax && grad ? localVar(i64(), c64(-1)) : nullptr;
+    forRange(k[0], [&](Value *ky) { forRange(k[1], [&](Value *kx) {
+      Value *iy = b_.CreateAdd(b_.CreateSub(b_.CreateMul(oy, c64(s[0])), c64(p[0])), ky);
+      Value *ix = b_.CreateAdd(b_.CreateSub(b_.CreateMul(ox, c64(s[1])), c64(p[1])), kx);
+      Value *ok = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSGE(iy, c64(0)), b_.CreateICmpSLT(iy, c64(H))),
+                               b_.CreateAnd(b_.CreateICmpSGE(ix, c64(0)), b_.CreateICmpSLT(ix, c64(W))));
+      auto *then = llvm::BasicBlock::Create(ctx_, "inside", f_);
+      auto *next = llvm::BasicBlock::Create(ctx_, "outside", f_);
+      b_.CreateCondBr(ok, then, next);
+      b_.SetInsertPoint(then);
+      Value *xi = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(nc, c64(H)), iy), c64(W)), ix);
+      switch (n.op) {
+      case OpKind::MaxPool2D:
+        storeFlat(n.result, yi, fmax(loadFlat(n.result, yi), loadFlat(n.operands[0], xi)));
+        break;
+      case OpKind::AvgPool2D:
+        storeFlat(n.result, yi, b_.CreateFAdd(loadFlat(n.result, yi), b_.CreateFDiv(loadFlat(n.operands[0], xi), constantOf(d, area))));
+        break;
+      case OpKind::AvgPool2DGrad:
+        storeFlat(n.result, xi, b_.CreateFAdd(loadFlat(n.result, xi), b_.CreateFDiv(loadFlat(n.operands[0], yi), constantOf(d, area))));
+        break;
+      default: { // MaxPool2DGrad: track the first maximum
+        Value *cur = b_.CreateLoad(i64(), best);
+        Value *none = b_.CreateICmpSLT(cur, c64(0));
+        Value *safe = b_.CreateSelect(none, xi, cur);
+        Value *greater = b_.CreateFCmpOGT(loadFlat(n.operands[0], xi), loadFlat(n.operands[0], safe));
+        b_.CreateStore(b_.CreateSelect(b_.CreateOr(none, greater), xi, cur), best);
+      }
+      }
+      b_.CreateBr(next);
+      b_.SetInsertPoint(next);
+    }); });
+    if (best) {
+      Value *at = b_.CreateLoad(i64(), best);
+      auto *then = llvm::BasicBlock::Create(ctx_, "route", f_);
+      auto *next = llvm::BasicBlock::Create(ctx_, "routed", f_);
+      b_.CreateCondBr(b_.CreateICmpSGE(at, c64(0)), then, next);
+      b_.SetInsertPoint(then);
+      storeFlat(n.result, at, b_.CreateFAdd(loadFlat(n.result, at), loadFlat(n.operands[1], yi)));
+      b_.CreateBr(next);
+      b_.SetInsertPoint(next);
+    }
+    (void)t;
+  }); }); });
+}
+
+void FunctionEmitter::emitNode(const Node &n) {
+  switch (n.op) {
+  case OpKind::Reshape:
+    return; // aliases its operand
+  case OpKind::ReduceSum:
+  case OpKind::ReduceMean:
+  case OpKind::ReduceMax: return emitReduce(n);
+  case OpKind::MatMul: return emitMatMul(n);
+  case OpKind::Softmax:
+  case OpKind::LogSoftmax:
+  case OpKind::LogSumExp: return emitNormalize(n);
+  case OpKind::SoftmaxCrossEntropy:
+  case OpKind::MulticlassHinge: return emitLabeledRows(n);
+  case OpKind::OneHot: return emitOneHot(n);
+  case OpKind::Gather: return emitGather(n);
+  case OpKind::ScatterAdd: return emitScatterAdd(n);
+  case OpKind::RandomUniform:
+  case OpKind::RandomBernoulli: return emitRandom(n);
+  case OpKind::Iota: return emitIota(n);
+  case OpKind::Pad: return emitPad(n);
+  case OpKind::Concat: return emitConcat(n);
+  case OpKind::Conv2D:
+  case OpKind::Conv2DGradInput:
+  case OpKind::Conv2DGradWeight: return emitConv(n);
+  case OpKind::MaxPool2D:
+  case OpKind::MaxPool2DGrad:
+  case OpKind::AvgPool2D:
+  case OpKind::AvgPool2DGrad: return emitPool(n);
+  case OpKind::Broadcast:
+  case OpKind::Transpose:
+  case OpKind::Slice:
+  case OpKind::Constant:
+    // A view that must be stored: copy it through its access map.
+    return copyAccess(viewAccess(n), n.type, ptr_[n.result.index]);
+  default:
+    return emitElementwise(n);
+  }
+}
+
+llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
+  FunctionABI abi;
+  abi.symbol = symbol;
+  for (const Argument &a : fn_.arguments())
+    abi.argTypes.push_back(a.type);
+  for (const FunctionResult &r : fn_.results())
+    abi.resultTypes.push_back(fn_.type(r.value));
+
+  plan();
+  // GEMM routines, once per module, and their shared scratch in the arena.
+  int64_t scratchElems = 0;
+  bool needF32 = false, needF64 = false;
+  for (const Node &n : fn_.nodes())
+    if (n.op == OpKind::MatMul) {
+      (n.type.dtype == DType::F64 ? needF64 : needF32) = true;
+    }
+  if (needF32) {
+    sgemmSpec_ = GemmSpec::forHost(opts_.vectorBits, false);
+    sgemm_ = m_.getFunction(sgemmSpec_.name);
+    if (!sgemm_)
+      sgemm_ = emitGemm(m_, sgemmSpec_);
+    scratchElems = std::max(scratchElems, gemmScratchElements(sgemmSpec_, sgemmSpec_.mc, sgemmSpec_.nc, sgemmSpec_.kc) * 4);
+  }
+  if (needF64) {
+    dgemmSpec_ = GemmSpec::forHost(opts_.vectorBits, true);
+    dgemm_ = m_.getFunction(dgemmSpec_.name);
+    if (!dgemm_)
+      dgemm_ = emitGemm(m_, dgemmSpec_);
+    scratchElems = std::max(scratchElems, gemmScratchElements(dgemmSpec_, dgemmSpec_.mc, dgemmSpec_.nc, dgemmSpec_.kc) * 8);
+  }
+  // Bound the scratch by the largest product actually compiled rather than the block sizes.
+  if (scratchElems > 0) {
+    int64_t need = 0;
+    for (const Node &n : fn_.nodes())
+      if (n.op == OpKind::MatMul) {
+        const V64 &as = type(n.operands[0]).shape, &bs = type(n.operands[1]).shape;
+        size_t r = as.size();
+        bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
+        int64_t M = ta ? as[r - 1] : as[r - 2], K = ta ? as[r - 2] : as[r - 1], N = tb ? bs[r - 2] : bs[r - 1];
+        bool f64 = n.type.dtype == DType::F64;
+        need = std::max(need, gemmScratchElements(f64 ? dgemmSpec_ : sgemmSpec_, M, N, K) * (f64 ? 8 : 4));
+      }
+    gemmScratchBytes_ = need;
+    gemmScratchOffset_ = allocate(need);
+  }
+
+  auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy()}, false);
+  f_ = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, symbol, m_);
+  f_->addParamAttr(0, llvm::Attribute::NoAlias);
+  f_->addParamAttr(1, llvm::Attribute::NoAlias);
+  f_->addParamAttr(1, llvm::Attribute::getWithAlignment(ctx_, llvm::Align(64)));
+  entry_ = llvm::BasicBlock::Create(ctx_, "entry", f_);
+  b_.SetInsertPoint(entry_);
+  llvm::FastMathFlags fmf;
+  fmf.setAllowReassoc();
+  fmf.setNoSignedZeros();
+  fmf.setAllowContract();
+  fmf.setAllowReciprocal();
+  fmf.setApproxFunc();
+  b_.setFastMathFlags(fmf);
+  Value *buffers = f_->getArg(0);
+  arena_ = f_->getArg(1);
+
+  // Storage: arguments from `buffers`, nodes in the arena (reshape aliases its operand).
+  const auto &args = fn_.arguments();
+  for (size_t i = 0; i < args.size(); ++i)
+    ptr_[args[i].value.index] = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), buffers, i));
+  for (const Node &n : fn_.nodes()) {
+    if (virtual_[n.result.index])
+      continue;
+    if (n.op == OpKind::Reshape && ptr_[n.operands[0].index]) {
+      ptr_[n.result.index] = ptr_[n.operands[0].index];
+      continue;
+    }
+    int64_t at = allocate(n.type.numElements() * storageBytes(n.type.dtype));
+    ptr_[n.result.index] = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(at));
+  }
+  abi.arenaBytes = (arenaBytes_ + 63) / 64 * 64;
+
+  for (const Node &n : fn_.nodes())
+    if (!virtual_[n.result.index])
+      emitNode(n);
+
+  // Results, then state updates written in place. Update values are nodes computed above,
+  // so writing one state buffer cannot change the value of another update.
+  size_t nargs = args.size();
+  for (size_t j = 0; j < fn_.results().size(); ++j) {
+    Value *out = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), buffers, nargs + j));
+    copy(fn_.results()[j].value, out);
+  }
+  for (const StateUpdate &u : fn_.updates())
+    if (u.value != u.state)
+      copy(u.value, ptr_[u.state.index]);
+  b_.CreateRetVoid();
+  return abi;
+}
+
+} // namespace
+
+llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,
+                                         llvm::Module &module, const EmitOptions &options) {
+  for (const Node &n : fn.nodes())
+    if (!hasLowering(n.op))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), "no lowering for op '%s'",
+                                     std::string(mnemonic(n.op)).c_str());
+  return FunctionEmitter(fn, module, options).emit(symbol);
+}
+
+} // namespace nnc

@@ -1,0 +1,57 @@
+//===- Emitter.h - Graph IR function to one native LLVM function -----------------------------===//
+//
+// Lowers an IR Function (a train step, an eval or a predict graph) to a single LLVM function
+//
+//   void NAME(void **buffers, char *arena)
+//
+// buffers[i] points to the storage of the Function's argument i (inputs, targets and state, in
+// argument order), buffers[numArgs + j] to the storage of result j. State updates are written
+// in place into their state argument's buffer at the end of the call. `arena` is scratch of
+// FunctionABI::arenaBytes bytes (64-byte aligned) that the caller allocates once: a call
+// allocates nothing and calls nothing of the runtime. Element storage: f32 float, f64 double,
+// i32 int32_t, i1 one byte (0 or 1).
+//
+// Every node becomes a kernel — a loop nest computing it — except views (broadcast, transpose,
+// slice, constant) whose users are all elementwise: those are read in place through an affine
+// index map, so a broadcast bias is never materialized. Reshapes alias their operand.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/Graph.h"
+
+#include <llvm/Support/Error.h>
+
+#include <string>
+#include <vector>
+
+namespace llvm {
+class Module;
+} // namespace llvm
+
+namespace nnc {
+
+/// How a compiled function sees memory; see the file comment.
+struct FunctionABI {
+  std::string symbol;
+  std::vector<TensorType> argTypes;    ///< buffers[i], i < argTypes.size()
+  std::vector<TensorType> resultTypes; ///< buffers[argTypes.size() + j]
+  int64_t arenaBytes = 0;
+};
+
+struct EmitOptions {
+  unsigned vectorBits = 512; ///< the host's widest vectors (Jit::vectorBits()), sizes the GEMM
+};
+
+/// Emits `fn` into `module` as function `symbol` (adding the GEMM routines it needs once per
+/// module). Fails only for an op the emitter cannot lower, which the op-table test rules out.
+llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,
+                                         llvm::Module &module, const EmitOptions &options = {});
+
+/// The bytes one element of `dtype` occupies in a buffer.
+int64_t storageBytes(DType dtype);
+
+/// True when the emitter has a lowering for `op` (the op-table test walks this).
+bool hasLowering(OpKind op);
+
+} // namespace nnc

@@ -1,0 +1,69 @@
+//===- Executable.h - IR functions compiled to native code ----------------------------------===//
+//
+// An Executable holds the JIT-compiled functions of one IR Module. Each CompiledFunction owns
+// its arena, allocated once, so calling it allocates nothing: the caller passes one pointer
+// per argument and per result (see codegen/Emitter.h for the calling convention).
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "codegen/Emitter.h"
+#include "codegen/Jit.h"
+#include "ir/Graph.h"
+
+#include <llvm/Support/Error.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace nnc {
+
+/// One compiled function and its scratch memory.
+class CompiledFunction {
+public:
+  using Entry = void (*)(void **buffers, char *arena);
+  CompiledFunction(FunctionABI abi, Entry entry);
+
+  const FunctionABI &abi() const { return abi_; }
+  /// Runs the function; `buffers` has abi().argTypes.size() + abi().resultTypes.size() entries.
+  void call(void **buffers) { entry_(buffers, arena_.get()); }
+
+private:
+  struct Free {
+    void operator()(char *p) const { std::free(p); }
+  };
+  FunctionABI abi_;
+  Entry entry_;
+  std::unique_ptr<char, Free> arena_;
+};
+
+struct CompileOptions {
+  JitOptions jit;
+};
+
+/// The compiled functions of a module, by function name.
+class Executable {
+public:
+  /// Emits every function of `module` into one LLVM module, optimizes and JIT-compiles it.
+  static llvm::Expected<std::unique_ptr<Executable>> compile(const Module &module,
+                                                             const CompileOptions &options = {});
+  /// The compiled function `name`, or null.
+  CompiledFunction *function(const std::string &name);
+  /// The optimized LLVM IR text (for --emit=llvm) and assembly (for --emit=asm).
+  const std::string &llvmText() const { return llvmText_; }
+  const std::string &asmText() const { return asmText_; }
+  /// Seconds spent optimizing and generating machine code.
+  double compileSeconds() const { return compileSeconds_; }
+
+private:
+  std::unique_ptr<Jit> jit_;
+  std::map<std::string, std::unique_ptr<CompiledFunction>> functions_;
+  std::string llvmText_, asmText_;
+  double compileSeconds_ = 0;
+};
+
+/// Compiles `module` to optimized LLVM IR or assembly text without keeping the code.
+llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly);
+
+} // namespace nnc
