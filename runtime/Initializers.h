@@ -1,0 +1,33 @@
+//===- Initializers.h - Initial values of parameters and state ------------------------------===//
+//
+// A state argument of the IR records how it starts as text: `zeros`, `constant(0.1)`,
+// `glorot_uniform`, `normal(0,0.01)`, ... This file turns that text into numbers. Draws are
+// counter-based (ir/Random.h) from the run's seed mixed with the parameter's name, so a
+// parameter's initial value depends on the seed and its name only — not on the order of
+// declarations, the batch size or the thread count.
+//
+// Fan-in and fan-out follow the usual conventions: a matrix [in, out]; a convolution kernel
+// [out_channels, in_channels, kh, kw] has fan_in = in_channels*kh*kw and fan_out =
+// out_channels*kh*kw; a vector of n has fan_in = fan_out = n.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/Type.h"
+
+#include <cstdint>
+#include <optional>
+#include <variant>
+#include <string>
+#include <vector>
+
+namespace nnc {
+
+/// The values of a tensor of type `type` initialized by `init` (the text recorded in the IR).
+/// Returns an error message for an unknown initializer or malformed arguments.
+std::variant<std::vector<double>, std::string> initialValues(const std::string &init,
+                                                             const TensorType &type,
+                                                             uint64_t seed,
+                                                             const std::string &name);
+
+} // namespace nnc
