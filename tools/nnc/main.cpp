@@ -10,6 +10,7 @@
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
+#include "runtime/Executable.h"
 #include "tools/nnc/Driver.h"
 
 #include <CLI/CLI.hpp>
@@ -94,6 +95,14 @@ int compile(const std::string &file, const std::string &emit, std::string langua
     return kUserError;
   if (emit == "ir")
     fmt::print("{}", printModule(module));
+  if (emit == "llvm" || emit == "asm") {
+    llvm::Expected<std::string> text = emitModuleText(module, emit == "asm");
+    if (!text) {
+      fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(text.takeError()));
+      return kUserError;
+    }
+    fmt::print("{}", *text);
+  }
   return kOk;
 }
 
@@ -115,8 +124,8 @@ int main(int argc, char **argv) {
   int64_t batch = 0;
   bool listBuiltins = false;
   app.add_option("file", file, "the model (.nn), or textual IR (.nnir)");
-  app.add_option("--emit", emit, "print a stage's output and stop: ast, ir")
-      ->check(CLI::IsMember({"ast", "ir"}));
+  app.add_option("--emit", emit, "print a stage's output and stop: ast, ir, llvm, asm")
+      ->check(CLI::IsMember({"ast", "ir", "llvm", "asm"}));
   app.add_option("-x", language, "the input language: nn or nnir (default: by file extension)")
       ->check(CLI::IsMember({"nn", "nnir"}));
   app.add_option("--batch", batch, "minibatch size B (overrides the train block)")
