@@ -1,0 +1,116 @@
+//===- gemm_bench.cpp - GFLOP/s of the JIT-compiled nnc_sgemm -------------------------------===//
+//
+// A standalone program, not part of ctest: JIT-compiles nnc_sgemm for the host, then times it
+// on square sizes 128..1024 and on the MLP 784-256-10 shapes at batch 128 (forward and the
+// transposed backward products). Each sample runs the call enough times to last ≥ 20 ms; the
+// median of the samples is reported, with the best, as GFLOP/s = 2·M·N·K / time.
+// Build and run: see bench/README.md.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/Gemm.h"
+#include "codegen/Jit.h"
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+namespace {
+
+using Sgemm = void(int64_t, int64_t, int64_t, const float *, int64_t, const float *, int64_t,
+                   float *, int64_t, int32_t, float *);
+
+struct Case {
+  const char *label;
+  int64_t M, N, K;
+  int32_t flags;
+};
+
+double seconds() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  int samples = argc > 1 ? std::atoi(argv[1]) : 15;
+  auto jit = nnc::Jit::create();
+  if (!jit) {
+    llvm::errs() << "gemm_bench: " << llvm::toString(jit.takeError()) << "\n";
+    return 1;
+  }
+  nnc::GemmSpec spec = nnc::GemmSpec::forHost((*jit)->vectorBits());
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("bench", *ctx);
+  nnc::emitGemm(*module, spec);
+  double t0 = seconds();
+  auto fn = [&]() -> llvm::Expected<Sgemm *> {
+    if (auto error = (*jit)->add(std::move(module), std::move(ctx)))
+      return std::move(error);
+    return (*jit)->lookupAs<Sgemm>(spec.name);
+  }();
+  if (!fn) {
+    llvm::errs() << "gemm_bench: " << llvm::toString(fn.takeError()) << "\n";
+    return 1;
+  }
+  std::printf("cpu %s, %u-lane vectors, tile %ux%u, KC %lld MC %lld NC %lld; compiled in %.0f ms\n",
+              (*jit)->cpu().str().c_str(), spec.lanes, spec.mr, spec.nr(), (long long)spec.kc,
+              (long long)spec.mc, (long long)spec.nc, (seconds() - t0) * 1e3);
+
+  std::vector<Case> cases;
+  for (int64_t n : {128, 256, 384, 512, 768, 1024})
+    cases.push_back({"square", n, n, n, 0});
+  cases.push_back({"mlp fwd  X·W1", 128, 256, 784, 0});
+  cases.push_back({"mlp fwd  H·W2", 128, 10, 256, 0});
+  cases.push_back({"mlp bwd  Xᵀ·dH (dW1)", 784, 256, 128, nnc::GemmTransposeA});
+  cases.push_back({"mlp bwd  dH·W1ᵀ (dX)", 128, 784, 256, nnc::GemmTransposeB});
+  cases.push_back({"mlp bwd  Hᵀ·dY (dW2)", 256, 10, 128, nnc::GemmTransposeA});
+  cases.push_back({"mlp bwd  dY·W2ᵀ (dH)", 128, 256, 10, nnc::GemmTransposeB});
+
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  std::printf("%-24s %5s %5s %5s %5s %10s %10s\n", "case", "M", "N", "K", "flags", "median",
+              "best");
+  for (const Case &c : cases) {
+    bool ta = c.flags & nnc::GemmTransposeA, tb = c.flags & nnc::GemmTransposeB;
+    int64_t lda = ta ? c.M : c.K, ldb = tb ? c.K : c.N, ldc = c.N;
+    std::vector<float> A(size_t(c.M * c.K)), B(size_t(c.K * c.N)), C(size_t(c.M * c.N));
+    std::vector<float> scratch(size_t(nnc::gemmScratchElements(spec, c.M, c.N, c.K)) + 16);
+    for (float &x : A)
+      x = dist(rng);
+    for (float &x : B)
+      x = dist(rng);
+    auto call = [&] {
+      (*fn)(c.M, c.N, c.K, A.data(), lda, B.data(), ldb, C.data(), ldc, c.flags, scratch.data());
+    };
+    call(); // warm up caches and page in
+    int reps = 1;
+    for (double t = 0; t < 0.02; reps *= 2) {
+      double start = seconds();
+      for (int r = 0; r < reps; ++r)
+        call();
+      t = seconds() - start;
+      if (t >= 0.02)
+        break;
+    }
+    std::vector<double> rates;
+    double flops = 2.0 * double(c.M) * double(c.N) * double(c.K);
+    for (int s = 0; s < samples; ++s) {
+      double start = seconds();
+      for (int r = 0; r < reps; ++r)
+        call();
+      rates.push_back(flops * reps / (seconds() - start) / 1e9);
+    }
+    std::sort(rates.begin(), rates.end());
+    std::printf("%-24s %5lld %5lld %5lld %5d %10.1f %10.1f GFLOP/s\n", c.label, (long long)c.M,
+                (long long)c.N, (long long)c.K, c.flags, rates[rates.size() / 2], rates.back());
+  }
+  return 0;
+}
