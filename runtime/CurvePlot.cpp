@@ -1,8 +1,9 @@
 //===- CurvePlot.cpp - Learning curves drawn as SVG ------------------------------------------===//
 //
 // Hand-written SVG: one panel per y-quantity, side by side. Each panel has a frame, "nice" ticks
-// (1, 2 or 5 times a power of ten) with grid lines, axis titles, a legend in its upper right
-// corner, and one polyline per series (broken at NaN) with a dot per point when points are few.
+// (1, 2 or 5 times a power of ten) with grid lines, axis titles, a legend in the corner where it
+// hides the fewest points, and one polyline per series (broken at NaN) with a dot per point when
+// points are few.
 //
 //===----------------------------------------------------------------------------------------===//
 #include "runtime/AtomicFile.h"
@@ -166,12 +167,25 @@ std::string renderCurvesSvg(std::span<const CurveSeries> series, std::string_vie
       flush();
     }
 
-    // 5. Legend, upper right inside the frame, on a white box.
+    // 5. Legend inside the frame, on a white box.
     double lw = 0;
     for (const CurveSeries *s : members)
       lw = std::max(lw, 7.5 * static_cast<double>(s->label.size()));
     double boxW = lw + 44, boxH = 20.0 * static_cast<double>(members.size()) + 8;
-    double bx = ox + kPanelW - boxW - 8, by = oy + 8;
+    // Of the four corners, take the one whose box covers the fewest data points.
+    double bx = 0, by = 0;
+    size_t fewest = SIZE_MAX;
+    for (auto [cx, cy] : {std::pair{1, 0}, std::pair{1, 1}, std::pair{0, 0}, std::pair{0, 1}}) {
+      double x0 = cx ? ox + kPanelW - boxW - 8 : ox + 8, y0 = cy ? oy + kPanelH - boxH - 8 : oy + 8;
+      size_t covered = 0;
+      for (const CurveSeries *s : members)
+        for (size_t i = 0; i < std::min(s->x.size(), s->y.size()); ++i) {
+          double px = X(s->x[i]), py = Y(s->y[i]);
+          covered += px >= x0 - 4 && px <= x0 + boxW + 4 && py >= y0 - 4 && py <= y0 + boxH + 4;
+        }
+      if (covered < fewest)
+        fewest = covered, bx = x0, by = y0;
+    }
     svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
                        "fill=\"white\" fill-opacity=\"0.9\" stroke=\"#999\"/>\n", bx, by, boxW, boxH);
     for (size_t k = 0; k < members.size(); ++k) {
