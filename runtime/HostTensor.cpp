@@ -14,29 +14,29 @@ namespace nnc {
 static_assert(std::endian::native == std::endian::little,
               "file formats are read by copying little-endian bytes");
 
-size_t dtypeSize(DType t) {
+size_t elementSize(ElementType t) {
   switch (t) {
-  case DType::F32: case DType::I32: return 4;
-  case DType::F64: case DType::I64: return 8;
-  case DType::U8: return 1;
+  case ElementType::F32: case ElementType::I32: return 4;
+  case ElementType::F64: case ElementType::I64: return 8;
+  case ElementType::U8: return 1;
   }
   return 1;
 }
 
-std::string_view dtypeName(DType t) {
+std::string_view elementTypeName(ElementType t) {
   switch (t) {
-  case DType::F32: return "F32";
-  case DType::F64: return "F64";
-  case DType::I32: return "I32";
-  case DType::I64: return "I64";
-  case DType::U8: return "U8";
+  case ElementType::F32: return "F32";
+  case ElementType::F64: return "F64";
+  case ElementType::I32: return "I32";
+  case ElementType::I64: return "I64";
+  case ElementType::U8: return "U8";
   }
   return "?";
 }
 
-std::optional<DType> dtypeFromName(std::string_view name) {
-  for (DType t : {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8})
-    if (dtypeName(t) == name)
+std::optional<ElementType> elementTypeFromName(std::string_view name) {
+  for (ElementType t : {ElementType::F32, ElementType::F64, ElementType::I32, ElementType::I64, ElementType::U8})
+    if (elementTypeName(t) == name)
       return t;
   return std::nullopt;
 }
@@ -59,11 +59,11 @@ std::vector<float> HostTensor::toFloat() const {
     return std::vector<float>(v.begin(), v.end());
   };
   switch (dtype) {
-  case DType::F32: return values<float>();
-  case DType::F64: return convert(double{});
-  case DType::I32: return convert(int32_t{});
-  case DType::I64: return convert(int64_t{});
-  case DType::U8: return convert(uint8_t{});
+  case ElementType::F32: return values<float>();
+  case ElementType::F64: return convert(double{});
+  case ElementType::I32: return convert(int32_t{});
+  case ElementType::I64: return convert(int64_t{});
+  case ElementType::U8: return convert(uint8_t{});
   }
   return {};
 }

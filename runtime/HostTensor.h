@@ -19,14 +19,14 @@
 namespace nnc {
 
 /// Element types of tensors on disk.
-enum class DType : uint8_t { F32, F64, I32, I64, U8 };
+enum class ElementType : uint8_t { F32, F64, I32, I64, U8 };
 
 /// Bytes per element of `t`.
-size_t dtypeSize(DType t);
+size_t elementSize(ElementType t);
 /// The safetensors name of `t`: "F32", "F64", "I32", "I64", "U8".
-std::string_view dtypeName(DType t);
-/// The DType whose safetensors name is `name`, if any.
-std::optional<DType> dtypeFromName(std::string_view name);
+std::string_view elementTypeName(ElementType t);
+/// The ElementType whose safetensors name is `name`, if any.
+std::optional<ElementType> elementTypeFromName(std::string_view name);
 
 /// The number of elements of a tensor of shape `shape` (1 for a scalar), or an Error when a
 /// dimension is negative or the product overflows `limit`.
@@ -34,11 +34,11 @@ Result<uint64_t> shapeElements(std::span<const int64_t> shape, uint64_t limit = 
 
 /// A tensor in host memory: `bytes` holds numel() elements of `dtype` in C order, little-endian.
 struct HostTensor {
-  DType dtype = DType::F32;
+  ElementType dtype = ElementType::F32;
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes;
 
-  size_t numel() const { return bytes.size() / dtypeSize(dtype); }
+  size_t numel() const { return bytes.size() / elementSize(dtype); }
 
   /// A tensor of `shape` holding a copy of `values` (whose size must be the shape's product).
   template <class T> static HostTensor of(std::vector<int64_t> shape, std::span<const T> values);
@@ -50,21 +50,21 @@ struct HostTensor {
   bool operator==(const HostTensor &) const = default;
 };
 
-/// The DType of C++ type T.
-template <class T> constexpr DType dtypeOf() {
-  if constexpr (std::is_same_v<T, float>) return DType::F32;
-  else if constexpr (std::is_same_v<T, double>) return DType::F64;
-  else if constexpr (std::is_same_v<T, int32_t>) return DType::I32;
-  else if constexpr (std::is_same_v<T, int64_t>) return DType::I64;
+/// The ElementType of C++ type T.
+template <class T> constexpr ElementType elementTypeOf() {
+  if constexpr (std::is_same_v<T, float>) return ElementType::F32;
+  else if constexpr (std::is_same_v<T, double>) return ElementType::F64;
+  else if constexpr (std::is_same_v<T, int32_t>) return ElementType::I32;
+  else if constexpr (std::is_same_v<T, int64_t>) return ElementType::I64;
   else {
-    static_assert(std::is_same_v<T, uint8_t>, "no DType for this type");
-    return DType::U8;
+    static_assert(std::is_same_v<T, uint8_t>, "no ElementType for this type");
+    return ElementType::U8;
   }
 }
 
 template <class T> HostTensor HostTensor::of(std::vector<int64_t> shape, std::span<const T> values) {
   HostTensor t;
-  t.dtype = dtypeOf<T>();
+  t.dtype = elementTypeOf<T>();
   t.shape = std::move(shape);
   t.bytes.resize(values.size_bytes());
   if (!values.empty())

@@ -21,22 +21,22 @@ namespace {
 
 constexpr std::string_view kMagic = "\x93NUMPY";
 
-std::optional<DType> dtypeFromDescr(std::string_view d) {
-  if (d == "<f4") return DType::F32;
-  if (d == "<f8") return DType::F64;
-  if (d == "<i4") return DType::I32;
-  if (d == "<i8") return DType::I64;
-  if (d == "|u1") return DType::U8;
+std::optional<ElementType> dtypeFromDescr(std::string_view d) {
+  if (d == "<f4") return ElementType::F32;
+  if (d == "<f8") return ElementType::F64;
+  if (d == "<i4") return ElementType::I32;
+  if (d == "<i8") return ElementType::I64;
+  if (d == "|u1") return ElementType::U8;
   return std::nullopt;
 }
 
-std::string_view descrOf(DType t) {
+std::string_view descrOf(ElementType t) {
   switch (t) {
-  case DType::F32: return "<f4";
-  case DType::F64: return "<f8";
-  case DType::I32: return "<i4";
-  case DType::I64: return "<i8";
-  case DType::U8: return "|u1";
+  case ElementType::F32: return "<f4";
+  case ElementType::F64: return "<f8";
+  case ElementType::I32: return "<i4";
+  case ElementType::I64: return "<i8";
+  case ElementType::U8: return "|u1";
   }
   return "?";
 }
@@ -218,7 +218,7 @@ Result<HostTensor> parseNpy(std::string_view bytes, std::string_view name) {
   if (!numel)
     return Error{fmt::format("{}: byte {}: the shape needs more data than the file has ({} bytes)",
                              name, headerStart, have)};
-  uint64_t need = *numel * dtypeSize(*dtype);
+  uint64_t need = *numel * elementSize(*dtype);
   if (have != need)
     return Error{fmt::format("{}: byte {}: {}: the shape needs {} data bytes, the file has {}", name,
                              dataStart, have < need ? "truncated" : "wrong size", need, have)};
@@ -284,16 +284,16 @@ Result<Dataset> loadNpyPair(const std::string &features, const std::string &labe
   Dataset ds;
   ds.featureShape.assign(x->shape.begin() + 1, x->shape.end());
   ds.features = x->toFloat();
-  bool integral = y->dtype == DType::I32 || y->dtype == DType::I64 || y->dtype == DType::U8;
+  bool integral = y->dtype == ElementType::I32 || y->dtype == ElementType::I64 || y->dtype == ElementType::U8;
   if (integral) {
     if (y->shape.size() != 1)
       return Error{fmt::format("{}: integer labels must have shape (N,), found ({})", labels,
                                fmt::join(y->shape, ", "))};
     ds.labelKind = LabelKind::Class;
     std::vector<int64_t> raw;
-    if (y->dtype == DType::I64)
+    if (y->dtype == ElementType::I64)
       raw = y->values<int64_t>();
-    else if (y->dtype == DType::I32)
+    else if (y->dtype == ElementType::I32)
       for (int32_t v : y->values<int32_t>())
         raw.push_back(v);
     else

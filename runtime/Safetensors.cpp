@@ -25,7 +25,7 @@ constexpr uint64_t kMaxHeaderSize = 100'000'000; // as in the reference implemen
 
 struct Entry {
   std::string name;
-  DType dtype;
+  ElementType dtype;
   std::vector<int64_t> shape;
   uint64_t begin, end;
 };
@@ -39,13 +39,13 @@ Result<std::string> encodeSafetensors(const Checkpoint &ckpt) {
     if (entry.first == "__metadata__")
       return Error{"a tensor may not be named '__metadata__'"};
     auto n = shapeElements(t.shape);
-    if (!n || *n * dtypeSize(t.dtype) != t.bytes.size())
+    if (!n || *n * elementSize(t.dtype) != t.bytes.size())
       return Error{fmt::format("tensor '{}' has {} bytes, which does not match its shape and dtype "
-                               "{}", entry.first, t.bytes.size(), dtypeName(t.dtype))};
+                               "{}", entry.first, t.bytes.size(), elementTypeName(t.dtype))};
     order.push_back(&entry);
   }
   std::stable_sort(order.begin(), order.end(), [](auto *a, auto *b) {
-    return dtypeSize(a->second.dtype) > dtypeSize(b->second.dtype);
+    return elementSize(a->second.dtype) > elementSize(b->second.dtype);
   });
 
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
@@ -54,7 +54,7 @@ Result<std::string> encodeSafetensors(const Checkpoint &ckpt) {
   uint64_t offset = 0;
   for (const auto *entry : order) {
     const HostTensor &t = entry->second;
-    header[entry->first] = {{"dtype", dtypeName(t.dtype)},
+    header[entry->first] = {{"dtype", elementTypeName(t.dtype)},
                             {"shape", t.shape},
                             {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();
@@ -136,7 +136,7 @@ static Result<Checkpoint> decode(std::string_view bytes, std::string_view name) 
       return bad("the entry lacks one of 'dtype', 'shape', 'data_offsets'");
     if (!dt->is_string())
       return bad("'dtype' is not a string");
-    auto dtype = dtypeFromName(dt->get<std::string>());
+    auto dtype = elementTypeFromName(dt->get<std::string>());
     if (!dtype)
       return bad(fmt::format("unsupported dtype '{}' (supported: F32 F64 I32 I64 U8)",
                              dt->get<std::string>()));
@@ -157,9 +157,9 @@ static Result<Checkpoint> decode(std::string_view bytes, std::string_view name) 
       return bad(fmt::format("data_offsets [{}, {}] are outside the {} data bytes (truncated "
                              "file?)", e.begin, e.end, data.size()));
     auto numel = shapeElements(e.shape, data.size());
-    if (!numel || *numel * dtypeSize(e.dtype) != e.end - e.begin)
+    if (!numel || *numel * elementSize(e.dtype) != e.end - e.begin)
       return bad(fmt::format("shape [{}] of {} needs a different byte count than data_offsets "
-                             "[{}, {}]", fmt::join(e.shape, ", "), dtypeName(e.dtype), e.begin,
+                             "[{}, {}]", fmt::join(e.shape, ", "), elementTypeName(e.dtype), e.begin,
                              e.end));
     entries.push_back(std::move(e));
   }

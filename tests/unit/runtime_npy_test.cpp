@@ -35,7 +35,7 @@ TEST_CASE("npy: reads the bytes numpy writes, versions 1.0 and 2.0", "[data]") {
                                  floats({0, 1, 2, 3, 4, 5}), major),
                       "a.npy");
     REQUIRE(t.ok());
-    CHECK(t->dtype == DType::F32);
+    CHECK(t->dtype == ElementType::F32);
     CHECK(t->shape == std::vector<int64_t>{2, 3});
     CHECK(t->values<float>() == std::vector<float>{0, 1, 2, 3, 4, 5});
   }

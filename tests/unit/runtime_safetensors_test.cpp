@@ -77,7 +77,7 @@ TEST_CASE("safetensors: the layout follows the format", "[data]") {
       continue;
     uint64_t begin = entry["data_offsets"][0], end = entry["data_offsets"][1];
     total += end - begin;
-    size_t elem = dtypeSize(*dtypeFromName(entry["dtype"].get<std::string>()));
+    size_t elem = elementSize(*elementTypeFromName(entry["dtype"].get<std::string>()));
     CHECK((8 + n + begin) % elem == 0);
   }
   CHECK(8 + n + total == s.size());
