@@ -25,13 +25,14 @@ constexpr uint64_t mix64(uint64_t z) {
 }
 
 /// 32 random bits for element `index` of the draw numbered `counter` of the stream `seed`:
-///   k = mix64(seed ^ (counter * 0x9e3779b97f4a7c15))
-///   bits = high 32 bits of mix64(k + index * 0xd1b54a32d192ed03)
+///   k = mix64(seed ^ ((counter + 1) * 0x9e3779b97f4a7c15))
+///   bits = high 32 bits of mix64(k + (index + 1) * 0xd1b54a32d192ed03)
+/// (all arithmetic modulo 2^64; the +1 keeps the all-zero input away from mix64's fixed point 0).
 /// The counter operand of an op is an i32; it enters as its 32-bit pattern zero-extended,
 /// i.e. counter = uint64_t(uint32_t(c)).
 constexpr uint32_t randomBits(uint64_t seed, uint64_t counter, uint64_t index) {
-  uint64_t k = mix64(seed ^ (counter * 0x9e3779b97f4a7c15ull));
-  return static_cast<uint32_t>(mix64(k + index * 0xd1b54a32d192ed03ull) >> 32);
+  uint64_t k = mix64(seed ^ ((counter + 1) * 0x9e3779b97f4a7c15ull));
+  return static_cast<uint32_t>(mix64(k + (index + 1) * 0xd1b54a32d192ed03ull) >> 32);
 }
 
 /// The uniform number in [0, 1) of `bits`: the top 24 bits times 2^-24. It is exact in both
