@@ -32,8 +32,8 @@ int compileIrText(const SourceFile &source, DiagnosticEngine &diags, const std::
     fmt::print(stderr, "{}: error: {}\n", source.name(), p);
   if (!problems.empty())
     return kUserError;
-  if (emit == "ast") {
-    fmt::print(stderr, "nnc: error: --emit=ast needs a .nn model, not textual IR\n");
+  if (emit == "ast" || emit == "grad") {
+    fmt::print(stderr, "nnc: error: --emit={} needs a .nn model, not textual IR\n", emit);
     return kUsageError;
   }
   if (emit == "ir")
@@ -62,7 +62,7 @@ void printBuiltins() {
 }
 
 /// The subcommands, in the order --help lists them.
-const std::vector<std::unique_ptr<Command> (*)()> kCommands = {};
+const std::vector<std::unique_ptr<Command> (*)()> kCommands = {makeCheckCommand};
 
 /// Compiles a .nn model (or textual IR) and prints the stage chosen by --emit.
 int compile(const std::string &file, const std::string &emit, std::string language,
@@ -94,6 +94,13 @@ int compile(const std::string &file, const std::string &emit, std::string langua
     return kUserError;
   if (emit == "ir")
     fmt::print("{}", printModule(module));
+  if (emit == "grad") {
+    // The data set's size is not known here: schedules count one step per epoch.
+    std::optional<Module> training = buildTraining(l, options, /*stepsPerEpoch=*/1);
+    if (!training)
+      return kUserError;
+    fmt::print("{}", printModule(*training));
+  }
   return kOk;
 }
 
@@ -115,8 +122,8 @@ int main(int argc, char **argv) {
   int64_t batch = 0;
   bool listBuiltins = false;
   app.add_option("file", file, "the model (.nn), or textual IR (.nnir)");
-  app.add_option("--emit", emit, "print a stage's output and stop: ast, ir")
-      ->check(CLI::IsMember({"ast", "ir"}));
+  app.add_option("--emit", emit, "print a stage's output and stop: ast, ir, grad")
+      ->check(CLI::IsMember({"ast", "ir", "grad"}));
   app.add_option("-x", language, "the input language: nn or nnir (default: by file extension)")
       ->check(CLI::IsMember({"nn", "nnir"}));
   app.add_option("--batch", batch, "minibatch size B (overrides the train block)")
