@@ -54,7 +54,7 @@ size_t countOps(const Function &f, OpKind op) {
 
 } // namespace
 
-TEST_CASE("the adjoints of a value used several times are summed", "[autodiff]") {
+TEST_CASE("autodiff: the adjoints of a value used several times are summed", "[autodiff]") {
   // loss = sum(x * x + tanh(x)): x is used three times; d/dx = 2x + 1 - tanh(x)^2
   Function f("twice");
   Builder b(f);
@@ -70,7 +70,7 @@ TEST_CASE("the adjoints of a value used several times are summed", "[autodiff]")
   CHECK(countOps(f, OpKind::Add) - addsBefore >= 2); // two extra uses, two sums
 }
 
-TEST_CASE("the adjoint of a broadcast is reduced to the operand's shape", "[autodiff]") {
+TEST_CASE("autodiff: the adjoint of a broadcast is reduced to the operand's shape", "[autodiff]") {
   // loss = sum(broadcast(b[3] -> [4,3]) * w) + sum(broadcast(c[1,3] -> [4,3]) * w)
   Function f("bcast");
   Builder b(f);
@@ -88,7 +88,7 @@ TEST_CASE("the adjoint of a broadcast is reduced to the operand's shape", "[auto
   CHECK(r.results["grad1"].data == std::vector<double>{22, 26, 30});
 }
 
-TEST_CASE("softmax cross-entropy at logits of +-1000 has a finite loss and gradient", "[autodiff]") {
+TEST_CASE("autodiff: softmax cross-entropy at logits of +-1000 has a finite loss and gradient", "[autodiff]") {
   // d/ds mean(sce(s, y)) = (softmax(s) - one_hot(y)) / N, here exactly 0 or -1/2 or +1/2
   for (bool promote : {true, false}) {
     Function f("sce");
@@ -114,7 +114,7 @@ TEST_CASE("softmax cross-entropy at logits of +-1000 has a finite loss and gradi
   }
 }
 
-TEST_CASE("integer values, masks and targets are never differentiated", "[autodiff]") {
+TEST_CASE("autodiff: integer values, masks and targets are never differentiated", "[autodiff]") {
   // loss = sum(gather(table, ids) * cast(cast(p, i32), f32) + bce(p, t)): gradients flow to the
   // table and to p through bce only; ids, the i32 cast and the target t are not active.
   Function f("ints");
@@ -146,7 +146,7 @@ TEST_CASE("integer values, masks and targets are never differentiated", "[autodi
     CHECK(r.results["grad1"].data[i] == Approx(1 / (1 + std::exp(-ps.data[i])) - ts.data[i]).epsilon(1e-12));
 }
 
-TEST_CASE("only nodes between the parameters and the loss are differentiated", "[autodiff]") {
+TEST_CASE("autodiff: only nodes between the parameters and the loss are differentiated", "[autodiff]") {
   // An op with no rule off the path from the parameters to the loss is no error.
   GradRuleTable rules = defaultGradRules();
   rules.erase(OpKind::Exp);
@@ -162,7 +162,7 @@ TEST_CASE("only nodes between the parameters and the loss are differentiated", "
   CHECK(std::holds_alternative<std::vector<ValueId>>(grads));
 }
 
-TEST_CASE("an op without a rule is an error naming the op and its source line", "[autodiff]") {
+TEST_CASE("autodiff: an op without a rule is an error naming the op and its source line", "[autodiff]") {
   Function f("missing");
   Builder b(f);
   ValueId w = f.addArgument("w", f32({3}), ArgRole::State, true);
@@ -196,7 +196,7 @@ TEST_CASE("an op without a rule is an error naming the op and its source line", 
   CHECK(std::get<Diagnostic>(r2).message.find("declared so by this test") != std::string::npos);
 }
 
-TEST_CASE("a loss that does not depend on a parameter gives it a zero gradient", "[autodiff]") {
+TEST_CASE("autodiff: a loss that does not depend on a parameter gives it a zero gradient", "[autodiff]") {
   Function f("zero");
   Builder b(f);
   ValueId w = f.addArgument("w", f32({2}), ArgRole::State, true);

@@ -138,7 +138,7 @@ std::map<std::string, Tensor> randomArgs(const OpSample &s, const Function &f, s
 
 } // namespace
 
-TEST_CASE("every op has a gradient rule or is declared not differentiable, as Ops.def flags it", "[autodiff]") {
+TEST_CASE("autodiff: every op has a gradient rule or is declared not differentiable, as Ops.def flags it", "[autodiff]") {
   for (OpKind op : allOpKinds()) {
     INFO("op " << mnemonic(op));
     const GradRule *rule = defaultGradRules().find(op);
@@ -153,7 +153,7 @@ TEST_CASE("every op has a gradient rule or is declared not differentiable, as Op
   }
 }
 
-TEST_CASE("every differentiable op: reverse mode against finite differences, forward against reverse",
+TEST_CASE("autodiff: every differentiable op: reverse mode against finite differences, forward against reverse",
           "[autodiff]") {
   std::mt19937_64 rng(20240611);
   size_t checked = 0;

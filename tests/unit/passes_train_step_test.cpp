@@ -220,7 +220,7 @@ Module lowerExample(const std::string &file, int64_t batch) {
 
 } // namespace
 
-TEST_CASE("each optimizer's first three steps match a reference computation", "[autodiff]") {
+TEST_CASE("autodiff: each optimizer's first three steps match a reference computation", "[autodiff]") {
   const Vec x{0.5, -1.0, 2.0, 0.25, 1.5, -0.75};
   for (OptimizerCase &c : optimizerCases()) {
     INFO("optimizer case: " << c.name);
@@ -254,7 +254,7 @@ TEST_CASE("each optimizer's first three steps match a reference computation", "[
   }
 }
 
-TEST_CASE("learning-rate schedules give the stated rate at chosen steps", "[autodiff]") {
+TEST_CASE("autodiff: learning-rate schedules give the stated rate at chosen steps", "[autodiff]") {
   // loss = p gives dp = 1, so with plain SGD one step from p = 0 leaves p = -lr.
   Function forward("forward");
   ValueId p = forward.addArgument("p", f32({}), ArgRole::State, true, "zeros");
@@ -297,7 +297,7 @@ TEST_CASE("learning-rate schedules give the stated rate at chosen steps", "[auto
   }
 }
 
-TEST_CASE("bad training settings are errors, not crashes", "[autodiff]") {
+TEST_CASE("autodiff: bad training settings are errors, not crashes", "[autodiff]") {
   Function forward = quadraticModel();
   auto fails = [&](TrainStepConfig c, std::string_view text) {
     Module m;
@@ -325,7 +325,7 @@ TEST_CASE("bad training settings are errors, not crashes", "[autodiff]") {
   CHECK(std::holds_alternative<Diagnostic>(buildTrainStep(noLoss, {}, m)));
 }
 
-TEST_CASE("every example builds a verified training module with every optimizer", "[autodiff]") {
+TEST_CASE("autodiff: every example builds a verified training module with every optimizer", "[autodiff]") {
   for (std::string file : {"iris.nn", "regress.nn", "fashion_mlp.nn"})
     for (std::string opt : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}) {
       INFO(file << " with " << opt);
@@ -366,7 +366,7 @@ TEST_CASE("every example builds a verified training module with every optimizer"
     }
 }
 
-TEST_CASE("the train step of iris lowers the loss in the interpreter", "[autodiff]") {
+TEST_CASE("autodiff: the train step of iris lowers the loss in the interpreter", "[autodiff]") {
   Module lowered = lowerExample("iris.nn", 16);
   TrainStepConfig config;
   config.optimizer = "adam";
