@@ -107,7 +107,7 @@ std::optional<std::string> canonicalizeAttrs(OpKind op, Attrs &attrs) {
     if (attrKind(value) != it->kind &&
         !(it->kind == AttrKind::Float && attrKind(value) == AttrKind::Int))
       return fmt::format("attribute '{}' of {} must be {} {}, got {}", name, mnemonic(op),
-                         it->kind == AttrKind::Int ? "an" : "a", attrKindName(it->kind),
+                         it->kind == AttrKind::Int || it->kind == AttrKind::Ints ? "an" : "a", attrKindName(it->kind),
                          formatAttr(value));
   }
   for (const AttrSpec &s : specs) {

@@ -12,6 +12,7 @@
 #include "frontend/Lower.h"
 #include "ir/Diagnostic.h"
 #include "ir/Graph.h"
+#include "passes/TrainStep.h"
 
 #include <CLI/CLI.hpp>
 
@@ -50,6 +51,15 @@ std::variant<LoadedProgram, int> loadProgram(const std::string &path);
 std::optional<LoweredModel> lowerAndVerify(LoadedProgram &loaded, const LowerOptions &options,
                                            Module &module);
 
+/// The train block's settings as the train-step builder takes them; schedules count epochs of
+/// `stepsPerEpoch` steps.
+TrainStepConfig trainStepConfig(const TrainConfig &config, int64_t stepsPerEpoch);
+
+/// Lowers the model of `loaded` in Train, Eval and Predict modes (batch, model and seed from
+/// `options`) and builds the training Module: `train_step`, `eval` and `predict`. Prints
+/// diagnostics and returns nullopt on any error.
+std::optional<Module> buildTraining(LoadedProgram &loaded, const LowerOptions &options, int64_t stepsPerEpoch);
+
 /// A subcommand: `attach` declares its options on the CLI11 subcommand; `run` executes it
 /// after parsing and returns the exit code.
 struct Command {
@@ -57,5 +67,8 @@ struct Command {
   virtual CLI::App *attach(CLI::App &app) = 0;
   virtual int run() = 0;
 };
+
+/// `nnc check`: the gradient check of every parameter (CheckCommand.cpp).
+std::unique_ptr<Command> makeCheckCommand();
 
 } // namespace nnc::driver

@@ -33,8 +33,8 @@ int compileIrText(const SourceFile &source, DiagnosticEngine &diags, const std::
     fmt::print(stderr, "{}: error: {}\n", source.name(), p);
   if (!problems.empty())
     return kUserError;
-  if (emit == "ast") {
-    fmt::print(stderr, "nnc: error: --emit=ast needs a .nn model, not textual IR\n");
+  if (emit == "ast" || emit == "grad") {
+    fmt::print(stderr, "nnc: error: --emit={} needs a .nn model, not textual IR\n", emit);
     return kUsageError;
   }
   if (emit == "ir")
@@ -63,7 +63,7 @@ void printBuiltins() {
 }
 
 /// The subcommands, in the order --help lists them.
-const std::vector<std::unique_ptr<Command> (*)()> kCommands = {};
+const std::vector<std::unique_ptr<Command> (*)()> kCommands = {makeCheckCommand};
 
 /// Compiles a .nn model (or textual IR) and prints the stage chosen by --emit.
 int compile(const std::string &file, const std::string &emit, std::string language,
@@ -95,8 +95,16 @@ int compile(const std::string &file, const std::string &emit, std::string langua
     return kUserError;
   if (emit == "ir")
     fmt::print("{}", printModule(module));
-  if (emit == "llvm" || emit == "asm") {
-    llvm::Expected<std::string> text = emitModuleText(module, emit == "asm");
+  if (emit == "grad" || emit == "llvm" || emit == "asm") {
+    // The data set's size is not known here: schedules count one step per epoch.
+    std::optional<Module> training = buildTraining(l, options, /*stepsPerEpoch=*/1);
+    if (!training)
+      return kUserError;
+    if (emit == "grad") {
+      fmt::print("{}", printModule(*training));
+      return kOk;
+    }
+    llvm::Expected<std::string> text = emitModuleText(*training, emit == "asm");
     if (!text) {
       fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(text.takeError()));
       return kUserError;
@@ -124,8 +132,11 @@ int main(int argc, char **argv) {
   int64_t batch = 0;
   bool listBuiltins = false;
   app.add_option("file", file, "the model (.nn), or textual IR (.nnir)");
-  app.add_option("--emit", emit, "print a stage's output and stop: ast, ir, llvm, asm")
-      ->check(CLI::IsMember({"ast", "ir", "llvm", "asm"}));
+  app.add_option("--emit", emit,
+                 "print a stage's output and stop: ast (syntax tree), ir (the model's graph), "
+                 "grad (train step, eval and predict graphs), llvm (their optimized LLVM IR), "
+                 "asm (their machine code)")
+      ->check(CLI::IsMember({"ast", "ir", "grad", "llvm", "asm"}));
   app.add_option("-x", language, "the input language: nn or nnir (default: by file extension)")
       ->check(CLI::IsMember({"nn", "nnir"}));
   app.add_option("--batch", batch, "minibatch size B (overrides the train block)")

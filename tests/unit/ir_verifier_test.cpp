@@ -1,0 +1,181 @@
+//===- ir_verifier_test.cpp - The verifier catches each kind of broken graph ----------------===//
+//
+// Builds well-formed functions, breaks one invariant at a time through the unchecked Function
+// API, and checks that the verifier names the problem; also the graph API used by passes
+// (users, replaceAllUsesWith, removeDeadNodes) and the NumPy broadcasting helpers.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "ir_samples.h"
+
+#include "ir/Builder.h"
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
+
+#include <catch2/catch.hpp>
+#include <functional>
+
+using namespace nnc;
+using namespace nnc::test;
+
+namespace {
+/// A well-formed function: h = relu(x @ w); loss = sum(h); update w.
+struct Fixture {
+  Module m;
+  Function *f;
+  ValueId x, w, mm, h, loss;
+  Fixture() {
+    f = &m.addFunction("f");
+    Builder b(*f);
+    x = f->addArgument("x", f32({2, 3}), ArgRole::Input);
+    w = f->addArgument("w", f32({3, 4}), ArgRole::State, true, "zeros");
+    mm = b.matmul(x, w);
+    h = b.relu(mm);
+    loss = b.reduceSum(h, {0, 1});
+    f->addResult("loss", loss);
+    f->addUpdate(w, b.neg(w));
+  }
+};
+
+std::string problemsOf(const Function &f) {
+  std::string all;
+  for (const std::string &p : verifyFunction(f))
+    all += p + "\n";
+  return all;
+}
+} // namespace
+
+TEST_CASE("verifier accepts well-formed functions", "[ir]") {
+  Fixture fx;
+  CHECK(verifyModule(fx.m).empty());
+}
+
+TEST_CASE("verifier names each broken invariant", "[ir]") {
+  struct Case {
+    std::string name;
+    std::function<void(Fixture &)> breakIt;
+    std::string problem;
+  };
+  const std::vector<Case> cases = {
+      {"result type differs from the shape rule", [](Fixture &fx) { fx.f->definingNode(fx.h)->type = f32({2, 3}); },
+       "@f: %1 = relu: result type f32[2,3] differs from the shape rule's f32[2,4]"},
+      {"operand used before its definition", [](Fixture &fx) { fx.f->definingNode(fx.mm)->operands[1] = fx.h; },
+       "%0 = matmul: operand %1 is used before it is defined"},
+      {"operand that does not exist", [](Fixture &fx) { fx.f->definingNode(fx.h)->operands[0] = ValueId{999}; },
+       "%1 = relu: operand 0 is not a value of the function"},
+      {"wrong operand count", [](Fixture &fx) { fx.f->definingNode(fx.h)->operands.push_back(fx.mm); },
+       "relu takes 1 operand, got 2"},
+      {"illegal dtype for the op",
+       [](Fixture &fx) {
+         ValueId labels = fx.f->addArgument("labels", i32({2}), ArgRole::Target);
+         fx.f->appendNode(Node{OpKind::Exp, {labels}, {}, i32({2}), {}, {}});
+       },
+       "exp expects a float operand, got i32[2]"},
+      {"attributes not canonical", [](Fixture &fx) { fx.f->definingNode(fx.loss)->attrs.erase("keepdims"); },
+       "attributes {axes = [0, 1]} are not canonical"},
+      {"attribute of the wrong kind", [](Fixture &fx) { fx.f->definingNode(fx.loss)->attrs.set("axes", int64_t(0)); },
+       "attribute 'axes' of reduce_sum must be an int list"},
+      {"bad attribute value", [](Fixture &fx) { fx.f->definingNode(fx.loss)->attrs.set("axes", std::vector<int64_t>{0, 5}); },
+       "reduce_sum: axis 5 is out of range for rank 2"},
+      {"result of a value that does not exist", [](Fixture &fx) { fx.f->addResult("ghost", ValueId{}); },
+       "result 'ghost' is not a value of the function"},
+      {"duplicate result names", [](Fixture &fx) { fx.f->addResult("loss", fx.h); }, "result 'loss' is returned twice"},
+      {"result name that is not an identifier", [](Fixture &fx) { fx.f->addResult("a b", fx.h); },
+       "result name 'a b' is not an identifier"},
+      {"update of an input", [](Fixture &fx) { fx.f->addUpdate(fx.x, fx.x); }, "update of %x, which is not a state argument"},
+      {"update of a node value", [](Fixture &fx) { fx.f->addUpdate(fx.h, fx.h); }, "update of %1, which is not a state argument"},
+      {"state updated twice", [](Fixture &fx) { fx.f->addUpdate(fx.w, fx.w); }, "state %w is updated twice"},
+      {"update of the wrong type", [](Fixture &fx) { fx.f->updates()[0].value = fx.h; },
+       "update of %w : f32[3,4] with %1 of type f32[2,4]"},
+      {"update with a missing value", [](Fixture &fx) { fx.f->updates()[0].value = ValueId{12345}; },
+       "update of %w with a value that does not exist"},
+      {"duplicate argument names", [](Fixture &fx) { fx.f->addArgument("x", f32({1}), ArgRole::Input); },
+       "argument %x is declared twice"},
+      {"argument name that is not an identifier", [](Fixture &fx) { fx.f->addArgument("1x", f32({1}), ArgRole::Input); },
+       "argument name '1x' is not an identifier"},
+      {"trainable input", [](Fixture &fx) { fx.f->addArgument("z", f32({1}), ArgRole::Input, true); },
+       "argument %z is input, but only state can be trainable or have an init"},
+      {"illegal argument type", [](Fixture &fx) { fx.f->addArgument("z", f32({0}), ArgRole::Input); },
+       "argument %z has an illegal type f32[0]"},
+      {"function name that is not an identifier", [](Fixture &fx) { fx.f->setName("train step"); },
+       "function name 'train step' is not an identifier"},
+  };
+  for (const Case &c : cases) {
+    INFO(c.name);
+    Fixture fx;
+    c.breakIt(fx);
+    CHECK_THAT(problemsOf(*fx.f), Catch::Contains(c.problem));
+  }
+  Fixture twice;
+  twice.m.addFunction("f");
+  CHECK_THAT(verifyModule(twice.m).front(), Catch::Contains("function @f is defined twice"));
+}
+
+TEST_CASE("graph: users, replaceAllUsesWith, removeDeadNodes keep value ids stable", "[ir]") {
+  Fixture fx;
+  Function &f = *fx.f;
+  auto users = f.computeUsers();
+  CHECK(users[fx.mm.index] == std::vector<ValueId>{fx.h});
+  CHECK(users[fx.w.index].size() == 2); // matmul and the update's neg
+  CHECK(f.isArgument(fx.x));
+  CHECK(!f.isArgument(fx.h));
+  CHECK(f.definingNode(fx.x) == nullptr);
+  CHECK(f.definingNode(fx.h)->op == OpKind::Relu);
+
+  Builder b(f);
+  ValueId sig = b.sigmoid(fx.mm);
+  f.replaceAllUsesWith(fx.h, sig);
+  // reduce_sum now reads the sigmoid, which is defined after it: the verifier says so
+  CHECK_THAT(problemsOf(f), Catch::Contains("used before it is defined"));
+  f.replaceAllUsesWith(sig, fx.h);
+  f.replaceAllUsesWith(fx.loss, b.reduceMax(fx.h, {0, 1}));
+  CHECK(f.removeDeadNodes() == 2); // the old reduce_sum and the sigmoid
+  CHECK(!f.isValid(fx.loss));
+  CHECK(f.isValid(fx.h));
+  CHECK(f.definingNode(fx.h)->op == OpKind::Relu);
+  CHECK(f.nodes().size() == 4);
+  CHECK(verifyFunction(f).empty());
+  CHECK(f.definingNode(f.findResult("loss"))->op == OpKind::ReduceMax);
+}
+
+TEST_CASE("builder: tryCreate reports errors, broadcasting follows NumPy", "[ir]") {
+  Module m;
+  Function &f = m.addFunction("f");
+  Builder b(f);
+  ValueId a = f.addArgument("a", f32({16, 3}), ArgRole::Input);
+  ValueId row = f.addArgument("row", f32({3}), ArgRole::Input);
+  ValueId col = f.addArgument("col", f32({16, 1}), ArgRole::Input);
+  ValueId bad = f.addArgument("bad", f32({4}), ArgRole::Input);
+  ValueId s = f.addArgument("s", f32({}), ArgRole::Input);
+
+  auto e = b.tryCreate(OpKind::MatMul, {a, a});
+  REQUIRE(std::holds_alternative<std::string>(e));
+  CHECK(std::get<std::string>(e) == "cannot matrix-multiply f32[16,3] by f32[16,3]: inner dimensions 3 and 16 differ");
+  CHECK(f.nodes().empty()); // nothing was appended
+  CHECK(std::holds_alternative<std::string>(b.tryCreate(OpKind::Neg, {ValueId{77}})));
+
+  auto p = b.broadcastPair(a, row);
+  REQUIRE(std::holds_alternative<std::pair<ValueId, ValueId>>(p));
+  auto [l, r] = std::get<std::pair<ValueId, ValueId>>(p);
+  CHECK(l == a); // already the common shape: no op
+  CHECK(f.type(r) == f32({16, 3}));
+  CHECK(f.definingNode(r)->attrs.getInts("dims") == std::vector<int64_t>{1});
+
+  auto q = b.broadcastPair(col, row); // [16,1] with [3] -> [16,3], both sides stretch
+  REQUIRE(std::holds_alternative<std::pair<ValueId, ValueId>>(q));
+  CHECK(f.type(std::get<std::pair<ValueId, ValueId>>(q).first) == f32({16, 3}));
+  CHECK(f.type(std::get<std::pair<ValueId, ValueId>>(q).second) == f32({16, 3}));
+
+  auto sc = b.broadcastTo(s, {16, 3});
+  REQUIRE(std::holds_alternative<ValueId>(sc));
+  CHECK(f.definingNode(std::get<ValueId>(sc))->attrs.getInts("dims").empty());
+
+  auto err = b.broadcastPair(a, bad);
+  REQUIRE(std::holds_alternative<std::string>(err));
+  CHECK(std::get<std::string>(err) == "cannot broadcast f32[16,3] with f32[4]");
+  auto err2 = b.broadcastTo(a, {3});
+  REQUIRE(std::holds_alternative<std::string>(err2));
+  CHECK(std::get<std::string>(err2) == "cannot broadcast f32[16,3] to [3]");
+  CHECK(Builder::broadcastShapes({8, 1, 6, 1}, {7, 1, 5}) == std::vector<int64_t>{8, 7, 6, 5});
+  CHECK(!Builder::broadcastShapes({2}, {3}));
+  CHECK(verifyFunction(f).empty());
+}

@@ -1,0 +1,390 @@
+//===- passes_train_step_test.cpp - Optimizers, schedules and the train-step graph ----------===//
+//
+// Each optimizer's first three steps, run as train_step graphs in the interpreter, against a
+// hand-written reference in plain C++ on a model whose gradient is known in closed form; the
+// learning rate of each schedule at chosen steps; and, for every example model and optimizer,
+// a training Module whose functions verify, whose updates cover every parameter, slot and
+// counter, and whose training lowers the loss.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "frontend/Lower.h"
+#include "frontend/Parser.h"
+#include "frontend/Sema.h"
+#include "ir/Builder.h"
+#include "ir/Interpreter.h"
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
+#include "passes/GradCheck.h"
+#include "passes/Optimizers.h"
+#include "passes/TrainStep.h"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace nnc;
+
+namespace {
+
+using Vec = std::vector<double>;
+TensorType f32(std::vector<int64_t> s) { return {DType::F32, std::move(s)}; }
+
+/// loss = sum(x * W) + 0.5 sum(W^2) + 2 s^2, so dW = x + W and ds = 4 s.
+Function quadraticModel() {
+  Function f("forward");
+  Builder b(f);
+  ValueId x = f.addArgument("x", f32({2, 3}), ArgRole::Input);
+  ValueId W = f.addArgument("W", f32({2, 3}), ArgRole::State, true, "zeros");
+  ValueId s = f.addArgument("s", f32({}), ArgRole::State, true, "zeros");
+  ValueId linear = b.reduceSum(b.mul(x, W), {0, 1});
+  ValueId ridge = b.mul(b.scalar(0.5), b.reduceSum(b.square(W), {0, 1}));
+  f.addResult("loss", b.add(b.add(linear, ridge), b.mul(b.scalar(2), b.square(s))));
+  return f;
+}
+
+/// The reference: the update equations of docs/TRAINING.md, written out in plain C++.
+struct Reference {
+  std::string optimizer;
+  double lr = 0.01, momentum = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, rho = 0.99, l2 = 0, decoupled = 0,
+         clip = 0;
+  bool nesterov = false;
+  std::map<std::string, Vec> slots; ///< by slot argument name
+
+  void step(const Vec &x, Vec &W, Vec &s, int t) {
+    Vec gW(W.size()), gs{4 * s[0]};
+    for (size_t i = 0; i < W.size(); ++i)
+      gW[i] = x[i] + W[i];
+    if (clip > 0) {
+      double sq = gs[0] * gs[0];
+      for (double g : gW)
+        sq += g * g;
+      double scale = std::min(1.0, clip / (std::sqrt(sq) + 1e-6));
+      for (double &g : gW)
+        g *= scale;
+      gs[0] *= scale;
+    }
+    update("W", W, gW, t);
+    update("s", s, gs, t);
+  }
+
+  void update(const std::string &name, Vec &p, Vec g, int t) {
+    auto slot = [&](const std::string &suffix) -> Vec & {
+      Vec &v = slots[name + "." + suffix];
+      v.resize(p.size(), 0.0);
+      return v;
+    };
+    for (size_t i = 0; i < p.size(); ++i) {
+      double pi = p[i], gi = g[i] + l2 * pi, d = 0;
+      if (optimizer == "sgd") {
+        if (momentum > 0) {
+          double &v = slot("velocity")[i];
+          v = momentum * v + gi;
+          d = lr * (nesterov ? gi + momentum * v : v);
+        } else {
+          d = lr * gi;
+        }
+      } else if (optimizer == "adagrad") {
+        double &acc = slot("sum_sq")[i];
+        acc += gi * gi;
+        d = lr * gi / (std::sqrt(acc) + eps);
+      } else if (optimizer == "rmsprop") {
+        double &acc = slot("mean_sq")[i];
+        acc = rho * acc + (1 - rho) * gi * gi;
+        d = lr * gi / (std::sqrt(acc) + eps);
+      } else { // adam, adamw
+        double &m = slot("m")[i], &v = slot("v")[i];
+        m = beta1 * m + (1 - beta1) * gi;
+        v = beta2 * v + (1 - beta2) * gi * gi;
+        double mhat = m / (1 - std::pow(beta1, t)), vhat = v / (1 - std::pow(beta2, t));
+        d = lr * mhat / (std::sqrt(vhat) + eps);
+      }
+      p[i] = pi - lr * decoupled * pi - d;
+    }
+  }
+};
+
+/// Runs `steps` calls of train_step, feeding the state updates back.
+void runSteps(const Function &step, std::map<std::string, Tensor> &args, int steps, bool promote = true) {
+  for (int k = 0; k < steps; ++k) {
+    auto r = evaluate(step, args, {promote, false});
+    if (auto *e = std::get_if<std::string>(&r))
+      FAIL(*e);
+    for (auto &[name, t] : std::get<EvalResult>(r).updates)
+      args[name] = t;
+  }
+}
+
+/// Zero tensors for every state argument that `args` lacks (the optimizer's slots, `step`).
+void addZeroState(const Function &f, std::map<std::string, Tensor> &args) {
+  for (const Argument &a : f.arguments())
+    if (!args.count(a.name))
+      args[a.name] = Tensor::filled(a.type, 0);
+}
+
+Function &buildStep(const Function &forward, const TrainStepConfig &config, Module &m) {
+  auto r = buildTrainStep(forward, config, m);
+  if (auto *d = std::get_if<Diagnostic>(&r))
+    FAIL(d->message);
+  Function &f = *std::get<Function *>(r);
+  INFO(printFunction(f));
+  REQUIRE(verifyFunction(f).empty());
+  return f;
+}
+
+struct OptimizerCase {
+  std::string name;
+  TrainStepConfig config;
+  Reference ref;
+};
+
+std::vector<OptimizerCase> optimizerCases() {
+  auto config = [](std::string opt, std::map<std::string, double> args, double clip = 0, double wd = 0) {
+    TrainStepConfig c;
+    c.optimizer = std::move(opt);
+    c.optimizerArgs = std::move(args);
+    c.clip = clip;
+    c.weightDecay = wd;
+    return c;
+  };
+  auto ref = [](std::string opt, double lr) {
+    Reference r;
+    r.optimizer = std::move(opt);
+    r.lr = lr;
+    return r;
+  };
+  std::vector<OptimizerCase> cases;
+  cases.push_back({"sgd", config("sgd", {{"lr", 0.1}}), ref("sgd", 0.1)});
+  Reference momentum = ref("sgd", 0.1);
+  momentum.momentum = 0.8;
+  cases.push_back({"sgd with momentum", config("sgd", {{"lr", 0.1}, {"momentum", 0.8}}), momentum});
+  Reference nesterov = ref("sgd", 0.05);
+  nesterov.momentum = 0.9;
+  nesterov.nesterov = true;
+  cases.push_back({"nesterov", config("nesterov", {{"lr", 0.05}}), nesterov});
+  cases.push_back({"sgd nesterov flag", config("sgd", {{"lr", 0.05}, {"momentum", 0.9}, {"nesterov", 1}}), nesterov});
+  Reference adagrad = ref("adagrad", 0.1);
+  adagrad.eps = 1e-10;
+  cases.push_back({"adagrad", config("adagrad", {{"lr", 0.1}}), adagrad});
+  Reference rmsprop = ref("rmsprop", 0.01);
+  rmsprop.rho = 0.9;
+  cases.push_back({"rmsprop", config("rmsprop", {{"lr", 0.01}, {"rho", 0.9}}), rmsprop});
+  cases.push_back({"adam", config("adam", {{"lr", 0.01}}), ref("adam", 0.01)});
+  Reference adamw = ref("adam", 0.01);
+  adamw.decoupled = 0.1;
+  cases.push_back({"adamw", config("adamw", {{"lr", 0.01}, {"weight_decay", 0.1}}), adamw});
+  Reference adamwDefault = ref("adam", 0.001);
+  adamwDefault.decoupled = 0.01;
+  cases.push_back({"adamw defaults", config("adamw", {}), adamwDefault});
+  Reference l2clip = ref("sgd", 0.1);
+  l2clip.l2 = 0.01;
+  l2clip.clip = 0.5;
+  cases.push_back({"sgd with L2 and clipping", config("sgd", {{"lr", 0.1}, {"weight_decay", 0.01}}, 0.5), l2clip});
+  Reference adamDecoupled = ref("adam", 0.01);
+  adamDecoupled.decoupled = 0.05;
+  adamDecoupled.beta1 = 0.8;
+  adamDecoupled.beta2 = 0.9;
+  cases.push_back({"adam with decoupled decay",
+                   config("adam", {{"lr", 0.01}, {"beta1", 0.8}, {"beta2", 0.9}}, 0, 0.05), adamDecoupled});
+  return cases;
+}
+
+std::string readExample(const std::string &file) {
+  std::ifstream in(std::string(NNC_EXAMPLES_DIR) + "/" + file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The Train, Eval and Predict lowerings of an example, in that order.
+Module lowerExample(const std::string &file, int64_t batch) {
+  SourceFile source(file, readExample(file));
+  DiagnosticEngine diags(&source);
+  Program program = parseProgram(source, diags);
+  checkProgram(program, diags);
+  Module m;
+  for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
+    LowerOptions o;
+    o.mode = mode;
+    o.batch = batch;
+    o.seed = 3;
+    o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
+    lowerModel(program, o, m, diags);
+  }
+  INFO(diags.renderAll());
+  REQUIRE(!diags.hasErrors());
+  return m;
+}
+
+} // namespace
+
+TEST_CASE("autodiff: each optimizer's first three steps match a reference computation", "[autodiff]") {
+  const Vec x{0.5, -1.0, 2.0, 0.25, 1.5, -0.75};
+  for (OptimizerCase &c : optimizerCases()) {
+    INFO("optimizer case: " << c.name);
+    Function forward = quadraticModel();
+    Module m;
+    Function &step = buildStep(forward, c.config, m);
+    Vec W{0.1, -0.2, 0.3, 0.4, -0.5, 0.6}, s{0.7};
+    std::map<std::string, Tensor> args{
+        {"x", Tensor(f32({2, 3}), x)}, {"W", Tensor(f32({2, 3}), W)}, {"s", Tensor(f32({}), s)}};
+    addZeroState(step, args);
+    for (int t = 1; t <= 3; ++t) {
+      runSteps(step, args, 1);
+      c.ref.step(x, W, s, t);
+      INFO("step " << t);
+      CHECK(args.at("step").data[0] == t);
+      for (size_t i = 0; i < W.size(); ++i)
+        CHECK(args.at("W").data[i] == Approx(W[i]).epsilon(1e-12));
+      CHECK(args.at("s").data[0] == Approx(s[0]).epsilon(1e-12));
+      for (const auto &[name, value] : c.ref.slots) {
+        INFO("slot " << name);
+        REQUIRE(args.count(name));
+        for (size_t i = 0; i < value.size(); ++i)
+          CHECK(args.at(name).data[i] == Approx(value[i]).epsilon(1e-12).margin(1e-15));
+      }
+    }
+    // Every slot of the graph is one the reference keeps, and vice versa.
+    size_t slots = 0;
+    for (const Argument &a : step.arguments())
+      slots += a.role == ArgRole::State && !a.trainable && a.name != kStepCounter;
+    CHECK(slots == c.ref.slots.size());
+  }
+}
+
+TEST_CASE("autodiff: learning-rate schedules give the stated rate at chosen steps", "[autodiff]") {
+  // loss = p gives dp = 1, so with plain SGD one step from p = 0 leaves p = -lr.
+  Function forward("forward");
+  ValueId p = forward.addArgument("p", f32({}), ArgRole::State, true, "zeros");
+  forward.addResult("loss", p);
+  struct Case {
+    std::string schedule;
+    std::map<std::string, double> args;
+    int64_t stepsPerEpoch, epochs;
+    std::vector<std::pair<int64_t, double>> expected; ///< (step, lr)
+  };
+  std::vector<Case> cases = {
+      {"constant", {}, 5, 10, {{0, 0.1}, {1000, 0.1}}},
+      {"step", {{"every", 2}, {"gamma", 0.5}}, 3, 10, {{0, 0.1}, {5, 0.1}, {6, 0.05}, {11, 0.05}, {12, 0.025}}},
+      {"step", {{"every", 1}}, 1, 10, {{0, 0.1}, {1, 0.01}, {2, 0.001}}},
+      {"exponential", {{"gamma", 0.9}}, 2, 10, {{0, 0.1}, {1, 0.1}, {2, 0.09}, {5, 0.081}}},
+      {"exponential", {}, 1, 10, {{3, 0.1 * 0.95 * 0.95 * 0.95}}},
+      {"cosine", {{"min_lr", 0.01}, {"warmup", 2}}, 1, 12,
+       {{0, 0.05}, {1, 0.1}, {2, 0.1}, {7, 0.055}, {12, 0.01}, {20, 0.01}}},
+      {"cosine", {}, 4, 3, {{0, 0.1}, {4, 0.075}, {8, 0.025}, {12, 0.0}}},
+      {"warmup", {{"epochs", 4}}, 10, 10, {{0, 0.025}, {9, 0.025}, {15, 0.05}, {35, 0.1}, {100, 0.1}}},
+  };
+  for (const Case &c : cases) {
+    INFO("schedule " << c.schedule);
+    TrainStepConfig config;
+    config.optimizerArgs = {{"lr", 0.1}};
+    config.schedule = c.schedule;
+    config.scheduleArgs = c.args;
+    config.stepsPerEpoch = c.stepsPerEpoch;
+    config.totalEpochs = c.epochs;
+    Module m;
+    Function &step = buildStep(forward, config, m);
+    auto resolved = std::get<ScheduleParams>(resolveSchedule(c.schedule, c.args));
+    for (auto [k, lr] : c.expected) {
+      INFO("step " << k);
+      std::map<std::string, Tensor> args{{"p", Tensor::scalar(0)}, {"step", Tensor::scalar(double(k), DType::I32)}};
+      runSteps(step, args, 1);
+      CHECK(-args.at("p").data[0] == Approx(lr).epsilon(1e-10).margin(1e-12));
+      CHECK(learningRateAt(resolved, 0.1, k, c.stepsPerEpoch, c.epochs) == Approx(lr).epsilon(1e-12).margin(1e-15));
+    }
+  }
+}
+
+TEST_CASE("autodiff: bad training settings are errors, not crashes", "[autodiff]") {
+  Function forward = quadraticModel();
+  auto fails = [&](TrainStepConfig c, std::string_view text) {
+    Module m;
+    auto r = buildTrainStep(forward, c, m);
+    REQUIRE(std::holds_alternative<Diagnostic>(r));
+    INFO(std::get<Diagnostic>(r).message);
+    CHECK(std::get<Diagnostic>(r).message.find(text) != std::string::npos);
+  };
+  TrainStepConfig c;
+  c.optimizer = "lbfgs";
+  fails(c, "unknown optimizer 'lbfgs'");
+  c = {};
+  c.optimizerArgs = {{"beta1", 0.9}};
+  fails(c, "has no hyper-parameter 'beta1'");
+  c = {};
+  c.schedule = "cyclic";
+  fails(c, "unknown schedule 'cyclic'");
+  c = {};
+  c.optimizer = "adam";
+  c.optimizerArgs = {{"beta2", 1.0}};
+  fails(c, "must be in [0, 1)");
+  Function noLoss("forward");
+  noLoss.addArgument("w", f32({}), ArgRole::State, true);
+  Module m;
+  CHECK(std::holds_alternative<Diagnostic>(buildTrainStep(noLoss, {}, m)));
+}
+
+TEST_CASE("autodiff: every example builds a verified training module with every optimizer", "[autodiff]") {
+  for (std::string file : {"iris.nn", "regress.nn", "fashion_mlp.nn"})
+    for (std::string opt : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}) {
+      INFO(file << " with " << opt);
+      Module lowered = lowerExample(file, 8);
+      TrainStepConfig config;
+      config.optimizer = opt;
+      config.schedule = "cosine";
+      config.scheduleArgs = {{"warmup", 1}};
+      config.clip = 1;
+      config.stepsPerEpoch = 10;
+      config.totalEpochs = 5;
+      const auto &fns = lowered.functions();
+      auto built = buildTrainingModule(fns[0], fns[1], fns[2], config);
+      if (auto *d = std::get_if<Diagnostic>(&built))
+        FAIL(d->message);
+      Module &m = std::get<Module>(built);
+      INFO(printModule(m));
+      CHECK(verifyModule(m).empty());
+      const Function *step = m.findFunction("train_step");
+      REQUIRE(step);
+      REQUIRE(m.findFunction("eval"));
+      REQUIRE(m.findFunction("predict"));
+      CHECK(step->findResult("loss").valid());
+      CHECK(step->results().size() == (step->findResult("correct").valid() ? 2u : 1u));
+      // Every state argument but the batchnorm running statistics of non-trained models is
+      // written in place: parameters, slots, step and random-number counters.
+      for (const Argument &a : step->arguments()) {
+        if (a.role != ArgRole::State)
+          continue;
+        INFO("state " << a.name);
+        bool updated = false;
+        for (const StateUpdate &u : step->updates())
+          updated = updated || u.state == a.value;
+        CHECK(updated);
+      }
+      CHECK(m.findFunction("eval")->updates().empty());
+      CHECK(m.findFunction("predict")->findResult("loss").valid() == false);
+    }
+}
+
+TEST_CASE("autodiff: the train step of iris lowers the loss in the interpreter", "[autodiff]") {
+  Module lowered = lowerExample("iris.nn", 16);
+  TrainStepConfig config;
+  config.optimizer = "adam";
+  config.optimizerArgs = {{"lr", 0.05}};
+  Module m;
+  Function &step = buildStep(lowered.functions()[0], config, m);
+  auto random = randomCheckArguments(lowered.functions()[0], 11);
+  REQUIRE(std::holds_alternative<std::map<std::string, Tensor>>(random));
+  std::map<std::string, Tensor> args = std::get<std::map<std::string, Tensor>>(random);
+  addZeroState(step, args);
+  auto loss = [&] {
+    auto r = evaluate(step, args);
+    REQUIRE(std::holds_alternative<EvalResult>(r));
+    return std::get<EvalResult>(r).results.at("loss").data[0];
+  };
+  double before = loss();
+  runSteps(step, args, 100, /*promote=*/false);
+  double after = loss();
+  CHECK(after < 0.5 * before);
+  CHECK(args.at("step").data[0] == 100);
+}
