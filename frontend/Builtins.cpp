@@ -178,6 +178,9 @@ std::string_view closestMatch(std::string_view name, const std::vector<std::stri
   std::string_view best;
   size_t bestDist = std::max<size_t>(1, name.size() / 3) + 1;
   for (std::string_view c : candidates) {
+    // The distance is at least the difference in length; skip the quadratic computation.
+    if ((c.size() > name.size() ? c.size() - name.size() : name.size() - c.size()) >= bestDist)
+      continue;
     size_t d = distance(name, c);
     if (d < bestDist) {
       bestDist = d;

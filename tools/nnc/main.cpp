@@ -12,7 +12,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -25,6 +28,12 @@ enum ExitCode { kOk = 0, kUserError = 1, kUsageError = 2 };
 
 /// Reads a whole file; on failure prints why and returns false.
 bool readFile(const std::string &path, std::string &out) {
+  // A directory opens as a stream that reads nothing; it must not compile as an empty model.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    fmt::print(stderr, "nnc: error: cannot open '{}': {}\n", path, std::strerror(EISDIR));
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     fmt::print(stderr, "nnc: error: cannot open '{}': {}\n", path, std::strerror(errno));
@@ -56,11 +65,9 @@ void printBuiltins() {
       fmt::print("{}{}s:\n", first ? "" : "\n", describe(b.kind));
     first = false;
     last = b.kind;
-    std::string sig;
+    std::string sig = b.variadic ? "..." : "";
     for (const BuiltinParam &p : b.params)
       sig += (sig.empty() ? "" : ", ") + std::string(p.name) + (p.required ? "" : "=");
-    if (b.variadic)
-      sig += sig.empty() ? "..." : ", ...";
     fmt::print("  {:<42} {}\n", fmt::format("{}({})", b.name, sig), b.doc);
   }
   fmt::print("\ntrain block settings:\n");
