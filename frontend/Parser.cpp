@@ -98,12 +98,25 @@ private:
     if (!accept(Tok::Newline))
       fail(fmt::format("expected the end of the statement, found {}", found()));
   }
-  /// After an error inside a block: skip to the start of the next line (not past a '}' that
-  /// closes the block at the start of a line).
+  /// After an error inside a block: skip to the start of the next line, but not past a '}' or
+  /// a keyword that starts a statement or declaration at the start of a line: an unclosed '('
+  /// lets the broken statement run on over the lines that follow it.
   void recoverToNextLine() {
-    while (!at(Tok::Eof) && !at(Tok::Newline))
+    while (!at(Tok::Eof) && !at(Tok::Newline)) {
+      if (pos_ > 0 && toks_[pos_ - 1].kind == Tok::Newline && startsLine(tok().kind))
+        return;
       advance();
+    }
     accept(Tok::Newline);
+  }
+  static bool startsLine(Tok k) {
+    switch (k) {
+    case Tok::RBrace: case Tok::KwModel: case Tok::KwDef: case Tok::KwTrain: case Tok::KwInput:
+    case Tok::KwTarget: case Tok::KwParam: case Tok::KwOutput: case Tok::KwLoss: case Tok::KwReturn:
+      return true;
+    default:
+      return false;
+    }
   }
   /// After an error at the top level: skip to the next line that starts a declaration.
   void recoverToTopLevel() {
@@ -129,10 +142,13 @@ private:
         diags_.note(open, "to match this '{'");
         return;
       }
+      size_t start = pos_;
       try {
         depth_ = parens_ = 0;
         item();
       } catch (SyntaxError &) {
+        if (pos_ == start) // the statement's first token was wrong: always make progress
+          advance();
         recoverToNextLine();
       }
     }

@@ -364,7 +364,7 @@ private:
       if (!e.kwargs.empty())
         diags_.error(e.kwargs[0].nameLoc,
                      fmt::format("function '{}' takes positional arguments only", d.name));
-      if (e.args.size() != d.params.size())
+      else if (e.args.size() != d.params.size())
         diags_.error(e.loc, fmt::format("function '{}' takes {} argument{} but {} {} given", d.name,
                                         d.params.size(), d.params.size() == 1 ? "" : "s", e.args.size(),
                                         e.args.size() == 1 ? "was" : "were"));

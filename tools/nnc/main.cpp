@@ -57,12 +57,19 @@ bool flushDiagnostics(const DiagnosticEngine &diags) {
   return diags.hasErrors();
 }
 
+/// "layer" -> "layers", "loss" -> "losses", "penalty" -> "penalties".
+std::string plural(std::string_view noun) {
+  if (noun.ends_with('y'))
+    return std::string(noun.substr(0, noun.size() - 1)) + "ies";
+  return std::string(noun) + (noun.ends_with('s') ? "es" : "s");
+}
+
 void printBuiltins() {
   BuiltinKind last = BuiltinKind::Schedule;
   bool first = true;
   for (const Builtin &b : builtins()) {
     if (first || b.kind != last)
-      fmt::print("{}{}s:\n", first ? "" : "\n", describe(b.kind));
+      fmt::print("{}{}:\n", first ? "" : "\n", plural(describe(b.kind)));
     first = false;
     last = b.kind;
     std::string sig = b.variadic ? "..." : "";
