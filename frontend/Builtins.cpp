@@ -160,26 +160,31 @@ const TrainSettingSpec *findTrainSetting(std::string_view name) {
 }
 
 std::string_view closestMatch(std::string_view name, const std::vector<std::string_view> &candidates) {
+  // Edit distance with adjacent transpositions (optimal string alignment): "adma" is one
+  // step from "adam", as a typist would count it.
   auto distance = [](std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); ++i)
+      d[i][0] = i;
     for (size_t j = 0; j <= b.size(); ++j)
-      row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-      size_t diag = row[0];
-      row[0] = i;
+      d[0][j] = j;
+    for (size_t i = 1; i <= a.size(); ++i)
       for (size_t j = 1; j <= b.size(); ++j) {
-        size_t up = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
-        diag = up;
+        d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+          d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
       }
-    }
-    return row[b.size()];
+    return d[a.size()][b.size()];
   };
   std::string_view best;
   size_t bestDist = std::max<size_t>(1, name.size() / 3) + 1;
   for (std::string_view c : candidates) {
+    // The distance is at least the difference in length; skip the quadratic computation.
+    if ((c.size() > name.size() ? c.size() - name.size() : name.size() - c.size()) >= bestDist)
+      continue;
     size_t d = distance(name, c);
-    if (d < bestDist) {
+    // Replacing every character of a short name is no typo: 'Q' does not suggest 'x'.
+    if (d < bestDist && d < name.size()) {
       bestDist = d;
       best = c;
     }

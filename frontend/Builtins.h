@@ -41,7 +41,7 @@ struct Builtin {
   std::string_view name;
   BuiltinKind kind;
   std::vector<BuiltinParam> params; ///< in positional order
-  bool variadic;                    ///< accepts any number of extra positional tensors
+  bool variadic;                    ///< takes any number of positional tensors; params by keyword
   std::vector<std::string_view> creates; ///< Layer: the parameters it creates (NAME.weight, ...)
   std::string_view doc;
 };

@@ -98,12 +98,25 @@ private:
     if (!accept(Tok::Newline))
       fail(fmt::format("expected the end of the statement, found {}", found()));
   }
-  /// After an error inside a block: skip to the start of the next line (not past a '}' that
-  /// closes the block at the start of a line).
+  /// After an error inside a block: skip to the start of the next line, but not past a '}' or
+  /// a keyword that starts a statement or declaration at the start of a line: an unclosed '('
+  /// lets the broken statement run on over the lines that follow it.
   void recoverToNextLine() {
-    while (!at(Tok::Eof) && !at(Tok::Newline))
+    while (!at(Tok::Eof) && !at(Tok::Newline)) {
+      if (pos_ > 0 && toks_[pos_ - 1].kind == Tok::Newline && startsLine(tok().kind))
+        return;
       advance();
+    }
     accept(Tok::Newline);
+  }
+  static bool startsLine(Tok k) {
+    switch (k) {
+    case Tok::RBrace: case Tok::KwModel: case Tok::KwDef: case Tok::KwTrain: case Tok::KwInput:
+    case Tok::KwTarget: case Tok::KwParam: case Tok::KwOutput: case Tok::KwLoss: case Tok::KwReturn:
+      return true;
+    default:
+      return false;
+    }
   }
   /// After an error at the top level: skip to the next line that starts a declaration.
   void recoverToTopLevel() {
@@ -117,17 +130,25 @@ private:
 
   /// Parses `{ NEWLINE? item* }`, calling `item` for each statement line with recovery.
   template <typename F> void parseBlock(const char *block, F item) {
-    expect(Tok::LBrace, fmt::format("to open the {}", block));
+    SourceLoc open = expect(Tok::LBrace, fmt::format("to open the {}", block)).loc;
     while (true) {
       skipNewlines();
       if (accept(Tok::RBrace))
         return;
-      if (at(Tok::Eof))
-        fail(fmt::format("expected '}}' to close the {}, found end of file", block));
+      // A declaration keyword cannot start a statement: the block lacks its '}'. Report that
+      // and leave the declaration to the top level instead of misreading it line by line.
+      if (at(Tok::Eof) || at(Tok::KwModel) || at(Tok::KwDef) || at(Tok::KwTrain)) {
+        diags_.error(tok().loc, fmt::format("expected '}}' to close the {}, found {}", block, found()));
+        diags_.note(open, "to match this '{'");
+        return;
+      }
+      size_t start = pos_;
       try {
         depth_ = parens_ = 0;
         item();
       } catch (SyntaxError &) {
+        if (pos_ == start) // the statement's first token was wrong: always make progress
+          advance();
         recoverToNextLine();
       }
     }
@@ -259,12 +280,17 @@ private:
     do {
       DimExpr d;
       d.loc = tok().loc;
+      if (at(Tok::Minus) && toks_[pos_ + 1].kind == Tok::Number)
+        fail(SourceLoc{d.loc.line, d.loc.col, toks_[pos_ + 1].loc.len + 1},
+             fmt::format("dimension -{} must be positive", toks_[pos_ + 1].text));
       if (at(Tok::Ident)) {
         d.symbol = tok().text;
       } else if (at(Tok::Number)) {
         int64_t v = 0;
         const std::string &text = tok().text;
         auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec == std::errc::result_out_of_range)
+          fail(fmt::format("dimension {} is too large", text));
         if (ec != std::errc() || ptr != text.data() + text.size())
           fail(fmt::format("malformed dimension '{}': expected a positive integer", text));
         if (v <= 0)
@@ -289,32 +315,35 @@ private:
 
   /// expr := term (('+' | '-') term)*
   ExprPtr parseExpr() {
-    if (++depth_ > kMaxDepth) {
-      --depth_;
-      fail("expression nested too deeply");
-    }
+    enterNesting();
+    int outer = depth_;
     ExprPtr lhs = parseTerm();
     skipNewlinesInsideParens();
     while (at(Tok::Plus) || at(Tok::Minus)) {
       lhs = binary(std::move(lhs), [&] { return parseTerm(); });
       skipNewlinesInsideParens();
     }
-    --depth_;
+    depth_ = outer - 1;
     return lhs;
   }
 
   /// term := unary (('*' | '/' | '@') unary)*
   ExprPtr parseTerm() {
+    int outer = depth_;
     ExprPtr lhs = parseUnary();
     skipNewlinesInsideParens();
     while (at(Tok::Star) || at(Tok::Slash) || at(Tok::At)) {
       lhs = binary(std::move(lhs), [&] { return parseUnary(); });
       skipNewlinesInsideParens();
     }
+    depth_ = outer;
     return lhs;
   }
 
+  /// A chain `a + b + c` builds a left-deep tree as deep as it has operators, and later stages
+  /// walk trees recursively, so each operator counts as one level of nesting.
   template <typename F> ExprPtr binary(ExprPtr lhs, F rhs) {
+    enterNesting();
     auto e = std::make_unique<Expr>(Expr::Kind::Binary, tok().loc);
     e->op = tok().text[0];
     advance();
@@ -330,10 +359,7 @@ private:
       auto e = std::make_unique<Expr>(Expr::Kind::Unary, tok().loc);
       e->op = '-';
       advance();
-      if (++depth_ > kMaxDepth) {
-        --depth_;
-        fail("expression nested too deeply");
-      }
+      enterNesting();
       e->args.push_back(parseUnary());
       --depth_;
       return e;
@@ -430,6 +456,14 @@ private:
     --parens_;
     expect(Tok::RParen, "to close the argument list");
     return e;
+  }
+
+  /// One more level of expression nesting; depth_ is reset per statement after an error.
+  void enterNesting() {
+    if (++depth_ > kMaxDepth)
+      fail(fmt::format("expression nested too deeply: more than {} levels of operators, calls "
+                       "and parentheses",
+                       kMaxDepth));
   }
 
   void skipNewlinesInsideParens() {

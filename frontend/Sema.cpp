@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <functional>
-#include <set>
 #include <unordered_map>
 
 namespace nnc {
@@ -30,15 +29,18 @@ static std::string didYouMean(std::string_view name, const std::vector<std::stri
 bool bindArgs(const Expr &call, const Builtin &b, BoundArgs &out, DiagnosticEngine &diags) {
   bool ok = true;
   size_t np = b.params.size();
+  // A variadic builtin (l1, l2, elastic_net) takes its tensors positionally and its other
+  // parameters by keyword only: elastic_net(W, V, l1_ratio = 0.3).
   for (size_t i = 0; i < call.args.size(); ++i) {
-    if (i < np) {
+    if (i < np && !b.variadic) {
       out.named[std::string(b.params[i].name)] = call.args[i].get();
     } else if (b.variadic) {
       out.rest.push_back(call.args[i].get());
     } else {
       diags.error(call.args[i]->loc,
-                  fmt::format("'{}' takes {} argument{} but {} were given", b.name, np,
-                              np == 1 ? "" : "s", call.args.size()));
+                  fmt::format("'{}' takes {} argument{} but {} {} given", b.name, np,
+                              np == 1 ? "" : "s", call.args.size(),
+                              call.args.size() == 1 ? "was" : "were"));
       ok = false;
       break;
     }
@@ -255,23 +257,16 @@ private:
   }
 
   /// A function may not call itself, directly or through others: calls are expanded inline.
+  /// The search over the call graph keeps its own stack, so that a long chain of functions
+  /// calling each other cannot exhaust the native one.
   void checkRecursion() {
-    std::set<std::string> done, active;
-    std::function<void(const DefDecl &)> visit = [&](const DefDecl &d) {
-      if (done.count(d.name))
-        return;
-      active.insert(d.name);
+    // The calls of each function to functions, in source order.
+    std::unordered_map<const DefDecl *, std::vector<const Expr *>> calls;
+    for (const DefDecl &d : prog_.defs) {
+      std::vector<const Expr *> &out = calls[&d];
       std::function<void(const Expr &)> walk = [&](const Expr &e) {
-        if (e.kind == Expr::Kind::Call) {
-          if (auto it = defs_.find(e.text); it != defs_.end()) {
-            if (active.count(e.text))
-              diags_.error(e.loc, fmt::format("recursive call of '{}': functions are expanded "
-                                              "inline and cannot call themselves",
-                                              e.text));
-            else
-              visit(*it->second);
-          }
-        }
+        if (e.kind == Expr::Kind::Call && defs_.count(e.text))
+          out.push_back(&e);
         for (const ExprPtr &a : e.args)
           walk(*a);
         for (const KeywordArg &k : e.kwargs)
@@ -280,11 +275,39 @@ private:
       for (const Stmt &s : d.stmts)
         if (s.value && !s.broken)
           walk(*s.value);
-      active.erase(d.name);
-      done.insert(d.name);
+    }
+    enum class Visit { New, Active, Done };
+    std::unordered_map<const DefDecl *, Visit> state;
+    struct Frame {
+      const DefDecl *def;
+      size_t nextCall;
     };
-    for (const DefDecl &d : prog_.defs)
-      visit(d);
+    for (const DefDecl &root : prog_.defs) {
+      if (state[&root] != Visit::New)
+        continue;
+      state[&root] = Visit::Active;
+      std::vector<Frame> stack{{&root, 0}};
+      while (!stack.empty()) {
+        Frame &top = stack.back();
+        const std::vector<const Expr *> &out = calls[top.def];
+        if (top.nextCall == out.size()) {
+          state[top.def] = Visit::Done;
+          stack.pop_back();
+          continue;
+        }
+        const Expr &call = *out[top.nextCall++];
+        const DefDecl *callee = defs_.at(call.text);
+        Visit &v = state[callee];
+        if (v == Visit::Active)
+          diags_.error(call.loc, fmt::format("recursive call of '{}': functions are expanded "
+                                             "inline and cannot call themselves",
+                                             call.text));
+        else if (v == Visit::New) {
+          v = Visit::Active;
+          stack.push_back({callee, 0});
+        }
+      }
+    }
   }
 
   void checkExpr(const Expr &e) {
@@ -313,15 +336,26 @@ private:
     if (scope_.count(e.text))
       return;
     if (const Builtin *b = findBuiltin(e.text)) {
-      diags_.error(e.loc, fmt::format("'{}' is {}; call it with arguments, e.g. {}(...)", e.text,
-                                      withArticle(describe(b->kind)), e.text));
+      if (b->kind == BuiltinKind::Initializer || b->kind == BuiltinKind::Optimizer ||
+          b->kind == BuiltinKind::Schedule)
+        diags_.error(e.loc, fmt::format("'{}' is {} and cannot be used in an expression", e.text,
+                                        withArticle(describe(b->kind))));
+      else
+        diags_.error(e.loc, fmt::format("'{}' is {}; call it with arguments, e.g. {}(...)", e.text,
+                                        withArticle(describe(b->kind)), e.text));
       return;
     }
-    std::vector<std::string_view> names;
-    for (const auto &[name, sym] : scope_)
-      names.push_back(name);
-    std::sort(names.begin(), names.end());
-    diags_.error(e.loc, fmt::format("unknown name '{}'{}", e.text, didYouMean(e.text, names)));
+    // Past the error limit the message is dropped; skip the search, which is linear in the
+    // scope and made a file with many unknown names quadratic.
+    std::string hint;
+    if (!diags_.atErrorLimit()) {
+      std::vector<std::string_view> names;
+      for (const auto &[name, sym] : scope_)
+        names.push_back(name);
+      std::sort(names.begin(), names.end());
+      hint = didYouMean(e.text, names);
+    }
+    diags_.error(e.loc, fmt::format("unknown name '{}'{}", e.text, hint));
   }
 
   void checkCall(const Expr &e) {
@@ -330,9 +364,10 @@ private:
       if (!e.kwargs.empty())
         diags_.error(e.kwargs[0].nameLoc,
                      fmt::format("function '{}' takes positional arguments only", d.name));
-      if (e.args.size() != d.params.size())
-        diags_.error(e.loc, fmt::format("function '{}' takes {} argument{} but {} were given", d.name,
-                                        d.params.size(), d.params.size() == 1 ? "" : "s", e.args.size()));
+      else if (e.args.size() != d.params.size())
+        diags_.error(e.loc, fmt::format("function '{}' takes {} argument{} but {} {} given", d.name,
+                                        d.params.size(), d.params.size() == 1 ? "" : "s", e.args.size(),
+                                        e.args.size() == 1 ? "was" : "were"));
       for (const ExprPtr &a : e.args)
         checkExpr(*a);
       for (const KeywordArg &k : e.kwargs)
@@ -347,12 +382,16 @@ private:
       return;
     }
     if (!b) {
-      std::vector<std::string_view> names =
-          builtinNames({BuiltinKind::Op, BuiltinKind::Activation, BuiltinKind::Reduction,
-                        BuiltinKind::Loss, BuiltinKind::Penalty, BuiltinKind::Layer});
-      for (const auto &[name, def] : defs_)
-        names.push_back(name);
-      diags_.error(e.loc, fmt::format("unknown function '{}'{}", e.text, didYouMean(e.text, names)));
+      std::string hint;
+      if (!diags_.atErrorLimit()) {
+        std::vector<std::string_view> names =
+            builtinNames({BuiltinKind::Op, BuiltinKind::Activation, BuiltinKind::Reduction,
+                          BuiltinKind::Loss, BuiltinKind::Penalty, BuiltinKind::Layer});
+        for (const auto &[name, def] : defs_)
+          names.push_back(name);
+        hint = didYouMean(e.text, names);
+      }
+      diags_.error(e.loc, fmt::format("unknown function '{}'{}", e.text, hint));
       for (const ExprPtr &a : e.args)
         checkExpr(*a);
       return;

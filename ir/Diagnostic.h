@@ -63,6 +63,9 @@ public:
   void report(Severity severity, SourceLoc loc, std::string message);
 
   bool hasErrors() const { return errorCount_ > 0; }
+  /// True once further errors would be counted but not kept: callers may skip costly work,
+  /// such as looking for a "did you mean" suggestion, that only goes into a message.
+  bool atErrorLimit() const { return errorCount_ >= maxErrors_; }
   size_t errorCount() const { return errorCount_; }
   const std::vector<Diagnostic> &diagnostics() const { return diags_; }
   const SourceFile *file() const { return file_; }

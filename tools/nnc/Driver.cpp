@@ -9,12 +9,19 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 namespace nnc::driver {
 
 std::optional<std::string> readFile(const std::string &path) {
+  // A directory opens as a stream that reads nothing; it must not compile as an empty model.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    fmt::print(stderr, "nnc: error: cannot open '{}': {}\n", path, std::strerror(EISDIR));
+    return std::nullopt;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     fmt::print(stderr, "nnc: error: cannot open '{}': {}\n", path, std::strerror(errno));

@@ -42,19 +42,27 @@ int compileIrText(const SourceFile &source, DiagnosticEngine &diags, const std::
   return kOk;
 }
 
+/// "layer" -> "layers", "loss" -> "losses", "penalty" -> "penalties".
+std::string plural(std::string_view noun) {
+  std::string s(noun);
+  if (s.ends_with("s"))
+    return s + "es";
+  if (s.ends_with("y"))
+    return s.substr(0, s.size() - 1) + "ies";
+  return s + "s";
+}
+
 void printBuiltins() {
   BuiltinKind last = BuiltinKind::Schedule;
   bool first = true;
   for (const Builtin &b : builtins()) {
     if (first || b.kind != last)
-      fmt::print("{}{}s:\n", first ? "" : "\n", describe(b.kind));
+      fmt::print("{}{}:\n", first ? "" : "\n", plural(describe(b.kind)));
     first = false;
     last = b.kind;
-    std::string sig;
+    std::string sig = b.variadic ? "..." : "";
     for (const BuiltinParam &p : b.params)
       sig += (sig.empty() ? "" : ", ") + std::string(p.name) + (p.required ? "" : "=");
-    if (b.variadic)
-      sig += sig.empty() ? "..." : ", ...";
     fmt::print("  {:<42} {}\n", fmt::format("{}({})", b.name, sig), b.doc);
   }
   fmt::print("\ntrain block settings:\n");
