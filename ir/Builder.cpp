@@ -27,11 +27,12 @@ std::variant<ValueId, std::string> Builder::tryCreate(OpKind op, std::vector<Val
   auto type = inferType(op, types, attrs);
   if (auto *e = std::get_if<std::string>(&type))
     return *e;
-  return fn_.appendNode(Node{op, std::move(operands), std::move(attrs), std::get<TensorType>(type), loc, {}});
+  return fn_.appendNode(
+      Node{op, std::move(operands), std::move(attrs), std::get<TensorType>(type), loc.valid() ? loc : loc_, {}});
 }
 
 ValueId Builder::create(OpKind op, std::vector<ValueId> operands, Attrs attrs, SourceLoc loc) {
-  auto r = tryCreate(op, std::move(operands), std::move(attrs), loc.valid() ? loc : loc_);
+  auto r = tryCreate(op, std::move(operands), std::move(attrs), loc);
   if (auto *e = std::get_if<std::string>(&r)) {
     std::fprintf(stderr, "nnc internal error: building an ill-typed node: %s\n", e->c_str());
     std::abort();
@@ -161,7 +162,7 @@ std::variant<ValueId, std::string> Builder::broadcastTo(ValueId v, const V &shap
   V dims;
   for (size_t i = 0; i < t.shape.size(); ++i)
     dims.push_back(static_cast<int64_t>(shape.size() - t.shape.size() + i));
-  return tryCreate(OpKind::Broadcast, {v}, {{"shape", shape}, {"dims", dims}}, loc.valid() ? loc : loc_);
+  return tryCreate(OpKind::Broadcast, {v}, {{"shape", shape}, {"dims", dims}}, loc);
 }
 
 std::variant<std::pair<ValueId, ValueId>, std::string> Builder::broadcastPair(ValueId a, ValueId b,

@@ -27,17 +27,17 @@ public:
   Function &function() { return fn_; }
   const TensorType &type(ValueId v) const { return fn_.type(v); }
 
-  /// The location given to nodes made by create without a location and by the conveniences.
+  /// The location given to nodes created without a valid location (and by the conveniences).
   void setLoc(SourceLoc loc) { loc_ = loc; }
   SourceLoc loc() const { return loc_; }
 
   /// Appends `op(operands) {attrs}` after canonicalizing attrs and running the shape rule;
   /// returns the new value, or the error message (then nothing is appended). Invalid operand
-  /// ids are reported as errors, too.
+  /// ids are reported as errors, too. An invalid `loc` means the builder's current loc.
   std::variant<ValueId, std::string> tryCreate(OpKind op, std::vector<ValueId> operands,
                                                Attrs attrs = {}, SourceLoc loc = {});
   /// As tryCreate, but a failure is an internal error (message to stderr, then abort) in every
-  /// build type. An invalid `loc` means the builder's current loc.
+  /// build type.
   ValueId create(OpKind op, std::vector<ValueId> operands, Attrs attrs = {}, SourceLoc loc = {});
 
   // --- typed conveniences: all use create, so they abort on ill-typed requests ---------------

@@ -175,9 +175,6 @@ public:
     while (tok_.kind != Tok::End)
       if (!parseFunction(m))
         return std::nullopt;
-    for (const std::string &p : verifyModule(m))
-      if (p.find("is defined twice") != std::string::npos)
-        return error(SourceLoc{1, 1, 1}, p), std::nullopt;
     return m;
   }
 
@@ -474,6 +471,8 @@ private:
     if (!expectKeyword("func") || !expectName(Tok::At, name, nameLoc, "a function name such as @train_step") ||
         !expectPunct('('))
       return false;
+    if (m.findFunction(name))
+      return error(nameLoc, fmt::format("function @{} is defined twice", name));
     Function &f = m.addFunction(name);
     values_.clear();
     while (!isPunct(')')) {

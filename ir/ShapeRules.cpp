@@ -10,6 +10,7 @@
 #include "ir/Ops.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 #include <limits>
 
@@ -30,6 +31,10 @@ const AttrSpec kAxis{"axis", AttrKind::Int, std::nullopt};
 const AttrSpec kSeed{"seed", AttrKind::Int, std::nullopt};
 const AttrSpec kKeepdims{"keepdims", AttrKind::Bool, Attr(false)};
 
+// GCC 12 with -fsanitize reports a false -Wmaybe-uninitialized inside std::variant's move
+// constructor for the string defaults below.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 const std::vector<AttrSpec> &specsOf(OpKind op) {
   static const std::vector<AttrSpec> none;
   static const std::vector<AttrSpec> leakyRelu{{"alpha", AttrKind::Float, Attr(0.01)}};
@@ -94,6 +99,7 @@ const std::vector<AttrSpec> &specsOf(OpKind op) {
   default: return none;
   }
 }
+#pragma GCC diagnostic pop
 } // namespace
 
 std::span<const AttrSpec> attrSpecs(OpKind op) { return specsOf(op); }
@@ -297,7 +303,7 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
       return *e;
     if (op == OpKind::Constant) {
       double v = a.getFloat("value");
-      if (dtype == DType::I32 && !(v == static_cast<double>(static_cast<int32_t>(v)) && v >= -2147483648.0 && v <= 2147483647.0))
+      if (dtype == DType::I32 && !(v >= -2147483648.0 && v <= 2147483647.0 && v == std::trunc(v)))
         return err(fmt::format("constant: value {} is not an i32", formatAttr(v)));
       if (dtype == DType::I1 && v != 0.0 && v != 1.0)
         return err(fmt::format("constant: value {} is not an i1 (0 or 1)", formatAttr(v)));

@@ -58,6 +58,9 @@ TEST_CASE("every op of the table has mnemonic, doc, attribute specs, sample, sha
     auto specs = attrSpecs(op);
     for (size_t i = 1; i < specs.size(); ++i)
       CHECK(specs[i - 1].name < specs[i].name); // canonical order equals printing order
+    for (const AttrSpec &spec : specs)
+      if (spec.defaultValue)
+        CHECK(attrKind(*spec.defaultValue) == spec.kind);
     auto sample = sampleOf(op);
     if (!sample) {
       FAIL("op '" << mnemonic(op) << "' has no sample in tests/unit/ir_samples.h");
@@ -68,6 +71,10 @@ TEST_CASE("every op of the table has mnemonic, doc, attribute specs, sample, sha
       FAIL("shape rule of '" << mnemonic(op) << "' rejects its sample: " << *e);
     else
       CHECK(std::get<TensorType>(type) == sample->result);
+    if (hasFlag(op, OpElementwise))
+      for (const TensorType &t : sample->operands)
+        CHECK(t.shape == sample->result.shape);
+    CHECK(numOperands(op) == (numOperands(op) < 0 ? -1 : static_cast<int>(sample->operands.size())));
     if (!hasKernel(op)) {
       FAIL("op '" << mnemonic(op) << "' has no interpreter kernel");
       continue;

@@ -55,6 +55,8 @@ const std::vector<ErrorCase> &errorCases() {
       {K::Select, {m, m, m}, {}, "select: the mask must be i1, got f32[2,3]"},
       {K::Select, {i1({3}), m, m}, {}, "select: mask i1[3] and alternatives f32[2,3] differ in shape"},
       {K::Constant, {}, {{"value", 1.5}, {"dtype", S("i32")}, {"shape", V{2}}}, "constant: value 1.5 is not an i32"},
+      {K::Constant, {}, {{"value", 1e20}, {"dtype", S("i32")}, {"shape", V{2}}}, "constant: value 1e+20 is not an i32"},
+      {K::Constant, {}, {{"value", 2.0}, {"dtype", S("i1")}, {"shape", V{2}}}, "constant: value 2.0 is not an i1"},
       {K::Constant, {}, {{"value", 1.0}, {"shape", V{2, 0}}}, "attribute 'shape' = [2,0] has a dimension outside"},
       {K::Constant, {}, {{"value", 1.0}, {"shape", V{1 << 30, 1 << 30}}}, "has more than"},
       {K::Constant, {}, {{"shape", V{2}}}, "constant requires attribute 'value'"},

@@ -144,7 +144,7 @@ TEST_CASE("parser reports located errors for malformed text", "[ir]") {
       {"func @f(%x: f32[2] input) {\n  return r = %x\n  update %x = %x\n}", "update of %x, which is not a state argument"},
       {"func @f(%w: f32[2] state) {\n  %0 = reduce_sum %w {axes = [0]} : f32[]\n  return\n  update %w = %0\n}",
        "update of %w : f32[2] with %0 of type f32[]"},
-      {"func @f() {\n  return\n}\nfunc @f() {\n  return\n}", "function @f is defined twice"},
+      {"func @f() {\n  return\n}\nfunc @f() {\n  return\n}", "4:6: error: function @f is defined twice"},
       {"func @f() {\n  %0 = constant {value = 1e999, shape = []} : f32[]\n  return\n}", "float 1e999 is out of range"},
       {"func @f() {\n  %0 = constant {value = 1.0, shape = [99999999999999999999]} : f32[]\n  return\n}",
        "integer 99999999999999999999 is out of range"},
