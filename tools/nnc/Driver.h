@@ -70,5 +70,8 @@ struct Command {
 
 /// `nnc check`: the gradient check of every parameter (CheckCommand.cpp).
 std::unique_ptr<Command> makeCheckCommand();
+std::unique_ptr<Command> makeTrainCommand();
+std::unique_ptr<Command> makeEvalCommand();
+std::unique_ptr<Command> makePredictCommand();
 
 } // namespace nnc::driver

@@ -71,7 +71,8 @@ void printBuiltins() {
 }
 
 /// The subcommands, in the order --help lists them.
-const std::vector<std::unique_ptr<Command> (*)()> kCommands = {makeCheckCommand};
+const std::vector<std::unique_ptr<Command> (*)()> kCommands = {makeTrainCommand, makeEvalCommand,
+                                                               makePredictCommand, makeCheckCommand};
 
 /// Compiles a .nn model (or textual IR) and prints the stage chosen by --emit.
 int compile(const std::string &file, const std::string &emit, std::string language,

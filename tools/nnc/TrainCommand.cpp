@@ -1,0 +1,347 @@
+//===- TrainCommand.cpp - nnc train, nnc eval and nnc predict -------------------------------===//
+//
+// `nnc train model.nn` compiles the model's train step and trains it on a data set, printing
+// per-epoch loss and accuracy, with a progress bar on a terminal. Flags override the `train`
+// block. `nnc eval` and `nnc predict` run a trained checkpoint on data.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "runtime/DataSource.h"
+#include "runtime/LearningCurves.h"
+#include "runtime/Npy.h"
+#include "runtime/Trainer.h"
+#include "runtime/AtomicFile.h"
+#include "tools/nnc/Driver.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cmath>
+#include <unistd.h>
+
+namespace nnc::driver {
+
+namespace {
+
+std::atomic<bool> gInterrupted{false};
+
+void onInterrupt(int) { gInterrupted.store(true); }
+
+/// The options shared by train, eval and predict.
+struct CommonOptions {
+  std::string file;
+  std::string data, testData;
+  std::string normalize = "auto";
+  std::string modelName;
+  int64_t batch = 0;
+  std::string initFrom;
+  uint64_t seed = 0;
+  bool seedGiven = false;
+
+  void attach(CLI::App *app) {
+    app->add_option("file", file, "the model (.nn)")->required();
+    app->add_option("--data", data,
+                    "training data: fashion-mnist, FILE.csv, IMAGES.idx,LABELS.idx or X.npy,Y.npy "
+                    "(default: the train block's `data`)");
+    app->add_option("--normalize", normalize, "feature preparation: auto, none, scale, standardize, minmax")
+        ->check(CLI::IsMember({"auto", "none", "scale", "standardize", "minmax"}));
+    app->add_option("--model", modelName, "the model to use when the file has several");
+    app->add_option("--batch", batch, "minibatch size (overrides the train block)")->check(CLI::PositiveNumber);
+    app->add_option("--init-from", initFrom, "start from this checkpoint (.safetensors)");
+  }
+
+  TrainerOptions trainerOptions() const {
+    TrainerOptions o;
+    o.modelName = modelName;
+    o.batch = batch;
+    if (seedGiven)
+      o.seed = seed;
+    return o;
+  }
+};
+
+bool isTerminal() { return isatty(STDOUT_FILENO) == 1; }
+
+std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
+
+/// Loads the training data (and test data when given) and prepares the features of both.
+Result<void> loadData(const CommonOptions &o, const TrainConfig &config, Dataset &train,
+                      std::optional<Dataset> &test, bool wantTest) {
+  std::string spec = o.data.empty() ? config.data : o.data;
+  auto tr = loadDataSource(spec, Split::Train);
+  if (!tr)
+    return tr.error();
+  train = std::move(*tr);
+  std::string testSpec = o.testData.empty() ? config.testData : o.testData;
+  if (testSpec.empty() && spec == "fashion-mnist" && wantTest)
+    testSpec = spec;
+  if (!testSpec.empty() && wantTest) {
+    auto te = loadDataSource(testSpec, Split::Test);
+    if (!te)
+      return te.error();
+    test = std::move(*te);
+  }
+  auto norm = parseNormalization(o.normalize);
+  auto map = normalizeFeatures(train, test ? &*test : nullptr, *norm, spec);
+  if (!map)
+    return map.error();
+  return {};
+}
+
+int fail(const std::string &message) {
+  std::string m = message;
+  while (!m.empty() && m.back() == '\n')
+    m.pop_back();
+  // Diagnostics already carry "file:line:col: error:"; other messages get the tool's prefix.
+  if (m.find(": error:") != std::string::npos)
+    fmt::print(stderr, "{}\n", m);
+  else
+    fmt::print(stderr, "nnc: error: {}\n", m);
+  return kUserError;
+}
+
+class TrainCommand : public Command {
+public:
+  CLI::App *attach(CLI::App &app) override {
+    CLI::App *sub = app.add_subcommand("train", "train a model on data with its compiled train step");
+    common_.attach(sub);
+    sub->add_option("--test-data", common_.testData, "test data, evaluated after every epoch");
+    sub->add_option("--epochs", epochs_, "passes over the training data")->check(CLI::PositiveNumber);
+    sub->add_option("--lr", lr_, "learning rate")->check(CLI::PositiveNumber);
+    sub->add_option("--optimizer", optimizer_, "sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
+        ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}));
+    sub->add_option("--seed", common_.seed, "seed of initialization, shuffling and dropout")
+        ->each([this](const std::string &) { common_.seedGiven = true; });
+    sub->add_option("--save", save_, "write the trained state to this checkpoint (.safetensors)");
+    sub->add_option("--log", log_, "write per-epoch learning curves to this CSV file");
+    sub->add_option("--plot", plot_, "draw the learning curves into this SVG file");
+    sub->add_flag("--quiet", quiet_, "print only the final result");
+    sub->footer("Example:\n  nnc train examples/iris.nn --data examples/iris.csv\n"
+                "  nnc train examples/fashion_mlp.nn --data fashion-mnist --log run.csv --plot run.svg");
+    return sub;
+  }
+
+  int run() override {
+    TrainerOptions to = common_.trainerOptions();
+    if (epochs_ > 0)
+      to.epochs = epochs_;
+    if (lr_ > 0)
+      to.lr = lr_;
+    if (!optimizer_.empty())
+      to.optimizer = optimizer_;
+    auto trainer = Trainer::fromFile(common_.file, to);
+    if (!trainer)
+      return fail(trainer.message());
+    Trainer &t = **trainer;
+    const TrainConfig &c = t.config();
+    Dataset train;
+    std::optional<Dataset> test;
+    if (auto r = loadData(common_, c, train, test, true); !r)
+      return fail(r.message());
+    if (auto r = t.checkData(train); !r)
+      return fail(r.message());
+    int64_t startEpoch = 0;
+    if (!common_.initFrom.empty()) {
+      auto e = t.load(common_.initFrom);
+      if (!e)
+        return fail(e.message());
+    }
+    std::optional<LearningCurveLog> log;
+    if (!log_.empty())
+      log.emplace(log_);
+    fmt::print("training '{}' on {} examples{}: {} epochs, batch {}, {}, seed {}\n", t.modelName(), train.size(),
+               test ? fmt::format(" ({} test)", test->size()) : std::string(), c.epochs, c.batch,
+               describeOptimizer(c), c.seed);
+    std::fflush(stdout);
+    std::signal(SIGINT, onInterrupt);
+    bool tty = isTerminal() && !quiet_;
+    std::vector<EpochRecord> records;
+    int64_t epoch = startEpoch;
+    for (; epoch < startEpoch + c.epochs && !gInterrupted.load(); ++epoch) {
+      auto begin = std::chrono::steady_clock::now();
+      ProgressFn progress;
+      if (tty)
+        progress = [&](size_t done, size_t total, double loss, size_t examples) {
+          double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+          int width = 30, filled = int(double(width) * double(done) / double(total));
+          fmt::print("\r  epoch {:>3}/{} [{}{}] {}/{} loss {:.4f} {:.0f} ex/s   ", epoch + 1, startEpoch + c.epochs,
+                     std::string(size_t(filled), '='), std::string(size_t(width - filled), ' '), done, total, loss,
+                     secs > 0 ? double(examples) / secs : 0.0);
+          std::fflush(stdout);
+        };
+      auto stats = t.trainEpoch(train, uint64_t(epoch), progress, &gInterrupted);
+      if (!stats)
+        return fail(stats.message());
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      EpochRecord rec;
+      rec.epoch = epoch + 1;
+      rec.trainLoss = stats->loss;
+      if (stats->hasAccuracy)
+        rec.trainAccuracy = stats->accuracy;
+      rec.seconds = secs;
+      std::string line = fmt::format("epoch {:>3}/{}  train loss {:.4f}", epoch + 1, startEpoch + c.epochs, stats->loss);
+      if (stats->hasAccuracy)
+        line += fmt::format("  acc {}", percent(stats->accuracy));
+      if (test) {
+        auto ev = t.evaluate(*test);
+        if (!ev)
+          return fail(ev.message());
+        rec.testLoss = ev->loss;
+        line += fmt::format("  test loss {:.4f}", ev->loss);
+        if (ev->hasAccuracy) {
+          rec.testAccuracy = ev->accuracy;
+          line += fmt::format("  acc {}", percent(ev->accuracy));
+        }
+      }
+      line += fmt::format("  {:.2f} s  {:.0f} ex/s", secs, double(stats->examples) / std::max(secs, 1e-9));
+      records.push_back(rec);
+      bool lastEpoch = epoch + 1 == startEpoch + c.epochs;
+      if (tty)
+        fmt::print("\r{:<100}\r", "");
+      if (!quiet_ && (tty || lastEpoch || c.epochs <= 50 || (epoch + 1) % std::max<int64_t>(1, c.epochs / 20) == 0))
+        fmt::print("{}\n", line);
+      std::fflush(stdout);
+      if (log)
+        if (auto r = log->append(rec); !r)
+          return fail(r.message());
+      if (!plot_.empty())
+        if (auto r = writeCurvesSvg(plot_, curvesFromRecords(records), t.modelName()); !r)
+          return fail(r.message());
+    }
+    if (gInterrupted.load())
+      fmt::print("\ninterrupted after {} epochs\n", epoch - startEpoch);
+    // Final figures over whole data sets, with dropout off and batchnorm on running statistics.
+    auto final = t.evaluate(train);
+    if (!final)
+      return fail(final.message());
+    std::string summary = fmt::format("final: train loss {:.4f}", final->loss);
+    if (final->hasAccuracy)
+      summary += fmt::format("  train accuracy {}", percent(final->accuracy));
+    if (test) {
+      auto ev = t.evaluate(*test);
+      if (!ev)
+        return fail(ev.message());
+      summary += fmt::format("  test loss {:.4f}", ev->loss);
+      if (ev->hasAccuracy)
+        summary += fmt::format("  test accuracy {}", percent(ev->accuracy));
+    }
+    fmt::print("{}\n", summary);
+    fmt::print("compile {:.2f} s\n", t.compileSeconds());
+    if (!save_.empty()) {
+      if (auto r = t.save(save_, epoch); !r)
+        return fail(r.message());
+      fmt::print("saved {}\n", save_);
+    }
+    return gInterrupted.load() ? 130 : kOk;
+  }
+
+private:
+  CommonOptions common_;
+  int64_t epochs_ = 0;
+  double lr_ = 0;
+  std::string optimizer_, save_, log_, plot_;
+  bool quiet_ = false;
+
+  static std::string describeOptimizer(const TrainConfig &c) {
+    std::string s = c.optimizer;
+    for (const auto &[k, v] : c.optimizerArgs)
+      s += fmt::format(" {}={}", k, v);
+    if (c.schedule != "constant")
+      s += ", schedule " + c.schedule;
+    return s;
+  }
+};
+
+class EvalCommand : public Command {
+public:
+  CLI::App *attach(CLI::App &app) override {
+    CLI::App *sub = app.add_subcommand("eval", "evaluate a trained checkpoint: loss and accuracy");
+    common_.attach(sub);
+    sub->footer("Example:\n  nnc eval examples/iris.nn --init-from iris.safetensors --data examples/iris.csv");
+    return sub;
+  }
+  int run() override {
+    if (common_.initFrom.empty())
+      return fail("eval needs the trained state: --init-from CHECKPOINT");
+    auto trainer = Trainer::fromFile(common_.file, common_.trainerOptions());
+    if (!trainer)
+      return fail(trainer.message());
+    Trainer &t = **trainer;
+    if (auto e = t.load(common_.initFrom); !e)
+      return fail(e.message());
+    Dataset data;
+    std::optional<Dataset> unused;
+    if (auto r = loadData(common_, t.config(), data, unused, false); !r)
+      return fail(r.message());
+    auto ev = t.evaluate(data);
+    if (!ev)
+      return fail(ev.message());
+    fmt::print("{} examples  loss {:.4f}", ev->examples, ev->loss);
+    if (ev->hasAccuracy)
+      fmt::print("  accuracy {}", percent(ev->accuracy));
+    fmt::print("\n");
+    return kOk;
+  }
+
+private:
+  CommonOptions common_;
+};
+
+class PredictCommand : public Command {
+public:
+  CLI::App *attach(CLI::App &app) override {
+    CLI::App *sub = app.add_subcommand("predict", "write a trained model's output for every example");
+    common_.attach(sub);
+    sub->add_option("--out", out_, "where to write the predictions: FILE.npy or FILE.csv")->required();
+    sub->footer("Example:\n  nnc predict examples/iris.nn --init-from iris.safetensors --data examples/iris.csv --out probs.csv");
+    return sub;
+  }
+  int run() override {
+    if (common_.initFrom.empty())
+      return fail("predict needs the trained state: --init-from CHECKPOINT");
+    if (!out_.ends_with(".npy") && !out_.ends_with(".csv")) {
+      fmt::print(stderr, "nnc: error: --out must name a .npy or .csv file\n");
+      return kUsageError;
+    }
+    auto trainer = Trainer::fromFile(common_.file, common_.trainerOptions());
+    if (!trainer)
+      return fail(trainer.message());
+    Trainer &t = **trainer;
+    if (auto e = t.load(common_.initFrom); !e)
+      return fail(e.message());
+    Dataset data;
+    std::optional<Dataset> unused;
+    if (auto r = loadData(common_, t.config(), data, unused, false); !r)
+      return fail(r.message());
+    std::vector<int64_t> shape;
+    auto values = t.predict(data, shape);
+    if (!values)
+      return fail(values.message());
+    if (out_.ends_with(".npy")) {
+      if (auto r = writeNpy(out_, HostTensor::of<float>(shape, std::span<const float>(*values))); !r)
+        return fail(r.message());
+    } else {
+      size_t cols = shape.empty() || shape[0] == 0 ? 1 : values->size() / size_t(shape[0]);
+      std::string text;
+      for (size_t i = 0; i < values->size(); ++i)
+        text += fmt::format("{}{}", fmt::format("{:.6g}", (*values)[i]), (i + 1) % cols == 0 ? "\n" : ",");
+      if (auto r = writeFileAtomically(out_, text); !r)
+        return fail(r.message());
+    }
+    fmt::print("wrote '{}' for {} examples to {}\n", t.predictOutput(), data.size(), out_);
+    return kOk;
+  }
+
+private:
+  CommonOptions common_;
+  std::string out_;
+};
+
+} // namespace
+
+std::unique_ptr<Command> makeTrainCommand() { return std::make_unique<TrainCommand>(); }
+std::unique_ptr<Command> makeEvalCommand() { return std::make_unique<EvalCommand>(); }
+std::unique_ptr<Command> makePredictCommand() { return std::make_unique<PredictCommand>(); }
+
+} // namespace nnc::driver
