@@ -2,9 +2,10 @@
 //
 // The emitter walks the Function's nodes in order and emits one kernel per node into a single
 // LLVM function. Algorithm:
-//  1. Plan storage: arguments live in `buffers`, reshapes alias their operand, views whose
-//     users are all elementwise are virtual (no storage), every other node gets a 64-byte
-//     aligned slot of the arena; the GEMM scratch follows.
+//  1. Plan: arguments live in `buffers`; reshapes alias their operand; views whose users are
+//     all elementwise are virtual (no storage); elementwise ops whose only user is elementwise
+//     are fused into it; every other node gets a 64-byte aligned arena block, reused by
+//     liveness (planArena); the GEMM scratch comes first.
 //  2. For each node, emit its kernel. Elementwise kernels are loop nests over the result
 //     shape whose operands are read through Access maps (base, offset, one stride per result
 //     dimension): a broadcast has stride 0 where it repeats, a transpose permutes strides, a
@@ -109,6 +110,8 @@ private:
 
   std::vector<Value *> ptr_;    ///< storage pointer per ValueId index (null when virtual)
   std::vector<bool> virtual_;   ///< read through an Access map, never stored
+  std::vector<bool> fused_;     ///< elementwise, computed inside its only user's loop
+  std::vector<int64_t> offset_; ///< arena offset of each stored node value (-1: none)
   int64_t arenaBytes_ = 0;
   int64_t gemmScratchOffset_ = -1;
   int64_t gemmScratchBytes_ = 0;
@@ -262,6 +265,11 @@ private:
 
   // --- planning ---------------------------------------------------------------------------
   void plan();
+  void planArena();
+  void collectReads(const Node &n, std::vector<ValueId> &out);
+  void collectStorage(ValueId v, std::vector<ValueId> &out);
+  int64_t intermediateBytes_ = 0;
+  int64_t kernels_ = 0;
   int64_t allocate(int64_t bytes) {
     int64_t at = (arenaBytes_ + 63) / 64 * 64;
     arenaBytes_ = at + bytes;
@@ -271,6 +279,7 @@ private:
   // --- kernels ----------------------------------------------------------------------------
   void emitNode(const Node &n);
   void emitElementwise(const Node &n);
+  Value *valueAt(ValueId v, const std::vector<Value *> &idx);
   Value *scalarOp(const Node &n, const std::vector<Value *> &x);
   void emitReduce(const Node &n);
   void emitMatMul(const Node &n);
@@ -325,6 +334,103 @@ void FunctionEmitter::plan() {
     }
     // The random and fill ops have no operands to view; a view of a constant stays constant.
     virtual_[node.result.index] = ok && !users[node.result.index].empty();
+  }
+  // Producer-consumer fusion: an elementwise node whose only use is by an elementwise node is
+  // computed inside that node's loop, element by element, and never stored. A single use means
+  // no work (an exp, a log) is ever done twice.
+  fused_.assign(n, false);
+  for (size_t k = nodes.size(); k-- > 0;) {
+    const Node &node = nodes[k];
+    const auto &us = users[node.result.index];
+    if (!isElementwiseKernel(node.op) || pinned[node.result.index] || us.size() != 1)
+      continue;
+    const Node *un = fn_.definingNode(us[0]);
+    fused_[node.result.index] = isElementwiseKernel(un->op) && !virtual_[us[0].index];
+  }
+}
+
+/// The values with storage that the kernel of `n` reads, through views, fused producers and
+/// reshape aliases.
+void FunctionEmitter::collectReads(const Node &n, std::vector<ValueId> &out) {
+  for (ValueId o : n.operands)
+    collectStorage(o, out);
+}
+
+void FunctionEmitter::collectStorage(ValueId v, std::vector<ValueId> &out) {
+  const Node *d = fn_.definingNode(v);
+  if (d && (virtual_[v.index] || fused_[v.index])) {
+    collectReads(*d, out);
+    return;
+  }
+  if (d && d->op == OpKind::Reshape) {
+    collectStorage(d->operands[0], out);
+    return;
+  }
+  out.push_back(v);
+}
+
+/// Liveness-based memory plan: every stored node gets an arena block that is free from its
+/// kernel to the last kernel reading it (results and updates live to the end). Blocks are
+/// reused best-fit, so buffers whose lifetimes do not overlap share memory.
+void FunctionEmitter::planArena() {
+  const auto &nodes = fn_.nodes();
+  size_t n = fn_.numValueIds();
+  std::vector<int64_t> lastUse(n, -1);
+  auto stored = [&](const Node &node) {
+    return !virtual_[node.result.index] && !fused_[node.result.index] && node.op != OpKind::Reshape;
+  };
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!stored(nodes[i]))
+      continue;
+    std::vector<ValueId> reads;
+    collectReads(nodes[i], reads);
+    for (ValueId r : reads)
+      lastUse[r.index] = std::max<int64_t>(lastUse[r.index], int64_t(i));
+  }
+  int64_t end = int64_t(nodes.size());
+  auto pinTo = [&](ValueId v) {
+    std::vector<ValueId> owners;
+    collectStorage(v, owners);
+    for (ValueId o : owners)
+      lastUse[o.index] = end;
+  };
+  for (const FunctionResult &r : fn_.results())
+    pinTo(r.value);
+  for (const StateUpdate &u : fn_.updates())
+    pinTo(u.value);
+
+  offset_.assign(n, -1);
+  std::vector<std::pair<int64_t, int64_t>> freeBlocks; // (offset, size)
+  std::vector<std::vector<ValueId>> dying(nodes.size() + 1);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &node = nodes[i];
+    if (!stored(node))
+      continue;
+    int64_t size = (node.type.numElements() * storageBytes(node.type.dtype) + 63) / 64 * 64;
+    intermediateBytes_ += size;
+    ++kernels_;
+    // Best fit among free blocks, else grow the arena.
+    size_t best = freeBlocks.size();
+    for (size_t k = 0; k < freeBlocks.size(); ++k)
+      if (freeBlocks[k].second >= size && (best == freeBlocks.size() || freeBlocks[k].second < freeBlocks[best].second))
+        best = k;
+    if (best < freeBlocks.size()) {
+      offset_[node.result.index] = freeBlocks[best].first;
+      if (freeBlocks[best].second > size)
+        freeBlocks[best] = {freeBlocks[best].first + size, freeBlocks[best].second - size};
+      else
+        freeBlocks.erase(freeBlocks.begin() + long(best));
+    } else {
+      offset_[node.result.index] = allocate(size);
+    }
+    int64_t last = lastUse[node.result.index] < 0 ? int64_t(i) : lastUse[node.result.index];
+    if (last < end)
+      dying[size_t(last)].push_back(node.result);
+    // Values read for the last time by this kernel are free once it has run.
+    for (ValueId v : dying[i]) {
+      const Node *d = fn_.definingNode(v);
+      freeBlocks.push_back({offset_[v.index], (d->type.numElements() * storageBytes(d->type.dtype) + 63) / 64 * 64});
+    }
   }
 }
 
@@ -434,15 +540,25 @@ Value *FunctionEmitter::scalarOp(const Node &n, const std::vector<Value *> &x) {
   }
 }
 
+/// The element of `v` at `idx`: computed in place for a fused producer, else read through its
+/// access map.
+Value *FunctionEmitter::valueAt(ValueId v, const std::vector<Value *> &idx) {
+  if (fused_[v.index]) {
+    const Node &p = *fn_.definingNode(v);
+    std::vector<Value *> x;
+    for (ValueId o : p.operands)
+      x.push_back(valueAt(o, idx));
+    return scalarOp(p, x);
+  }
+  return load(accessOf(v), type(v).dtype, idx);
+}
+
 void FunctionEmitter::emitElementwise(const Node &n) {
-  std::vector<Access> in;
-  for (ValueId o : n.operands)
-    in.push_back(accessOf(o));
   V64 strides = rowMajorStrides(n.type.shape);
   forShape(n.type.shape, [&](const std::vector<Value *> &idx) {
     std::vector<Value *> x;
-    for (size_t k = 0; k < in.size(); ++k)
-      x.push_back(load(in[k], type(n.operands[k]).dtype, idx));
+    for (ValueId o : n.operands)
+      x.push_back(valueAt(o, idx));
     storeFlat(n.result, affine(0, strides, idx), scalarOp(n, x));
   });
 }
@@ -917,20 +1033,24 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
   const auto &args = fn_.arguments();
   for (size_t i = 0; i < args.size(); ++i)
     ptr_[args[i].value.index] = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), buffers, i));
+  planArena();
   for (const Node &n : fn_.nodes()) {
-    if (virtual_[n.result.index])
+    if (virtual_[n.result.index] || fused_[n.result.index])
       continue;
-    if (n.op == OpKind::Reshape && ptr_[n.operands[0].index]) {
+    if (n.op == OpKind::Reshape) {
       ptr_[n.result.index] = ptr_[n.operands[0].index];
       continue;
     }
-    int64_t at = allocate(n.type.numElements() * storageBytes(n.type.dtype));
-    ptr_[n.result.index] = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(at));
+    ptr_[n.result.index] = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(offset_[n.result.index]));
   }
   abi.arenaBytes = (arenaBytes_ + 63) / 64 * 64;
+  abi.intermediateBytes = intermediateBytes_;
+  abi.scratchBytes = gemmScratchBytes_;
+  abi.kernels = kernels_;
+  abi.fusedOps = std::count(fused_.begin(), fused_.end(), true);
 
   for (const Node &n : fn_.nodes())
-    if (!virtual_[n.result.index])
+    if (!virtual_[n.result.index] && !fused_[n.result.index])
       emitNode(n);
 
   // Results, then state updates written in place. Update values are nodes computed above,

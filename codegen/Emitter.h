@@ -13,7 +13,9 @@
 //
 // Every node becomes a kernel — a loop nest computing it — except views (broadcast, transpose,
 // slice, constant) whose users are all elementwise: those are read in place through an affine
-// index map, so a broadcast bias is never materialized. Reshapes alias their operand.
+// index map, so a broadcast bias is never materialized; elementwise ops whose only user is
+// elementwise, which are computed inside that user's loop (fusion); and reshapes, which alias
+// their operand. Intermediates share one arena by liveness.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
@@ -37,6 +39,10 @@ struct FunctionABI {
   std::vector<TensorType> argTypes;    ///< buffers[i], i < argTypes.size()
   std::vector<TensorType> resultTypes; ///< buffers[argTypes.size() + j]
   int64_t arenaBytes = 0;
+  int64_t scratchBytes = 0;      ///< the GEMM packing scratch at the start of the arena
+  int64_t intermediateBytes = 0; ///< the sum of all stored intermediates, before reuse
+  int64_t kernels = 0;           ///< loop nests (and GEMM calls) emitted
+  int64_t fusedOps = 0;          ///< elementwise ops computed inside another op's loop
 };
 
 struct EmitOptions {

@@ -190,3 +190,23 @@ TEST_CASE("every example model's forward pass agrees with the interpreter", "[co
     }
   }
 }
+
+TEST_CASE("fusion and the liveness plan shrink the train step's memory", "[codegen]") {
+  SourceFile file("fashion_mlp.nn", readExample("fashion_mlp.nn"));
+  DiagnosticEngine diags(&file);
+  Program prog = parseProgram(file, diags);
+  checkProgram(prog, diags);
+  Module m;
+  LowerOptions opts;
+  opts.batch = 32;
+  REQUIRE(lowerModel(prog, opts, m, diags));
+  auto exe = Executable::compile(m);
+  if (!exe)
+    FAIL(llvm::toString(exe.takeError()));
+  const FunctionABI &abi = (*exe)->function("forward")->abi();
+  // relu(add(matmul, broadcast bias)) chains fuse; dropout's mask and scale fuse into its use.
+  CHECK(abi.fusedOps >= 4);
+  CHECK(abi.kernels + abi.fusedOps <= static_cast<int64_t>(m.functions().front().nodes().size()));
+  // Three layers' activations are never all alive at once.
+  CHECK(abi.arenaBytes - abi.scratchBytes < abi.intermediateBytes);
+}
