@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Jit.h"
 
+#include <llvm/Support/MemoryBuffer.h>
+
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -141,6 +143,10 @@ llvm::Error Jit::optimize(llvm::Module &module) {
                                          : builder.buildPerModuleDefaultPipeline(level);
   pipeline.run(module, mam);
   return llvm::Error::success();
+}
+
+llvm::Error Jit::addObject(std::unique_ptr<llvm::MemoryBuffer> object) {
+  return lljit_->addObjectFile(std::move(object));
 }
 
 llvm::Error Jit::add(std::unique_ptr<llvm::Module> module,

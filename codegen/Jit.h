@@ -19,6 +19,7 @@
 
 namespace llvm {
 class DataLayout;
+class MemoryBuffer;
 class LLVMContext;
 class Module;
 class TargetMachine;
@@ -53,6 +54,9 @@ public:
 
   /// Optimises `module` (see optimize()) and hands it with its context to the JIT.
   llvm::Error add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context);
+
+  /// Links a relocatable object file (as emitObject() makes) into the JIT.
+  llvm::Error addObject(std::unique_ptr<llvm::MemoryBuffer> object);
 
   /// The address of an added function or global, or an error naming the missing symbol.
   llvm::Expected<void *> lookup(llvm::StringRef name);

@@ -1,8 +1,16 @@
 //===- Executable.cpp - IR functions compiled to native code --------------------------------===//
 #include "runtime/Executable.h"
 
+#include "runtime/AtomicFile.h"
+
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/xxhash.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
 
 #include <chrono>
 #include <cstdlib>
@@ -52,10 +60,33 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &mo
   if (!abis)
     return abis.takeError();
   auto exe = std::unique_ptr<Executable>(new Executable());
-  if (llvm::Error e = (*jit)->optimize(*llvmModule))
-    return e;
-  exe->llvmText_ = Jit::printIR(*llvmModule);
-  if (llvm::Error e = (*jit)->add(std::move(llvmModule), std::move(context)))
+  // The object cache: the same unoptimized IR for the same target gives the same code.
+  std::string cachePath;
+  if (options.useCache) {
+    std::string dir = objectCacheDir();
+    if (!dir.empty()) {
+      std::string key = Jit::printIR(*llvmModule) + "\n" + (*jit)->cpu().str() + "\n" +
+                        (*jit)->features().str() + "\n" + NNC_VERSION;
+      cachePath = fmt::format("{}/{:016x}.o", dir, llvm::xxh3_64bits(llvm::StringRef(key)));
+    }
+  }
+  std::unique_ptr<llvm::MemoryBuffer> object;
+  if (!cachePath.empty())
+    if (auto cached = llvm::MemoryBuffer::getFile(cachePath); cached)
+      object = std::move(*cached);
+  exe->fromCache_ = object != nullptr;
+  if (!object) {
+    if (llvm::Error e = (*jit)->optimize(*llvmModule))
+      return e;
+    auto bytes = (*jit)->emitObject(*llvmModule);
+    if (!bytes)
+      return bytes.takeError();
+    std::string_view view(bytes->data(), bytes->size());
+    if (!cachePath.empty())
+      (void)writeFileAtomically(cachePath, view); // a cache that cannot be written is no error
+    object = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(view.data(), view.size()), "nnc-object");
+  }
+  if (llvm::Error e = (*jit)->addObject(std::move(object)))
     return e;
   for (auto &[name, abi] : *abis) {
     auto entry = (*jit)->lookupAs<void(void **, char *)>(abi.symbol);
@@ -66,6 +97,24 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &mo
   exe->jit_ = std::move(*jit);
   exe->compileSeconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return exe;
+}
+
+std::string objectCacheDir() {
+  const char *off = std::getenv("NNC_CACHE");
+  if (off && (std::string_view(off) == "off" || std::string_view(off) == "0"))
+    return {};
+  std::string dir;
+  if (const char *d = std::getenv("NNC_CACHE_DIR"); d && *d)
+    dir = d;
+  else if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
+    dir = std::string(x) + "/nnc";
+  else if (const char *h = std::getenv("HOME"); h && *h)
+    dir = std::string(h) + "/.cache/nnc";
+  else
+    return {};
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  return ec ? std::string() : dir;
 }
 
 CompiledFunction *Executable::function(const std::string &name) {

@@ -40,7 +40,15 @@ private:
 
 struct CompileOptions {
   JitOptions jit;
+  /// Reuse machine code compiled before for the same IR and target from the object cache
+  /// (see objectCacheDir()).
+  bool useCache = true;
 };
+
+/// Where compiled objects are kept, keyed by a hash of the unoptimized LLVM IR, the target CPU
+/// and features and the nnc version: $NNC_CACHE_DIR, else $XDG_CACHE_HOME/nnc, else
+/// ~/.cache/nnc. Empty when caching is off (NNC_CACHE=off) or no directory can be made.
+std::string objectCacheDir();
 
 /// The compiled functions of a module, by function name.
 class Executable {
@@ -50,17 +58,16 @@ public:
                                                              const CompileOptions &options = {});
   /// The compiled function `name`, or null.
   CompiledFunction *function(const std::string &name);
-  /// The optimized LLVM IR text (for --emit=llvm) and assembly (for --emit=asm).
-  const std::string &llvmText() const { return llvmText_; }
-  const std::string &asmText() const { return asmText_; }
-  /// Seconds spent optimizing and generating machine code.
+  /// Seconds spent emitting, optimizing and generating machine code (or loading it).
   double compileSeconds() const { return compileSeconds_; }
+  /// True when the machine code came from the object cache.
+  bool fromCache() const { return fromCache_; }
 
 private:
   std::unique_ptr<Jit> jit_;
   std::map<std::string, std::unique_ptr<CompiledFunction>> functions_;
-  std::string llvmText_, asmText_;
   double compileSeconds_ = 0;
+  bool fromCache_ = false;
 };
 
 /// Compiles `module` to optimized LLVM IR or assembly text without keeping the code.
