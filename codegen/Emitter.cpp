@@ -283,6 +283,13 @@ private:
   Value *scalarOp(const Node &n, const std::vector<Value *> &x);
   void emitReduce(const Node &n);
   void emitMatMul(const Node &n);
+  struct MatMulSplit {
+    int64_t M = 0, N = 0, K = 0, blocks = 1, rows = 0, scratchBytes = 0;
+  };
+  MatMulSplit splitOf(const Node &n) const;
+  llvm::FunctionCallee parallelFor();
+  llvm::Function *rowBlockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta, int64_t lda,
+                               int64_t ldb, int32_t flags, llvm::Type *t);
   void emitNormalize(const Node &n);
   void emitLabeledRows(const Node &n);
   void emitOneHot(const Node &n);
@@ -601,6 +608,34 @@ void FunctionEmitter::emitReduce(const Node &n) {
   }
 }
 
+/// How a matrix product is split over threads: `blocks` row blocks of `rows` rows (a multiple
+/// of the microkernel's MR), each with `scratchBytes` of its own packing scratch.
+FunctionEmitter::MatMulSplit FunctionEmitter::splitOf(const Node &n) const {
+  const V64 &as = type(n.operands[0]).shape, &bs = type(n.operands[1]).shape;
+  size_t r = as.size();
+  bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
+  MatMulSplit s;
+  s.M = ta ? as[r - 1] : as[r - 2];
+  s.K = ta ? as[r - 2] : as[r - 1];
+  s.N = tb ? bs[r - 2] : bs[r - 1];
+  bool f64 = n.type.dtype == DType::F64;
+  const GemmSpec &spec = f64 ? dgemmSpec_ : sgemmSpec_;
+  int64_t mr = spec.mr;
+  // Worth splitting only when every block still has real work (about 2 MFLOP).
+  int64_t work = s.M * s.N * s.K;
+  int64_t blocks = std::min<int64_t>(opts_.threads, (s.M + mr - 1) / mr);
+  if (blocks > 1 && work >= (int64_t(1) << 20)) {
+    s.blocks = blocks;
+    s.rows = ((s.M + blocks - 1) / blocks + mr - 1) / mr * mr;
+    s.blocks = (s.M + s.rows - 1) / s.rows;
+  } else {
+    s.blocks = 1;
+    s.rows = s.M;
+  }
+  s.scratchBytes = (gemmScratchElements(spec, s.rows, s.N, s.K) * (f64 ? 8 : 4) + 63) / 64 * 64;
+  return s;
+}
+
 void FunctionEmitter::emitMatMul(const Node &n) {
   ValueId a = n.operands[0], b = n.operands[1];
   bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
@@ -614,13 +649,54 @@ void FunctionEmitter::emitMatMul(const Node &n) {
   llvm::Type *t = valueType(n.type.dtype);
   int32_t flags = (ta ? GemmTransposeA : 0) | (tb ? GemmTransposeB : 0);
   Value *scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(gemmScratchOffset_));
+  MatMulSplit split = splitOf(n);
   for (int64_t bi = 0; bi < batches; ++bi) {
     Value *A = b_.CreateInBoundsGEP(t, ptr_[a.index], c64(bi * aRows * aCols));
     Value *B = b_.CreateInBoundsGEP(t, ptr_[b.index], c64(bi * bRows * bCols));
     Value *C = b_.CreateInBoundsGEP(t, ptr_[n.result.index], c64(bi * M * N));
-    b_.CreateCall(gemm, {c64(M), c64(N), c64(K), A, c64(aCols), B, c64(bCols), C, c64(N),
-                         b_.getInt32(flags), scratch});
+    if (split.blocks == 1) {
+      b_.CreateCall(gemm, {c64(M), c64(N), c64(K), A, c64(aCols), B, c64(bCols), C, c64(N),
+                           b_.getInt32(flags), scratch});
+      continue;
+    }
+    // Row block i of C = op(A) rows [i*rows, ...) times op(B), on its own scratch; the
+    // context holds A, B, C and the scratch base.
+    llvm::Function *task = rowBlockTask(gemm, split, ta, aCols, bCols, flags, t);
+    llvm::IRBuilder<> eb(entry_, entry_->begin());
+    Value *ctx = eb.CreateAlloca(b_.getPtrTy(), b_.getInt32(4));
+    Value *parts[] = {A, B, C, scratch};
+    for (int k = 0; k < 4; ++k)
+      b_.CreateStore(parts[k], b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), ctx, k));
+    b_.CreateCall(parallelFor(), {c64(split.blocks), task, ctx});
   }
+}
+
+llvm::FunctionCallee FunctionEmitter::parallelFor() {
+  auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {i64(), b_.getPtrTy(), b_.getPtrTy()}, false);
+  return m_.getOrInsertFunction(kParallelForSymbol, ty);
+}
+
+/// void task(ptr ctx, i64 i): the GEMM of row block i, as nnc_parallel_for calls it.
+llvm::Function *FunctionEmitter::rowBlockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta,
+                                              int64_t lda, int64_t ldb, int32_t flags, llvm::Type *t) {
+  auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64()}, false);
+  auto *f = llvm::Function::Create(ty, llvm::Function::InternalLinkage, f_->getName() + ".rows", m_);
+  llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", f));
+  tb.setFastMathFlags(b_.getFastMathFlags());
+  Value *ctx = f->getArg(0), *i = f->getArg(1);
+  auto part = [&](int k) { return tb.CreateLoad(tb.getPtrTy(), tb.CreateConstInBoundsGEP1_64(tb.getPtrTy(), ctx, k)); };
+  Value *A = part(0), *B = part(1), *C = part(2), *scratch = part(3);
+  Value *row0 = tb.CreateMul(i, tb.getInt64(split.rows));
+  Value *rows = tb.CreateSelect(tb.CreateICmpSLT(tb.CreateSub(tb.getInt64(split.M), row0), tb.getInt64(split.rows)),
+                                tb.CreateSub(tb.getInt64(split.M), row0), tb.getInt64(split.rows));
+  // Row r of op(A) starts at A + r*lda, or at column r (A + r) when A is stored transposed.
+  Value *Ai = tb.CreateInBoundsGEP(t, A, ta ? row0 : tb.CreateMul(row0, tb.getInt64(lda)));
+  Value *Ci = tb.CreateInBoundsGEP(t, C, tb.CreateMul(row0, tb.getInt64(split.N)));
+  Value *Si = tb.CreateInBoundsGEP(tb.getInt8Ty(), scratch, tb.CreateMul(i, tb.getInt64(split.scratchBytes)));
+  tb.CreateCall(gemm, {rows, tb.getInt64(split.N), tb.getInt64(split.K), Ai, tb.getInt64(lda), B,
+                       tb.getInt64(ldb), Ci, tb.getInt64(split.N), tb.getInt32(flags), Si});
+  tb.CreateRetVoid();
+  return f;
 }
 
 /// softmax, log_softmax, logsumexp along `axis`: m = max, s = sum e^(x - m), as the
@@ -1001,12 +1077,8 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
     int64_t need = 0;
     for (const Node &n : fn_.nodes())
       if (n.op == OpKind::MatMul) {
-        const V64 &as = type(n.operands[0]).shape, &bs = type(n.operands[1]).shape;
-        size_t r = as.size();
-        bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
-        int64_t M = ta ? as[r - 1] : as[r - 2], K = ta ? as[r - 2] : as[r - 1], N = tb ? bs[r - 2] : bs[r - 1];
-        bool f64 = n.type.dtype == DType::F64;
-        need = std::max(need, gemmScratchElements(f64 ? dgemmSpec_ : sgemmSpec_, M, N, K) * (f64 ? 8 : 4));
+        MatMulSplit split = splitOf(n);
+        need = std::max(need, split.blocks * split.scratchBytes);
       }
     gemmScratchBytes_ = need;
     gemmScratchOffset_ = allocate(need);

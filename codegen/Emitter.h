@@ -47,7 +47,14 @@ struct FunctionABI {
 
 struct EmitOptions {
   unsigned vectorBits = 512; ///< the host's widest vectors (Jit::vectorBits()), sizes the GEMM
+  /// Threads for large matrix products: their rows are split into this many blocks, run by
+  /// `void nnc_parallel_for(i64 n, void (*body)(ptr ctx, i64 i), ptr ctx)`, which the code
+  /// calls and the runtime provides. 1 = no calls.
+  int threads = 1;
 };
+
+/// The external function parallel code calls (see EmitOptions::threads).
+inline constexpr const char *kParallelForSymbol = "nnc_parallel_for";
 
 /// Emits `fn` into `module` as function `symbol` (adding the GEMM routines it needs once per
 /// module). Fails only for an op the emitter cannot lower, which the op-table test rules out.

@@ -145,6 +145,13 @@ llvm::Error Jit::optimize(llvm::Module &module) {
   return llvm::Error::success();
 }
 
+llvm::Error Jit::defineSymbol(llvm::StringRef name, void *address) {
+  llvm::orc::SymbolMap symbols;
+  symbols[lljit_->mangleAndIntern(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                            llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
+  return lljit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(symbols)));
+}
+
 llvm::Error Jit::addObject(std::unique_ptr<llvm::MemoryBuffer> object) {
   return lljit_->addObjectFile(std::move(object));
 }

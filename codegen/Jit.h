@@ -55,6 +55,9 @@ public:
   /// Optimises `module` (see optimize()) and hands it with its context to the JIT.
   llvm::Error add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context);
 
+  /// Makes `name` resolve to `address` in code added later (runtime entry points).
+  llvm::Error defineSymbol(llvm::StringRef name, void *address);
+
   /// Links a relocatable object file (as emitObject() makes) into the JIT.
   llvm::Error addObject(std::unique_ptr<llvm::MemoryBuffer> object);
 

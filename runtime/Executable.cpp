@@ -2,6 +2,7 @@
 #include "runtime/Executable.h"
 
 #include "runtime/AtomicFile.h"
+#include "runtime/ThreadPool.h"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -35,10 +36,11 @@ static std::string symbolFor(const std::string &name) {
 
 /// Emits all functions of `module` into a fresh LLVM module; returns their ABIs by name.
 static llvm::Expected<std::map<std::string, FunctionABI>>
-emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit) {
+emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int threads) {
   std::map<std::string, FunctionABI> abis;
   EmitOptions eo;
   eo.vectorBits = jit.vectorBits();
+  eo.threads = threads;
   for (const Function &fn : module.functions()) {
     auto abi = emitFunction(fn, symbolFor(fn.name()), llvmModule, eo);
     if (!abi)
@@ -54,9 +56,11 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &mo
   auto jit = Jit::create(options.jit);
   if (!jit)
     return jit.takeError();
+  if (llvm::Error e = (*jit)->defineSymbol(kParallelForSymbol, reinterpret_cast<void *>(&nnc_parallel_for)))
+    return e;
   auto context = std::make_unique<llvm::LLVMContext>();
   auto llvmModule = std::make_unique<llvm::Module>("nnc", *context);
-  auto abis = emitAll(module, *llvmModule, **jit);
+  auto abis = emitAll(module, *llvmModule, **jit, options.threads);
   if (!abis)
     return abis.takeError();
   auto exe = std::unique_ptr<Executable>(new Executable());
@@ -128,7 +132,7 @@ llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly) 
     return jit.takeError();
   llvm::LLVMContext context;
   llvm::Module llvmModule("nnc", context);
-  auto abis = emitAll(module, llvmModule, **jit);
+  auto abis = emitAll(module, llvmModule, **jit, 1);
   if (!abis)
     return abis.takeError();
   if (llvm::Error e = (*jit)->optimize(llvmModule))

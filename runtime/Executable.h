@@ -40,6 +40,9 @@ private:
 
 struct CompileOptions {
   JitOptions jit;
+  /// Threads for large matrix products (see EmitOptions::threads); the pool's size is set
+  /// separately with setComputeThreads.
+  int threads = 1;
   /// Reuse machine code compiled before for the same IR and target from the object cache
   /// (see objectCacheDir()).
   bool useCache = true;

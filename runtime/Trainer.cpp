@@ -10,6 +10,7 @@
 #include "runtime/Initializers.h"
 #include "runtime/ReadFile.h"
 #include "runtime/Safetensors.h"
+#include "runtime/ThreadPool.h"
 
 #include <fmt/format.h>
 
@@ -199,6 +200,9 @@ Result<void> Trainer::compileVariant(int64_t batch, Variant &v) {
     return Error{"internal error: the training module does not verify: " + problems.front()};
   CompileOptions co;
   co.jit = options_.jit;
+  co.threads = std::max(1, options_.threads);
+  if (computeThreads() < co.threads)
+    setComputeThreads(co.threads);
   auto exe = Executable::compile(v.module, co);
   if (!exe)
     return Error{"code generation failed: " + llvm::toString(exe.takeError())};

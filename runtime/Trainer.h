@@ -47,6 +47,9 @@ struct TrainerOptions {
   std::optional<std::string> optimizer;
   std::optional<double> lr;
   std::optional<int64_t> epochs;
+  /// Threads for the compiled step's large matrix products. Results do not depend on it: each
+  /// thread computes whole rows.
+  int threads = 1;
   JitOptions jit;
 };
 

@@ -12,6 +12,7 @@
 #include "ir/Interpreter.h"
 #include "ir/Random.h"
 #include "runtime/Executable.h"
+#include "runtime/ThreadPool.h"
 
 #include "ir_samples.h"
 
@@ -209,4 +210,43 @@ TEST_CASE("fusion and the liveness plan shrink the train step's memory", "[codeg
   CHECK(abi.kernels + abi.fusedOps <= static_cast<int64_t>(m.functions().front().nodes().size()));
   // Three layers' activations are never all alive at once.
   CHECK(abi.arenaBytes - abi.scratchBytes < abi.intermediateBytes);
+}
+
+TEST_CASE("matrix products split over threads give the same bits as one thread", "[codegen][threads]") {
+  Function fn("mm");
+  Builder b(fn);
+  ValueId x = fn.addArgument("x", {DType::F32, {130, 200}}, ArgRole::Input);
+  ValueId w = fn.addArgument("w", {DType::F32, {200, 70}}, ArgRole::Input);
+  ValueId g = fn.addArgument("g", {DType::F32, {130, 70}}, ArgRole::Input);
+  fn.addResult("y", b.matmul(x, w));
+  fn.addResult("dw", b.matmul(x, g, true, false)); // the weight gradient's shape: Xᵀ·G
+  fn.addResult("dx", b.matmul(g, w, false, true)); // the input gradient's shape: G·Wᵀ
+  std::map<std::string, Tensor> args = {{"x", randomData(fn.type(x), 1, -1, 1)},
+                                        {"w", randomData(fn.type(w), 2, -1, 1)},
+                                        {"g", randomData(fn.type(g), 3, -1, 1)}};
+  Module m;
+  m.functions().push_back(fn);
+  std::vector<std::vector<char>> outputs[2];
+  int previous = setComputeThreads(3);
+  for (int k = 0; k < 2; ++k) {
+    CompileOptions co;
+    co.threads = k == 0 ? 1 : 3;
+    co.useCache = false;
+    auto exe = Executable::compile(m, co);
+    if (!exe)
+      FAIL(llvm::toString(exe.takeError()));
+    std::vector<std::vector<char>> storage;
+    for (const Argument &a : fn.arguments())
+      storage.push_back(toBuffer(args.at(a.name)));
+    for (const FunctionResult &r : fn.results())
+      storage.push_back(toBuffer(Tensor::filled(fn.type(r.value), 0)));
+    std::vector<void *> ptrs;
+    for (auto &st : storage)
+      ptrs.push_back(st.data());
+    (*exe)->function("mm")->call(ptrs.data());
+    outputs[k].assign(storage.begin() + 3, storage.end());
+  }
+  setComputeThreads(previous);
+  CHECK(outputs[0] == outputs[1]);
+  compareWithInterpreter(fn, args);
 }

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <thread>
 #include <cmath>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@ struct CommonOptions {
   std::string initFrom;
   uint64_t seed = 0;
   bool seedGiven = false;
+  int threads = std::max(1u, std::thread::hardware_concurrency());
 
   void attach(CLI::App *app) {
     app->add_option("file", file, "the model (.nn)")->required();
@@ -49,12 +51,15 @@ struct CommonOptions {
     app->add_option("--model", modelName, "the model to use when the file has several");
     app->add_option("--batch", batch, "minibatch size (overrides the train block)")->check(CLI::PositiveNumber);
     app->add_option("--init-from", initFrom, "start from this checkpoint (.safetensors)");
+    app->add_option("--threads", threads, "threads for large matrix products (default: all cores)")
+        ->check(CLI::Range(1, 256));
   }
 
   TrainerOptions trainerOptions() const {
     TrainerOptions o;
     o.modelName = modelName;
     o.batch = batch;
+    o.threads = threads;
     if (seedGiven)
       o.seed = seed;
     return o;

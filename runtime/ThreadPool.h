@@ -1,0 +1,26 @@
+//===- ThreadPool.h - The parallel loop that generated code calls ---------------------------===//
+//
+// Compiled train steps split their large matrix products into row blocks and run them through
+// one C function, nnc_parallel_for, which the JIT links to this pool. The pool keeps its worker
+// threads alive between calls (a step makes several calls), the calling thread takes part, and
+// the pool never runs more threads than it was given, so nothing is oversubscribed. Which
+// thread runs which block does not change any result: each block writes its own rows.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include <cstdint>
+
+namespace nnc {
+
+/// Sets the number of threads compiled code may use (>= 1); returns the previous number.
+int setComputeThreads(int threads);
+/// The number of threads compiled code uses.
+int computeThreads();
+
+} // namespace nnc
+
+extern "C" {
+/// Runs body(ctx, i) for every i in [0, n) on the pool and returns when all have finished.
+void nnc_parallel_for(int64_t n, void (*body)(void *ctx, int64_t i), void *ctx);
+}
