@@ -214,8 +214,10 @@ public:
         if (auto r = writeCurvesSvg(plot_, curvesFromRecords(records), t.modelName()); !r)
           return fail(r.message());
     }
+    // An epoch cut short by Ctrl-C does not count as done.
+    int64_t completed = gInterrupted.load() ? epoch - 1 : epoch;
     if (gInterrupted.load())
-      fmt::print("\ninterrupted after {} epochs\n", epoch - startEpoch);
+      fmt::print("\ninterrupted in epoch {}; keeping the state after its last step\n", epoch);
     // Final figures over whole data sets, with dropout off and batchnorm on running statistics.
     auto final = t.evaluate(train);
     if (!final)
@@ -234,7 +236,7 @@ public:
     fmt::print("{}\n", summary);
     fmt::print("compile {:.2f} s\n", t.compileSeconds());
     if (!save_.empty()) {
-      if (auto r = t.save(save_, epoch); !r)
+      if (auto r = t.save(save_, completed); !r)
         return fail(r.message());
       fmt::print("saved {}\n", save_);
     }
