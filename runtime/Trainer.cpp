@@ -10,6 +10,7 @@
 #include "runtime/Initializers.h"
 #include "runtime/ReadFile.h"
 #include "runtime/Safetensors.h"
+#include "runtime/TrainingModule.h"
 #include "runtime/ThreadPool.h"
 
 #include <fmt/format.h>
@@ -164,40 +165,17 @@ Result<Trainer::Variant *> Trainer::variant(int64_t batch) {
 Result<void> Trainer::compileVariant(int64_t batch, Variant &v) {
   auto start = std::chrono::steady_clock::now();
   DiagnosticEngine diags(loaded_->file.get());
-  Module lowered;
-  for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
-    LowerOptions o;
-    o.mode = mode;
-    o.batch = batch;
-    o.modelName = options_.modelName;
-    o.seed = config_.seed;
-    o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
-    auto info = lowerModel(loaded_->program, o, lowered, diags);
-    if (!info)
-      return errorFrom(diags);
-    modelName_ = info->name;
-    if (mode == LowerMode::Eval)
-      hasCorrect_ = info->hasCorrect;
-  }
-  const auto &fns = lowered.functions();
-  TrainStepConfig tc;
-  tc.optimizer = config_.optimizer;
-  tc.optimizerArgs = config_.optimizerArgs;
-  tc.schedule = config_.schedule;
-  tc.scheduleArgs = config_.scheduleArgs;
-  tc.clip = config_.clip;
-  tc.weightDecay = config_.weightDecay;
-  tc.stepsPerEpoch = stepsPerEpoch_;
-  tc.totalEpochs = config_.epochs;
-  auto built = buildTrainingModule(fns[0], fns[1], fns[2], tc);
-  if (auto *d = std::get_if<Diagnostic>(&built)) {
-    diags.report(d->severity, d->loc, d->message);
+  LowerOptions o;
+  o.batch = batch;
+  o.modelName = options_.modelName;
+  o.seed = config_.seed;
+  LoweredModel info;
+  std::optional<Module> m = lowerTraining(loaded_->program, o, config_, stepsPerEpoch_, diags, &info);
+  if (!m)
     return errorFrom(diags);
-  }
-  v.module = std::move(std::get<Module>(built));
-  std::vector<std::string> problems = verifyModule(v.module);
-  if (!problems.empty())
-    return Error{"internal error: the training module does not verify: " + problems.front()};
+  modelName_ = info.name;
+  hasCorrect_ = info.hasCorrect;
+  v.module = std::move(*m);
   CompileOptions co;
   co.jit = options_.jit;
   co.threads = std::max(1, options_.threads);

@@ -1,6 +1,8 @@
 //===- Driver.cpp - What the nnc commands share ---------------------------------------------===//
 #include "tools/nnc/Driver.h"
 
+#include "runtime/TrainingModule.h"
+
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
 #include "ir/Verifier.h"
@@ -74,40 +76,11 @@ std::optional<LoweredModel> lowerAndVerify(LoadedProgram &loaded, const LowerOpt
   return lowered;
 }
 
-TrainStepConfig trainStepConfig(const TrainConfig &config, int64_t stepsPerEpoch) {
-  TrainStepConfig c;
-  c.optimizer = config.optimizer;
-  c.optimizerArgs = config.optimizerArgs;
-  c.schedule = config.schedule;
-  c.scheduleArgs = config.scheduleArgs;
-  c.clip = config.clip;
-  c.weightDecay = config.weightDecay;
-  c.stepsPerEpoch = stepsPerEpoch;
-  c.totalEpochs = config.epochs;
-  return c;
-}
-
 std::optional<Module> buildTraining(LoadedProgram &loaded, const LowerOptions &options, int64_t stepsPerEpoch) {
-  Module lowered;
-  for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
-    LowerOptions o = options;
-    o.mode = mode;
-    o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
-    if (!lowerAndVerify(loaded, o, lowered))
-      return std::nullopt;
-  }
-  const auto &fns = lowered.functions();
-  auto built = buildTrainingModule(fns[0], fns[1], fns[2], trainStepConfig(loaded.config, stepsPerEpoch));
-  if (auto *d = std::get_if<Diagnostic>(&built)) {
-    DiagnosticEngine diags(loaded.source.get());
-    diags.report(d->severity, d->loc, d->message);
-    flushDiagnostics(diags);
-    return std::nullopt;
-  }
-  Module &m = std::get<Module>(built);
-  if (!verified(m))
-    return std::nullopt;
-  return std::move(m);
+  DiagnosticEngine diags(loaded.source.get());
+  std::optional<Module> m = lowerTraining(loaded.program, options, loaded.config, stepsPerEpoch, diags);
+  flushDiagnostics(diags);
+  return m;
 }
 
 } // namespace nnc::driver

@@ -52,8 +52,6 @@ std::optional<LoweredModel> lowerAndVerify(LoadedProgram &loaded, const LowerOpt
                                            Module &module);
 
 /// The train block's settings as the train-step builder takes them; schedules count epochs of
-/// `stepsPerEpoch` steps.
-TrainStepConfig trainStepConfig(const TrainConfig &config, int64_t stepsPerEpoch);
 
 /// Lowers the model of `loaded` in Train, Eval and Predict modes (batch, model and seed from
 /// `options`) and builds the training Module: `train_step`, `eval` and `predict`. Prints

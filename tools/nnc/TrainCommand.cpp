@@ -94,6 +94,21 @@ Result<void> loadData(const CommonOptions &o, const TrainConfig &config, Dataset
   return {};
 }
 
+/// For eval and predict: the model with its trained state, and the data to run it on.
+Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char *command, Dataset &data) {
+  if (o.initFrom.empty())
+    return Error{fmt::format("{} needs the trained state: --init-from CHECKPOINT", command)};
+  auto trainer = Trainer::fromFile(o.file, o.trainerOptions());
+  if (!trainer)
+    return trainer.error();
+  if (auto e = (*trainer)->load(o.initFrom); !e)
+    return e.error();
+  std::optional<Dataset> unused;
+  if (auto r = loadData(o, (*trainer)->config(), data, unused, false); !r)
+    return r.error();
+  return trainer;
+}
+
 int fail(const std::string &message) {
   std::string m = message;
   while (!m.empty() && m.back() == '\n')
@@ -269,18 +284,11 @@ public:
     return sub;
   }
   int run() override {
-    if (common_.initFrom.empty())
-      return fail("eval needs the trained state: --init-from CHECKPOINT");
-    auto trainer = Trainer::fromFile(common_.file, common_.trainerOptions());
+    Dataset data;
+    auto trainer = loadTrained(common_, "eval", data);
     if (!trainer)
       return fail(trainer.message());
     Trainer &t = **trainer;
-    if (auto e = t.load(common_.initFrom); !e)
-      return fail(e.message());
-    Dataset data;
-    std::optional<Dataset> unused;
-    if (auto r = loadData(common_, t.config(), data, unused, false); !r)
-      return fail(r.message());
     auto ev = t.evaluate(data);
     if (!ev)
       return fail(ev.message());
@@ -305,22 +313,15 @@ public:
     return sub;
   }
   int run() override {
-    if (common_.initFrom.empty())
-      return fail("predict needs the trained state: --init-from CHECKPOINT");
     if (!out_.ends_with(".npy") && !out_.ends_with(".csv")) {
       fmt::print(stderr, "nnc: error: --out must name a .npy or .csv file\n");
       return kUsageError;
     }
-    auto trainer = Trainer::fromFile(common_.file, common_.trainerOptions());
+    Dataset data;
+    auto trainer = loadTrained(common_, "predict", data);
     if (!trainer)
       return fail(trainer.message());
     Trainer &t = **trainer;
-    if (auto e = t.load(common_.initFrom); !e)
-      return fail(e.message());
-    Dataset data;
-    std::optional<Dataset> unused;
-    if (auto r = loadData(common_, t.config(), data, unused, false); !r)
-      return fail(r.message());
     std::vector<int64_t> shape;
     auto values = t.predict(data, shape);
     if (!values)

@@ -1,0 +1,53 @@
+//===- TrainingModule.cpp - From a checked program to the training module -------------------===//
+#include "runtime/TrainingModule.h"
+
+#include "ir/Verifier.h"
+
+namespace nnc {
+
+TrainStepConfig trainStepConfig(const TrainConfig &config, int64_t stepsPerEpoch) {
+  TrainStepConfig c;
+  c.optimizer = config.optimizer;
+  c.optimizerArgs = config.optimizerArgs;
+  c.schedule = config.schedule;
+  c.scheduleArgs = config.scheduleArgs;
+  c.clip = config.clip;
+  c.weightDecay = config.weightDecay;
+  c.stepsPerEpoch = stepsPerEpoch;
+  c.totalEpochs = config.epochs;
+  return c;
+}
+
+std::optional<Module> lowerTraining(const Program &program, const LowerOptions &options,
+                                    const TrainConfig &config, int64_t stepsPerEpoch,
+                                    DiagnosticEngine &diags, LoweredModel *info) {
+  Module lowered;
+  for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
+    LowerOptions o = options;
+    o.mode = mode;
+    o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
+    std::optional<LoweredModel> lm = lowerModel(program, o, lowered, diags);
+    if (!lm)
+      return std::nullopt;
+    if (mode == LowerMode::Eval && info)
+      *info = *lm;
+  }
+  for (const std::string &problem : verifyModule(lowered))
+    diags.error({}, "internal error: the lowered model does not verify: " + problem);
+  if (diags.hasErrors())
+    return std::nullopt;
+  const auto &fns = lowered.functions();
+  auto built = buildTrainingModule(fns[0], fns[1], fns[2], trainStepConfig(config, stepsPerEpoch));
+  if (auto *d = std::get_if<Diagnostic>(&built)) {
+    diags.report(d->severity, d->loc, d->message);
+    return std::nullopt;
+  }
+  Module &m = std::get<Module>(built);
+  for (const std::string &problem : verifyModule(m))
+    diags.error({}, "internal error: the training module does not verify: " + problem);
+  if (diags.hasErrors())
+    return std::nullopt;
+  return std::move(m);
+}
+
+} // namespace nnc
