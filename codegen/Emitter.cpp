@@ -1058,18 +1058,24 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
     if (n.op == OpKind::MatMul) {
       (n.type.dtype == DType::F64 ? needF64 : needF32) = true;
     }
+  // The routine itself, or only its declaration when another module provides it.
+  auto gemmFor = [&](const GemmSpec &spec) {
+    if (llvm::Function *f = m_.getFunction(spec.name))
+      return f;
+    if (!opts_.externalGemm)
+      return emitGemm(m_, spec);
+    llvm::Type *p = b_.getPtrTy(), *i = i64();
+    auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {i, i, i, p, i, p, i, p, i, b_.getInt32Ty(), p}, false);
+    return llvm::Function::Create(ty, llvm::Function::ExternalLinkage, spec.name, m_);
+  };
   if (needF32) {
     sgemmSpec_ = GemmSpec::forHost(opts_.vectorBits, false);
-    sgemm_ = m_.getFunction(sgemmSpec_.name);
-    if (!sgemm_)
-      sgemm_ = emitGemm(m_, sgemmSpec_);
+    sgemm_ = gemmFor(sgemmSpec_);
     scratchElems = std::max(scratchElems, gemmScratchElements(sgemmSpec_, sgemmSpec_.mc, sgemmSpec_.nc, sgemmSpec_.kc) * 4);
   }
   if (needF64) {
     dgemmSpec_ = GemmSpec::forHost(opts_.vectorBits, true);
-    dgemm_ = m_.getFunction(dgemmSpec_.name);
-    if (!dgemm_)
-      dgemm_ = emitGemm(m_, dgemmSpec_);
+    dgemm_ = gemmFor(dgemmSpec_);
     scratchElems = std::max(scratchElems, gemmScratchElements(dgemmSpec_, dgemmSpec_.mc, dgemmSpec_.nc, dgemmSpec_.kc) * 8);
   }
   // Bound the scratch by the largest product actually compiled rather than the block sizes.
@@ -1140,6 +1146,11 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
 }
 
 } // namespace
+
+void emitGemmRoutines(llvm::Module &module, unsigned vectorBits) {
+  emitGemm(module, GemmSpec::forHost(vectorBits, false));
+  emitGemm(module, GemmSpec::forHost(vectorBits, true));
+}
 
 llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,
                                          llvm::Module &module, const EmitOptions &options) {

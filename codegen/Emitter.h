@@ -51,7 +51,13 @@ struct EmitOptions {
   /// `void nnc_parallel_for(i64 n, void (*body)(ptr ctx, i64 i), ptr ctx)`, which the code
   /// calls and the runtime provides. 1 = no calls.
   int threads = 1;
+  /// Only declare the GEMM routines (nnc_sgemm, nnc_dgemm) rather than emit them: another
+  /// module, compiled once and cached, provides them (see emitGemmRoutines).
+  bool externalGemm = false;
 };
+
+/// Emits into `module` the GEMM routines that functions emitted with externalGemm call.
+void emitGemmRoutines(llvm::Module &module, unsigned vectorBits);
 
 /// The external function parallel code calls (see EmitOptions::threads).
 inline constexpr const char *kParallelForSymbol = "nnc_parallel_for";

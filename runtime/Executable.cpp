@@ -36,9 +36,10 @@ static std::string symbolFor(const std::string &name) {
 
 /// Emits all functions of `module` into a fresh LLVM module; returns their ABIs by name.
 static llvm::Expected<std::map<std::string, FunctionABI>>
-emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int threads) {
+emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int threads, bool externalGemm) {
   std::map<std::string, FunctionABI> abis;
   EmitOptions eo;
+  eo.externalGemm = externalGemm;
   eo.vectorBits = jit.vectorBits();
   eo.threads = threads;
   for (const Function &fn : module.functions()) {
@@ -50,6 +51,36 @@ emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int thre
   return abis;
 }
 
+/// Machine code for `module`: from the object cache when the same IR was compiled for the same
+/// target before, else optimized, generated and stored there. `hit` tells which.
+static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Module &module, Jit &jit,
+                                                                     bool useCache, bool &hit) {
+  std::string cachePath;
+  if (useCache) {
+    std::string dir = objectCacheDir();
+    if (!dir.empty()) {
+      std::string key = Jit::printIR(module) + "\n" + jit.cpu().str() + "\n" + jit.features().str() +
+                        "\n" + NNC_VERSION;
+      cachePath = fmt::format("{}/{:016x}.o", dir, llvm::xxh3_64bits(llvm::StringRef(key)));
+    }
+  }
+  hit = false;
+  if (!cachePath.empty())
+    if (auto cached = llvm::MemoryBuffer::getFile(cachePath); cached) {
+      hit = true;
+      return std::move(*cached);
+    }
+  if (llvm::Error e = jit.optimize(module))
+    return e;
+  auto bytes = jit.emitObject(module);
+  if (!bytes)
+    return bytes.takeError();
+  std::string_view view(bytes->data(), bytes->size());
+  if (!cachePath.empty())
+    (void)writeFileAtomically(cachePath, view); // a cache that cannot be written is no error
+  return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(view.data(), view.size()), module.getName());
+}
+
 llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &module,
                                                                 const CompileOptions &options) {
   auto start = std::chrono::steady_clock::now();
@@ -58,40 +89,25 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &mo
     return jit.takeError();
   if (llvm::Error e = (*jit)->defineSymbol(kParallelForSymbol, reinterpret_cast<void *>(&nnc_parallel_for)))
     return e;
-  auto context = std::make_unique<llvm::LLVMContext>();
-  auto llvmModule = std::make_unique<llvm::Module>("nnc", *context);
-  auto abis = emitAll(module, *llvmModule, **jit, options.threads);
+  // Two objects: the GEMM routines, the same for every model on this CPU (so nearly always
+  // from the cache), and the model's functions, which call them.
+  llvm::LLVMContext context;
+  llvm::Module gemmModule("nnc_gemm", context);
+  emitGemmRoutines(gemmModule, (*jit)->vectorBits());
+  llvm::Module llvmModule("nnc", context);
+  auto abis = emitAll(module, llvmModule, **jit, options.threads, /*externalGemm=*/true);
   if (!abis)
     return abis.takeError();
   auto exe = std::unique_ptr<Executable>(new Executable());
-  // The object cache: the same unoptimized IR for the same target gives the same code.
-  std::string cachePath;
-  if (options.useCache) {
-    std::string dir = objectCacheDir();
-    if (!dir.empty()) {
-      std::string key = Jit::printIR(*llvmModule) + "\n" + (*jit)->cpu().str() + "\n" +
-                        (*jit)->features().str() + "\n" + NNC_VERSION;
-      cachePath = fmt::format("{}/{:016x}.o", dir, llvm::xxh3_64bits(llvm::StringRef(key)));
-    }
-  }
-  std::unique_ptr<llvm::MemoryBuffer> object;
-  if (!cachePath.empty())
-    if (auto cached = llvm::MemoryBuffer::getFile(cachePath); cached)
-      object = std::move(*cached);
-  exe->fromCache_ = object != nullptr;
-  if (!object) {
-    if (llvm::Error e = (*jit)->optimize(*llvmModule))
+  bool gemmHit = false, modelHit = false;
+  for (auto [m, hit] : {std::pair<llvm::Module *, bool *>{&gemmModule, &gemmHit}, {&llvmModule, &modelHit}}) {
+    auto object = objectFor(*m, **jit, options.useCache, *hit);
+    if (!object)
+      return object.takeError();
+    if (llvm::Error e = (*jit)->addObject(std::move(*object)))
       return e;
-    auto bytes = (*jit)->emitObject(*llvmModule);
-    if (!bytes)
-      return bytes.takeError();
-    std::string_view view(bytes->data(), bytes->size());
-    if (!cachePath.empty())
-      (void)writeFileAtomically(cachePath, view); // a cache that cannot be written is no error
-    object = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(view.data(), view.size()), "nnc-object");
   }
-  if (llvm::Error e = (*jit)->addObject(std::move(object)))
-    return e;
+  exe->fromCache_ = modelHit;
   for (auto &[name, abi] : *abis) {
     auto entry = (*jit)->lookupAs<void(void **, char *)>(abi.symbol);
     if (!entry)
@@ -132,7 +148,7 @@ llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly) 
     return jit.takeError();
   llvm::LLVMContext context;
   llvm::Module llvmModule("nnc", context);
-  auto abis = emitAll(module, llvmModule, **jit, 1);
+  auto abis = emitAll(module, llvmModule, **jit, 1, false);
   if (!abis)
     return abis.takeError();
   if (llvm::Error e = (*jit)->optimize(llvmModule))
