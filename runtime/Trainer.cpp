@@ -143,12 +143,17 @@ Result<std::unique_ptr<Trainer>> Trainer::fromSource(const std::string &name, st
   return t;
 }
 
-void Trainer::setStepsPerEpoch(int64_t steps) {
+Result<void> Trainer::setStepsPerEpoch(int64_t steps) {
   steps = std::max<int64_t>(1, steps);
   if (steps == stepsPerEpoch_)
-    return;
+    return {};
   stepsPerEpoch_ = steps;
   variants_.clear(); // schedules are compiled into the step
+  // There is always a variant for the main batch size: checkData and predict read its module.
+  auto v = variant(config_.batch);
+  if (!v)
+    return v.error();
+  return {};
 }
 
 Result<Trainer::Variant *> Trainer::variant(int64_t batch) {
@@ -383,7 +388,8 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
     return r.error();
   size_t n = data.size(), b = static_cast<size_t>(config_.batch);
   size_t steps = (n + b - 1) / b;
-  setStepsPerEpoch(static_cast<int64_t>(steps));
+  if (auto r = setStepsPerEpoch(static_cast<int64_t>(steps)); !r)
+    return r.error();
   std::vector<size_t> order = config_.shuffle ? shuffledOrder(n, config_.seed, epoch) : std::vector<size_t>();
   if (!config_.shuffle)
     for (size_t i = 0; i < n; ++i)

@@ -88,7 +88,8 @@ public:
   Result<void> checkData(const Dataset &data) const;
   /// Sets the number of train steps per epoch that learning-rate schedules count with (the
   /// default is 1 step per epoch until the first trainEpoch).
-  void setStepsPerEpoch(int64_t steps);
+  /// Recompiles when the number changes; an Error only if that compile fails.
+  Result<void> setStepsPerEpoch(int64_t steps);
 
   /// One train step on `rows` examples: features row-major, labels as i32 class indices or
   /// f32 targets as the model's target expects. Updates the state in place.
