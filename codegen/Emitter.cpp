@@ -20,6 +20,7 @@
 
 #include "codegen/Gemm.h"
 #include "codegen/VectorMath.h"
+#include "ir/Printer.h"
 #include "ir/Random.h"
 
 #include <llvm/IR/IRBuilder.h>
@@ -97,6 +98,7 @@ public:
       : fn_(fn), m_(m), ctx_(m.getContext()), b_(ctx_), opts_(opts) {}
 
   llvm::Expected<FunctionABI> emit(const std::string &symbol);
+  std::string describe();
 
 private:
   const Function &fn_;
@@ -1146,6 +1148,55 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
 }
 
 } // namespace
+
+/// One line per kernel: the value it stores and, as an expression, the fused ops and views it
+/// computes on the way.
+std::string FunctionEmitter::describe() {
+  plan();
+  planArena();
+  std::vector<std::string> names = valueNames(fn_);
+  std::function<std::string(ValueId)> expr = [&](ValueId v) -> std::string {
+    const Node *d = fn_.definingNode(v);
+    if (!d || !(fused_[v.index] || virtual_[v.index]))
+      return names[v.index];
+    if (d->op == OpKind::Constant)
+      return formatAttr(Attr(d->attrs.getFloat("value")));
+    std::string s = std::string(mnemonic(d->op)) + "(";
+    for (size_t i = 0; i < d->operands.size(); ++i)
+      s += (i ? ", " : "") + expr(d->operands[i]);
+    return s + ")";
+  };
+  std::string out = fmt::format("kernels of @{}: {} kernels, {} fused ops, arena {} bytes for {} bytes of "
+                                "intermediates\n",
+                                fn_.name(), kernels_, std::count(fused_.begin(), fused_.end(), true),
+                                arenaBytes_, intermediateBytes_);
+  int k = 0;
+  for (const Node &n : fn_.nodes()) {
+    if (virtual_[n.result.index] || fused_[n.result.index] || n.op == OpKind::Reshape)
+      continue;
+    std::string body;
+    if (isElementwiseKernel(n.op)) {
+      // Show the kernel's own op over its (possibly fused) operands.
+      body = std::string(mnemonic(n.op)) + "(";
+      for (size_t i = 0; i < n.operands.size(); ++i)
+        body += (i ? ", " : "") + expr(n.operands[i]);
+      body += ")";
+    } else {
+      body = std::string(mnemonic(n.op));
+      for (size_t i = 0; i < n.operands.size(); ++i)
+        body += (i ? ", " : " ") + expr(n.operands[i]);
+    }
+    out += fmt::format("  k{:<3} {} = {} : {}  @{}\n", k++, names[n.result.index], body, n.type.str(),
+                       offset_[n.result.index]);
+  }
+  return out;
+}
+
+std::string describeKernels(const Function &fn, const EmitOptions &options) {
+  llvm::LLVMContext ctx;
+  llvm::Module m("describe", ctx);
+  return FunctionEmitter(fn, m, options).describe();
+}
 
 void emitGemmRoutines(llvm::Module &module, unsigned vectorBits) {
   emitGemm(module, GemmSpec::forHost(vectorBits, false));

@@ -56,6 +56,10 @@ struct EmitOptions {
   bool externalGemm = false;
 };
 
+/// The kernels `fn` compiles to, one line each, with the ops fused into them written as
+/// expressions and each kernel's arena offset (`nnc --emit=opt`).
+std::string describeKernels(const Function &fn, const EmitOptions &options = {});
+
 /// Emits into `module` the GEMM routines that functions emitted with externalGemm call.
 void emitGemmRoutines(llvm::Module &module, unsigned vectorBits);
 

@@ -250,3 +250,19 @@ TEST_CASE("matrix products split over threads give the same bits as one thread",
   CHECK(outputs[0] == outputs[1]);
   compareWithInterpreter(fn, args);
 }
+
+TEST_CASE("the kernel listing shows fused chains as expressions", "[codegen]") {
+  SourceFile file("iris.nn", readExample("iris.nn"));
+  DiagnosticEngine diags(&file);
+  Program prog = parseProgram(file, diags);
+  checkProgram(prog, diags);
+  Module m;
+  LowerOptions opts;
+  opts.batch = 16;
+  REQUIRE(lowerModel(prog, opts, m, diags));
+  std::string text = describeKernels(m.functions().front());
+  INFO(text);
+  // z = sigmoid(x @ V + c): the bias add and the broadcast of c run inside the sigmoid's loop.
+  CHECK(text.find("= sigmoid(add(%0, broadcast(%c)))") != std::string::npos);
+  CHECK(text.find("= matmul %x, %V") != std::string::npos);
+}
