@@ -90,6 +90,8 @@ inline Pattern splat(Var v) { return Pattern(Pattern::Kind::Splat, OpKind::Const
 
 /// What a successful match bound: the root node (not yet part of the function) and, per
 /// variable, the value and its defining node (nullptr for arguments and unbound variables).
+/// The node pointers point into the function being built: read what a replacement needs from
+/// them before it calls Rewriter::create, which may append nodes and move them.
 struct Match {
   const Node *root = nullptr;
   std::array<ValueId, kNumVars> values{};
