@@ -84,3 +84,50 @@ std::optional<Module> buildTraining(LoadedProgram &loaded, const LowerOptions &o
 }
 
 } // namespace nnc::driver
+
+namespace nnc::driver {
+
+void addPipelineFlags(CLI::App &app, PipelineFlags &flags) {
+  app.add_option("--passes", flags.passes,
+                 "run exactly these graph passes, comma-separated (default: the whole pipeline); "
+                 "'list' prints the pipeline");
+  app.add_option("--disable-pass", flags.disabled, "skip this graph pass (repeatable)");
+  app.add_option("--dump-after", flags.dumpAfter, "print the IR to stderr after this pass (repeatable)");
+  app.add_flag("--print-after-all", flags.printAfterAll, "print the IR to stderr after every pass");
+  app.add_flag("--stats", flags.stats, "print per pass the ops and intermediate bytes before and after (stderr)");
+}
+
+std::variant<Module, int> optimize(Module module, const PipelineFlags &flags) {
+  PipelineOptions options;
+  for (std::string_view rest = flags.passes; !rest.empty();) {
+    size_t comma = rest.find(',');
+    options.passes.emplace_back(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  for (const std::string &name : options.passes)
+    if (!findPass(name)) {
+      fmt::print(stderr, "nnc: error: unknown pass '{}' (--passes=list shows the pipeline)\n", name);
+      return kUsageError;
+    }
+  for (const std::vector<std::string> *names : {&flags.disabled, &flags.dumpAfter})
+    for (const std::string &name : *names)
+      if (!findPass(name)) {
+        fmt::print(stderr, "nnc: error: unknown pass '{}' (--passes=list shows the pipeline)\n", name);
+        return kUsageError;
+      }
+  options.disabled = flags.disabled;
+  options.dumpAfter = flags.dumpAfter;
+  options.printAfterAll = flags.printAfterAll;
+  options.dump = [](const std::string &text) { fmt::print(stderr, "{}", text); };
+  PipelineReport report;
+  std::optional<Module> optimized = runPipeline(std::move(module), options, &report);
+  if (flags.stats)
+    fmt::print(stderr, "{}", formatStats(report));
+  if (!optimized) {
+    fmt::print(stderr, "nnc: internal error: {}\n", report.error);
+    return kUserError;
+  }
+  return std::move(*optimized);
+}
+
+} // namespace nnc::driver

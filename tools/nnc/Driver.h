@@ -12,6 +12,7 @@
 #include "frontend/Lower.h"
 #include "ir/Diagnostic.h"
 #include "ir/Graph.h"
+#include "passes/PassManager.h"
 #include "passes/TrainStep.h"
 
 #include <CLI/CLI.hpp>
@@ -57,6 +58,22 @@ std::optional<LoweredModel> lowerAndVerify(LoadedProgram &loaded, const LowerOpt
 /// `options`) and builds the training Module: `train_step`, `eval` and `predict`. Prints
 /// diagnostics and returns nullopt on any error.
 std::optional<Module> buildTraining(LoadedProgram &loaded, const LowerOptions &options, int64_t stepsPerEpoch);
+
+/// The pass-manager flags of the compile command: --passes, --disable-pass, --dump-after,
+/// --print-after-all, --stats.
+struct PipelineFlags {
+  std::string passes; ///< "a,b,c", "list" or empty (the default pipeline)
+  std::vector<std::string> disabled, dumpAfter;
+  bool printAfterAll = false, stats = false;
+  /// True when a flag asks for the pipeline (it then runs even without --emit=opt).
+  bool any() const { return !passes.empty() || !disabled.empty() || !dumpAfter.empty() || printAfterAll || stats; }
+};
+/// Declares the PipelineFlags options on the compile command.
+void addPipelineFlags(CLI::App &app, PipelineFlags &flags);
+/// Runs the graph pipeline (PassManager.h) over `module` as `flags` say, printing dumps and the
+/// --stats table to stderr. Returns the optimized module, or the exit code after printing why
+/// (an unknown pass name is a usage error).
+std::variant<Module, int> optimize(Module module, const PipelineFlags &flags);
 
 /// A subcommand: `attach` declares its options on the CLI11 subcommand; `run` executes it
 /// after parsing and returns the exit code.

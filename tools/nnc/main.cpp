@@ -24,7 +24,8 @@ using namespace nnc::driver;
 namespace {
 
 /// `-x nnir`: parse textual IR, verify it and print it back (the round trip of the text form).
-int compileIrText(const SourceFile &source, DiagnosticEngine &diags, const std::string &emit) {
+int compileIrText(const SourceFile &source, DiagnosticEngine &diags, const std::string &emit,
+                  const PipelineFlags &pipeline) {
   std::optional<Module> module = parseModule(source, diags);
   if (flushDiagnostics(diags) || !module)
     return kUserError;
@@ -39,6 +40,13 @@ int compileIrText(const SourceFile &source, DiagnosticEngine &diags, const std::
   }
   if (emit == "ir")
     fmt::print("{}", printModule(*module));
+  if (emit == "opt" || (emit.empty() && pipeline.any())) {
+    auto optimized = optimize(std::move(*module), pipeline);
+    if (auto *code = std::get_if<int>(&optimized))
+      return *code;
+    if (emit == "opt")
+      fmt::print("{}", printModule(std::get<Module>(optimized)));
+  }
   return kOk;
 }
 
@@ -76,7 +84,7 @@ const std::vector<std::unique_ptr<Command> (*)()> kCommands = {makeTrainCommand,
 
 /// Compiles a .nn model (or textual IR) and prints the stage chosen by --emit.
 int compile(const std::string &file, const std::string &emit, std::string language,
-            const std::string &modelName, int64_t batch) {
+            const std::string &modelName, int64_t batch, const PipelineFlags &pipeline) {
   if (language.empty())
     language = file.size() > 5 && file.ends_with(".nnir") ? "nnir" : "nn";
   if (language == "nnir") {
@@ -85,7 +93,7 @@ int compile(const std::string &file, const std::string &emit, std::string langua
       return kUsageError;
     SourceFile source(file, std::move(*text));
     DiagnosticEngine diags(&source);
-    return compileIrText(source, diags, emit);
+    return compileIrText(source, diags, emit, pipeline);
   }
   auto loaded = loadProgram(file);
   if (auto *code = std::get_if<int>(&loaded))
@@ -104,13 +112,22 @@ int compile(const std::string &file, const std::string &emit, std::string langua
     return kUserError;
   if (emit == "ir")
     fmt::print("{}", printModule(module));
-  if (emit == "grad" || emit == "llvm" || emit == "asm") {
+  bool optimizing = emit == "opt" || (emit.empty() && pipeline.any());
+  if (emit == "grad" || emit == "llvm" || emit == "asm" || optimizing) {
     // The data set's size is not known here: schedules count one step per epoch.
     std::optional<Module> training = buildTraining(l, options, /*stepsPerEpoch=*/1);
     if (!training)
       return kUserError;
     if (emit == "grad") {
       fmt::print("{}", printModule(*training));
+      return kOk;
+    }
+    if (optimizing) {
+      auto optimized = optimize(std::move(*training), pipeline);
+      if (auto *code = std::get_if<int>(&optimized))
+        return *code;
+      if (emit == "opt")
+        fmt::print("{}", printModule(std::get<Module>(optimized)));
       return kOk;
     }
     llvm::Expected<std::string> text = emitModuleText(*training, emit == "asm");
@@ -143,15 +160,17 @@ int main(int argc, char **argv) {
   app.add_option("file", file, "the model (.nn), or textual IR (.nnir)");
   app.add_option("--emit", emit,
                  "print a stage's output and stop: ast (syntax tree), ir (the model's graph), "
-                 "grad (train step, eval and predict graphs), llvm (their optimized LLVM IR), "
+                 "grad (train step, eval and predict graphs), opt (the same after the graph passes), llvm (their optimized LLVM IR), "
                  "asm (their machine code)")
-      ->check(CLI::IsMember({"ast", "ir", "grad", "llvm", "asm"}));
+      ->check(CLI::IsMember({"ast", "ir", "grad", "opt", "llvm", "asm"}));
   app.add_option("-x", language, "the input language: nn or nnir (default: by file extension)")
       ->check(CLI::IsMember({"nn", "nnir"}));
   app.add_option("--batch", batch, "minibatch size B (overrides the train block)")
       ->check(CLI::PositiveNumber);
   app.add_option("--model", modelName, "the model to compile when the file has several");
   app.add_flag("--list-builtins", listBuiltins, "list the functions, layers and settings of the language");
+  PipelineFlags pipeline;
+  addPipelineFlags(app, pipeline);
 
   std::vector<std::pair<CLI::App *, std::unique_ptr<Command>>> commands;
   for (std::unique_ptr<Command> (*make)() : kCommands) {
@@ -180,9 +199,13 @@ int main(int argc, char **argv) {
     printBuiltins();
     return kOk;
   }
+  if (pipeline.passes == "list") {
+    fmt::print("{}", describePipeline());
+    return kOk;
+  }
   if (file.empty()) {
     fmt::print(stderr, "nnc: error: no input file\nRun 'nnc --help' for usage.\n");
     return kUsageError;
   }
-  return compile(file, emit, language, modelName, batch);
+  return compile(file, emit, language, modelName, batch, pipeline);
 }
