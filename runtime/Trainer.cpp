@@ -175,7 +175,8 @@ Result<void> Trainer::compileVariant(int64_t batch, Variant &v) {
   o.modelName = options_.modelName;
   o.seed = config_.seed;
   LoweredModel info;
-  std::optional<Module> m = lowerTraining(loaded_->program, o, config_, stepsPerEpoch_, diags, &info);
+  std::optional<Module> m = lowerTraining(loaded_->program, o, config_, stepsPerEpoch_, diags, &info,
+                                          options_.optimize);
   if (!m)
     return errorFrom(diags);
   modelName_ = info.name;

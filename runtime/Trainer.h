@@ -50,6 +50,8 @@ struct TrainerOptions {
   /// Threads for the compiled step's large matrix products. Results do not depend on it: each
   /// thread computes whole rows.
   int threads = 1;
+  /// Run the graph optimization pipeline (simplify, stabilize, CSE, DCE) before codegen.
+  bool optimize = true;
   JitOptions jit;
 };
 

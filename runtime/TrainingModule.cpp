@@ -2,6 +2,7 @@
 #include "runtime/TrainingModule.h"
 
 #include "ir/Verifier.h"
+#include "passes/PassManager.h"
 
 namespace nnc {
 
@@ -20,7 +21,7 @@ TrainStepConfig trainStepConfig(const TrainConfig &config, int64_t stepsPerEpoch
 
 std::optional<Module> lowerTraining(const Program &program, const LowerOptions &options,
                                     const TrainConfig &config, int64_t stepsPerEpoch,
-                                    DiagnosticEngine &diags, LoweredModel *info) {
+                                    DiagnosticEngine &diags, LoweredModel *info, bool optimize) {
   Module lowered;
   for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
     LowerOptions o = options;
@@ -47,7 +48,13 @@ std::optional<Module> lowerTraining(const Program &program, const LowerOptions &
     diags.error({}, "internal error: the training module does not verify: " + problem);
   if (diags.hasErrors())
     return std::nullopt;
-  return std::move(m);
+  if (!optimize)
+    return std::move(m);
+  PipelineReport report;
+  std::optional<Module> optimized = runPipeline(std::move(m), PipelineOptions{}, &report);
+  if (!optimized)
+    diags.error({}, "internal error: " + report.error);
+  return optimized;
 }
 
 } // namespace nnc

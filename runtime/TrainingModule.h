@@ -19,10 +19,12 @@ namespace nnc {
 TrainStepConfig trainStepConfig(const TrainConfig &config, int64_t stepsPerEpoch);
 
 /// Lowers the model chosen by `options` (its mode and function name are set here) and builds
-/// the verified training module. Errors go to `diags`; `info`, when given, receives what the
+/// the verified training module, then, with `optimize`, runs the default graph pipeline
+/// (passes/PassManager.h) over it. Errors go to `diags`; `info`, when given, receives what the
 /// Eval-mode lowering learned (model name, classifier).
 std::optional<Module> lowerTraining(const Program &program, const LowerOptions &options,
                                     const TrainConfig &config, int64_t stepsPerEpoch,
-                                    DiagnosticEngine &diags, LoweredModel *info = nullptr);
+                                    DiagnosticEngine &diags, LoweredModel *info = nullptr,
+                                    bool optimize = false);
 
 } // namespace nnc

@@ -5,6 +5,7 @@
 //   0 success, 1 an error in the user's model or data, 2 a usage error (bad flag, missing file).
 //
 //===----------------------------------------------------------------------------------------===//
+#include "codegen/Emitter.h"
 #include "frontend/Builtins.h"
 #include "frontend/Lower.h"
 #include "ir/Parser.h"
@@ -112,8 +113,8 @@ int compile(const std::string &file, const std::string &emit, std::string langua
     return kUserError;
   if (emit == "ir")
     fmt::print("{}", printModule(module));
-  bool optimizing = emit == "opt" || (emit.empty() && pipeline.any());
-  if (emit == "grad" || emit == "llvm" || emit == "asm" || optimizing) {
+  bool optimizing = emit == "opt" || emit == "llvm" || emit == "asm" || pipeline.any();
+  if (emit == "grad" || optimizing) {
     // The data set's size is not known here: schedules count one step per epoch.
     std::optional<Module> training = buildTraining(l, options, /*stepsPerEpoch=*/1);
     if (!training)
@@ -122,20 +123,31 @@ int compile(const std::string &file, const std::string &emit, std::string langua
       fmt::print("{}", printModule(*training));
       return kOk;
     }
-    if (optimizing) {
-      auto optimized = optimize(std::move(*training), pipeline);
-      if (auto *code = std::get_if<int>(&optimized))
-        return *code;
-      if (emit == "opt")
-        fmt::print("{}", printModule(std::get<Module>(optimized)));
-      return kOk;
+    auto optimized = optimize(std::move(*training), pipeline);
+    if (auto *code = std::get_if<int>(&optimized))
+      return *code;
+    Module &m = std::get<Module>(optimized);
+    // What codegen makes of the optimized graphs: kernels, fused ops, the arena.
+    EmitOptions eo;
+    eo.threads = 1;
+    if (emit == "opt") {
+      fmt::print("{}", printModule(m));
+      for (const Function &fn : m.functions())
+        fmt::print("\n{}", describeKernels(fn, eo));
+    } else if (pipeline.stats) {
+      for (const Function &fn : m.functions()) {
+        std::string text = describeKernels(fn, eo);
+        fmt::print(stderr, "{}", text.substr(0, text.find('\n') + 1));
+      }
     }
-    llvm::Expected<std::string> text = emitModuleText(*training, emit == "asm");
-    if (!text) {
-      fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(text.takeError()));
-      return kUserError;
+    if (emit == "llvm" || emit == "asm") {
+      llvm::Expected<std::string> text = emitModuleText(m, emit == "asm");
+      if (!text) {
+        fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(text.takeError()));
+        return kUserError;
+      }
+      fmt::print("{}", *text);
     }
-    fmt::print("{}", *text);
   }
   return kOk;
 }
