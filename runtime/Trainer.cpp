@@ -273,6 +273,8 @@ Result<void> Trainer::call(Variant &v, CompiledFunction *cf, const std::string &
 }
 
 Result<void> Trainer::checkData(const Dataset &data) const {
+  if (data.size() == 0)
+    return Error{"the data set has no examples"};
   const Variant &v = *variants_.begin()->second;
   const Function &train = *v.module.findFunction("train_step");
   const Argument *x = argumentWithRole(train, ArgRole::Input);
