@@ -146,7 +146,10 @@ void Trainer::setStepsPerEpoch(int64_t steps) {
   if (steps == stepsPerEpoch_)
     return;
   stepsPerEpoch_ = steps;
-  variants_.clear(); // schedules are compiled into the step
+  // Schedules are compiled into the step; the constant one does not count steps, so its
+  // compiled functions stay valid (recompiling them cost a second per Trainer for nothing).
+  if (config_.schedule != "constant")
+    variants_.clear();
 }
 
 Result<Trainer::Variant *> Trainer::variant(int64_t batch) {
