@@ -14,6 +14,7 @@
 
 #include "ir/Verifier.h"
 #include "passes/TrainStep.h"
+#include "runtime/DataSource.h"
 #include "runtime/Initializers.h"
 
 #include <catch2/catch.hpp>
@@ -415,4 +416,88 @@ model drop {
   // A new mask at every step.
   CHECK_FALSE(identical(masks[0], masks[1]));
   CHECK_FALSE(identical(masks[1], masks[2]));
+}
+
+namespace {
+
+/// The Eval-mode forward pass of `text` for minibatch `x`, `y` (row-major, `batch` rows) with
+/// freshly initialized parameters: the interpreter's loss and the JIT's.
+void forwardOnRealData(const std::string &label, const std::string &text, int64_t batch,
+                       const std::vector<float> &x, const std::vector<double> &y, double lossLo, double lossHi) {
+  ParsedModel model = parseModel(label + ".nn", text);
+  INFO(label << "\n" << model.diagnostics);
+  REQUIRE(model.ok);
+  DiagnosticEngine diags(model.file.get());
+  Module m;
+  LowerOptions o;
+  o.mode = LowerMode::Eval;
+  o.batch = batch;
+  REQUIRE(lowerModel(model.program, o, m, diags));
+  const Function &fn = m.functions().front();
+  std::map<std::string, Tensor> args;
+  initState(fn, 7, args);
+  for (const Argument &a : fn.arguments()) {
+    if (a.role == ArgRole::Input) {
+      REQUIRE(size_t(a.type.numElements()) == x.size());
+      args[a.name] = Tensor(a.type, std::vector<double>(x.begin(), x.end()));
+    } else if (a.role == ArgRole::Target) {
+      REQUIRE(size_t(a.type.numElements()) == y.size());
+      args[a.name] = Tensor(a.type, y);
+    }
+  }
+  auto ref = evaluate(fn, args);
+  if (auto *err = std::get_if<std::string>(&ref))
+    FAIL("interpreter: " << *err);
+  const EvalResult &want = std::get<EvalResult>(ref);
+  double loss = want.results.at("loss").data[0];
+  INFO("interpreter loss " << loss);
+  CHECK(std::isfinite(loss));
+  CHECK(loss > lossLo);
+  CHECK(loss < lossHi);
+  auto exe = Executable::compile(m);
+  if (!exe)
+    FAIL(llvm::toString(exe.takeError()));
+  EvalResult got = runCompiled(fn, *(*exe)->function(fn.name()), args);
+  Tally tally;
+  for (const auto &[name, value] : want.results)
+    expectClose(value, got.results.at(name), label + " " + name, 1e-5, tally);
+  WARN(fmt::format("{} on real data: loss {:.6f}, JIT relative difference {:.2e}", label, loss, tally.worst));
+}
+
+} // namespace
+
+TEST_CASE("every example's forward loss on real data: the interpreter computes it, the JIT agrees", "[e2e][differential]") {
+  auto iris = loadDataSource(examplePath("iris.csv"), Split::Train);
+  REQUIRE(iris);
+  REQUIRE(normalizeFeatures(*iris, nullptr, Normalization::Standardize, "iris.csv"));
+  // 16 rows from all three classes.
+  std::vector<float> x;
+  std::vector<double> labels, petal;
+  std::vector<float> sepal;
+  for (size_t r = 0; r < 16; ++r) {
+    size_t i = r * 9;
+    x.insert(x.end(), iris->features.begin() + long(i * 4), iris->features.begin() + long(i * 4 + 4));
+    labels.push_back(iris->classLabels[i]);
+    sepal.insert(sepal.end(), {iris->features[i * 4], iris->features[i * 4 + 1]});
+    petal.push_back(iris->features[i * 4 + 2]);
+  }
+  // Untrained, the loss is near log(3) for 3 classes.
+  forwardOnRealData("iris", readText(examplePath("iris.nn")), 16, x, labels, 0.5, 2.5);
+  // regress: sepal length and width -> petal length (standardized), 4 rows.
+  forwardOnRealData("regress", readText(examplePath("regress.nn")), 4,
+                    std::vector<float>(sepal.begin(), sepal.begin() + 8),
+                    std::vector<double>(petal.begin(), petal.begin() + 4), 0.0, 5.0);
+
+  auto fashion = loadDataSource("fashion-mnist", Split::Test);
+  if (!fashion)
+    FAIL("Fashion-MNIST (Debian package dataset-fashion-mnist): " << fashion.message());
+  REQUIRE(normalizeFeatures(*fashion, nullptr, Normalization::Auto, "fashion-mnist"));
+  REQUIRE(fashion->featureSize() == 784);
+  std::vector<float> images(fashion->features.begin(), fashion->features.begin() + 8 * 784);
+  std::vector<double> classes(fashion->classLabels.begin(), fashion->classLabels.begin() + 8);
+  // Pixels scaled to [0, 1].
+  CHECK(*std::max_element(images.begin(), images.end()) <= 1.0f);
+  CHECK(*std::max_element(images.begin(), images.end()) > 0.9f);
+  // Untrained, near log(10).
+  forwardOnRealData("fashion_mlp", readText(examplePath("fashion_mlp.nn")), 8, images, classes, 1.0, 4.0);
 }
