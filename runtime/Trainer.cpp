@@ -148,7 +148,11 @@ Result<void> Trainer::setStepsPerEpoch(int64_t steps) {
   if (steps == stepsPerEpoch_)
     return {};
   stepsPerEpoch_ = steps;
-  variants_.clear(); // schedules are compiled into the step
+  // Schedules are compiled into the step; the constant one does not count steps, so its
+  // compiled functions stay valid (recompiling them would cost a second for nothing).
+  if (config_.schedule == "constant")
+    return {};
+  variants_.clear();
   // There is always a variant for the main batch size: checkData and predict read its module.
   auto v = variant(config_.batch);
   if (!v)

@@ -1,0 +1,160 @@
+//===- e2e_support.h - Helpers of the end-to-end tests: JIT runs against the interpreter -----===//
+//
+// The e2e tests run IR functions twice — through the reference interpreter and through the
+// JIT-compiled code (runtime/Executable) — and compare the results and state updates. These
+// helpers convert tensors to and from the compiled code's buffers, draw deterministic data and
+// measure the disagreement.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "codegen/Emitter.h"
+#include "frontend/Lower.h"
+#include "frontend/Parser.h"
+#include "frontend/Sema.h"
+#include "ir/Interpreter.h"
+#include "ir/Random.h"
+#include "runtime/Executable.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace nnc::e2e {
+
+inline std::string readText(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline std::string examplePath(const std::string &name) { return std::string(NNC_EXAMPLES_DIR) + "/" + name; }
+
+/// Deterministic data: floats uniform in [lo, hi) (rounded to f32 for f32 tensors); i32 values
+/// in [0, intRange); i1 values 0/1.
+inline Tensor randomTensor(const TensorType &t, uint64_t seed, double lo = -1, double hi = 1, int64_t intRange = 2) {
+  Tensor x = Tensor::filled(t, 0);
+  for (size_t i = 0; i < x.data.size(); ++i) {
+    if (isFloat(t.dtype)) {
+      double v = lo + (hi - lo) * randomUniform(seed, 0, i);
+      x.data[i] = t.dtype == DType::F32 ? double(float(v)) : v;
+    } else if (t.dtype == DType::I32) {
+      x.data[i] = double(randomBits(seed, 1, i) % uint32_t(std::max<int64_t>(1, intRange)));
+    } else {
+      x.data[i] = double(randomBits(seed, 1, i) % 2);
+    }
+  }
+  return x;
+}
+
+/// The tensor's storage as the compiled code lays it out.
+inline std::vector<char> toBuffer(const Tensor &t) {
+  int64_t eb = storageBytes(t.type.dtype);
+  std::vector<char> buf(static_cast<size_t>(std::max<int64_t>(1, t.type.numElements() * eb)), 0);
+  for (size_t i = 0; i < t.data.size(); ++i) {
+    char *p = buf.data() + i * size_t(eb);
+    switch (t.type.dtype) {
+    case DType::F32: { float v = float(t.data[i]); std::memcpy(p, &v, 4); break; }
+    case DType::F64: { double v = t.data[i]; std::memcpy(p, &v, 8); break; }
+    case DType::I32: { int32_t v = int32_t(t.data[i]); std::memcpy(p, &v, 4); break; }
+    case DType::I1: *p = t.data[i] != 0; break;
+    }
+  }
+  return buf;
+}
+
+inline Tensor fromBuffer(const TensorType &type, const std::vector<char> &buf) {
+  Tensor t = Tensor::filled(type, 0);
+  int64_t eb = storageBytes(type.dtype);
+  for (size_t i = 0; i < t.data.size(); ++i) {
+    const char *p = buf.data() + i * size_t(eb);
+    switch (type.dtype) {
+    case DType::F32: { float v; std::memcpy(&v, p, 4); t.data[i] = v; break; }
+    case DType::F64: { double v; std::memcpy(&v, p, 8); t.data[i] = v; break; }
+    case DType::I32: { int32_t v; std::memcpy(&v, p, 4); t.data[i] = v; break; }
+    case DType::I1: t.data[i] = *p != 0; break;
+    }
+  }
+  return t;
+}
+
+/// One call of a compiled function on `args` (by argument name): its results and the new value
+/// of every state argument it updates — the interpreter's EvalResult, from native code.
+inline EvalResult runCompiled(const Function &fn, CompiledFunction &cf, const std::map<std::string, Tensor> &args) {
+  std::vector<std::vector<char>> storage;
+  for (const Argument &a : fn.arguments())
+    storage.push_back(toBuffer(args.at(a.name)));
+  for (const FunctionResult &r : fn.results())
+    storage.push_back(toBuffer(Tensor::filled(fn.type(r.value), 0)));
+  std::vector<void *> ptrs;
+  for (auto &s : storage)
+    ptrs.push_back(s.data());
+  cf.call(ptrs.data());
+  EvalResult out;
+  size_t nargs = fn.arguments().size();
+  for (size_t j = 0; j < fn.results().size(); ++j)
+    out.results[fn.results()[j].name] = fromBuffer(fn.type(fn.results()[j].value), storage[nargs + j]);
+  for (const StateUpdate &u : fn.updates()) {
+    const Argument &a = fn.argument(u.state);
+    size_t i = size_t(&a - fn.arguments().data());
+    out.updates[a.name] = fromBuffer(a.type, storage[i]);
+  }
+  return out;
+}
+
+/// How far `got` is from `want`, relative to the tensor's magnitude: max |got - want| over
+/// max |want| (the max-norm relative error, the usual measure for results of sums such as matrix
+/// products, whose f32 rounding depends on the summation order). A scalar is compared relative
+/// to itself. NaN and infinity must match exactly; a mismatch there (or in shape) gives infinity.
+inline double relativeError(const Tensor &want, const Tensor &got) {
+  if (want.type != got.type || want.data.size() != got.data.size())
+    return INFINITY;
+  double scale = 0;
+  for (double w : want.data)
+    if (std::isfinite(w))
+      scale = std::max(scale, std::fabs(w));
+  scale = std::max(scale, 1e-30);
+  double worst = 0;
+  for (size_t i = 0; i < want.data.size(); ++i) {
+    double w = want.data[i], g = got.data[i];
+    if (std::isnan(w) || std::isinf(w)) {
+      if (!(std::isnan(w) ? std::isnan(g) : g == w))
+        return INFINITY;
+      continue;
+    }
+    if (!std::isfinite(g))
+      return INFINITY;
+    worst = std::max(worst, std::fabs(g - w) / scale);
+  }
+  return worst;
+}
+
+/// True when every element is bitwise the same value (integers and masks, random numbers).
+inline bool identical(const Tensor &a, const Tensor &b) { return a.type == b.type && a.data == b.data; }
+
+/// Parses and checks a .nn source; fails the test with the diagnostics when it has errors.
+struct ParsedModel {
+  std::unique_ptr<SourceFile> file;
+  Program program;
+  std::string diagnostics;
+  bool ok = false;
+};
+
+inline ParsedModel parseModel(const std::string &name, const std::string &text) {
+  ParsedModel p;
+  p.file = std::make_unique<SourceFile>(name, text);
+  DiagnosticEngine diags(p.file.get());
+  p.program = parseProgram(*p.file, diags);
+  checkProgram(p.program, diags);
+  p.ok = !diags.hasErrors();
+  p.diagnostics = diags.renderAll();
+  return p;
+}
+
+} // namespace nnc::e2e

@@ -1,0 +1,419 @@
+//===- e2e_trainer_test.cpp - The Trainer C++ API end to end ---------------------------------===//
+//
+// Compiling from a string, errors as values (bad model text, mismatched data, foreign, corrupt,
+// truncated and incomplete checkpoints), checkpoints that restore every state tensor and
+// continue training exactly like an uninterrupted run, reproducibility from the seed, the final
+// partial minibatch, evaluation denominators and predict's rows.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "e2e_support.h"
+
+#include "runtime/DataSource.h"
+#include "runtime/Safetensors.h"
+#include "runtime/Trainer.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <unistd.h>
+
+using namespace nnc;
+using namespace nnc::e2e;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A directory under the system's temporary directory, removed with everything in it.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string &tag) {
+    path = fs::temp_directory_path() / fmt::format("nnc-e2e-{}-{}", tag, getpid());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string &name) const { return (path / name).string(); }
+};
+
+std::string bytesOf(const std::string &path) { return readText(path); }
+
+void writeBytes(const std::string &path, const std::string &bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+/// A small classifier with dropout (so the random-number counter is part of the state) and
+/// momentum (so there are optimizer slots), for 4 features and 3 classes.
+const char *kSmallModel = R"(model small {
+  input  x : f32[B, 4]
+  target y : i32[B]
+  h = dense(x, 8, act = tanh)
+  logits = dense(dropout(h, 0.1), 3)
+  output probs = softmax(logits)
+  loss mean(softmax_cross_entropy(logits, y))
+}
+train {
+  optimizer momentum(lr = 0.1, momentum = 0.9)
+  batch 4
+  epochs 2
+  seed 3
+}
+)";
+
+/// `n` synthetic examples of 4 features and 3 classes (class = the largest of the first three
+/// features), deterministic.
+Dataset syntheticData(size_t n, size_t features = 4) {
+  Dataset d;
+  d.featureShape = {int64_t(features)};
+  d.labelKind = LabelKind::Class;
+  for (size_t i = 0; i < n; ++i) {
+    float best = -1;
+    int32_t label = 0;
+    for (size_t f = 0; f < features; ++f) {
+      float v = float(randomUniform(42, i, f) * 2 - 1);
+      d.features.push_back(v);
+      if (f < 3 && v > best) {
+        best = v;
+        label = int32_t(f);
+      }
+    }
+    d.classLabels.push_back(label);
+  }
+  return d;
+}
+
+Dataset irisData() {
+  auto d = loadDataSource(examplePath("iris.csv"), Split::Train);
+  REQUIRE(d);
+  Dataset data = std::move(*d);
+  auto norm = normalizeFeatures(data, nullptr, Normalization::Auto, examplePath("iris.csv"));
+  REQUIRE(norm);
+  return data;
+}
+
+std::unique_ptr<Trainer> small(TrainerOptions o = {}) {
+  auto t = Trainer::fromSource("small.nn", kSmallModel, o);
+  INFO((t ? std::string() : t.message()));
+  REQUIRE(t);
+  return std::move(*t);
+}
+
+/// Every state tensor of `t`, by name.
+std::map<std::string, HostTensor> allState(const Trainer &t, const std::string &checkpoint) {
+  auto ckpt = readSafetensors(checkpoint);
+  REQUIRE(ckpt);
+  std::map<std::string, HostTensor> out;
+  for (const auto &[name, _] : ckpt->tensors) {
+    auto v = t.tensor(name);
+    REQUIRE(v);
+    out[name] = *v;
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("fromSource compiles a model string and trains it", "[e2e][trainer]") {
+  auto t = small();
+  CHECK(t->modelName() == "small");
+  CHECK(t->batchSize() == 4);
+  CHECK(t->isClassifier());
+  CHECK(t->predictOutput() == "probs");
+  CHECK(t->parameterNames() == std::vector<std::string>{"h.weight", "h.bias", "logits.weight", "logits.bias"});
+  Dataset data = syntheticData(64);
+  REQUIRE(t->checkData(data));
+  auto before = t->evaluate(data);
+  REQUIRE(before);
+  for (uint64_t e = 0; e < 5; ++e)
+    REQUIRE(t->trainEpoch(data, e));
+  auto after = t->evaluate(data);
+  REQUIRE(after);
+  CHECK(after->loss < before->loss * 0.8);
+  CHECK(after->accuracy > 0.8);
+  CHECK(t->stepCount() == 5 * 16);
+}
+
+TEST_CASE("a bad model text is an Error carrying the rendered diagnostic", "[e2e][trainer]") {
+  auto t = Trainer::fromSource("bad.nn", "model m {\n  input x : f32[B, 4]\n  loss mean(nosuch(x))\n}\n", {});
+  REQUIRE_FALSE(t);
+  INFO(t.message());
+  CHECK(t.message().find("bad.nn:3:") != std::string::npos);
+  CHECK(t.message().find("error:") != std::string::npos);
+  CHECK(t.message().find("nosuch") != std::string::npos);
+
+  auto syntax = Trainer::fromSource("syntax.nn", "model m { input x : f32[B, 4] loss ", {});
+  REQUIRE_FALSE(syntax);
+  CHECK(syntax.message().find("syntax.nn:") != std::string::npos);
+
+  auto missing = Trainer::fromFile("/nonexistent/model.nn", {});
+  REQUIRE_FALSE(missing);
+  CHECK(missing.message().find("/nonexistent/model.nn") != std::string::npos);
+}
+
+TEST_CASE("data of the wrong shape is an Error for train, evaluate and predict", "[e2e][trainer]") {
+  auto t = small();
+  Dataset wrong = syntheticData(10, 5);
+  auto tr = t->trainEpoch(wrong, 0);
+  REQUIRE_FALSE(tr);
+  CHECK(tr.message().find("5 features") != std::string::npos);
+  CHECK_FALSE(t->evaluate(wrong));
+  std::vector<int64_t> shape;
+  CHECK_FALSE(t->predict(wrong, shape));
+  CHECK(t->stepCount() == 0);
+  // Float targets for an i32 class target.
+  Dataset floats = syntheticData(10);
+  floats.labelKind = LabelKind::Target;
+  floats.targets.assign(10, 0.5f);
+  floats.targetShape = {};
+  CHECK_FALSE(t->trainEpoch(floats, 0));
+  // A step with the wrong number of values.
+  std::vector<float> x(7, 0.f);
+  std::vector<int32_t> y(2, 0);
+  CHECK_FALSE(t->step(x, y, {}, 2));
+  CHECK_FALSE(t->step({}, {}, {}, 0));
+}
+
+TEST_CASE("checkpoints that do not fit are Errors and leave the state intact", "[e2e][trainer]") {
+  TempDir dir("ckpt-errors");
+  auto t = small();
+  Dataset data = syntheticData(12);
+  REQUIRE(t->trainEpoch(data, 0));
+  std::string good = dir.file("good.safetensors");
+  REQUIRE(t->save(good, 1));
+  auto reference = allState(*t, good);
+  REQUIRE(reference.size() >= 10); // 4 parameters, 4 velocities, step, rng counter
+
+  // One fresh trainer for all the rejections (compiling is the slow part): a failed load must
+  // leave it exactly as it was.
+  auto fresh = small();
+  const std::vector<uint8_t> initialWeights = fresh->tensor("h.weight")->bytes;
+  auto expectRejected = [&](const std::string &path, const std::string &needle) {
+    auto r = fresh->load(path);
+    INFO(path << (r ? std::string(" loaded") : ": " + r.message()));
+    REQUIRE_FALSE(r);
+    CHECK(r.message().find(needle) != std::string::npos);
+    CHECK(fresh->stepCount() == 0);
+    CHECK(fresh->tensor("h.weight")->bytes == initialWeights);
+  };
+
+  SECTION("another model's checkpoint") {
+    auto iris = Trainer::fromFile(examplePath("iris.nn"), {});
+    REQUIRE(iris);
+    std::string other = dir.file("iris.safetensors");
+    REQUIRE((*iris)->save(other));
+    expectRejected(other, "iris");
+  }
+  SECTION("the same model with a different shape") {
+    std::string text = kSmallModel;
+    text.replace(text.find("8, act"), 1, "9");
+    auto wider = Trainer::fromSource("small.nn", text, {});
+    REQUIRE(wider);
+    std::string other = dir.file("wider.safetensors");
+    REQUIRE((*wider)->save(other));
+    expectRejected(other, "h.weight");
+  }
+  SECTION("a missing tensor") {
+    auto ckpt = readSafetensors(good);
+    REQUIRE(ckpt);
+    REQUIRE(ckpt->tensors.erase("logits.bias.velocity") == 1);
+    std::string partial = dir.file("partial.safetensors");
+    REQUIRE(writeSafetensors(partial, *ckpt));
+    expectRejected(partial, "logits.bias.velocity");
+  }
+  SECTION("a missing file") { expectRejected(dir.file("nothing.safetensors"), "nothing.safetensors"); }
+  SECTION("every truncation") {
+    std::string bytes = bytesOf(good);
+    std::string cut = dir.file("cut.safetensors");
+    for (size_t len = 0; len < bytes.size(); len += (len < 64 ? 1 : 37)) {
+      writeBytes(cut, bytes.substr(0, len));
+      expectRejected(cut, "cut.safetensors");
+    }
+  }
+  SECTION("corrupt headers") {
+    std::string bytes = bytesOf(good);
+    std::string bad = dir.file("bad.safetensors");
+    uint64_t headerLen = 0;
+    std::memcpy(&headerLen, bytes.data(), 8);
+    REQUIRE(headerLen + 8 < bytes.size());
+    // A header length beyond the file, and a garbled JSON header.
+    std::string huge = bytes;
+    uint64_t big = uint64_t(1) << 40;
+    std::memcpy(huge.data(), &big, 8);
+    writeBytes(bad, huge);
+    expectRejected(bad, "bad.safetensors");
+    std::string garbled = bytes;
+    garbled[8] = '[';
+    garbled[9 + headerLen / 2] = '\x01';
+    writeBytes(bad, garbled);
+    expectRejected(bad, "bad.safetensors");
+    // Every byte of the header overwritten in turn: an Error or a load, never a crash; the
+    // loads that succeed must be of a model-conforming checkpoint.
+    for (size_t i = 0; i < 8 + headerLen; i += 3) {
+      std::string flipped = bytes;
+      flipped[i] = char(flipped[i] ^ 0x5a);
+      writeBytes(bad, flipped);
+      const std::vector<uint8_t> before = fresh->tensor("h.weight")->bytes;
+      auto r = fresh->load(bad);
+      if (r) // a flip inside a name or a number that still makes a fitting checkpoint
+        CHECK(fresh->tensor("h.weight")->bytes.size() == reference.at("h.weight").bytes.size());
+      else
+        CHECK(fresh->tensor("h.weight")->bytes == before);
+    }
+  }
+}
+
+TEST_CASE("save and load restore every state tensor and continue training exactly", "[e2e][trainer]") {
+  TempDir dir("roundtrip");
+  Dataset data = syntheticData(10); // 3 steps per epoch, the last one partial
+
+  auto straight = small();
+  REQUIRE(straight->trainEpoch(data, 0));
+  REQUIRE(straight->trainEpoch(data, 1));
+
+  auto first = small();
+  REQUIRE(first->trainEpoch(data, 0));
+  std::string ckpt = dir.file("epoch1.safetensors");
+  REQUIRE(first->save(ckpt, 1));
+  auto saved = allState(*first, ckpt);
+
+  auto resumed = small();
+  auto epochs = resumed->load(ckpt);
+  REQUIRE(epochs);
+  CHECK(*epochs == 1);
+  // Every state tensor of the checkpoint is restored, bitwise, including step and rng counter.
+  for (const auto &[name, value] : saved) {
+    INFO(name);
+    CHECK(resumed->tensor(name)->bytes == value.bytes);
+  }
+  CHECK(resumed->stepCount() == 3);
+  REQUIRE(resumed->trainEpoch(data, 1));
+
+  auto file = readSafetensors(ckpt);
+  REQUIRE(file);
+  for (const auto &[name, _] : file->tensors) {
+    INFO(name);
+    CHECK(resumed->tensor(name)->bytes == straight->tensor(name)->bytes);
+  }
+  CHECK(resumed->stepCount() == 6);
+  // And the run really moved: the parameters differ from the first epoch's.
+  CHECK(resumed->tensor("h.weight")->bytes != saved.at("h.weight").bytes);
+}
+
+TEST_CASE("the same seed gives bitwise identical checkpoints, another seed different ones", "[e2e][trainer]") {
+  TempDir dir("repro");
+  Dataset data = irisData();
+  std::vector<size_t> first48(48);
+  for (size_t i = 0; i < 48; ++i)
+    first48[i] = i * 3; // all three classes, a multiple of the batch
+  Dataset some = data.select(first48);
+  // The small model has dropout, so the seed drives initialization, shuffling and the masks.
+  auto run = [&](uint64_t seed, const std::string &name) {
+    TrainerOptions o;
+    o.seed = seed;
+    auto t = small(o);
+    for (uint64_t e = 0; e < 2; ++e)
+      REQUIRE(t->trainEpoch(some, e));
+    std::string path = dir.file(name);
+    REQUIRE(t->save(path, 2));
+    return bytesOf(path);
+  };
+  std::string a = run(7, "a.safetensors"), b = run(7, "b.safetensors"), c = run(8, "c.safetensors");
+  REQUIRE(a.size() > 500);
+  CHECK(a == b);
+  CHECK(a != c);
+  // The Iris example through its own train block (Adam), over all 150 rows (a partial batch).
+  auto iris = [&](const std::string &name) {
+    auto t = Trainer::fromFile(examplePath("iris.nn"), {});
+    REQUIRE(t);
+    REQUIRE((*t)->trainEpoch(data, 0));
+    REQUIRE((*t)->trainEpoch(data, 1));
+    REQUIRE((*t)->save(dir.file(name), 2));
+    return bytesOf(dir.file(name));
+  };
+  CHECK(iris("i1.safetensors") == iris("i2.safetensors"));
+}
+
+TEST_CASE("a constant learning rate is not recompiled once the epoch length is known", "[e2e][trainer]") {
+  // Only schedules count steps per epoch; recompiling the constant one cost a second per run.
+  auto t = small();
+  double compiled = t->compileSeconds();
+  REQUIRE(compiled > 0);
+  REQUIRE(t->trainEpoch(syntheticData(8), 0)); // 2 full steps: no partial-batch variant either
+  CHECK(t->compileSeconds() == compiled);
+  // A schedule does depend on it, and its step is recompiled with the right epoch length.
+  std::string text = kSmallModel;
+  text.replace(text.find("  batch 4"), 0, "  schedule step(every = 1, gamma = 0.5)\n");
+  auto scheduled = Trainer::fromSource("small.nn", text, {});
+  REQUIRE(scheduled);
+  double before = (*scheduled)->compileSeconds();
+  REQUIRE((*scheduled)->trainEpoch(syntheticData(8), 0));
+  CHECK((*scheduled)->compileSeconds() > before);
+}
+
+TEST_CASE("the final partial minibatch is trained on", "[e2e][trainer]") {
+  auto t = small();
+  Dataset data = syntheticData(10);
+  size_t calls = 0, lastExamples = 0;
+  auto stats = t->trainEpoch(data, 0, [&](size_t done, size_t total, double, size_t examples) {
+    ++calls;
+    CHECK(done == calls);
+    CHECK(total == 3);
+    lastExamples = examples;
+  });
+  REQUIRE(stats);
+  CHECK(calls == 3);
+  CHECK(lastExamples == 10);
+  CHECK(stats->examples == 10);
+  CHECK(t->stepCount() == 3);
+  // The accuracy is over the 10 examples: a multiple of 1/10.
+  double k = stats->accuracy * 10;
+  CHECK(std::fabs(k - std::round(k)) < 1e-9);
+
+  // The partial step changes the parameters: a data set of exactly 2 examples (one step of a
+  // batch-2 variant) moves them.
+  auto t2 = small();
+  auto before = t2->tensor("logits.weight");
+  REQUIRE(t2->trainEpoch(syntheticData(2), 0));
+  CHECK(t2->stepCount() == 1);
+  CHECK(t2->tensor("logits.weight")->bytes != before->bytes);
+}
+
+TEST_CASE("evaluate counts every example once; predict returns one row per example", "[e2e][trainer]") {
+  auto t = small();
+  Dataset data = syntheticData(11); // batches of 4, 4, 3
+  REQUIRE(t->trainEpoch(data, 0));
+  auto ev = t->evaluate(data);
+  REQUIRE(ev);
+  CHECK(ev->examples == 11);
+  CHECK(ev->hasAccuracy);
+  std::vector<int64_t> shape;
+  auto probs = t->predict(data, shape);
+  REQUIRE(probs);
+  CHECK(shape == std::vector<int64_t>{11, 3});
+  REQUIRE(probs->size() == 33);
+  // The accuracy of evaluate is the argmax of predict against the labels, over all 11.
+  size_t correct = 0;
+  for (size_t i = 0; i < 11; ++i) {
+    const float *row = probs->data() + 3 * i;
+    CHECK(std::fabs(row[0] + row[1] + row[2] - 1.0f) < 1e-5);
+    size_t best = size_t(std::max_element(row, row + 3) - row);
+    correct += int32_t(best) == data.classLabels[i];
+  }
+  CHECK(ev->accuracy == Approx(double(correct) / 11).epsilon(1e-12));
+  // The loss over all 11 is the mean of the per-example losses: evaluate one at a time.
+  double sum = 0;
+  for (size_t i = 0; i < 11; ++i) {
+    std::vector<size_t> one{i};
+    auto e1 = t->evaluate(data.select(one));
+    REQUIRE(e1);
+    CHECK(e1->examples == 1);
+    sum += e1->loss;
+  }
+  CHECK(ev->loss == Approx(sum / 11).epsilon(1e-5));
+  // Evaluation does not train.
+  CHECK(t->stepCount() == 3);
+}
