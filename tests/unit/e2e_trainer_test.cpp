@@ -382,7 +382,7 @@ TEST_CASE("the final partial minibatch is trained on", "[e2e][trainer]") {
   CHECK(t2->tensor("logits.weight")->bytes != before->bytes);
 }
 
-TEST_CASE("evaluate counts every example once; predict returns one row per example", "[e2e][trainer]") {
+TEST_CASE("evaluate counts every example once, and predict returns one row per example", "[e2e][trainer]") {
   auto t = small();
   Dataset data = syntheticData(11); // batches of 4, 4, 3
   REQUIRE(t->trainEpoch(data, 0));
