@@ -634,7 +634,10 @@ Val Lowerer::lowerLayer(const Expr &e, const Builtin &bi, const BoundArgs &a, co
     b_.setLoc(loc);
     // Each dropout site draws from its own stream: the seed mixed with the site's number.
     int64_t seed = static_cast<int64_t>(mix64(opts_.seed * 0x9e3779b97f4a7c15ull + ++dropoutSites_) >> 1);
-    ValueId mask = b_.randomBernoulli(counter(), seed, 1 - rate, type(x));
+    // counter() may add an argument, which moves the function's type storage: take both first.
+    ValueId count = counter();
+    TensorType maskType = type(x);
+    ValueId mask = b_.randomBernoulli(count, seed, 1 - rate, maskType);
     return Val{b_.mul(b_.mul(x, mask), b_.constantLike(x, 1 / (1 - rate))), {}};
   }
   if (n == "batchnorm") {
