@@ -1,0 +1,167 @@
+//===- nnc_bench.cpp - Times nnc's compiled train step on synthetic data --------------------===//
+//
+// A standalone program, not part of ctest (bench/run.sh runs it). For one .nn model it
+//   1. compiles the model (Trainer::fromFile, timed: the cold compile of a fresh process),
+//      its parameters initialized by the model's initializers from --seed;
+//   2. writes what PyTorch needs to run the same step (bench/torch_bench.py): the initial
+//      parameters as <out>/param.<name>.npy, and the synthetic data as <out>/x.npy (f32,
+//      --batches minibatches of uniform [0, 1) features) and <out>/y.npy (i32 class indices);
+//   3. runs --check steps over the minibatches and records their losses (PyTorch compares its
+//      own losses on the same data with them, which shows both run the same model);
+//   4. warms up, then times --reps repetitions, each of as many steps as last about --rep-ms
+//      (cycling over the minibatches); prints one JSON object: the seconds per step of every
+//      repetition, the compile time, the check losses and the peak resident memory.
+//
+//   nnc_bench MODEL.nn --out DIR --features F --classes C [--seed 7] [--batches 4]
+//             [--check 3] [--warmup-ms 200] [--reps 7] [--rep-ms 150] [--no-write]
+//
+//===----------------------------------------------------------------------------------------===//
+#include "runtime/Npy.h"
+#include "runtime/Trainer.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+double now() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+[[noreturn]] void die(const std::string &message) {
+  std::fprintf(stderr, "nnc_bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+std::string jsonList(const std::vector<double> &v, const char *format = "%.9g") {
+  std::string s = "[";
+  char buf[64];
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof buf, format, v[i]);
+    s += (i ? ", " : "") + std::string(buf);
+  }
+  return s + "]";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string model, out;
+  int64_t features = 0, classes = 0, batches = 4, check = 3, reps = 7;
+  uint64_t seed = 7;
+  double warmupMs = 200, repMs = 150;
+  bool write = true;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc)
+        die("missing value after " + a);
+      return argv[++i];
+    };
+    if (a == "--out") out = next();
+    else if (a == "--features") features = std::atoll(next().c_str());
+    else if (a == "--classes") classes = std::atoll(next().c_str());
+    else if (a == "--seed") seed = std::strtoull(next().c_str(), nullptr, 10);
+    else if (a == "--batches") batches = std::atoll(next().c_str());
+    else if (a == "--check") check = std::atoll(next().c_str());
+    else if (a == "--reps") reps = std::atoll(next().c_str());
+    else if (a == "--warmup-ms") warmupMs = std::atof(next().c_str());
+    else if (a == "--rep-ms") repMs = std::atof(next().c_str());
+    else if (a == "--no-write") write = false;
+    else if (!a.empty() && a[0] != '-' && model.empty()) model = a;
+    else die("unknown argument " + a);
+  }
+  if (model.empty() || out.empty() || features <= 0 || classes <= 0 || batches <= 0 || reps <= 0)
+    die("usage: nnc_bench MODEL.nn --out DIR --features F --classes C [--seed S] [--batches N] "
+        "[--check N] [--warmup-ms MS] [--reps N] [--rep-ms MS] [--no-write]");
+
+  // 1. The cold compile: parse, lower, autodiff, optimizer, LLVM, for the model's batch size.
+  nnc::TrainerOptions options;
+  options.seed = seed;
+  double t0 = now();
+  auto trainer = nnc::Trainer::fromFile(model, options);
+  double compileWall = now() - t0;
+  if (!trainer)
+    die(trainer.message());
+  nnc::Trainer &t = **trainer;
+  const int64_t B = t.batchSize();
+
+  // 2. Synthetic data, deterministic from the seed, and the initial parameters.
+  std::mt19937_64 rng(seed * 1000003 + 17);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  std::uniform_int_distribution<int32_t> label(0, int32_t(classes) - 1);
+  std::vector<float> x(size_t(batches * B * features));
+  std::vector<int32_t> y(size_t(batches * B));
+  for (float &v : x)
+    v = uniform(rng);
+  for (int32_t &v : y)
+    v = label(rng);
+  std::vector<std::string> names = t.parameterNames();
+  if (write) {
+    std::filesystem::create_directories(out);
+    auto put = [&](const std::string &file, const nnc::HostTensor &tensor) {
+      if (auto r = nnc::writeNpy(out + "/" + file, tensor); !r)
+        die(r.message());
+    };
+    put("x.npy", nnc::HostTensor::of<float>({batches * B, features}, x));
+    put("y.npy", nnc::HostTensor::of<int32_t>({batches * B}, y));
+    for (const std::string &name : names) {
+      auto value = t.tensor(name);
+      if (!value)
+        die(value.message());
+      put("param." + name + ".npy", *value);
+    }
+  }
+
+  int64_t next = 0;
+  auto step = [&]() -> double {
+    int64_t b = next++ % batches;
+    auto r = t.step(std::span<const float>(x).subspan(size_t(b * B * features), size_t(B * features)),
+                    std::span<const int32_t>(y).subspan(size_t(b * B), size_t(B)), {}, size_t(B));
+    if (!r)
+      die(r.message());
+    return r->loss;
+  };
+
+  // 3. The first steps' losses, from the initial parameters.
+  std::vector<double> losses;
+  for (int64_t i = 0; i < check; ++i)
+    losses.push_back(step());
+
+  // 4. Warm-up (also sizes a repetition), then the timed repetitions.
+  int64_t warmSteps = 0;
+  double start = now();
+  while (now() - start < warmupMs * 1e-3 || warmSteps < 3) {
+    step();
+    ++warmSteps;
+  }
+  double perStep = (now() - start) / double(warmSteps);
+  int64_t stepsPerRep = std::max<int64_t>(1, int64_t(repMs * 1e-3 / perStep));
+  std::vector<double> times;
+  for (int64_t r = 0; r < reps; ++r) {
+    double s = now();
+    for (int64_t i = 0; i < stepsPerRep; ++i)
+      step();
+    times.push_back((now() - s) / double(stepsPerRep));
+  }
+  double lastLoss = step();
+
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("{\"model\": \"%s\", \"batch\": %lld, \"compile_s\": %.6f, \"compile_trainer_s\": %.6f, "
+              "\"steps_per_rep\": %lld, \"step_s\": %s, \"check_losses\": %s, \"last_loss\": %.9g, "
+              "\"maxrss_kb\": %ld, \"params\": %zu}\n",
+              t.modelName().c_str(), (long long)B, compileWall, t.compileSeconds(), (long long)stepsPerRep,
+              jsonList(times).c_str(), jsonList(losses).c_str(), lastLoss, usage.ru_maxrss, names.size());
+  return 0;
+}
