@@ -9,7 +9,7 @@ The model is rebuilt from the .nn file of bench/models/ (see nnmodel.py for the 
 step is the usual PyTorch loop: zero_grad, forward, cross_entropy, backward, optimizer.step.
 The first --check steps' losses are compared with nnc's (same parameters, same minibatches),
 then the step is timed like nnc_bench does (warm-up, then --reps repetitions of about
---rep-ms each, seconds per step). Prints one JSON object.
+--rep-ms each, wall and CPU seconds per step). Prints one JSON object.
 """
 import argparse
 import json
@@ -125,16 +125,17 @@ def main():
         warm += 1
     per_step = (time.perf_counter() - start) / warm
     steps_per_rep = max(1, int(a.rep_ms * 1e-3 / per_step))
-    times = []
+    times, cpu_times = [], []
     for _ in range(a.reps):
-        s = time.perf_counter()
+        s, c = time.perf_counter(), time.process_time()
         for _ in range(steps_per_rep):
             step()
         times.append((time.perf_counter() - s) / steps_per_rep)
+        cpu_times.append((time.process_time() - c) / steps_per_rep)
     last = float(step())
 
     out = {"model": a.model, "batch": batch, "threads": torch.get_num_threads(), "steps_per_rep": steps_per_rep,
-           "step_s": times, "check_losses": losses, "last_loss": last,
+           "step_s": times, "step_cpu_s": cpu_times, "check_losses": losses, "last_loss": last,
            "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
     if a.nnc_json:
         theirs = json.load(open(a.nnc_json))["check_losses"]
