@@ -13,11 +13,21 @@
 //      step of every repetition, the compile time (wall and CPU), the check losses and the
 //      peak resident memory.
 //
+//   5. with --raw, also times the compiled train_step function alone, called directly with
+//      buffers prepared once (compiling the model a second time the way Trainer does), which
+//      shows how much of a step is the Trainer::step host path (staging copies, lookups).
+//
 //   nnc_bench MODEL.nn --out DIR --features F --classes C [--seed 7] [--batches 4]
-//             [--check 3] [--warmup-ms 200] [--reps 7] [--rep-ms 150] [--no-write]
+//             [--check 3] [--warmup-ms 200] [--reps 7] [--rep-ms 150] [--no-write] [--raw]
 //
 //===----------------------------------------------------------------------------------------===//
+#include "frontend/Lower.h"
+#include "frontend/Parser.h"
+#include "frontend/Sema.h"
+#include "passes/TrainStep.h"
+#include "runtime/Executable.h"
 #include "runtime/Npy.h"
+#include "runtime/ReadFile.h"
 #include "runtime/Trainer.h"
 
 #include <sys/resource.h>
@@ -62,6 +72,87 @@ std::string jsonList(const std::vector<double> &v, const char *format = "%.9g") 
   return s + "]";
 }
 
+/// Seconds per call of the compiled train_step alone: the model compiled as Trainer does it,
+/// state copied from `t`, minibatch 0 staged once; median over `reps` repetitions of ~repMs.
+double rawStepSeconds(const std::string &path, nnc::Trainer &t, const std::vector<float> &x,
+                      const std::vector<int32_t> &y, int64_t reps, double repMs) {
+  using namespace nnc;
+  auto text = readFile(path);
+  if (!text)
+    die(text.message());
+  SourceFile file(path, *text);
+  DiagnosticEngine diags(&file);
+  Program program = parseProgram(file, diags);
+  checkProgram(program, diags);
+  const TrainConfig &c = t.config();
+  Module lowered;
+  for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
+    LowerOptions o;
+    o.mode = mode;
+    o.batch = c.batch;
+    o.seed = c.seed;
+    o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
+    if (diags.hasErrors() || !lowerModel(program, o, lowered, diags))
+      die("raw: lowering failed");
+  }
+  const auto &fns = lowered.functions();
+  TrainStepConfig tc;
+  tc.optimizer = c.optimizer;
+  tc.optimizerArgs = c.optimizerArgs;
+  tc.schedule = c.schedule;
+  tc.scheduleArgs = c.scheduleArgs;
+  tc.clip = c.clip;
+  tc.weightDecay = c.weightDecay;
+  tc.stepsPerEpoch = 1;
+  tc.totalEpochs = c.epochs;
+  auto built = buildTrainingModule(fns[0], fns[1], fns[2], tc);
+  if (!std::holds_alternative<Module>(built))
+    die("raw: building the training module failed");
+  Module &module = std::get<Module>(built);
+  auto exe = Executable::compile(module);
+  if (!exe)
+    die("raw: " + llvm::toString(exe.takeError()));
+  CompiledFunction *fn = (*exe)->function("train_step");
+  const Function &train = *module.findFunction("train_step");
+  std::vector<std::vector<uint8_t>> buffers;
+  for (const Argument &a : train.arguments()) {
+    size_t bytes = size_t(std::max<int64_t>(1, a.type.numElements() * storageBytes(a.type.dtype)));
+    std::vector<uint8_t> b(bytes, 0);
+    if (a.role == ArgRole::State) {
+      auto value = t.tensor(a.name);
+      if (!value)
+        die(value.message());
+      std::memcpy(b.data(), value->bytes.data(), std::min(bytes, value->bytes.size()));
+    } else if (a.role == ArgRole::Input) {
+      std::memcpy(b.data(), x.data(), std::min(bytes, x.size() * 4));
+    } else {
+      std::memcpy(b.data(), y.data(), std::min(bytes, y.size() * 4));
+    }
+    buffers.push_back(std::move(b));
+  }
+  for (const FunctionResult &r : train.results())
+    buffers.emplace_back(size_t(std::max<int64_t>(1, train.type(r.value).numElements() * 8)), 0);
+  std::vector<void *> ptrs;
+  for (auto &b : buffers)
+    ptrs.push_back(b.data());
+  int64_t warm = 0;
+  double start = now();
+  while (now() - start < 0.1 || warm < 3) {
+    fn->call(ptrs.data());
+    ++warm;
+  }
+  int64_t per = std::max<int64_t>(1, int64_t(repMs * 1e-3 / ((now() - start) / double(warm))));
+  std::vector<double> times;
+  for (int64_t r = 0; r < reps; ++r) {
+    double s = now();
+    for (int64_t i = 0; i < per; ++i)
+      fn->call(ptrs.data());
+    times.push_back((now() - s) / double(per));
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -69,7 +160,7 @@ int main(int argc, char **argv) {
   int64_t features = 0, classes = 0, batches = 4, check = 3, reps = 7;
   uint64_t seed = 7;
   double warmupMs = 200, repMs = 150;
-  bool write = true;
+  bool write = true, raw = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -87,6 +178,7 @@ int main(int argc, char **argv) {
     else if (a == "--warmup-ms") warmupMs = std::atof(next().c_str());
     else if (a == "--rep-ms") repMs = std::atof(next().c_str());
     else if (a == "--no-write") write = false;
+    else if (a == "--raw") raw = true;
     else if (!a.empty() && a[0] != '-' && model.empty()) model = a;
     else die("unknown argument " + a);
   }
@@ -167,11 +259,12 @@ int main(int argc, char **argv) {
   double lastLoss = step();
 
   struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
+  getrusage(RUSAGE_SELF, &usage); // before --raw's second compile
+  double rawStep = raw ? rawStepSeconds(model, t, x, y, reps, repMs) : 0.0;
   std::printf("{\"model\": \"%s\", \"batch\": %lld, \"compile_s\": %.6f, \"compile_cpu_s\": %.6f, "
               "\"compile_trainer_s\": %.6f, \"steps_per_rep\": %lld, \"step_s\": %s, \"step_cpu_s\": %s, \"check_losses\": %s, \"last_loss\": %.9g, "
-              "\"maxrss_kb\": %ld, \"params\": %zu}\n",
+              "\"maxrss_kb\": %ld, \"params\": %zu, \"raw_step_s\": %.9g}\n",
               t.modelName().c_str(), (long long)B, compileWall, compileCpu, t.compileSeconds(),
-              (long long)stepsPerRep, jsonList(times).c_str(), jsonList(cpuTimes).c_str(), jsonList(losses).c_str(), lastLoss, usage.ru_maxrss, names.size());
+              (long long)stepsPerRep, jsonList(times).c_str(), jsonList(cpuTimes).c_str(), jsonList(losses).c_str(), lastLoss, usage.ru_maxrss, names.size(), rawStep);
   return 0;
 }

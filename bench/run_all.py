@@ -122,7 +122,7 @@ def bench_models(a, rounds):
             model = f"bench/models/{name}.nn"
             out = os.path.join(a.work, name)
             nnc_cmd = [nnc_bench, model, "--out", out, "--features", str(features), "--classes", str(classes),
-                       "--reps", reps] + ([] if r == 0 else ["--no-write"])
+                       "--reps", reps, "--raw"] + ([] if r == 0 else ["--no-write"])
             torch_cmd = [PY, "bench/torch_bench.py", model, "--dir", out, "--reps", reps,
                          "--nnc-json", os.path.join(out, "nnc.json")]
             order = ["nnc", "torch"] if r % 2 == 0 or r == 0 else ["torch", "nnc"]
@@ -331,8 +331,8 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
 
     L.append("## Compile time, memory, agreement\n")
     L.append("| model | nnc cold compile ms (wall) | CPU ms | nnc peak RSS MB | PyTorch peak RSS MB | first 3 losses, "
-             "max relative difference |")
-    L.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+             "max relative difference | nnc step ms: through `Trainer::step` | the compiled function alone |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, _, _, label in MODELS:
         r = res[name]
         comp = med([j["compile_s"] for j in r["nnc"]])
@@ -342,11 +342,16 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
         rn = max(j["maxrss_kb"] for j in r["nnc"]) / 1024
         rt = max(j["maxrss_kb"] for j in r["torch"]) / 1024
         diff = max(j.get("check_max_rel_diff", float("nan")) for j in r["torch"])
-        L.append(f"| {label} | {comp * 1e3:.0f} | {compc * 1e3:.0f} | {rn:.0f} | {rt:.0f} | {diff:.1e} |")
+        raw = med([j["raw_step_s"] for j in r["nnc"] if j.get("raw_step_s")])
+        L.append(f"| {label} | {comp * 1e3:.0f} | {compc * 1e3:.0f} | {rn:.0f} | {rt:.0f} | {diff:.1e} | "
+                 f"{fmt_ms(summary[name]['tn'])} | {fmt_ms(raw)} |")
     L.append("\nThe compile is `Trainer::fromFile` in a fresh process: parse, lower the train, eval and predict "
              "functions, autodiff, optimizer, LLVM O3 and machine code, for the model's batch size. Peak RSS is "
              "`ru_maxrss` of the whole process (PyTorch's includes the interpreter and libtorch, about 240 MB "
-             "before any model).\n")
+             "before any model). The last two columns split nnc's step: through the runtime's `Trainer::step` (what the "
+             "first table times: staging copies of the minibatch, name lookups, reading the loss) and the compiled "
+             "`train_step` function alone, called directly with buffers staged once (`nnc_bench --raw`, the model "
+             "compiled a second time in the same way, median of the rounds' medians).\n")
 
     L.append("## PyTorch with two threads (all cores)\n")
     L.append("nnc has no thread option yet, so the issue's 1 → 2 thread scaling can only be shown for PyTorch:\n")
