@@ -2,9 +2,14 @@
 //
 // A standalone program, not part of ctest: JIT-compiles nnc_sgemm for the host, then times it
 // on square sizes 128..1024 and on the MLP 784-256-10 shapes at batch 128 (forward and the
-// transposed backward products). Each sample runs the call enough times to last ≥ 20 ms; the
-// median of the samples is reported, with the best, as GFLOP/s = 2·M·N·K / time.
-// Build and run: see bench/README.md.
+// transposed backward products), or on the cases of a file (bench/gemm_cases.txt: one
+// `label M N K flags` per line, # comments). Each sample runs the call enough times to last
+// ≥ 20 ms; the median of the samples is reported, with the best, as GFLOP/s = 2·M·N·K / time.
+// With --json, one JSON object per case instead of the table (bench/run.sh reads them).
+//
+//   gemm_bench [samples=15] [CASES-FILE] [--json]
+//
+// Built with nnc (target gemm_bench); see bench/README.md.
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Gemm.h"
@@ -18,6 +23,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -27,7 +35,7 @@ using Sgemm = void(int64_t, int64_t, int64_t, const float *, int64_t, const floa
                    float *, int64_t, int32_t, float *);
 
 struct Case {
-  const char *label;
+  std::string label;
   int64_t M, N, K;
   int32_t flags;
 };
@@ -40,7 +48,18 @@ double seconds() {
 } // namespace
 
 int main(int argc, char **argv) {
-  int samples = argc > 1 ? std::atoi(argv[1]) : 15;
+  int samples = 15;
+  std::string casesFile;
+  bool json = false;
+  for (int i = 1, positional = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json")
+      json = true;
+    else if (positional++ == 0)
+      samples = std::max(1, std::atoi(a.c_str()));
+    else
+      casesFile = a;
+  }
   auto jit = nnc::Jit::create();
   if (!jit) {
     llvm::errs() << "gemm_bench: " << llvm::toString(jit.takeError()) << "\n";
@@ -53,31 +72,53 @@ int main(int argc, char **argv) {
   double t0 = seconds();
   auto fn = [&]() -> llvm::Expected<Sgemm *> {
     if (auto error = (*jit)->add(std::move(module), std::move(ctx)))
-      return std::move(error);
+      return error; // moved implicitly (C++20)
     return (*jit)->lookupAs<Sgemm>(spec.name);
   }();
   if (!fn) {
     llvm::errs() << "gemm_bench: " << llvm::toString(fn.takeError()) << "\n";
     return 1;
   }
-  std::printf("cpu %s, %u-lane vectors, tile %ux%u, KC %lld MC %lld NC %lld; compiled in %.0f ms\n",
+  std::printf(json ? "{\"cpu\": \"%s\", \"lanes\": %u, \"mr\": %u, \"nr\": %u, \"kc\": %lld, \"mc\": %lld, "
+                     "\"nc\": %lld, \"compile_ms\": %.1f}\n"
+                   : "cpu %s, %u-lane vectors, tile %ux%u, KC %lld MC %lld NC %lld; compiled in %.0f ms\n",
               (*jit)->cpu().str().c_str(), spec.lanes, spec.mr, spec.nr(), (long long)spec.kc,
               (long long)spec.mc, (long long)spec.nc, (seconds() - t0) * 1e3);
 
   std::vector<Case> cases;
-  for (int64_t n : {128, 256, 384, 512, 768, 1024})
-    cases.push_back({"square", n, n, n, 0});
-  cases.push_back({"mlp fwd  X·W1", 128, 256, 784, 0});
-  cases.push_back({"mlp fwd  H·W2", 128, 10, 256, 0});
-  cases.push_back({"mlp bwd  Xᵀ·dH (dW1)", 784, 256, 128, nnc::GemmTransposeA});
-  cases.push_back({"mlp bwd  dH·W1ᵀ (dX)", 128, 784, 256, nnc::GemmTransposeB});
-  cases.push_back({"mlp bwd  Hᵀ·dY (dW2)", 256, 10, 128, nnc::GemmTransposeA});
-  cases.push_back({"mlp bwd  dY·W2ᵀ (dH)", 128, 256, 10, nnc::GemmTransposeB});
+  if (!casesFile.empty()) {
+    std::ifstream in(casesFile);
+    if (!in) {
+      std::fprintf(stderr, "gemm_bench: cannot read %s\n", casesFile.c_str());
+      return 1;
+    }
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty() || line[0] == '#')
+        continue;
+      std::istringstream fields(line);
+      Case c;
+      if (!(fields >> c.label >> c.M >> c.N >> c.K >> c.flags)) {
+        std::fprintf(stderr, "gemm_bench: bad case line: %s\n", line.c_str());
+        return 1;
+      }
+      cases.push_back(c);
+    }
+  }
+  if (cases.empty()) { // the defaults: square sizes and the 784-256-10 MLP at batch 128
+    for (int64_t n : {128, 256, 384, 512, 768, 1024})
+      cases.push_back({"square", n, n, n, 0});
+    cases.push_back({"mlp fwd  X·W1", 128, 256, 784, 0});
+    cases.push_back({"mlp fwd  H·W2", 128, 10, 256, 0});
+    cases.push_back({"mlp bwd  Xᵀ·dH (dW1)", 784, 256, 128, nnc::GemmTransposeA});
+    cases.push_back({"mlp bwd  dH·W1ᵀ (dX)", 128, 784, 256, nnc::GemmTransposeB});
+    cases.push_back({"mlp bwd  Hᵀ·dY (dW2)", 256, 10, 128, nnc::GemmTransposeA});
+    cases.push_back({"mlp bwd  dY·W2ᵀ (dH)", 128, 256, 10, nnc::GemmTransposeB});
+  }
 
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> dist(-1, 1);
-  std::printf("%-24s %5s %5s %5s %5s %10s %10s\n", "case", "M", "N", "K", "flags", "median",
-              "best");
+  if (!json)
+    std::printf("%-24s %5s %5s %5s %5s %10s %10s\n", "case", "M", "N", "K", "flags", "median", "best");
   for (const Case &c : cases) {
     bool ta = c.flags & nnc::GemmTransposeA, tb = c.flags & nnc::GemmTransposeB;
     int64_t lda = ta ? c.M : c.K, ldb = tb ? c.K : c.N, ldc = c.N;
@@ -109,7 +150,11 @@ int main(int argc, char **argv) {
       rates.push_back(flops * reps / (seconds() - start) / 1e9);
     }
     std::sort(rates.begin(), rates.end());
-    std::printf("%-24s %5lld %5lld %5lld %5d %10.1f %10.1f GFLOP/s\n", c.label, (long long)c.M,
+    std::fflush(stdout);
+    std::printf(json ? "{\"case\": \"%s\", \"M\": %lld, \"N\": %lld, \"K\": %lld, \"flags\": %d, "
+                       "\"median_gflops\": %.2f, \"best_gflops\": %.2f}\n"
+                     : "%-24s %5lld %5lld %5lld %5d %10.1f %10.1f GFLOP/s\n",
+                c.label.c_str(), (long long)c.M,
                 (long long)c.N, (long long)c.K, c.flags, rates[rates.size() / 2], rates.back());
   }
   return 0;
