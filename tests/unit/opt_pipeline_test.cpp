@@ -18,6 +18,7 @@
 #include "passes/GraphPasses.h"
 #include "passes/PassManager.h"
 #include "passes/Rewrite.h"
+#include "runtime/TrainingModule.h"
 #include "passes/TrainStep.h"
 
 #include <catch2/catch.hpp>
@@ -38,36 +39,21 @@ std::string readText(const std::string &path) {
   return ss.str();
 }
 
-/// The training module of a .nn file, as Driver's buildTraining makes it (batch 4).
+/// The training module of a .nn file, as the driver and the Trainer make it (batch 4), before
+/// the graph pipeline.
 Module trainingModule(const std::string &path) {
   SourceFile source(path, readText(path));
   DiagnosticEngine diags(&source);
   Program program = parseProgram(source, diags);
   checkProgram(program, diags);
   TrainConfig tc = readTrainConfig(program);
-  Module lowered;
-  for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
-    LowerOptions o;
-    o.mode = mode;
-    o.batch = 4;
-    o.seed = tc.seed;
-    o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
-    lowerModel(program, o, lowered, diags);
-  }
+  LowerOptions o;
+  o.batch = 4;
+  o.seed = tc.seed;
+  std::optional<Module> m = lowerTraining(program, o, tc, 1, diags);
   INFO(diags.renderAll());
-  REQUIRE(!diags.hasErrors());
-  TrainStepConfig c;
-  c.optimizer = tc.optimizer;
-  c.optimizerArgs = tc.optimizerArgs;
-  c.schedule = tc.schedule;
-  c.scheduleArgs = tc.scheduleArgs;
-  c.clip = tc.clip;
-  c.weightDecay = tc.weightDecay;
-  c.totalEpochs = tc.epochs;
-  const auto &fns = lowered.functions();
-  auto built = buildTrainingModule(fns[0], fns[1], fns[2], c);
-  REQUIRE(std::holds_alternative<Module>(built));
-  return std::get<Module>(std::move(built));
+  REQUIRE(m);
+  return std::move(*m);
 }
 
 const std::vector<std::string> &modelPaths() {
