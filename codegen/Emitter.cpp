@@ -179,12 +179,23 @@ private:
     iv->addIncoming(begin, pre);
     b_.CreateCondBr(b_.CreateICmpSLT(iv, end), bodyBB, exit);
     b_.SetInsertPoint(bodyBB);
+    int64_t loopsBefore = ++loops_;
     body(iv);
     Value *next = b_.CreateAdd(iv, c64(1), "", true, true);
     iv->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateBr(header);
+    llvm::BranchInst *back = b_.CreateBr(header);
+    // A loop around other loops is never unrolled: with static shapes LLVM would otherwise
+    // copy whole inner loop nests for small trip counts (a 16-row batch tripled the code).
+    // Innermost loops stay free to be vectorized and unrolled.
+    if (loops_ > loopsBefore) {
+      llvm::MDNode *disable = llvm::MDNode::get(ctx_, llvm::MDString::get(ctx_, "llvm.loop.unroll.disable"));
+      llvm::MDNode *loopId = llvm::MDNode::getDistinct(ctx_, {nullptr, disable});
+      loopId->replaceOperandWith(0, loopId);
+      back->setMetadata(llvm::LLVMContext::MD_loop, loopId);
+    }
     b_.SetInsertPoint(exit);
   }
+  int64_t loops_ = 0; ///< loops emitted so far, to tell outer loops from innermost ones
   void forRange(int64_t n, const std::function<void(Value *)> &body) { forRange(c64(0), c64(n), body); }
   /// Nested loops over `shape`, innermost last; body gets one index per dimension.
   void forShape(const V64 &shape, const std::function<void(const std::vector<Value *> &)> &body) {
