@@ -46,6 +46,9 @@ struct Trainer::Variant {
 
 Trainer::~Trainer() = default;
 
+static constexpr const char *kFeatureShift = "nnc:feature_shift";
+static constexpr const char *kFeatureFactor = "nnc:feature_factor";
+
 namespace {
 
 Error errorFrom(const DiagnosticEngine &diags) { return Error{diags.renderAll()}; }
@@ -545,6 +548,12 @@ Result<void> Trainer::save(const std::string &path, int64_t epochsDone) const {
       return t.error();
     ckpt.tensors[name] = std::move(*t);
   }
+  // The feature map under names no model state can have (':' is not part of a name).
+  if (featureMap_) {
+    std::vector<int64_t> shape{static_cast<int64_t>(featureMap_->shift.size())};
+    ckpt.tensors[kFeatureShift] = HostTensor::of<float>(shape, std::span<const float>(featureMap_->shift));
+    ckpt.tensors[kFeatureFactor] = HostTensor::of<float>(shape, std::span<const float>(featureMap_->factor));
+  }
   ckpt.metadata[checkpoint_keys::kFormatVersion] = "1";
   ckpt.metadata[checkpoint_keys::kModel] = modelName_;
   ckpt.metadata[checkpoint_keys::kStep] = std::to_string(stepCount());
@@ -572,6 +581,10 @@ Result<int64_t> Trainer::load(const std::string &path) {
   }
   for (const std::string &name : stateOrder_)
     state_.at(name)->bytes = ckpt->tensors.at(name).bytes;
+  auto shift = ckpt->tensors.find(kFeatureShift), factor = ckpt->tensors.find(kFeatureFactor);
+  if (shift != ckpt->tensors.end() && factor != ckpt->tensors.end() && shift->second.dtype == ElementType::F32 &&
+      factor->second.dtype == ElementType::F32 && shift->second.numel() == factor->second.numel())
+    featureMap_ = FeatureTransform{shift->second.values<float>(), factor->second.values<float>()};
   int64_t epochs = 0;
   if (auto it = ckpt->metadata.find(checkpoint_keys::kEpoch); it != ckpt->metadata.end())
     epochs = std::strtoll(it->second.c_str(), nullptr, 10);

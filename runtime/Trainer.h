@@ -24,6 +24,7 @@
 #include "frontend/Lower.h"
 #include "runtime/Dataset.h"
 #include "runtime/HostTensor.h"
+#include "runtime/Preprocess.h"
 #include "runtime/Result.h"
 
 #include <atomic>
@@ -118,6 +119,11 @@ public:
   /// Train steps taken so far (the state's step counter).
   int64_t stepCount() const;
 
+  /// The map that prepared the training features (normalization), kept with the checkpoint so
+  /// that eval and predict prepare new data the same way. Unset until given or loaded.
+  void setFeatureTransform(FeatureTransform map) { featureMap_ = std::move(map); }
+  const std::optional<FeatureTransform> &featureTransform() const { return featureMap_; }
+
   /// Writes all state as a safetensors checkpoint, atomically.
   Result<void> save(const std::string &path, int64_t epochsDone = 0) const;
   /// Loads a checkpoint written by save() for the same model: every state tensor must be
@@ -149,6 +155,7 @@ private:
   std::vector<std::string> stateOrder_;
   std::vector<std::string> params_;
   std::map<int64_t, std::unique_ptr<Variant>> variants_;
+  std::optional<FeatureTransform> featureMap_;
 };
 
 } // namespace nnc

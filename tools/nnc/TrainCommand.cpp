@@ -71,8 +71,9 @@ bool isTerminal() { return isatty(STDOUT_FILENO) == 1; }
 std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
 
 /// Loads the training data (and test data when given) and prepares the features of both.
-Result<void> loadData(const CommonOptions &o, const TrainConfig &config, Dataset &train,
-                      std::optional<Dataset> &test, bool wantTest) {
+Result<FeatureTransform> loadData(const CommonOptions &o, const TrainConfig &config, Dataset &train,
+                                  std::optional<Dataset> &test, bool wantTest,
+                                  const std::optional<FeatureTransform> &given = std::nullopt) {
   std::string spec = o.data.empty() ? config.data : o.data;
   auto tr = loadDataSource(spec, Split::Train);
   if (!tr)
@@ -87,11 +88,14 @@ Result<void> loadData(const CommonOptions &o, const TrainConfig &config, Dataset
       return te.error();
     test = std::move(*te);
   }
+  // A trained model's data is prepared with the map its training data had.
+  if (given) {
+    if (auto r = given->apply(train); !r)
+      return r.error();
+    return *given;
+  }
   auto norm = parseNormalization(o.normalize);
-  auto map = normalizeFeatures(train, test ? &*test : nullptr, *norm, spec);
-  if (!map)
-    return map.error();
-  return {};
+  return normalizeFeatures(train, test ? &*test : nullptr, *norm, spec);
 }
 
 /// For eval and predict: the model with its trained state, and the data to run it on.
@@ -104,7 +108,7 @@ Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char 
   if (auto e = (*trainer)->load(o.initFrom); !e)
     return e.error();
   std::optional<Dataset> unused;
-  if (auto r = loadData(o, (*trainer)->config(), data, unused, false); !r)
+  if (auto r = loadData(o, (*trainer)->config(), data, unused, false, (*trainer)->featureTransform()); !r)
     return r.error();
   return trainer;
 }
@@ -157,8 +161,10 @@ public:
     const TrainConfig &c = t.config();
     Dataset train;
     std::optional<Dataset> test;
-    if (auto r = loadData(common_, c, train, test, true); !r)
-      return fail(r.message());
+    auto map = loadData(common_, c, train, test, true);
+    if (!map)
+      return fail(map.message());
+    t.setFeatureTransform(*map);
     if (auto r = t.checkData(train); !r)
       return fail(r.message());
     int64_t startEpoch = 0;
