@@ -362,7 +362,7 @@ void FunctionEmitter::plan() {
   for (size_t k = nodes.size(); k-- > 0;) {
     const Node &node = nodes[k];
     const auto &us = users[node.result.index];
-    if (!isElementwiseKernel(node.op) || pinned[node.result.index] || us.size() != 1)
+    if (!opts_.fuseElementwise || !isElementwiseKernel(node.op) || pinned[node.result.index] || us.size() != 1)
       continue;
     const Node *un = fn_.definingNode(us[0]);
     fused_[node.result.index] = isElementwiseKernel(un->op) && !virtual_[us[0].index];
@@ -1207,6 +1207,30 @@ std::string describeKernels(const Function &fn, const EmitOptions &options) {
   llvm::LLVMContext ctx;
   llvm::Module m("describe", ctx);
   return FunctionEmitter(fn, m, options).describe();
+}
+
+std::span<const CodegenPass> codegenPasses() {
+  static const CodegenPass passes[] = {
+      {"fuse-elementwise", "compute each single-use elementwise op inside its user's loop", &EmitOptions::fuseElementwise},
+      {"fuse-loops", "run adjacent elementwise kernels over one shape in one loop nest", &EmitOptions::fuseLoops},
+      {"in-place-updates", "store each state update straight into its state's buffer", &EmitOptions::inPlaceUpdates},
+      {"fuse-epilogue", "apply bias, activation and activation derivative as the GEMM stores C", &EmitOptions::fuseEpilogues},
+      {"parallel-loops", "split the rows of large elementwise kernels over threads", &EmitOptions::parallelLoops},
+  };
+  return passes;
+}
+
+const CodegenPass *findCodegenPass(std::string_view name) {
+  for (const CodegenPass &p : codegenPasses())
+    if (name == p.name)
+      return &p;
+  return nullptr;
+}
+
+void disableCodegenPasses(EmitOptions &options, const std::vector<std::string> &names) {
+  for (const std::string &name : names)
+    if (const CodegenPass *p = findCodegenPass(name))
+      options.*(p->enabled) = false;
 }
 
 void emitGemmRoutines(llvm::Module &module, unsigned vectorBits) {

@@ -24,7 +24,9 @@
 
 #include <llvm/Support/Error.h>
 
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llvm {
@@ -54,7 +56,28 @@ struct EmitOptions {
   /// Only declare the GEMM routines (nnc_sgemm, nnc_dgemm) rather than emit them: another
   /// module, compiled once and cached, provides them (see emitGemmRoutines).
   bool externalGemm = false;
+
+  // Code generation's own optimizations (see codegenPasses()). Each can be turned off by name
+  // with `--disable-pass`, like a graph pass, so that tests and bench/ compare with and without.
+  bool fuseElementwise = true; ///< compute single-use elementwise producers in their user's loop
+  bool fuseLoops = true;       ///< elementwise kernels over one shape, adjacent, share one loop nest
+  bool inPlaceUpdates = true;  ///< a state update is stored straight into its state's buffer
+  bool fuseEpilogues = true;   ///< bias, activation and activation derivative in the GEMM's store
+  bool parallelLoops = true;   ///< large elementwise kernels split their rows over threads
 };
+
+/// One of code generation's optimizations: its name for --disable-pass and --passes=list.
+struct CodegenPass {
+  const char *name;
+  const char *description;
+  bool EmitOptions::*enabled;
+};
+/// Every codegen optimization, in the order they apply.
+std::span<const CodegenPass> codegenPasses();
+/// The codegen optimization with this name, or nullptr.
+const CodegenPass *findCodegenPass(std::string_view name);
+/// Turns off the codegen optimizations named in `names` (other names are ignored).
+void disableCodegenPasses(EmitOptions &options, const std::vector<std::string> &names);
 
 /// The kernels `fn` compiles to, one line each, with the ops fused into them written as
 /// expressions and each kernel's arena offset (`nnc --emit=opt`).

@@ -212,7 +212,9 @@ ValueId partialUnary(Builder &b, const Node &n, size_t) {
   case K::Square: return b.mul(b.constantLike(x, 2), x);                     // d/dx x^2 = 2x
   case K::Sigmoid: return b.mul(y, b.sub(b.constantLike(y, 1), y));          // d/dx s(x) = s(1-s)
   case K::Tanh: return b.sub(b.constantLike(y, 1), b.square(y));             // d/dx tanh x = 1 - tanh^2
-  case K::Relu: return indicator(b, CmpPredicate::GT, x, zerosLike(b, x));   // d/dx max(x,0) = [x > 0]
+  // d/dx max(x,0) = [x > 0] = [max(x,0) > 0]: reading the output leaves x with one use, so the
+  // bias-add before the ReLU fuses into it (and into the GEMM's epilogue).
+  case K::Relu: return indicator(b, CmpPredicate::GT, y, zerosLike(b, y));
   case K::LeakyRelu:                                                         // d/dx = 1 if x > 0 else alpha
     return b.select(b.cmp(CmpPredicate::GT, x, zerosLike(b, x)), b.constantLike(x, 1),
                     b.constantLike(x, n.attrs.getFloat("alpha")));

@@ -36,9 +36,11 @@ static std::string symbolFor(const std::string &name) {
 
 /// Emits all functions of `module` into a fresh LLVM module; returns their ABIs by name.
 static llvm::Expected<std::map<std::string, FunctionABI>>
-emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int threads, bool externalGemm) {
+emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int threads, bool externalGemm,
+        const std::vector<std::string> &disabledPasses) {
   std::map<std::string, FunctionABI> abis;
   EmitOptions eo;
+  disableCodegenPasses(eo, disabledPasses);
   eo.externalGemm = externalGemm;
   eo.vectorBits = jit.vectorBits();
   eo.threads = threads;
@@ -95,7 +97,7 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &mo
   llvm::Module gemmModule("nnc_gemm", context);
   emitGemmRoutines(gemmModule, (*jit)->vectorBits());
   llvm::Module llvmModule("nnc", context);
-  auto abis = emitAll(module, llvmModule, **jit, options.threads, /*externalGemm=*/true);
+  auto abis = emitAll(module, llvmModule, **jit, options.threads, /*externalGemm=*/true, options.disabledPasses);
   if (!abis)
     return abis.takeError();
   auto exe = std::unique_ptr<Executable>(new Executable());
@@ -142,13 +144,14 @@ CompiledFunction *Executable::function(const std::string &name) {
   return it == functions_.end() ? nullptr : it->second.get();
 }
 
-llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly) {
+llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly,
+                                           const std::vector<std::string> &disabledPasses) {
   auto jit = Jit::create();
   if (!jit)
     return jit.takeError();
   llvm::LLVMContext context;
   llvm::Module llvmModule("nnc", context);
-  auto abis = emitAll(module, llvmModule, **jit, 1, false);
+  auto abis = emitAll(module, llvmModule, **jit, 1, false, disabledPasses);
   if (!abis)
     return abis.takeError();
   if (llvm::Error e = (*jit)->optimize(llvmModule))

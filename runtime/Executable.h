@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace nnc {
 
@@ -46,6 +47,9 @@ struct CompileOptions {
   /// Reuse machine code compiled before for the same IR and target from the object cache
   /// (see objectCacheDir()).
   bool useCache = true;
+  /// Code generation passes to turn off (codegen/Emitter.h's codegenPasses(); other names are
+  /// ignored).
+  std::vector<std::string> disabledPasses;
 };
 
 /// Where compiled objects are kept, keyed by a hash of the unoptimized LLVM IR, the target CPU
@@ -74,6 +78,7 @@ private:
 };
 
 /// Compiles `module` to optimized LLVM IR or assembly text without keeping the code.
-llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly);
+llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly,
+                                           const std::vector<std::string> &disabledPasses = {});
 
 } // namespace nnc

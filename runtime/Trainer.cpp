@@ -183,7 +183,7 @@ Result<void> Trainer::compileVariant(int64_t batch, Variant &v) {
   o.seed = config_.seed;
   LoweredModel info;
   std::optional<Module> m = lowerTraining(loaded_->program, o, config_, stepsPerEpoch_, diags, &info,
-                                          options_.optimize);
+                                          options_.optimize, options_.disabledPasses);
   if (!m)
     return errorFrom(diags);
   modelName_ = info.name;
@@ -192,6 +192,7 @@ Result<void> Trainer::compileVariant(int64_t batch, Variant &v) {
   CompileOptions co;
   co.jit = options_.jit;
   co.threads = std::max(1, options_.threads);
+  co.disabledPasses = options_.disabledPasses;
   if (computeThreads() < co.threads)
     setComputeThreads(co.threads);
   auto exe = Executable::compile(v.module, co);

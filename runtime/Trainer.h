@@ -53,6 +53,9 @@ struct TrainerOptions {
   int threads = 1;
   /// Run the graph optimization pipeline (simplify, stabilize, CSE, DCE) before codegen.
   bool optimize = true;
+  /// Graph and code generation passes to skip (`--disable-pass`): differential tests and
+  /// bench/ compare the step with and without each.
+  std::vector<std::string> disabledPasses;
   JitOptions jit;
 };
 

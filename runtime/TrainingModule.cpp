@@ -21,7 +21,8 @@ TrainStepConfig trainStepConfig(const TrainConfig &config, int64_t stepsPerEpoch
 
 std::optional<Module> lowerTraining(const Program &program, const LowerOptions &options,
                                     const TrainConfig &config, int64_t stepsPerEpoch,
-                                    DiagnosticEngine &diags, LoweredModel *info, bool optimize) {
+                                    DiagnosticEngine &diags, LoweredModel *info, bool optimize,
+                                    const std::vector<std::string> &disabledPasses) {
   Module lowered;
   for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
     LowerOptions o = options;
@@ -51,7 +52,11 @@ std::optional<Module> lowerTraining(const Program &program, const LowerOptions &
   if (!optimize)
     return std::move(m);
   PipelineReport report;
-  std::optional<Module> optimized = runPipeline(std::move(m), PipelineOptions{}, &report);
+  PipelineOptions po;
+  for (const std::string &name : disabledPasses)
+    if (findPass(name))
+      po.disabled.push_back(name);
+  std::optional<Module> optimized = runPipeline(std::move(m), po, &report);
   if (!optimized)
     diags.error({}, "internal error: " + report.error);
   return optimized;

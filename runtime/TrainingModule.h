@@ -12,6 +12,8 @@
 #include "passes/TrainStep.h"
 
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace nnc {
 
@@ -20,11 +22,12 @@ TrainStepConfig trainStepConfig(const TrainConfig &config, int64_t stepsPerEpoch
 
 /// Lowers the model chosen by `options` (its mode and function name are set here) and builds
 /// the verified training module, then, with `optimize`, runs the default graph pipeline
-/// (passes/PassManager.h) over it. Errors go to `diags`; `info`, when given, receives what the
+/// (passes/PassManager.h) over it, skipping the graph passes named in `disabledPasses`. Errors go to `diags`; `info`, when given, receives what the
 /// Eval-mode lowering learned (model name, classifier).
 std::optional<Module> lowerTraining(const Program &program, const LowerOptions &options,
                                     const TrainConfig &config, int64_t stepsPerEpoch,
                                     DiagnosticEngine &diags, LoweredModel *info = nullptr,
-                                    bool optimize = false);
+                                    bool optimize = false,
+                                    const std::vector<std::string> &disabledPasses = {});
 
 } // namespace nnc

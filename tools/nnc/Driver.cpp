@@ -2,6 +2,7 @@
 #include "tools/nnc/Driver.h"
 
 #include "runtime/TrainingModule.h"
+#include "codegen/Emitter.h"
 
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
@@ -91,10 +92,32 @@ void addPipelineFlags(CLI::App &app, PipelineFlags &flags) {
   app.add_option("--passes", flags.passes,
                  "run exactly these graph passes, comma-separated (default: the whole pipeline); "
                  "'list' prints the pipeline");
-  app.add_option("--disable-pass", flags.disabled, "skip this graph pass (repeatable)");
+  app.add_option("--disable-pass", flags.disabled, "skip this graph or code generation pass (repeatable)");
   app.add_option("--dump-after", flags.dumpAfter, "print the IR to stderr after this pass (repeatable)");
   app.add_flag("--print-after-all", flags.printAfterAll, "print the IR to stderr after every pass");
   app.add_flag("--stats", flags.stats, "print per pass the ops and intermediate bytes before and after (stderr)");
+}
+
+std::vector<std::string> graphPassesIn(const std::vector<std::string> &names) {
+  std::vector<std::string> graph;
+  for (const std::string &name : names)
+    if (findPass(name))
+      graph.push_back(name);
+  return graph;
+}
+
+std::string describeAllPasses() {
+  std::string out = "graph passes:\n";
+  const std::string graph = describePipeline();
+  for (std::string_view line = graph; !line.empty();) {
+    size_t nl = line.find('\n');
+    out += fmt::format("  {}\n", line.substr(0, nl));
+    line = nl == std::string_view::npos ? std::string_view() : line.substr(nl + 1);
+  }
+  out += "code generation:\n";
+  for (const CodegenPass &p : codegenPasses())
+    out += fmt::format("  {:<18} {}\n", p.name, p.description);
+  return out;
 }
 
 std::variant<Module, int> optimize(Module module, const PipelineFlags &flags) {
@@ -109,13 +132,17 @@ std::variant<Module, int> optimize(Module module, const PipelineFlags &flags) {
       fmt::print(stderr, "nnc: error: unknown pass '{}' (--passes=list shows the pipeline)\n", name);
       return kUsageError;
     }
-  for (const std::vector<std::string> *names : {&flags.disabled, &flags.dumpAfter})
-    for (const std::string &name : *names)
-      if (!findPass(name)) {
-        fmt::print(stderr, "nnc: error: unknown pass '{}' (--passes=list shows the pipeline)\n", name);
-        return kUsageError;
-      }
-  options.disabled = flags.disabled;
+  for (const std::string &name : flags.disabled)
+    if (!findPass(name) && !findCodegenPass(name)) {
+      fmt::print(stderr, "nnc: error: unknown pass '{}' (--passes=list shows the pipeline)\n", name);
+      return kUsageError;
+    }
+  for (const std::string &name : flags.dumpAfter)
+    if (!findPass(name)) {
+      fmt::print(stderr, "nnc: error: unknown pass '{}' (--passes=list shows the pipeline)\n", name);
+      return kUsageError;
+    }
+  options.disabled = graphPassesIn(flags.disabled);
   options.dumpAfter = flags.dumpAfter;
   options.printAfterAll = flags.printAfterAll;
   options.dump = [](const std::string &text) { fmt::print(stderr, "{}", text); };

@@ -74,6 +74,10 @@ void addPipelineFlags(CLI::App &app, PipelineFlags &flags);
 /// --stats table to stderr. Returns the optimized module, or the exit code after printing why
 /// (an unknown pass name is a usage error).
 std::variant<Module, int> optimize(Module module, const PipelineFlags &flags);
+/// The graph pass names among `names` (the rest name codegen passes).
+std::vector<std::string> graphPassesIn(const std::vector<std::string> &names);
+/// `--passes=list`: the graph pipeline, then code generation's passes.
+std::string describeAllPasses();
 
 /// A subcommand: `attach` declares its options on the CLI11 subcommand; `run` executes it
 /// after parsing and returns the exit code.

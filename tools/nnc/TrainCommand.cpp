@@ -10,6 +10,8 @@
 #include "runtime/Npy.h"
 #include "runtime/Trainer.h"
 #include "runtime/AtomicFile.h"
+#include "codegen/Emitter.h"
+#include "passes/PassManager.h"
 #include "tools/nnc/Driver.h"
 
 #include <fmt/format.h>
@@ -40,6 +42,7 @@ struct CommonOptions {
   uint64_t seed = 0;
   bool seedGiven = false;
   int threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::string> disabledPasses;
 
   void attach(CLI::App *app) {
     app->add_option("file", file, "the model (.nn)")->required();
@@ -53,6 +56,13 @@ struct CommonOptions {
     app->add_option("--init-from", initFrom, "start from this checkpoint (.safetensors)");
     app->add_option("--threads", threads, "threads for large matrix products (default: all cores)")
         ->check(CLI::Range(1, 256));
+    app->add_option("--disable-pass", disabledPasses, "skip this graph or code generation pass (repeatable; "
+                    "nnc --passes=list shows them)")
+        ->check(CLI::Validator(
+            [](const std::string &name) {
+              return findPass(name) || findCodegenPass(name) ? std::string() : "unknown pass '" + name + "'";
+            },
+            "PASS"));
   }
 
   TrainerOptions trainerOptions() const {
@@ -60,6 +70,7 @@ struct CommonOptions {
     o.modelName = modelName;
     o.batch = batch;
     o.threads = threads;
+    o.disabledPasses = disabledPasses;
     if (seedGiven)
       o.seed = seed;
     return o;

@@ -130,6 +130,7 @@ int compile(const std::string &file, const std::string &emit, std::string langua
     // What codegen makes of the optimized graphs: kernels, fused ops, the arena.
     EmitOptions eo;
     eo.threads = 1;
+    disableCodegenPasses(eo, pipeline.disabled);
     if (emit == "opt") {
       fmt::print("{}", printModule(m));
       for (const Function &fn : m.functions())
@@ -141,7 +142,7 @@ int compile(const std::string &file, const std::string &emit, std::string langua
       }
     }
     if (emit == "llvm" || emit == "asm") {
-      llvm::Expected<std::string> text = emitModuleText(m, emit == "asm");
+      llvm::Expected<std::string> text = emitModuleText(m, emit == "asm", pipeline.disabled);
       if (!text) {
         fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(text.takeError()));
         return kUserError;
@@ -212,7 +213,7 @@ int main(int argc, char **argv) {
     return kOk;
   }
   if (pipeline.passes == "list") {
-    fmt::print("{}", describePipeline());
+    fmt::print("{}", describeAllPasses());
     return kOk;
   }
   if (file.empty()) {
