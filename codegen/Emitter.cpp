@@ -25,11 +25,13 @@
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
 
 #include <fmt/format.h>
 
 #include <functional>
+#include <map>
 #include <numeric>
 
 namespace nnc {
@@ -114,6 +116,11 @@ private:
   std::vector<bool> virtual_;   ///< read through an Access map, never stored
   std::vector<bool> fused_;     ///< elementwise, computed inside its only user's loop
   std::vector<int64_t> offset_; ///< arena offset of each stored node value (-1: none)
+  std::vector<size_t> groupEnd_; ///< per node: the last node of its loop group (itself if alone)
+  std::vector<int64_t> inPlace_; ///< per ValueId index: the state whose buffer holds it, or -1
+  std::vector<int> aliasClass_;  ///< per ValueId index: storage that may overlap shares a class
+  std::vector<llvm::MDNode *> scopeMD_, noaliasMD_; ///< per alias class
+  Value *buffers_ = nullptr;
   int64_t arenaBytes_ = 0;
   int64_t gemmScratchOffset_ = -1;
   int64_t gemmScratchBytes_ = 0;
@@ -150,13 +157,22 @@ private:
   }
   Value *loadFlat(ValueId v, Value *flat) {
     DType d = type(v).dtype;
-    Value *x = b_.CreateLoad(memType(d), elementPtr(v, flat));
-    return d == DType::I1 ? b_.CreateICmpNE(x, b_.getInt8(0)) : x;
+    auto *x = b_.CreateLoad(memType(d), elementPtr(v, flat));
+    tagAccess(x, v);
+    return d == DType::I1 ? b_.CreateICmpNE(x, b_.getInt8(0)) : static_cast<Value *>(x);
   }
   void storeFlat(ValueId v, Value *flat, Value *x) {
     if (type(v).dtype == DType::I1)
       x = b_.CreateZExt(x, b_.getInt8Ty());
-    b_.CreateStore(x, elementPtr(v, flat));
+    tagAccess(b_.CreateStore(x, elementPtr(v, flat)), v);
+  }
+  /// Scoped alias metadata: an access to v's storage aliases no storage of another class.
+  void tagAccess(llvm::Instruction *inst, ValueId v) { tagClass(inst, aliasClass_.empty() ? -1 : aliasClass_[v.index]); }
+  void tagClass(llvm::Instruction *inst, int c) {
+    if (c < 0 || size_t(c) >= scopeMD_.size())
+      return;
+    inst->setMetadata(llvm::LLVMContext::MD_alias_scope, scopeMD_[size_t(c)]);
+    inst->setMetadata(llvm::LLVMContext::MD_noalias, noaliasMD_[size_t(c)]);
   }
   /// A scalar slot for loop-carried values; mem2reg turns it into registers.
   Value *localVar(llvm::Type *t, Value *init) {
@@ -212,6 +228,27 @@ private:
       });
     };
     level(0);
+  }
+  /// forShape, with the outermost dimension running over [rowBegin, rowEnd) only.
+  void forShapeRows(const V64 &shape, Value *rowBegin, Value *rowEnd,
+                    const std::function<void(const std::vector<Value *> &)> &body) {
+    if (shape.empty())
+      return body({});
+    forRange(rowBegin, rowEnd, [&](Value *r) {
+      std::vector<Value *> idx{r};
+      std::function<void(size_t)> level = [&](size_t d) {
+        if (d == shape.size()) {
+          body(idx);
+          return;
+        }
+        forRange(shape[d], [&](Value *i) {
+          idx.push_back(i);
+          level(d + 1);
+          idx.pop_back();
+        });
+      };
+      level(1);
+    });
   }
   /// offset + sum(idx[d] * strides[d]), skipping zero strides.
   Value *affine(int64_t offset, const V64 &strides, const std::vector<Value *> &idx) {
@@ -277,8 +314,24 @@ private:
   }
 
   // --- planning ---------------------------------------------------------------------------
+  void planAll();
   void plan();
+  void planGroups();
+  void planInPlace();
   void planArena();
+  void planAliasClasses();
+  void bindStorage(Value *buffers, Value *arena);
+  bool isKernel(const Node &n) const {
+    return !virtual_[n.result.index] && !fused_[n.result.index] && n.op != OpKind::Reshape;
+  }
+  bool readsDirectly(const Node &n, const std::vector<bool> &set);
+  std::vector<ValueId> storageReadBy(const Node &n) {
+    std::vector<ValueId> reads;
+    collectReads(n, reads);
+    return reads;
+  }
+  std::vector<int64_t> nodeIndex_; ///< per ValueId index: its node's index, -1 for arguments
+  int resultClass0_ = 0;            ///< the alias class of result buffer 0 (then 1, 2, ...)
   void collectReads(const Node &n, std::vector<ValueId> &out);
   void collectStorage(ValueId v, std::vector<ValueId> &out);
   int64_t intermediateBytes_ = 0;
@@ -292,6 +345,9 @@ private:
   // --- kernels ----------------------------------------------------------------------------
   void emitNode(const Node &n);
   void emitElementwise(const Node &n);
+  void emitLoopGroup(const std::vector<const Node *> &group);
+  void emitGroupRows(const std::vector<const Node *> &group, Value *rowBegin, Value *rowEnd);
+  std::map<uint32_t, Value *> groupValues_; ///< values of the loop group's members at this element
   Value *valueAt(ValueId v, const std::vector<Value *> &idx);
   Value *scalarOp(const Node &n, const std::vector<Value *> &x);
   void emitReduce(const Node &n);
@@ -315,8 +371,8 @@ private:
   void emitConv(const Node &n);
   void emitPool(const Node &n);
   void fill(ValueId v, double value);
-  void copy(ValueId from, Value *toPtr);
-  void copyAccess(const Access &a, const TensorType &t, Value *toPtr);
+  void copy(ValueId from, Value *toPtr, int toClass);
+  void copyAccess(const Access &a, const TensorType &t, Value *toPtr, int toClass);
 
   Value *call(llvm::Intrinsic::ID id, Value *x) {
     return b_.CreateIntrinsic(id, {x->getType()}, {x});
@@ -329,6 +385,15 @@ private:
     return isFloat(d) ? b_.CreateSIToFP(i, valueType(d)) : b_.CreateTrunc(i, valueType(d));
   }
 };
+
+void FunctionEmitter::planAll() {
+  plan();
+  nodeIndex_.assign(fn_.numValueIds(), -1);
+  for (size_t i = 0; i < fn_.nodes().size(); ++i)
+    nodeIndex_[fn_.nodes()[i].result.index] = int64_t(i);
+  planGroups();
+  planInPlace();
+}
 
 void FunctionEmitter::plan() {
   size_t n = fn_.numValueIds();
@@ -369,6 +434,183 @@ void FunctionEmitter::plan() {
   }
 }
 
+/// Loop fusion: adjacent elementwise kernels over the same shape form one loop group when each
+/// reads the earlier members only directly at the element it computes (never through a view
+/// or reshape, which could reach an element not yet computed). Nodes without a kernel of their
+/// own (views, fused producers, reshapes) may lie between members; any other kernel ends the
+/// group.
+void FunctionEmitter::planGroups() {
+  const auto &nodes = fn_.nodes();
+  groupEnd_.resize(nodes.size());
+  std::iota(groupEnd_.begin(), groupEnd_.end(), size_t(0));
+  if (!opts_.fuseLoops)
+    return;
+  std::vector<bool> member(fn_.numValueIds(), false);
+  std::vector<size_t> group;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &n = nodes[i];
+    if (!isKernel(n))
+      continue;
+    bool elementwise = isElementwiseKernel(n.op);
+    if (!group.empty() && elementwise && n.type.shape == nodes[group[0]].type.shape && readsDirectly(n, member)) {
+      group.push_back(i);
+      member[n.result.index] = true;
+      for (size_t j : group)
+        groupEnd_[j] = i;
+      continue;
+    }
+    for (size_t j : group)
+      member[nodes[j].result.index] = false;
+    group.clear();
+    if (elementwise) {
+      group.push_back(i);
+      member[n.result.index] = true;
+    }
+  }
+}
+
+/// True when every value of `set` that the kernel of `n` reads is read as a plain operand (of
+/// `n` or of a producer fused into it), so at the element being computed, never through a
+/// view or a reshape.
+bool FunctionEmitter::readsDirectly(const Node &n, const std::vector<bool> &set) {
+  for (ValueId o : n.operands) {
+    if (set[o.index])
+      continue;
+    const Node *d = fn_.definingNode(o);
+    if (!d)
+      continue;
+    if (fused_[o.index]) {
+      if (!readsDirectly(*d, set))
+        return false;
+      continue;
+    }
+    if (virtual_[o.index] || d->op == OpKind::Reshape) {
+      std::vector<ValueId> owners;
+      collectStorage(o, owners);
+      for (ValueId w : owners)
+        if (set[w.index])
+          return false;
+    }
+  }
+  return true;
+}
+
+/// In-place updates: a state update computed by an elementwise kernel is stored straight into
+/// the state's buffer (no arena block, no copy at the end) when nothing reads the old state
+/// afterwards: every kernel that reads it runs before the update's kernel, or in the same loop
+/// group at or before it and directly at the element being computed (read before written). The
+/// results, copied out at the end, must not read the state.
+void FunctionEmitter::planInPlace() {
+  size_t count = fn_.numValueIds();
+  inPlace_.assign(count, -1);
+  if (!opts_.inPlaceUpdates)
+    return;
+  const auto &nodes = fn_.nodes();
+  std::vector<int> updatesOf(count, 0);
+  for (const StateUpdate &u : fn_.updates())
+    ++updatesOf[u.value.index];
+  std::vector<bool> readAtEnd(count, false);
+  for (const FunctionResult &r : fn_.results()) {
+    std::vector<ValueId> owners;
+    collectStorage(r.value, owners);
+    for (ValueId o : owners)
+      readAtEnd[o.index] = true;
+  }
+  for (const StateUpdate &u : fn_.updates()) {
+    const Node *d = fn_.definingNode(u.value);
+    if (u.value == u.state || !d || !isKernel(*d) || !isElementwiseKernel(d->op) || updatesOf[u.value.index] != 1 ||
+        readAtEnd[u.state.index] || readAtEnd[u.value.index] || !(type(u.value) == type(u.state)))
+      continue;
+    size_t k = size_t(nodeIndex_[u.value.index]);
+    std::vector<bool> state(count, false);
+    state[u.state.index] = true;
+    bool safe = true;
+    for (size_t i = 0; i < nodes.size() && safe; ++i) {
+      if (!isKernel(nodes[i]))
+        continue;
+      std::vector<ValueId> reads = storageReadBy(nodes[i]);
+      if (std::find(reads.begin(), reads.end(), u.state) == reads.end())
+        continue;
+      if (i > k || (groupEnd_[i] == groupEnd_[k] && !readsDirectly(nodes[i], state)))
+        safe = false;
+    }
+    if (safe)
+      inPlace_[u.value.index] = int64_t(u.state.index);
+  }
+}
+
+/// Alias classes for scoped-noalias metadata: every argument buffer is its own class; arena
+/// values whose blocks overlap (reuse by liveness) share one; reshapes and in-place updates take
+/// the class of the storage they alias. Accesses of different classes never touch the same
+/// bytes, which lets LLVM vectorize loops over many buffers without runtime alias checks.
+void FunctionEmitter::planAliasClasses() {
+  size_t count = fn_.numValueIds();
+  aliasClass_.assign(count, -1);
+  int classes = 0;
+  for (const Argument &a : fn_.arguments())
+    aliasClass_[a.value.index] = classes++;
+  struct Block {
+    int64_t begin, end;
+    uint32_t value;
+  };
+  std::vector<Block> blocks;
+  for (const Node &n : fn_.nodes())
+    if (offset_[n.result.index] >= 0)
+      blocks.push_back({offset_[n.result.index],
+                        offset_[n.result.index] + std::max<int64_t>(1, n.type.numElements() * storageBytes(n.type.dtype)),
+                        n.result.index});
+  std::sort(blocks.begin(), blocks.end(), [](const Block &x, const Block &y) { return x.begin < y.begin; });
+  int64_t reach = -1;
+  for (const Block &bl : blocks) {
+    if (bl.begin >= reach)
+      ++classes;
+    reach = std::max(reach, bl.end);
+    aliasClass_[bl.value] = classes - 1;
+  }
+  // Reshapes (in node order, so chains resolve) and in-place updates alias other storage.
+  for (const Node &n : fn_.nodes()) {
+    if (n.op == OpKind::Reshape && !virtual_[n.result.index] && !fused_[n.result.index])
+      aliasClass_[n.result.index] = aliasClass_[n.operands[0].index];
+    if (inPlace_[n.result.index] >= 0)
+      aliasClass_[n.result.index] = aliasClass_[size_t(inPlace_[n.result.index])];
+  }
+  resultClass0_ = classes;
+  classes += int(fn_.results().size());
+  llvm::MDBuilder mdb(ctx_);
+  llvm::MDNode *domain = mdb.createAnonymousAliasScopeDomain("nnc");
+  std::vector<llvm::Metadata *> scopes;
+  for (int c = 0; c < classes; ++c)
+    scopes.push_back(mdb.createAnonymousAliasScope(domain));
+  scopeMD_.clear();
+  noaliasMD_.clear();
+  for (int c = 0; c < classes; ++c) {
+    scopeMD_.push_back(llvm::MDNode::get(ctx_, {scopes[size_t(c)]}));
+    std::vector<llvm::Metadata *> others;
+    for (int o = 0; o < classes; ++o)
+      if (o != c)
+        others.push_back(scopes[size_t(o)]);
+    noaliasMD_.push_back(llvm::MDNode::get(ctx_, others));
+  }
+}
+
+/// Storage pointers for every value: arguments from `buffers`, stored nodes in the arena,
+/// reshapes their operand's, in-place updates their state's.
+void FunctionEmitter::bindStorage(Value *buffers, Value *arena) {
+  const auto &args = fn_.arguments();
+  for (size_t i = 0; i < args.size(); ++i)
+    ptr_[args[i].value.index] = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), buffers, i));
+  for (const Node &n : fn_.nodes()) {
+    if (virtual_[n.result.index] || fused_[n.result.index])
+      continue;
+    if (n.op == OpKind::Reshape)
+      ptr_[n.result.index] = ptr_[n.operands[0].index];
+    else if (inPlace_[n.result.index] >= 0)
+      ptr_[n.result.index] = ptr_[size_t(inPlace_[n.result.index])];
+    else
+      ptr_[n.result.index] = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena, c64(offset_[n.result.index]));
+  }
+}
+
 /// The values with storage that the kernel of `n` reads, through views, fused producers and
 /// reshape aliases.
 void FunctionEmitter::collectReads(const Node &n, std::vector<ValueId> &out) {
@@ -396,16 +638,13 @@ void FunctionEmitter::planArena() {
   const auto &nodes = fn_.nodes();
   size_t n = fn_.numValueIds();
   std::vector<int64_t> lastUse(n, -1);
-  auto stored = [&](const Node &node) {
-    return !virtual_[node.result.index] && !fused_[node.result.index] && node.op != OpKind::Reshape;
-  };
+  auto stored = [&](const Node &node) { return isKernel(node); };
+  // A loop group runs as one kernel: what its members read stays live to its last member.
   for (size_t i = 0; i < nodes.size(); ++i) {
     if (!stored(nodes[i]))
       continue;
-    std::vector<ValueId> reads;
-    collectReads(nodes[i], reads);
-    for (ValueId r : reads)
-      lastUse[r.index] = std::max<int64_t>(lastUse[r.index], int64_t(i));
+    for (ValueId r : storageReadBy(nodes[i]))
+      lastUse[r.index] = std::max<int64_t>(lastUse[r.index], int64_t(groupEnd_[i]));
   }
   int64_t end = int64_t(nodes.size());
   auto pinTo = [&](ValueId v) {
@@ -422,13 +661,25 @@ void FunctionEmitter::planArena() {
   offset_.assign(n, -1);
   std::vector<std::pair<int64_t, int64_t>> freeBlocks; // (offset, size)
   std::vector<std::vector<ValueId>> dying(nodes.size() + 1);
+  // Values read for the last time by kernel i (or its group) are free once it has run.
+  auto freeDying = [&](size_t i) {
+    for (ValueId v : dying[i]) {
+      const Node *d = fn_.definingNode(v);
+      freeBlocks.push_back({offset_[v.index], (d->type.numElements() * storageBytes(d->type.dtype) + 63) / 64 * 64});
+    }
+  };
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node &node = nodes[i];
     if (!stored(node))
       continue;
     int64_t size = (node.type.numElements() * storageBytes(node.type.dtype) + 63) / 64 * 64;
     intermediateBytes_ += size;
-    ++kernels_;
+    if (groupEnd_[i] == i)
+      ++kernels_; // one loop nest per group
+    if (inPlace_[node.result.index] >= 0) {
+      freeDying(i);
+      continue; // stored in its state's buffer
+    }
     // Best fit among free blocks, else grow the arena.
     size_t best = freeBlocks.size();
     for (size_t k = 0; k < freeBlocks.size(); ++k)
@@ -443,14 +694,10 @@ void FunctionEmitter::planArena() {
     } else {
       offset_[node.result.index] = allocate(size);
     }
-    int64_t last = lastUse[node.result.index] < 0 ? int64_t(i) : lastUse[node.result.index];
+    int64_t last = lastUse[node.result.index] < 0 ? int64_t(groupEnd_[i]) : lastUse[node.result.index];
     if (last < end)
       dying[size_t(last)].push_back(node.result);
-    // Values read for the last time by this kernel are free once it has run.
-    for (ValueId v : dying[i]) {
-      const Node *d = fn_.definingNode(v);
-      freeBlocks.push_back({offset_[v.index], (d->type.numElements() * storageBytes(d->type.dtype) + 63) / 64 * 64});
-    }
+    freeDying(i);
   }
 }
 
@@ -460,16 +707,18 @@ void FunctionEmitter::fill(ValueId v, double value) {
 }
 
 /// Copies the elements of `from` (through its access map) into contiguous storage at toPtr.
-void FunctionEmitter::copy(ValueId from, Value *toPtr) { copyAccess(accessOf(from), type(from), toPtr); }
+void FunctionEmitter::copy(ValueId from, Value *toPtr, int toClass) {
+  copyAccess(accessOf(from), type(from), toPtr, toClass);
+}
 
-void FunctionEmitter::copyAccess(const Access &a, const TensorType &t, Value *toPtr) {
+void FunctionEmitter::copyAccess(const Access &a, const TensorType &t, Value *toPtr, int toClass) {
   DType d = t.dtype;
   V64 strides = rowMajorStrides(t.shape);
   forShape(t.shape, [&](const std::vector<Value *> &idx) {
     Value *x = load(a, d, idx);
     if (d == DType::I1)
       x = b_.CreateZExt(x, b_.getInt8Ty());
-    b_.CreateStore(x, b_.CreateInBoundsGEP(memType(d), toPtr, affine(0, strides, idx)));
+    tagClass(b_.CreateStore(x, b_.CreateInBoundsGEP(memType(d), toPtr, affine(0, strides, idx))), toClass);
   });
 }
 
@@ -563,6 +812,8 @@ Value *FunctionEmitter::scalarOp(const Node &n, const std::vector<Value *> &x) {
 /// The element of `v` at `idx`: computed in place for a fused producer, else read through its
 /// access map.
 Value *FunctionEmitter::valueAt(ValueId v, const std::vector<Value *> &idx) {
+  if (auto it = groupValues_.find(v.index); it != groupValues_.end())
+    return it->second;
   if (fused_[v.index]) {
     const Node &p = *fn_.definingNode(v);
     std::vector<Value *> x;
@@ -581,6 +832,69 @@ void FunctionEmitter::emitElementwise(const Node &n) {
       x.push_back(valueAt(o, idx));
     storeFlat(n.result, affine(0, strides, idx), scalarOp(n, x));
   });
+}
+
+/// The members of a loop group (planGroups), element by element in one loop nest over rows
+/// [rowBegin, rowEnd) of their common shape. A member reads an earlier one directly at the
+/// same element, so it takes the value just computed rather than loading it back.
+void FunctionEmitter::emitGroupRows(const std::vector<const Node *> &group, Value *rowBegin, Value *rowEnd) {
+  const V64 &shape = group[0]->type.shape;
+  V64 strides = rowMajorStrides(shape);
+  forShapeRows(shape, rowBegin, rowEnd, [&](const std::vector<Value *> &idx) {
+    Value *flat = affine(0, strides, idx);
+    for (const Node *n : group) {
+      std::vector<Value *> x;
+      for (ValueId o : n->operands)
+        x.push_back(valueAt(o, idx));
+      Value *y = scalarOp(*n, x);
+      storeFlat(n->result, flat, y);
+      groupValues_[n->result.index] = y;
+    }
+    groupValues_.clear();
+  });
+}
+
+/// An elementwise kernel or loop group: large ones (at least two rows and 2^15 elements, with
+/// threads) are split into row blocks run by nnc_parallel_for. Each element is computed the same
+/// way whatever the split, so the results do not depend on the thread count.
+void FunctionEmitter::emitLoopGroup(const std::vector<const Node *> &group) {
+  const V64 &shape = group[0]->type.shape;
+  int64_t rows = shape.empty() ? 1 : shape[0];
+  int64_t elements = product(shape);
+  if (!opts_.parallelLoops || opts_.threads < 2 || rows < 2 || elements < (int64_t(1) << 15))
+    return emitGroupRows(group, c64(0), c64(rows));
+  int64_t chunk = (rows + opts_.threads - 1) / opts_.threads;
+  if (shape.size() == 1)
+    chunk = (chunk + 63) / 64 * 64; // whole vectors per block
+  int64_t blocks = (rows + chunk - 1) / chunk;
+  // void task(ptr ctx, i64 i): rows [i*chunk, min((i+1)*chunk, rows)); ctx = {buffers, arena}.
+  auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64()}, false);
+  auto *task = llvm::Function::Create(ty, llvm::Function::InternalLinkage, f_->getName() + ".rows", m_);
+  llvm::Function *savedF = f_;
+  llvm::BasicBlock *savedEntry = entry_;
+  std::vector<Value *> savedPtr = ptr_;
+  auto savedIP = b_.saveIP();
+  f_ = task;
+  entry_ = llvm::BasicBlock::Create(ctx_, "entry", task);
+  b_.SetInsertPoint(entry_);
+  Value *ctx = task->getArg(0), *i = task->getArg(1);
+  Value *buffers = b_.CreateLoad(b_.getPtrTy(), ctx);
+  Value *arena = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), ctx, 1));
+  bindStorage(buffers, arena);
+  Value *begin = b_.CreateMul(i, c64(chunk), "", true, true);
+  Value *end = b_.CreateAdd(begin, c64(chunk), "", true, true);
+  end = b_.CreateSelect(b_.CreateICmpSLT(end, c64(rows)), end, c64(rows));
+  emitGroupRows(group, begin, end);
+  b_.CreateRetVoid();
+  f_ = savedF;
+  entry_ = savedEntry;
+  ptr_ = std::move(savedPtr);
+  b_.restoreIP(savedIP);
+  llvm::IRBuilder<> eb(entry_, entry_->begin());
+  Value *taskCtx = eb.CreateAlloca(b_.getPtrTy(), b_.getInt32(2));
+  b_.CreateStore(buffers_, taskCtx);
+  b_.CreateStore(arena_, b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), taskCtx, 1));
+  b_.CreateCall(parallelFor(), {c64(blocks), task, taskCtx});
 }
 
 void FunctionEmitter::emitReduce(const Node &n) {
@@ -1049,7 +1363,7 @@ void FunctionEmitter::emitNode(const Node &n) {
   case OpKind::Slice:
   case OpKind::Constant:
     // A view that must be stored: copy it through its access map.
-    return copyAccess(viewAccess(n), n.type, ptr_[n.result.index]);
+    return copyAccess(viewAccess(n), n.type, ptr_[n.result.index], aliasClass_[n.result.index]);
   default:
     return emitElementwise(n);
   }
@@ -1063,7 +1377,7 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
   for (const FunctionResult &r : fn_.results())
     abi.resultTypes.push_back(fn_.type(r.value));
 
-  plan();
+  planAll();
   // GEMM routines, once per module, and their shared scratch in the arena.
   int64_t scratchElems = 0;
   bool needF32 = false, needF64 = false;
@@ -1117,43 +1431,46 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
   fmf.setAllowReciprocal();
   fmf.setApproxFunc();
   b_.setFastMathFlags(fmf);
-  Value *buffers = f_->getArg(0);
+  Value *buffers = buffers_ = f_->getArg(0);
   arena_ = f_->getArg(1);
 
-  // Storage: arguments from `buffers`, nodes in the arena (reshape aliases its operand).
-  const auto &args = fn_.arguments();
-  for (size_t i = 0; i < args.size(); ++i)
-    ptr_[args[i].value.index] = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), buffers, i));
   planArena();
-  for (const Node &n : fn_.nodes()) {
-    if (virtual_[n.result.index] || fused_[n.result.index])
-      continue;
-    if (n.op == OpKind::Reshape) {
-      ptr_[n.result.index] = ptr_[n.operands[0].index];
-      continue;
-    }
-    ptr_[n.result.index] = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(offset_[n.result.index]));
-  }
+  planAliasClasses();
+  const auto &args = fn_.arguments();
+  bindStorage(buffers, arena_);
   abi.arenaBytes = (arenaBytes_ + 63) / 64 * 64;
   abi.intermediateBytes = intermediateBytes_;
   abi.scratchBytes = gemmScratchBytes_;
   abi.kernels = kernels_;
   abi.fusedOps = std::count(fused_.begin(), fused_.end(), true);
 
-  for (const Node &n : fn_.nodes())
-    if (!virtual_[n.result.index] && !fused_[n.result.index])
+  const auto &nodes = fn_.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &n = nodes[i];
+    if (!isKernel(n))
+      continue; // computed where it is read, or (a reshape) an alias
+    if (!isElementwiseKernel(n.op)) {
       emitNode(n);
+      continue;
+    }
+    std::vector<const Node *> group{&n};
+    for (size_t j = i + 1; j <= groupEnd_[i]; ++j)
+      if (isKernel(nodes[j]))
+        group.push_back(&nodes[j]);
+    emitLoopGroup(group);
+    i = groupEnd_[i];
+  }
 
   // Results, then state updates written in place. Update values are nodes computed above,
   // so writing one state buffer cannot change the value of another update.
   size_t nargs = args.size();
   for (size_t j = 0; j < fn_.results().size(); ++j) {
     Value *out = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), buffers, nargs + j));
-    copy(fn_.results()[j].value, out);
+    copy(fn_.results()[j].value, out, resultClass0_ + int(j));
   }
   for (const StateUpdate &u : fn_.updates())
-    if (u.value != u.state)
-      copy(u.value, ptr_[u.state.index]);
+    if (u.value != u.state && inPlace_[u.value.index] < 0)
+      copy(u.value, ptr_[u.state.index], aliasClass_[u.state.index]);
   b_.CreateRetVoid();
   return abi;
 }
@@ -1163,7 +1480,7 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
 /// One line per kernel: the value it stores and, as an expression, the fused ops and views it
 /// computes on the way.
 std::string FunctionEmitter::describe() {
-  plan();
+  planAll();
   planArena();
   std::vector<std::string> names = valueNames(fn_);
   std::function<std::string(ValueId)> expr = [&](ValueId v) -> std::string {
@@ -1182,8 +1499,11 @@ std::string FunctionEmitter::describe() {
                                 fn_.name(), kernels_, std::count(fused_.begin(), fused_.end(), true),
                                 arenaBytes_, intermediateBytes_);
   int k = 0;
-  for (const Node &n : fn_.nodes()) {
-    if (virtual_[n.result.index] || fused_[n.result.index] || n.op == OpKind::Reshape)
+  bool inGroup = false; // the previous kernel's loop nest continues with this one
+  const auto &nodes = fn_.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &n = nodes[i];
+    if (!isKernel(n))
       continue;
     std::string body;
     if (isElementwiseKernel(n.op)) {
@@ -1197,8 +1517,11 @@ std::string FunctionEmitter::describe() {
       for (size_t i = 0; i < n.operands.size(); ++i)
         body += (i ? ", " : " ") + expr(n.operands[i]);
     }
-    out += fmt::format("  k{:<3} {} = {} : {}  @{}\n", k++, names[n.result.index], body, n.type.str(),
-                       offset_[n.result.index]);
+    std::string where = inPlace_[n.result.index] >= 0 ? "in place of " + names[size_t(inPlace_[n.result.index])]
+                                                      : fmt::format("@{}", offset_[n.result.index]);
+    std::string label = inGroup ? std::string("  +   ") : fmt::format("  k{:<3} ", k++);
+    out += fmt::format("{}{} = {} : {}  {}\n", label, names[n.result.index], body, n.type.str(), where);
+    inGroup = groupEnd_[i] != i;
   }
   return out;
 }
