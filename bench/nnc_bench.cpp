@@ -19,6 +19,12 @@
 //
 //   nnc_bench MODEL.nn --out DIR --features F --classes C [--seed 7] [--batches 4]
 //             [--check 3] [--warmup-ms 200] [--reps 7] [--rep-ms 150] [--no-write] [--raw]
+//             [--threads 1] [--disable-pass NAME]...
+//
+// --threads sets TrainerOptions::threads (the compiled step's threads; default 1). Each
+// --disable-pass NAME turns off one graph pass (passes/PassManager.h) or code generation pass
+// (codegen/Emitter.h), as `nnc --disable-pass` does; `nnc --passes=list` prints the names. Both
+// are recorded in the JSON line ("threads", "disabled_passes") and apply to --raw too.
 //
 // With --epoch DATA (e.g. fashion-mnist) it instead trains MODEL for one epoch on the data, the
 // way `nnc train MODEL --epochs 1` does (pixels scaled to [0, 1], then one shuffled epoch and
@@ -27,15 +33,16 @@
 // for the final partial minibatch), so the epoch's own time can be told from compilation.
 //
 //===----------------------------------------------------------------------------------------===//
-#include "frontend/Lower.h"
+#include "codegen/Emitter.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
-#include "passes/TrainStep.h"
+#include "passes/PassManager.h"
 #include "runtime/DataSource.h"
 #include "runtime/Executable.h"
 #include "runtime/Npy.h"
 #include "runtime/ReadFile.h"
 #include "runtime/Trainer.h"
+#include "runtime/TrainingModule.h"
 
 #include <sys/resource.h>
 #include <time.h>
@@ -79,10 +86,21 @@ std::string jsonList(const std::vector<double> &v, const char *format = "%.9g") 
   return s + "]";
 }
 
-/// Seconds per call of the compiled train_step alone: the model compiled as Trainer does it,
-/// state copied from `t`, minibatch 0 staged once; median over `reps` repetitions of ~repMs.
-double rawStepSeconds(const std::string &path, nnc::Trainer &t, const std::vector<float> &x,
-                      const std::vector<int32_t> &y, int64_t reps, double repMs) {
+/// A JSON array of strings (pass names: letters, digits and '-').
+std::string jsonStrings(const std::vector<std::string> &v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i)
+    s += (i ? ", \"" : "\"") + v[i] + "\"";
+  return s + "]";
+}
+
+/// Seconds per call of the compiled train_step alone: the model compiled as Trainer does it
+/// (lowerTraining with the graph pipeline, then Executable::compile, both with `options`'
+/// threads and disabled passes), state copied from `t`, minibatch 0 staged once; median over
+/// `reps` repetitions of ~repMs.
+double rawStepSeconds(const std::string &path, nnc::Trainer &t, const nnc::TrainerOptions &options,
+                      const std::vector<float> &x, const std::vector<int32_t> &y, int64_t reps,
+                      double repMs) {
   using namespace nnc;
   auto text = readFile(path);
   if (!text)
@@ -91,32 +109,23 @@ double rawStepSeconds(const std::string &path, nnc::Trainer &t, const std::vecto
   DiagnosticEngine diags(&file);
   Program program = parseProgram(file, diags);
   checkProgram(program, diags);
+  if (diags.hasErrors())
+    die("raw: the model has errors");
   const TrainConfig &c = t.config();
-  Module lowered;
-  for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
-    LowerOptions o;
-    o.mode = mode;
-    o.batch = c.batch;
-    o.seed = c.seed;
-    o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
-    if (diags.hasErrors() || !lowerModel(program, o, lowered, diags))
-      die("raw: lowering failed");
-  }
-  const auto &fns = lowered.functions();
-  TrainStepConfig tc;
-  tc.optimizer = c.optimizer;
-  tc.optimizerArgs = c.optimizerArgs;
-  tc.schedule = c.schedule;
-  tc.scheduleArgs = c.scheduleArgs;
-  tc.clip = c.clip;
-  tc.weightDecay = c.weightDecay;
-  tc.stepsPerEpoch = 1;
-  tc.totalEpochs = c.epochs;
-  auto built = buildTrainingModule(fns[0], fns[1], fns[2], tc);
-  if (!std::holds_alternative<Module>(built))
+  LowerOptions o;
+  o.batch = c.batch;
+  o.seed = c.seed;
+  o.modelName = options.modelName;
+  std::optional<Module> lowered =
+      lowerTraining(program, o, c, 1, diags, nullptr, options.optimize, options.disabledPasses);
+  if (!lowered)
     die("raw: building the training module failed");
-  Module &module = std::get<Module>(built);
-  auto exe = Executable::compile(module);
+  Module &module = *lowered;
+  CompileOptions co;
+  co.jit = options.jit;
+  co.threads = std::max(1, options.threads);
+  co.disabledPasses = options.disabledPasses;
+  auto exe = Executable::compile(module, co);
   if (!exe)
     die("raw: " + llvm::toString(exe.takeError()));
   CompiledFunction *fn = (*exe)->function("train_step");
@@ -161,7 +170,7 @@ double rawStepSeconds(const std::string &path, nnc::Trainer &t, const std::vecto
 }
 
 /// --epoch: one epoch of `model` on `data`, phases timed; prints one JSON object.
-int epochBench(const std::string &model, const std::string &data, uint64_t seed) {
+int epochBench(const std::string &model, const std::string &data, const nnc::TrainerOptions &base) {
   using namespace nnc;
   double t0 = now();
   auto train = loadDataSource(data, Split::Train);
@@ -171,8 +180,7 @@ int epochBench(const std::string &model, const std::string &data, uint64_t seed)
   if (auto map = normalizeFeatures(*train, &*test, Normalization::Auto, data); !map)
     die(map.message());
   double loadS = now() - t0;
-  TrainerOptions options;
-  options.seed = seed;
+  TrainerOptions options = base;
   options.epochs = 1;
   t0 = now();
   auto trainer = Trainer::fromFile(model, options);
@@ -196,11 +204,32 @@ int epochBench(const std::string &model, const std::string &data, uint64_t seed)
   getrusage(RUSAGE_SELF, &usage);
   std::printf("{\"load_s\": %.4f, \"compile_s\": %.4f, \"epoch_s\": %.4f, \"epoch_compile_s\": %.4f, "
               "\"eval_s\": %.4f, \"eval_compile_s\": %.4f, \"compile_total_s\": %.4f, \"train_loss\": %.6f, "
-              "\"test_accuracy\": %.6f, \"maxrss_kb\": %ld}\n",
+              "\"test_accuracy\": %.6f, \"maxrss_kb\": %ld, \"threads\": %d, \"disabled_passes\": %s}\n",
               loadS, compileS, epochS, epochCompileS, evalS, evalCompileS, t.compileSeconds(), stats->loss,
-              ev->accuracy, usage.ru_maxrss);
+              ev->accuracy, usage.ru_maxrss, options.threads, jsonStrings(options.disabledPasses).c_str());
   return 0;
 }
+
+const char *kUsage =
+    "usage: nnc_bench MODEL.nn --out DIR --features F --classes C [options]\n"
+    "       nnc_bench MODEL.nn --epoch DATA [--seed S] [--threads N] [--disable-pass NAME]...\n"
+    "Times nnc's compiled train step on synthetic data; prints one JSON line.\n"
+    "  --out DIR            where the initial parameters and data are written as .npy\n"
+    "  --features F         features per example (the model's input row)\n"
+    "  --classes C          classes of the synthetic labels\n"
+    "  --seed S             initializers' and data's seed (default 7)\n"
+    "  --batches N          synthetic minibatches, used in turn (default 4)\n"
+    "  --check N            steps whose losses are recorded first (default 3)\n"
+    "  --warmup-ms MS       warm-up before timing (default 200)\n"
+    "  --reps N             timed repetitions (default 7)\n"
+    "  --rep-ms MS          length of one repetition (default 150)\n"
+    "  --threads N          threads of the compiled step (TrainerOptions::threads; default 1)\n"
+    "  --disable-pass NAME  turn off a graph or code generation pass (repeatable; names:\n"
+    "                       `nnc --passes=list`)\n"
+    "  --no-write           do not write the .npy files\n"
+    "  --raw                also time the compiled train_step function alone\n"
+    "  --epoch DATA         instead train one epoch on DATA (e.g. fashion-mnist), phases timed\n"
+    "  --help               this text\n";
 
 } // namespace
 
@@ -210,6 +239,8 @@ int main(int argc, char **argv) {
   uint64_t seed = 7;
   double warmupMs = 200, repMs = 150;
   bool write = true, raw = false;
+  int threads = 1;
+  std::vector<std::string> disabled;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -229,18 +260,37 @@ int main(int argc, char **argv) {
     else if (a == "--no-write") write = false;
     else if (a == "--raw") raw = true;
     else if (a == "--epoch") epochData = next();
+    else if (a == "--threads") threads = std::atoi(next().c_str());
+    else if (a == "--disable-pass") {
+      std::string name = next();
+      if (!nnc::findPass(name) && !nnc::findCodegenPass(name))
+        die("unknown pass '" + name + "' (nnc --passes=list prints the names)");
+      disabled.push_back(name);
+    }
+    else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     else if (!a.empty() && a[0] != '-' && model.empty()) model = a;
-    else die("unknown argument " + a);
+    else {
+      std::fprintf(stderr, "nnc_bench: unknown argument %s\n%s", a.c_str(), kUsage);
+      return 2;
+    }
   }
-  if (!model.empty() && !epochData.empty())
-    return epochBench(model, epochData, seed);
-  if (model.empty() || out.empty() || features <= 0 || classes <= 0 || batches <= 0 || reps <= 0)
-    die("usage: nnc_bench MODEL.nn --out DIR --features F --classes C [--seed S] [--batches N] "
-        "[--check N] [--warmup-ms MS] [--reps N] [--rep-ms MS] [--no-write]");
-
-  // 1. The cold compile: parse, lower, autodiff, optimizer, LLVM, for the model's batch size.
+  if (threads < 1)
+    die("--threads must be at least 1");
   nnc::TrainerOptions options;
   options.seed = seed;
+  options.threads = threads;
+  options.disabledPasses = disabled;
+  if (!model.empty() && !epochData.empty())
+    return epochBench(model, epochData, options);
+  if (model.empty() || out.empty() || features <= 0 || classes <= 0 || batches <= 0 || reps <= 0) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+
+  // 1. The cold compile: parse, lower, autodiff, optimizer, LLVM, for the model's batch size.
   double t0 = now(), c0 = cpuNow();
   auto trainer = nnc::Trainer::fromFile(model, options);
   double compileWall = now() - t0, compileCpu = cpuNow() - c0;
@@ -312,11 +362,13 @@ int main(int argc, char **argv) {
 
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage); // before --raw's second compile
-  double rawStep = raw ? rawStepSeconds(model, t, x, y, reps, repMs) : 0.0;
-  std::printf("{\"model\": \"%s\", \"batch\": %lld, \"compile_s\": %.6f, \"compile_cpu_s\": %.6f, "
+  double rawStep = raw ? rawStepSeconds(model, t, options, x, y, reps, repMs) : 0.0;
+  std::printf("{\"model\": \"%s\", \"batch\": %lld, \"threads\": %d, \"disabled_passes\": %s, "
+              "\"compile_s\": %.6f, \"compile_cpu_s\": %.6f, "
               "\"compile_trainer_s\": %.6f, \"steps_per_rep\": %lld, \"step_s\": %s, \"step_cpu_s\": %s, \"check_losses\": %s, \"last_loss\": %.9g, "
               "\"maxrss_kb\": %ld, \"params\": %zu, \"raw_step_s\": %.9g}\n",
-              t.modelName().c_str(), (long long)B, compileWall, compileCpu, t.compileSeconds(),
+              t.modelName().c_str(), (long long)B, options.threads, jsonStrings(options.disabledPasses).c_str(),
+              compileWall, compileCpu, t.compileSeconds(),
               (long long)stepsPerRep, jsonList(times).c_str(), jsonList(cpuTimes).c_str(), jsonList(losses).c_str(), lastLoss, usage.ru_maxrss, names.size(), rawStep);
   return 0;
 }
