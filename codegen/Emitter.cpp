@@ -32,6 +32,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <numeric>
 
 namespace nnc {
@@ -331,6 +332,17 @@ private:
     return reads;
   }
   std::vector<int64_t> nodeIndex_; ///< per ValueId index: its node's index, -1 for arguments
+  /// An elementwise kernel computed by a GEMM's epilogue: C = op(A)·op(B) then GemmEpilogueKind
+  /// `kind` with the bias vector and the aux tensor.
+  struct Epilogue {
+    ValueId matmul;
+    int32_t kind = 0;
+    ValueId bias, aux; ///< storage (invalid when unused)
+    int64_t biasOffset = 0;
+  };
+  std::map<uint32_t, Epilogue> epilogue_; ///< by the kernel's ValueId index
+  void planEpilogues();
+  bool matchEpilogue(const Node &u, Epilogue &ep);
   int resultClass0_ = 0;            ///< the alias class of result buffer 0 (then 1, 2, ...)
   void collectReads(const Node &n, std::vector<ValueId> &out);
   void collectStorage(ValueId v, std::vector<ValueId> &out);
@@ -351,14 +363,15 @@ private:
   Value *valueAt(ValueId v, const std::vector<Value *> &idx);
   Value *scalarOp(const Node &n, const std::vector<Value *> &x);
   void emitReduce(const Node &n);
-  void emitMatMul(const Node &n);
+  void emitMatMul(const Node &n, ValueId into, const Epilogue *ep = nullptr);
   struct MatMulSplit {
     int64_t M = 0, N = 0, K = 0, blocks = 1, rows = 0, scratchBytes = 0;
   };
   MatMulSplit splitOf(const Node &n) const;
   llvm::FunctionCallee parallelFor();
   llvm::Function *rowBlockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta, int64_t lda,
-                               int64_t ldb, int32_t flags, llvm::Type *t);
+                               int64_t ldb, int32_t flags, llvm::Type *t, const Epilogue *ep);
+  llvm::Function *sgemmEpilogue_ = nullptr;
   void emitNormalize(const Node &n);
   void emitLabeledRows(const Node &n);
   void emitOneHot(const Node &n);
@@ -391,6 +404,7 @@ void FunctionEmitter::planAll() {
   nodeIndex_.assign(fn_.numValueIds(), -1);
   for (size_t i = 0; i < fn_.nodes().size(); ++i)
     nodeIndex_[fn_.nodes()[i].result.index] = int64_t(i);
+  planEpilogues();
   planGroups();
   planInPlace();
 }
@@ -434,6 +448,147 @@ void FunctionEmitter::plan() {
   }
 }
 
+/// Epilogue fusion: an f32 matrix product whose only user is an elementwise kernel of the forms
+///   act(M + bias), act(M), M + bias         act: relu, sigmoid, tanh; bias: a broadcast row
+///   M * [y > 0], M * y(1 - y), M * (1 - y²)  the derivative of relu, sigmoid, tanh at output y
+/// is computed by the GEMM routine with the activation epilogue, straight into the kernel's
+/// storage: the product is never stored and the kernel makes no pass of its own over memory.
+void FunctionEmitter::planEpilogues() {
+  epilogue_.clear();
+  if (!opts_.fuseEpilogues)
+    return;
+  for (const Node &u : fn_.nodes()) {
+    if (!isKernel(u) || !isElementwiseKernel(u.op) || u.type.dtype != DType::F32 || u.type.shape.size() != 2)
+      continue;
+    Epilogue ep;
+    if (matchEpilogue(u, ep)) {
+      fused_[ep.matmul.index] = true; // computed by u's kernel
+      epilogue_[u.result.index] = ep;
+    }
+  }
+}
+
+bool FunctionEmitter::matchEpilogue(const Node &u, Epilogue &ep) {
+  auto users = fn_.computeUsers();
+  std::vector<bool> pinned(fn_.numValueIds(), false);
+  for (const FunctionResult &r : fn_.results())
+    pinned[r.value.index] = true;
+  for (const StateUpdate &up : fn_.updates())
+    pinned[up.value.index] = true;
+  auto node = [&](ValueId v) { return fn_.definingNode(v); };
+  auto fusedOp = [&](ValueId v, OpKind op) {
+    const Node *d = node(v);
+    return d && d->op == op && fused_[v.index] ? d : nullptr;
+  };
+  // The product: f32, two-dimensional, u's shape, used only by u.
+  auto product = [&](ValueId v) {
+    const Node *d = node(v);
+    return d && d->op == OpKind::MatMul && d->type.dtype == DType::F32 && d->type.shape == u.type.shape &&
+           !pinned[v.index] && users[v.index].size() == 1 && type(d->operands[0]).shape.size() == 2;
+  };
+  // A row vector broadcast down the rows: read in place, stride 1 along the columns.
+  auto bias = [&](ValueId v) {
+    const Node *d = node(v);
+    if (!d || d->op != OpKind::Broadcast || !virtual_[v.index] || type(d->operands[0]).dtype != DType::F32)
+      return false;
+    Access a = accessOf(v);
+    if (a.isConstant || a.strides.size() != 2 || a.strides[0] != 0 || a.strides[1] != 1 ||
+        type(a.base).dtype != DType::F32)
+      return false;
+    ep.bias = a.base;
+    ep.biasOffset = a.offset;
+    return true;
+  };
+  auto constant = [&](ValueId v, double value) {
+    const Node *d = node(v);
+    if (!d || !virtual_[v.index])
+      return false;
+    Access a = accessOf(v);
+    return a.isConstant && a.constant == value;
+  };
+  // A stored f32 tensor of u's shape read at the element being computed.
+  auto stored = [&](ValueId v) {
+    const Node *d = node(v);
+    if ((d && (virtual_[v.index] || fused_[v.index] || d->op == OpKind::Reshape)) || type(v).dtype != DType::F32 ||
+        type(v).shape != u.type.shape)
+      return false;
+    ep.aux = v;
+    return true;
+  };
+  auto split = [&](const Node &n, auto &&left, auto &&right) -> std::optional<std::pair<ValueId, ValueId>> {
+    if (left(n.operands[0]) && right(n.operands[1]))
+      return std::pair{n.operands[0], n.operands[1]};
+    if (left(n.operands[1]) && right(n.operands[0]))
+      return std::pair{n.operands[1], n.operands[0]};
+    return std::nullopt;
+  };
+  auto act = [&](OpKind op) -> int32_t {
+    switch (op) {
+    case OpKind::Relu: return GemmEpilogueRelu;
+    case OpKind::Sigmoid: return GemmEpilogueSigmoid;
+    case OpKind::Tanh: return GemmEpilogueTanh;
+    default: return 0;
+    }
+  };
+  auto any = [](ValueId) { return true; };
+  if (int32_t a = act(u.op)) { // act(M) or act(M + bias)
+    ValueId x = u.operands[0];
+    if (product(x)) {
+      ep = {x, a, {}, {}, 0};
+      return true;
+    }
+    if (const Node *add = fusedOp(x, OpKind::Add))
+      if (auto mb = split(*add, product, bias)) {
+        ep.matmul = mb->first;
+        ep.kind = a | GemmEpilogueBias;
+        return true;
+      }
+    return false;
+  }
+  if (u.op == OpKind::Add) { // M + bias
+    if (auto mb = split(u, product, bias)) {
+      ep.matmul = mb->first;
+      ep.kind = GemmEpilogueBias;
+      return true;
+    }
+    return false;
+  }
+  if (u.op != OpKind::Mul)
+    return false;
+  auto md = split(u, product, any);
+  if (!md)
+    return false;
+  ep.matmul = md->first;
+  ValueId d = md->second;
+  if (const Node *cast = fusedOp(d, OpKind::Cast)) { // [y > 0], as f32
+    const Node *cmp = fusedOp(cast->operands[0], OpKind::Cmp);
+    if (cmp && cmp->attrs.getString("predicate") == "gt" && constant(cmp->operands[1], 0) && stored(cmp->operands[0])) {
+      ep.kind = GemmEpilogueReluGrad;
+      return true;
+    }
+    return false;
+  }
+  if (const Node *m = fusedOp(d, OpKind::Mul)) { // y(1 - y)
+    for (int k = 0; k < 2; ++k) {
+      ValueId y = m->operands[size_t(k)];
+      const Node *sub = fusedOp(m->operands[size_t(1 - k)], OpKind::Sub);
+      if (sub && constant(sub->operands[0], 1) && sub->operands[1] == y && stored(y)) {
+        ep.kind = GemmEpilogueSigmoidGrad;
+        return true;
+      }
+    }
+    return false;
+  }
+  if (const Node *sub = fusedOp(d, OpKind::Sub)) { // 1 - y²
+    const Node *sq = fusedOp(sub->operands[1], OpKind::Square);
+    if (constant(sub->operands[0], 1) && sq && stored(sq->operands[0])) {
+      ep.kind = GemmEpilogueTanhGrad;
+      return true;
+    }
+  }
+  return false;
+}
+
 /// Loop fusion: adjacent elementwise kernels over the same shape form one loop group when each
 /// reads the earlier members only directly at the element it computes (never through a view
 /// or reshape, which could reach an element not yet computed). Nodes without a kernel of their
@@ -451,7 +606,7 @@ void FunctionEmitter::planGroups() {
     const Node &n = nodes[i];
     if (!isKernel(n))
       continue;
-    bool elementwise = isElementwiseKernel(n.op);
+    bool elementwise = isElementwiseKernel(n.op) && !epilogue_.count(n.result.index);
     if (!group.empty() && elementwise && n.type.shape == nodes[group[0]].type.shape && readsDirectly(n, member)) {
       group.push_back(i);
       member[n.result.index] = true;
@@ -518,7 +673,8 @@ void FunctionEmitter::planInPlace() {
   }
   for (const StateUpdate &u : fn_.updates()) {
     const Node *d = fn_.definingNode(u.value);
-    if (u.value == u.state || !d || !isKernel(*d) || !isElementwiseKernel(d->op) || updatesOf[u.value.index] != 1 ||
+    if (u.value == u.state || !d || !isKernel(*d) || !isElementwiseKernel(d->op) || epilogue_.count(u.value.index) ||
+        updatesOf[u.value.index] != 1 ||
         readAtEnd[u.state.index] || readAtEnd[u.value.index] || !(type(u.value) == type(u.state)))
       continue;
     size_t k = size_t(nodeIndex_[u.value.index]);
@@ -963,7 +1119,9 @@ FunctionEmitter::MatMulSplit FunctionEmitter::splitOf(const Node &n) const {
   return s;
 }
 
-void FunctionEmitter::emitMatMul(const Node &n) {
+/// C = op(A)·op(B) into the storage of `into` (the product itself, or the elementwise kernel
+/// its epilogue `ep` computes).
+void FunctionEmitter::emitMatMul(const Node &n, ValueId into, const Epilogue *ep) {
   ValueId a = n.operands[0], b = n.operands[1];
   bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
   const V64 &as = type(a).shape, &bs = type(b).shape;
@@ -972,27 +1130,33 @@ void FunctionEmitter::emitMatMul(const Node &n) {
   int64_t M = ta ? aCols : aRows, K = ta ? aRows : aCols, N = tb ? bRows : bCols;
   int64_t batches = product(V64(as.begin(), as.end() - 2));
   bool f64 = n.type.dtype == DType::F64;
-  llvm::Function *gemm = f64 ? dgemm_ : sgemm_;
+  llvm::Function *gemm = ep ? sgemmEpilogue_ : f64 ? dgemm_ : sgemm_;
   llvm::Type *t = valueType(n.type.dtype);
   int32_t flags = (ta ? GemmTransposeA : 0) | (tb ? GemmTransposeB : 0);
   Value *scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(gemmScratchOffset_));
+  Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
+  Value *bias = ep && ep->bias.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->bias.index], c64(ep->biasOffset)) : null;
+  Value *aux = ep && ep->aux.valid() ? ptr_[ep->aux.index] : null;
   MatMulSplit split = splitOf(n);
   for (int64_t bi = 0; bi < batches; ++bi) {
     Value *A = b_.CreateInBoundsGEP(t, ptr_[a.index], c64(bi * aRows * aCols));
     Value *B = b_.CreateInBoundsGEP(t, ptr_[b.index], c64(bi * bRows * bCols));
-    Value *C = b_.CreateInBoundsGEP(t, ptr_[n.result.index], c64(bi * M * N));
+    Value *C = b_.CreateInBoundsGEP(t, ptr_[into.index], c64(bi * M * N));
     if (split.blocks == 1) {
-      b_.CreateCall(gemm, {c64(M), c64(N), c64(K), A, c64(aCols), B, c64(bCols), C, c64(N),
-                           b_.getInt32(flags), scratch});
+      std::vector<Value *> args{c64(M), c64(N), c64(K), A, c64(aCols), B, c64(bCols), C, c64(N),
+                                b_.getInt32(flags), scratch};
+      if (ep)
+        args.insert(args.end(), {bias, aux, b_.getInt32(ep->kind)});
+      b_.CreateCall(gemm, args);
       continue;
     }
     // Row block i of C = op(A) rows [i*rows, ...) times op(B), on its own scratch; the
-    // context holds A, B, C and the scratch base.
-    llvm::Function *task = rowBlockTask(gemm, split, ta, aCols, bCols, flags, t);
+    // context holds A, B, C, the scratch base, the bias and the aux tensor.
+    llvm::Function *task = rowBlockTask(gemm, split, ta, aCols, bCols, flags, t, ep);
     llvm::IRBuilder<> eb(entry_, entry_->begin());
-    Value *ctx = eb.CreateAlloca(b_.getPtrTy(), b_.getInt32(4));
-    Value *parts[] = {A, B, C, scratch};
-    for (int k = 0; k < 4; ++k)
+    Value *ctx = eb.CreateAlloca(b_.getPtrTy(), b_.getInt32(6));
+    Value *parts[] = {A, B, C, scratch, bias, aux};
+    for (int k = 0; k < 6; ++k)
       b_.CreateStore(parts[k], b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), ctx, k));
     b_.CreateCall(parallelFor(), {c64(split.blocks), task, ctx});
   }
@@ -1005,7 +1169,8 @@ llvm::FunctionCallee FunctionEmitter::parallelFor() {
 
 /// void task(ptr ctx, i64 i): the GEMM of row block i, as nnc_parallel_for calls it.
 llvm::Function *FunctionEmitter::rowBlockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta,
-                                              int64_t lda, int64_t ldb, int32_t flags, llvm::Type *t) {
+                                              int64_t lda, int64_t ldb, int32_t flags, llvm::Type *t,
+                                              const Epilogue *ep) {
   auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64()}, false);
   auto *f = llvm::Function::Create(ty, llvm::Function::InternalLinkage, f_->getName() + ".rows", m_);
   llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", f));
@@ -1020,8 +1185,16 @@ llvm::Function *FunctionEmitter::rowBlockTask(llvm::Function *gemm, const MatMul
   Value *Ai = tb.CreateInBoundsGEP(t, A, ta ? row0 : tb.CreateMul(row0, tb.getInt64(lda)));
   Value *Ci = tb.CreateInBoundsGEP(t, C, tb.CreateMul(row0, tb.getInt64(split.N)));
   Value *Si = tb.CreateInBoundsGEP(tb.getInt8Ty(), scratch, tb.CreateMul(i, tb.getInt64(split.scratchBytes)));
-  tb.CreateCall(gemm, {rows, tb.getInt64(split.N), tb.getInt64(split.K), Ai, tb.getInt64(lda), B,
-                       tb.getInt64(ldb), Ci, tb.getInt64(split.N), tb.getInt32(flags), Si});
+  std::vector<Value *> args{rows, tb.getInt64(split.N), tb.getInt64(split.K), Ai, tb.getInt64(lda), B,
+                            tb.getInt64(ldb), Ci, tb.getInt64(split.N), tb.getInt32(flags), Si};
+  if (ep) {
+    // The bias is per column, the same for every block; aux has C's layout.
+    Value *aux = part(5);
+    Value *auxI = tb.CreateSelect(tb.CreateIsNull(aux), aux,
+                                  tb.CreateInBoundsGEP(t, aux, tb.CreateMul(row0, tb.getInt64(split.N))));
+    args.insert(args.end(), {part(4), auxI, tb.getInt32(ep->kind)});
+  }
+  tb.CreateCall(gemm, args);
   tb.CreateRetVoid();
   return f;
 }
@@ -1337,7 +1510,7 @@ void FunctionEmitter::emitNode(const Node &n) {
   case OpKind::ReduceSum:
   case OpKind::ReduceMean:
   case OpKind::ReduceMax: return emitReduce(n);
-  case OpKind::MatMul: return emitMatMul(n);
+  case OpKind::MatMul: return emitMatMul(n, n.result);
   case OpKind::Softmax:
   case OpKind::LogSoftmax:
   case OpKind::LogSumExp: return emitNormalize(n);
@@ -1405,6 +1578,18 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
     dgemm_ = gemmFor(dgemmSpec_);
     scratchElems = std::max(scratchElems, gemmScratchElements(dgemmSpec_, dgemmSpec_.mc, dgemmSpec_.nc, dgemmSpec_.kc) * 8);
   }
+  if (!epilogue_.empty()) {
+    // Its products are f32 matmul nodes, so sgemmSpec_ (the same blocking) sizes their scratch.
+    GemmSpec spec = GemmSpec::withActivationEpilogue(opts_.vectorBits);
+    sgemmEpilogue_ = m_.getFunction(spec.name);
+    if (!sgemmEpilogue_ && !opts_.externalGemm)
+      sgemmEpilogue_ = emitGemm(m_, spec);
+    if (!sgemmEpilogue_) {
+      llvm::Type *p = b_.getPtrTy(), *i = i64(), *i32 = b_.getInt32Ty();
+      auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {i, i, i, p, i, p, i, p, i, i32, p, p, p, i32}, false);
+      sgemmEpilogue_ = llvm::Function::Create(ty, llvm::Function::ExternalLinkage, spec.name, m_);
+    }
+  }
   // Bound the scratch by the largest product actually compiled rather than the block sizes.
   if (scratchElems > 0) {
     int64_t need = 0;
@@ -1449,6 +1634,10 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
     const Node &n = nodes[i];
     if (!isKernel(n))
       continue; // computed where it is read, or (a reshape) an alias
+    if (auto it = epilogue_.find(n.result.index); it != epilogue_.end()) {
+      emitMatMul(*fn_.definingNode(it->second.matmul), n.result, &it->second);
+      continue;
+    }
     if (!isElementwiseKernel(n.op)) {
       emitNode(n);
       continue;
@@ -1559,6 +1748,7 @@ void disableCodegenPasses(EmitOptions &options, const std::vector<std::string> &
 void emitGemmRoutines(llvm::Module &module, unsigned vectorBits) {
   emitGemm(module, GemmSpec::forHost(vectorBits, false));
   emitGemm(module, GemmSpec::forHost(vectorBits, true));
+  emitGemm(module, GemmSpec::withActivationEpilogue(vectorBits));
 }
 
 llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,

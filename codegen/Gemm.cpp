@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Gemm.h"
 
+#include "codegen/VectorMath.h"
+
 #include <llvm/IR/Function.h>
 #include <llvm/IR/Module.h>
 
@@ -30,11 +32,16 @@ public:
     i64 = b.getInt64Ty();
     ptr = b.getPtrTy();
     elemAlign = llvm::Align(spec.f64 ? 8 : 4);
+    extraTypes.assign(spec.extraParams.begin(), spec.extraParams.end());
+    if (spec.activationEpilogue)
+      extraTypes.append({ptr, ptr, b.getInt32Ty()});
   }
 
   llvm::Function *emit() {
     llvm::Function *packBN = emitPackBNormal(), *packBT = emitPackBTransposed();
     llvm::Function *packAN = emitPackANormal(), *packAT = emitPackATransposed();
+    if (spec.activationEpilogue)
+      tileEpilogue = emitTileEpilogue();
     llvm::Function *micro = emitMicrokernel();
     return emitDriver(packAN, packAT, packBN, packBT, micro);
   }
@@ -47,6 +54,70 @@ private:
   llvm::Type *elem, *i64, *ptr;
   llvm::FixedVectorType *vec;
   llvm::Align elemAlign;
+  llvm::SmallVector<llvm::Type *, 8> extraTypes; ///< spec.extraParams, then the activation epilogue's
+  llvm::Function *tileEpilogue = nullptr;
+
+  /// cond ? yes() : no, as a branch and a phi (yes() may read memory that is only valid when
+  /// cond holds).
+  llvm::Value *ifElse(llvm::Value *cond, llvm::function_ref<llvm::Value *()> yes, llvm::Value *no) {
+    llvm::Function *fn = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock *pre = b.GetInsertBlock();
+    auto *thenBlock = llvm::BasicBlock::Create(ctx, "ep.then", fn);
+    auto *done = llvm::BasicBlock::Create(ctx, "ep.done", fn);
+    b.CreateCondBr(cond, thenBlock, done);
+    b.SetInsertPoint(thenBlock);
+    llvm::Value *y = yes();
+    llvm::BasicBlock *thenEnd = b.GetInsertBlock();
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
+    llvm::PHINode *phi = b.CreatePHI(y->getType(), 2);
+    phi->addIncoming(y, thenEnd);
+    phi->addIncoming(no, pre);
+    return phi;
+  }
+
+  /// tile(C, ldc, mr, nr, row0, col0, bias, aux, kind): GemmEpilogueKind on the finished
+  /// mr×nr tile at C (whose element [0][0] is C[row0][col0] of the routine's C).
+  llvm::Function *emitTileEpilogue() {
+    llvm::Function *fn = makeFunction(".tile_epilogue", {ptr, i64, i64, i64, i64, i64, ptr, ptr, b.getInt32Ty()});
+    llvm::Value *cp = fn->getArg(0), *ldc = fn->getArg(1), *mr = fn->getArg(2), *nr = fn->getArg(3),
+                *row0 = fn->getArg(4), *col0 = fn->getArg(5), *bias = fn->getArg(6), *aux = fn->getArg(7),
+                *kind = fn->getArg(8);
+    auto field = [&](int shift) { return b.CreateAnd(b.CreateLShr(kind, b.getInt32(uint32_t(shift))), b.getInt32(15)); };
+    llvm::Value *hasBias = b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(GemmEpilogueBias)), b.getInt32(0));
+    llvm::Value *act = field(4), *grad = field(8);
+    llvm::Value *one = llvm::ConstantFP::get(vec, 1.0), *zero = zeroVec();
+    emitFor(c64(0), mr, 1, "ep.i", [&](llvm::Value *i) {
+      llvm::Value *cRow = at(cp, mul(i, ldc));
+      llvm::Value *auxRow = at(aux, add(mul(add(row0, i), ldc), col0));
+      emitFor(c64(0), nr, spec.lanes, "ep.j", [&](llvm::Value *j) {
+        llvm::Value *mask = laneMask(b.CreateNSWSub(nr, j), 0);
+        llvm::Value *cPtr = at(cRow, j);
+        llvm::Value *x = b.CreateMaskedLoad(vec, cPtr, elemAlign, mask, zero);
+        x = ifElse(hasBias, [&] {
+          llvm::Value *bv = b.CreateMaskedLoad(vec, at(bias, add(col0, j)), elemAlign, mask, zero);
+          return b.CreateFAdd(x, bv);
+        }, x);
+        x = ifElse(b.CreateICmpEQ(act, b.getInt32(1)), [&] {
+          return b.CreateSelect(b.CreateFCmpOGT(x, zero), x, zero);
+        }, x);
+        x = ifElse(b.CreateICmpEQ(act, b.getInt32(2)), [&] { return emitSigmoid(b, x); }, x);
+        x = ifElse(b.CreateICmpEQ(act, b.getInt32(3)), [&] { return emitTanh(b, x); }, x);
+        x = ifElse(b.CreateICmpNE(grad, b.getInt32(0)), [&] {
+          llvm::Value *y = b.CreateMaskedLoad(vec, at(auxRow, j), elemAlign, mask, zero);
+          llvm::Value *relu = b.CreateSelect(b.CreateFCmpOGT(y, zero), one, zero);
+          llvm::Value *sigmoid = b.CreateFMul(y, b.CreateFSub(one, y));
+          llvm::Value *tanh = b.CreateFSub(one, b.CreateFMul(y, y));
+          llvm::Value *d = b.CreateSelect(b.CreateICmpEQ(grad, b.getInt32(1)), relu,
+                                          b.CreateSelect(b.CreateICmpEQ(grad, b.getInt32(2)), sigmoid, tanh));
+          return b.CreateFMul(x, d);
+        }, x);
+        b.CreateMaskedStore(x, cPtr, elemAlign, mask);
+      });
+    });
+    b.CreateRetVoid();
+    return fn;
+  }
 
   llvm::Value *c64(int64_t v) { return b.getInt64(uint64_t(v)); }
   llvm::Value *smin(llvm::Value *x, llvm::Value *y) {
@@ -213,14 +284,14 @@ private:
   llvm::Function *emitMicrokernel() {
     llvm::SmallVector<llvm::Type *, 16> params = {i64, ptr, ptr, ptr, i64, i64, i64,
                                                   b.getInt1Ty(), b.getInt1Ty(), i64, i64};
-    params.append(spec.extraParams.begin(), spec.extraParams.end());
+    params.append(extraTypes.begin(), extraTypes.end());
     llvm::Function *fn = makeFunction(".micro", params);
     llvm::Value *kc = fn->getArg(0), *ap = fn->getArg(1), *bp = fn->getArg(2),
                 *cp = fn->getArg(3), *ldc = fn->getArg(4), *mr = fn->getArg(5),
                 *nr = fn->getArg(6), *loadC = fn->getArg(7), *last = fn->getArg(8),
                 *row0 = fn->getArg(9), *col0 = fn->getArg(10);
     llvm::SmallVector<llvm::Value *, 4> extra;
-    for (unsigned e = 0; e < spec.extraParams.size(); ++e)
+    for (unsigned e = 0; e < extraTypes.size(); ++e)
       extra.push_back(fn->getArg(11 + e));
     const unsigned MR = spec.mr, NV = spec.nrVectors, L = spec.lanes;
     const int64_t NR = spec.nr();
@@ -313,6 +384,13 @@ private:
     } else {
       storeTile(false);
     }
+    if (tileEpilogue) {
+      size_t e = spec.extraParams.size();
+      llvm::Value *kind = extra[e + 2];
+      emitIf(b.CreateAnd(last, b.CreateICmpNE(kind, b.getInt32(0))), "tile.epilogue", [&] {
+        b.CreateCall(tileEpilogue, {cp, ldc, mr, nr, row0, col0, extra[e], extra[e + 1], kind});
+      });
+    }
     b.CreateRetVoid();
     return fn;
   }
@@ -324,7 +402,7 @@ private:
                              llvm::Function *micro) {
     llvm::SmallVector<llvm::Type *, 16> params = {i64, i64, i64, ptr, i64, ptr, i64, ptr, i64,
                                                   b.getInt32Ty(), ptr};
-    params.append(spec.extraParams.begin(), spec.extraParams.end());
+    params.append(extraTypes.begin(), extraTypes.end());
     llvm::Function *fn = makeFunction("", params, /*internal=*/false);
     static const char *names[] = {"M", "N", "K", "A", "lda", "B", "ldb", "C", "ldc", "flags",
                                   "scratch"};
@@ -335,7 +413,7 @@ private:
                 *C = fn->getArg(7), *ldc = fn->getArg(8), *flags = fn->getArg(9),
                 *scratch = fn->getArg(10);
     llvm::SmallVector<llvm::Value *, 4> extra;
-    for (unsigned e = 0; e < spec.extraParams.size(); ++e)
+    for (unsigned e = 0; e < extraTypes.size(); ++e)
       extra.push_back(fn->getArg(11 + e));
     const int64_t MR = spec.mr, NR = spec.nr(), KC = spec.kc, MC = spec.mc, NC = spec.nc;
 
@@ -428,6 +506,13 @@ GemmSpec GemmSpec::forHost(unsigned vectorBits, bool f64) {
   spec.f64 = f64;
   spec.name = f64 ? "nnc_dgemm" : "nnc_sgemm";
   spec.lanes = std::max(vectorBits, 128u) / (f64 ? 64 : 32);
+  return spec;
+}
+
+GemmSpec GemmSpec::withActivationEpilogue(unsigned vectorBits) {
+  GemmSpec spec = forHost(vectorBits, false);
+  spec.name = "nnc_sgemm_epilogue";
+  spec.activationEpilogue = true;
   return spec;
 }
 

@@ -9,7 +9,8 @@
 // The emitted routine (element type T = float for nnc_sgemm, double for nnc_dgemm):
 //
 //   void name(i64 M, i64 N, i64 K, const T* A, i64 lda, const T* B, i64 ldb,
-//             T* C, i64 ldc, i32 flags, T* scratch, <GemmSpec::extraParams>...)
+//             T* C, i64 ldc, i32 flags, T* scratch, <GemmSpec::extraParams>...
+//             [, const T* bias, const T* aux, i32 kind  with GemmSpec::activationEpilogue])
 //
 // computes C = op(A)·op(B), or C += op(A)·op(B) with GemmAccumulate, where op(A) is M×K and
 // op(B) is K×N, all row-major: op(A)[i][p] = A[i·lda + p], or A[p·lda + i] with
@@ -47,6 +48,19 @@ enum GemmFlags : int32_t {
   GemmAccumulate = 4, ///< C += op(A)·op(B) instead of C = op(A)·op(B)
 };
 
+/// The last argument of a routine emitted with GemmSpec::activationEpilogue: what happens to
+/// each finished tile of C, in this order, each step optional. The routine's extra arguments
+/// are (const T *bias, const T *aux, i32 kind); aux has C's shape and leading dimension ldc.
+enum GemmEpilogueKind : int32_t {
+  GemmEpilogueBias = 1,             ///< C[r][c] += bias[c]
+  GemmEpilogueRelu = 1 << 4,        ///< then C = max(C, 0)
+  GemmEpilogueSigmoid = 2 << 4,     ///< then C = 1 / (1 + e^-C)
+  GemmEpilogueTanh = 3 << 4,        ///< then C = tanh C
+  GemmEpilogueReluGrad = 1 << 8,    ///< then C *= [aux > 0]       (ReLU's derivative at its output)
+  GemmEpilogueSigmoidGrad = 2 << 8, ///< then C *= aux·(1 − aux)   (sigmoid's, at its output)
+  GemmEpilogueTanhGrad = 3 << 8,    ///< then C *= 1 − aux²        (tanh's, at its output)
+};
+
 /// What an epilogue sees: one vector of a finished C tile, before it is stored.
 struct GemmEpilogueArgs {
   llvm::IRBuilderBase &builder;
@@ -74,12 +88,18 @@ struct GemmSpec {
   /// Extra parameters appended after `scratch` and handed to the epilogue (e.g. a bias).
   llvm::SmallVector<llvm::Type *, 2> extraParams;
   GemmEpilogue epilogue;   ///< empty: store op(A)·op(B) (+ C) unchanged
+  /// Appends the parameters (bias, aux, kind) of GemmEpilogueKind: once a tile of C is finished
+  /// (after the last K block) it is rewritten in place while it is still in L1, by a loop
+  /// over its rows that the kind selects at run time. kind = 0 leaves C as computed.
+  bool activationEpilogue = false;
 
   unsigned nr() const { return nrVectors * lanes; }
 
   /// nnc_sgemm (or nnc_dgemm with f64) blocked for a host whose widest vectors have
   /// `vectorBits` bits (Jit::vectorBits()): 6×64 floats with AVX-512, 6×32 with AVX2.
   static GemmSpec forHost(unsigned vectorBits, bool f64 = false);
+  /// nnc_sgemm_epilogue: forHost's blocking with the activationEpilogue parameters.
+  static GemmSpec withActivationEpilogue(unsigned vectorBits);
 };
 
 /// Elements of T the routine needs in `scratch` for this shape:

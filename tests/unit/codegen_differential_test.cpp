@@ -262,7 +262,15 @@ TEST_CASE("the kernel listing shows fused chains as expressions", "[codegen]") {
   REQUIRE(lowerModel(prog, opts, m, diags));
   std::string text = describeKernels(m.functions().front());
   INFO(text);
-  // z = sigmoid(x @ V + c): the bias add and the broadcast of c run inside the sigmoid's loop.
-  CHECK(text.find("= sigmoid(add(%0, broadcast(%c)))") != std::string::npos);
-  CHECK(text.find("= matmul %x, %V") != std::string::npos);
+  // z = sigmoid(x @ V + c): the product, the bias add and the sigmoid are one GEMM with an
+  // epilogue, which reads c in place.
+  CHECK(text.find("= sigmoid(add(matmul(%x, %V), broadcast(%c))) : f32[16,16]") != std::string::npos);
+  // Without epilogue fusion the product is its own kernel and the bias add and the broadcast
+  // of c run inside the sigmoid's loop.
+  EmitOptions plain;
+  plain.fuseEpilogues = false;
+  std::string unfused = describeKernels(m.functions().front(), plain);
+  INFO(unfused);
+  CHECK(unfused.find("= sigmoid(add(%0, broadcast(%c)))") != std::string::npos);
+  CHECK(unfused.find("= matmul %x, %V") != std::string::npos);
 }
