@@ -213,24 +213,53 @@ private:
     return fn;
   }
 
-  /// packB for op(B) = Bᵀ: op(B)[p][j] = src[j·ld + p]. Each column j of a micro-panel is
-  /// read contiguously along p; columns beyond nc re-read the last one and store zeros.
+  /// packB for op(B) = Bᵀ: op(B)[p][j] = src[j·ld + p]. Blocks of L×L elements (L = lanes)
+  /// are transposed in registers: L rows of src (L columns j of the panel), each read as one
+  /// vector along p, are transposed by log2(L) rounds of shuffles — round h exchanges, in rows
+  /// i and i+h with (i & h) = 0, the lanes k with (k & h) ≠ 0 of row i and those with
+  /// (k & h) = 0 of row i+h — and stored as L vectors along j, one per p. Lanes beyond kc
+  /// are masked; columns beyond nc read nothing and store zeros.
   llvm::Function *emitPackBTransposed() {
     llvm::Function *fn = makeFunction(".packBT", {i64, i64, ptr, i64, ptr});
     llvm::Value *kc = fn->getArg(0), *nc = fn->getArg(1), *src = fn->getArg(2),
                 *ld = fn->getArg(3), *dst = fn->getArg(4);
     const int64_t NR = spec.nr();
+    const unsigned L = spec.lanes;
+    assert((L & (L - 1)) == 0 && "lanes must be a power of two");
     emitFor(c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
       llvm::Value *nr = b.CreateNSWSub(nc, jr);
       llvm::Value *panel = at(dst, mul(jr, kc));
-      emitFor(c64(0), c64(NR), 1, "j", [&](llvm::Value *j) {
-        llvm::Value *valid = b.CreateICmpSLT(j, nr);
-        llvm::Value *column = at(src, mul(add(jr, smin(j, b.CreateNSWSub(nr, c64(1)))), ld));
-        emitFor(c64(0), kc, 1, "p", [&](llvm::Value *p) {
-          llvm::Value *x = b.CreateAlignedLoad(elem, at(column, p), elemAlign);
-          x = b.CreateSelect(valid, x, llvm::ConstantFP::get(elem, 0.0));
-          b.CreateAlignedStore(x, at(panel, add(mul(p, c64(NR)), j)), elemAlign);
-        });
+      emitFor(c64(0), kc, L, "pb", [&](llvm::Value *pb) {
+        llvm::Value *pMask = laneMask(b.CreateNSWSub(kc, pb), 0);
+        for (int64_t jb = 0; jb < NR; jb += L) {
+          llvm::SmallVector<llvm::Value *, 16> rows;
+          for (unsigned r = 0; r < L; ++r) {
+            llvm::Value *j = c64(jb + r);
+            llvm::Value *valid = b.CreateICmpSLT(j, nr);
+            llvm::Value *column = at(src, mul(add(jr, smin(j, b.CreateNSWSub(nr, c64(1)))), ld));
+            llvm::Value *mask = b.CreateAnd(pMask, b.CreateVectorSplat(L, valid));
+            rows.push_back(b.CreateMaskedLoad(vec, at(column, pb), elemAlign, mask, zeroVec()));
+          }
+          for (unsigned h = L / 2; h >= 1; h /= 2) {
+            llvm::SmallVector<int, 16> low(L), high(L);
+            for (unsigned k = 0; k < L; ++k) {
+              low[k] = (k & h) == 0 ? int(k) : int(L + k - h);
+              high[k] = (k & h) == 0 ? int(k + h) : int(L + k);
+            }
+            for (unsigned i = 0; i < L; ++i)
+              if ((i & h) == 0) {
+                llvm::Value *x = rows[i], *y = rows[i + h];
+                rows[i] = b.CreateShuffleVector(x, y, low);
+                rows[i + h] = b.CreateShuffleVector(x, y, high);
+              }
+          }
+          // rows[t] now holds op(B)[pb + t][jr + jb .. jr + jb + L).
+          for (unsigned t = 0; t < L; ++t) {
+            llvm::Value *p = add(pb, c64(t));
+            llvm::Value *inside = b.CreateVectorSplat(L, b.CreateICmpSLT(p, kc));
+            b.CreateMaskedStore(rows[t], at(panel, add(mul(p, c64(NR)), c64(jb))), elemAlign, inside);
+          }
+        }
       });
     });
     b.CreateRetVoid();
