@@ -1,6 +1,8 @@
 //===- gemm_bench.cpp - GFLOP/s of the JIT-compiled nnc_sgemm -------------------------------===//
 //
-// A standalone program, not part of ctest: JIT-compiles nnc_sgemm for the host, then times it
+// A standalone program, not part of ctest: JIT-compiles nnc_sgemm for the host (and
+// nnc_sgemm_narrow, which a train step calls when N is at most one vector), then times the one
+// the step would call
 // on square sizes 128..1024 and on the MLP 784-256-10 shapes at batch 128 (forward and the
 // transposed backward products), or on the cases of a file (bench/gemm_cases.txt: one
 // `label M N K flags` per line, # comments). Each sample runs the call enough times to last
@@ -33,6 +35,8 @@ namespace {
 
 using Sgemm = void(int64_t, int64_t, int64_t, const float *, int64_t, const float *, int64_t,
                    float *, int64_t, int32_t, float *);
+using NarrowSgemm = void(int64_t, int64_t, int64_t, const float *, int64_t, const float *, int64_t, float *,
+                         int64_t, int32_t, float *, const float *, const float *, int32_t);
 
 struct Case {
   std::string label;
@@ -66,17 +70,20 @@ int main(int argc, char **argv) {
     return 1;
   }
   nnc::GemmSpec spec = nnc::GemmSpec::forHost((*jit)->vectorBits());
+  nnc::GemmSpec narrow = nnc::GemmSpec::narrow((*jit)->vectorBits());
   auto ctx = std::make_unique<llvm::LLVMContext>();
   auto module = std::make_unique<llvm::Module>("bench", *ctx);
   nnc::emitGemm(*module, spec);
+  nnc::emitGemm(*module, narrow);
   double t0 = seconds();
-  auto fn = [&]() -> llvm::Expected<Sgemm *> {
-    if (auto error = (*jit)->add(std::move(module), std::move(ctx)))
-      return error; // moved implicitly (C++20)
-    return (*jit)->lookupAs<Sgemm>(spec.name);
-  }();
-  if (!fn) {
-    llvm::errs() << "gemm_bench: " << llvm::toString(fn.takeError()) << "\n";
+  if (auto error = (*jit)->add(std::move(module), std::move(ctx))) {
+    llvm::errs() << "gemm_bench: " << llvm::toString(std::move(error)) << "\n";
+    return 1;
+  }
+  auto fn = (*jit)->lookupAs<Sgemm>(spec.name);
+  auto narrowFn = (*jit)->lookupAs<NarrowSgemm>(narrow.name);
+  if (!fn || !narrowFn) {
+    llvm::errs() << "gemm_bench: " << llvm::toString(fn ? narrowFn.takeError() : fn.takeError()) << "\n";
     return 1;
   }
   std::printf(json ? "{\"cpu\": \"%s\", \"lanes\": %u, \"mr\": %u, \"nr\": %u, \"kc\": %lld, \"mc\": %lld, "
@@ -123,13 +130,18 @@ int main(int argc, char **argv) {
     bool ta = c.flags & nnc::GemmTransposeA, tb = c.flags & nnc::GemmTransposeB;
     int64_t lda = ta ? c.M : c.K, ldb = tb ? c.K : c.N, ldc = c.N;
     std::vector<float> A(size_t(c.M * c.K)), B(size_t(c.K * c.N)), C(size_t(c.M * c.N));
-    std::vector<float> scratch(size_t(nnc::gemmScratchElements(spec, c.M, c.N, c.K)) + 16);
+    bool useNarrow = c.N <= int64_t(narrow.nr()); // as the emitter chooses
+    std::vector<float> scratch(size_t(nnc::gemmScratchElements(useNarrow ? narrow : spec, c.M, c.N, c.K)) + 16);
     for (float &x : A)
       x = dist(rng);
     for (float &x : B)
       x = dist(rng);
     auto call = [&] {
-      (*fn)(c.M, c.N, c.K, A.data(), lda, B.data(), ldb, C.data(), ldc, c.flags, scratch.data());
+      if (useNarrow)
+        (*narrowFn)(c.M, c.N, c.K, A.data(), lda, B.data(), ldb, C.data(), ldc, c.flags, scratch.data(), nullptr,
+                    nullptr, 0);
+      else
+        (*fn)(c.M, c.N, c.K, A.data(), lda, B.data(), ldb, C.data(), ldc, c.flags, scratch.data());
     };
     call(); // warm up caches and page in
     int reps = 1;

@@ -98,7 +98,8 @@ struct Access {
 class FunctionEmitter {
 public:
   FunctionEmitter(const Function &fn, llvm::Module &m, const EmitOptions &opts)
-      : fn_(fn), m_(m), ctx_(m.getContext()), b_(ctx_), opts_(opts) {}
+      : fn_(fn), m_(m), ctx_(m.getContext()), b_(ctx_), opts_(opts),
+        narrowSpec_(GemmSpec::narrow(opts.vectorBits)) {}
 
   llvm::Expected<FunctionABI> emit(const std::string &symbol);
   std::string describe();
@@ -109,6 +110,7 @@ private:
   llvm::LLVMContext &ctx_;
   llvm::IRBuilder<> b_;
   const EmitOptions &opts_;
+  GemmSpec narrowSpec_;
   llvm::Function *f_ = nullptr;
   llvm::BasicBlock *entry_ = nullptr;
   Value *arena_ = nullptr;
@@ -127,6 +129,28 @@ private:
   int64_t gemmScratchBytes_ = 0;
   llvm::Function *sgemm_ = nullptr, *dgemm_ = nullptr;
   GemmSpec sgemmSpec_, dgemmSpec_;
+  llvm::Function *sgemmNarrow_ = nullptr;
+  /// The routine of `spec`: already in the module, emitted into it, or only declared when
+  /// another module provides it (EmitOptions::externalGemm).
+  llvm::Function *gemmRoutine(const GemmSpec &spec) {
+    if (llvm::Function *f = m_.getFunction(spec.name))
+      return f;
+    if (!opts_.externalGemm)
+      return emitGemm(m_, spec);
+    llvm::Type *p = b_.getPtrTy(), *i = i64(), *i32 = b_.getInt32Ty();
+    std::vector<llvm::Type *> params{i, i, i, p, i, p, i, p, i, i32, p};
+    if (spec.activationEpilogue)
+      params.insert(params.end(), {p, p, i32});
+    auto *ty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+    return llvm::Function::Create(ty, llvm::Function::ExternalLinkage, spec.name, m_);
+  }
+  /// True when `n` (an f32 matrix product) has at most one vector of columns and takes the
+  /// narrow routine.
+  bool isNarrow(const Node &n) const {
+    const V64 &bs = type(n.operands[1]).shape;
+    int64_t N = n.attrs.getBool("transpose_b") ? bs[bs.size() - 2] : bs[bs.size() - 1];
+    return n.type.dtype == DType::F32 && N <= int64_t(narrowSpec_.nr());
+  }
 
   // --- types and constants ---------------------------------------------------------------
   llvm::Type *i64() { return b_.getInt64Ty(); }
@@ -1102,7 +1126,7 @@ FunctionEmitter::MatMulSplit FunctionEmitter::splitOf(const Node &n) const {
   s.K = ta ? as[r - 2] : as[r - 1];
   s.N = tb ? bs[r - 2] : bs[r - 1];
   bool f64 = n.type.dtype == DType::F64;
-  const GemmSpec &spec = f64 ? dgemmSpec_ : sgemmSpec_;
+  const GemmSpec &spec = f64 ? dgemmSpec_ : isNarrow(n) ? narrowSpec_ : sgemmSpec_;
   int64_t mr = spec.mr;
   // Worth splitting only when every block still has real work (about 2 MFLOP).
   int64_t work = s.M * s.N * s.K;
@@ -1130,7 +1154,8 @@ void FunctionEmitter::emitMatMul(const Node &n, ValueId into, const Epilogue *ep
   int64_t M = ta ? aCols : aRows, K = ta ? aRows : aCols, N = tb ? bRows : bCols;
   int64_t batches = product(V64(as.begin(), as.end() - 2));
   bool f64 = n.type.dtype == DType::F64;
-  llvm::Function *gemm = ep ? sgemmEpilogue_ : f64 ? dgemm_ : sgemm_;
+  bool narrow = isNarrow(n);
+  llvm::Function *gemm = narrow ? sgemmNarrow_ : ep ? sgemmEpilogue_ : f64 ? dgemm_ : sgemm_;
   llvm::Type *t = valueType(n.type.dtype);
   int32_t flags = (ta ? GemmTransposeA : 0) | (tb ? GemmTransposeB : 0);
   Value *scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(gemmScratchOffset_));
@@ -1145,14 +1170,15 @@ void FunctionEmitter::emitMatMul(const Node &n, ValueId into, const Epilogue *ep
     if (split.blocks == 1) {
       std::vector<Value *> args{c64(M), c64(N), c64(K), A, c64(aCols), B, c64(bCols), C, c64(N),
                                 b_.getInt32(flags), scratch};
-      if (ep)
-        args.insert(args.end(), {bias, aux, b_.getInt32(ep->kind)});
+      if (ep || narrow)
+        args.insert(args.end(), {bias, aux, b_.getInt32(ep ? ep->kind : 0)});
       b_.CreateCall(gemm, args);
       continue;
     }
     // Row block i of C = op(A) rows [i*rows, ...) times op(B), on its own scratch; the
     // context holds A, B, C, the scratch base, the bias and the aux tensor.
-    llvm::Function *task = rowBlockTask(gemm, split, ta, aCols, bCols, flags, t, ep);
+    Epilogue none;
+    llvm::Function *task = rowBlockTask(gemm, split, ta, aCols, bCols, flags, t, ep ? ep : narrow ? &none : nullptr);
     llvm::IRBuilder<> eb(entry_, entry_->begin());
     Value *ctx = eb.CreateAlloca(b_.getPtrTy(), b_.getInt32(6));
     Value *parts[] = {A, B, C, scratch, bias, aux};
@@ -1558,38 +1584,21 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
     if (n.op == OpKind::MatMul) {
       (n.type.dtype == DType::F64 ? needF64 : needF32) = true;
     }
-  // The routine itself, or only its declaration when another module provides it.
-  auto gemmFor = [&](const GemmSpec &spec) {
-    if (llvm::Function *f = m_.getFunction(spec.name))
-      return f;
-    if (!opts_.externalGemm)
-      return emitGemm(m_, spec);
-    llvm::Type *p = b_.getPtrTy(), *i = i64();
-    auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {i, i, i, p, i, p, i, p, i, b_.getInt32Ty(), p}, false);
-    return llvm::Function::Create(ty, llvm::Function::ExternalLinkage, spec.name, m_);
-  };
+  // The routines (or their declarations when another module provides them).
   if (needF32) {
     sgemmSpec_ = GemmSpec::forHost(opts_.vectorBits, false);
-    sgemm_ = gemmFor(sgemmSpec_);
+    sgemm_ = gemmRoutine(sgemmSpec_);
     scratchElems = std::max(scratchElems, gemmScratchElements(sgemmSpec_, sgemmSpec_.mc, sgemmSpec_.nc, sgemmSpec_.kc) * 4);
+    sgemmNarrow_ = gemmRoutine(narrowSpec_);
   }
   if (needF64) {
     dgemmSpec_ = GemmSpec::forHost(opts_.vectorBits, true);
-    dgemm_ = gemmFor(dgemmSpec_);
+    dgemm_ = gemmRoutine(dgemmSpec_);
     scratchElems = std::max(scratchElems, gemmScratchElements(dgemmSpec_, dgemmSpec_.mc, dgemmSpec_.nc, dgemmSpec_.kc) * 8);
   }
-  if (!epilogue_.empty()) {
-    // Its products are f32 matmul nodes, so sgemmSpec_ (the same blocking) sizes their scratch.
-    GemmSpec spec = GemmSpec::withActivationEpilogue(opts_.vectorBits);
-    sgemmEpilogue_ = m_.getFunction(spec.name);
-    if (!sgemmEpilogue_ && !opts_.externalGemm)
-      sgemmEpilogue_ = emitGemm(m_, spec);
-    if (!sgemmEpilogue_) {
-      llvm::Type *p = b_.getPtrTy(), *i = i64(), *i32 = b_.getInt32Ty();
-      auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {i, i, i, p, i, p, i, p, i, i32, p, p, p, i32}, false);
-      sgemmEpilogue_ = llvm::Function::Create(ty, llvm::Function::ExternalLinkage, spec.name, m_);
-    }
-  }
+  // Epilogue products are f32 matmul nodes, so sgemmSpec_ (the same blocking) sizes their scratch.
+  if (!epilogue_.empty())
+    sgemmEpilogue_ = gemmRoutine(GemmSpec::withActivationEpilogue(opts_.vectorBits));
   // Bound the scratch by the largest product actually compiled rather than the block sizes.
   if (scratchElems > 0) {
     int64_t need = 0;
@@ -1749,6 +1758,7 @@ void emitGemmRoutines(llvm::Module &module, unsigned vectorBits) {
   emitGemm(module, GemmSpec::forHost(vectorBits, false));
   emitGemm(module, GemmSpec::forHost(vectorBits, true));
   emitGemm(module, GemmSpec::withActivationEpilogue(vectorBits));
+  emitGemm(module, GemmSpec::narrow(vectorBits));
 }
 
 llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,

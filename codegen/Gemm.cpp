@@ -545,6 +545,15 @@ GemmSpec GemmSpec::withActivationEpilogue(unsigned vectorBits) {
   return spec;
 }
 
+GemmSpec GemmSpec::narrow(unsigned vectorBits) {
+  GemmSpec spec = forHost(vectorBits, false);
+  spec.name = "nnc_sgemm_narrow";
+  spec.mr = 12;
+  spec.nrVectors = 1;
+  spec.activationEpilogue = true;
+  return spec;
+}
+
 int64_t gemmScratchElements(const GemmSpec &spec, int64_t M, int64_t N, int64_t K) {
   int64_t kc = std::clamp<int64_t>(K, 0, spec.kc);
   int64_t m = std::clamp<int64_t>(M, 0, spec.mc), n = std::clamp<int64_t>(N, 0, spec.nc);

@@ -100,6 +100,10 @@ struct GemmSpec {
   static GemmSpec forHost(unsigned vectorBits, bool f64 = false);
   /// nnc_sgemm_epilogue: forHost's blocking with the activationEpilogue parameters.
   static GemmSpec withActivationEpilogue(unsigned vectorBits);
+  /// nnc_sgemm_narrow: for N ≤ one vector (a classifier's logits): a 12×lanes microkernel, so
+  /// no accumulator is spent on columns that do not exist; with the activationEpilogue
+  /// parameters (kind 0 for a plain product).
+  static GemmSpec narrow(unsigned vectorBits);
 };
 
 /// Elements of T the routine needs in `scratch` for this shape:

@@ -261,13 +261,18 @@ Result<void> Trainer::call(Variant &v, CompiledFunction *cf, const std::string &
       ptrs.push_back(state_.at(a.name)->bytes.data());
       continue;
     }
-    std::vector<uint8_t> &buf = io["arg:" + a.name];
     size_t n = static_cast<size_t>(a.type.numElements());
-    if (a.role == ArgRole::Input) {
+    std::vector<float> &staged = a.role == ArgRole::Input ? v.features : v.targets;
+    if (a.type.dtype == DType::F32 && staged.size() == n) {
+      ptrs.push_back(staged.data()); // the staged minibatch is float already: read in place
+      continue;
+    }
+    std::vector<uint8_t> &buf = io["arg:" + a.name];
+    if (a.role == ArgRole::Target && a.type.dtype == DType::I32) {
+      std::memcpy(buf.data(), v.labels.data(), n * 4);
+    } else if (a.role == ArgRole::Input) {
       for (size_t i = 0; i < n; ++i)
         writeElement(buf, a.type.dtype, i, v.features[i]);
-    } else if (a.type.dtype == DType::I32) {
-      std::memcpy(buf.data(), v.labels.data(), n * 4);
     } else {
       for (size_t i = 0; i < n; ++i)
         writeElement(buf, a.type.dtype, i, v.targets[i]);

@@ -60,6 +60,7 @@ struct GemmKernels {
   GemmSpec host32 = GemmSpec::forHost(jit->vectorBits());
   GemmSpec host64 = GemmSpec::forHost(jit->vectorBits(), /*f64=*/true);
   GemmSpec epilogue32 = GemmSpec::withActivationEpilogue(jit->vectorBits());
+  GemmSpec logits32 = GemmSpec::narrow(jit->vectorBits());
   GemmSpec narrow32, tiny32, bias32, tinyEpilogue32;
 
   GemmKernels() {
@@ -84,7 +85,7 @@ struct GemmKernels {
     tinyEpilogue32 = tiny32;
     tinyEpilogue32.name = "sgemm_epilogue_tiny_blocks";
     tinyEpilogue32.activationEpilogue = true;
-    for (const GemmSpec *spec : {&host32, &host64, &epilogue32, &narrow32, &tiny32, &bias32,
+    for (const GemmSpec *spec : {&host32, &host64, &epilogue32, &logits32, &narrow32, &tiny32, &bias32,
                                  &tinyEpilogue32})
       emitGemm(*module, *spec);
     requireOk(jit->add(std::move(module), std::move(ctx)));
@@ -522,6 +523,15 @@ TEST_CASE("sgemm_epilogue matches a double reference for every kind and flag", "
   // so an epilogue run before the last K block or with a panel-relative column would show.
   checkEpilogueKinds("sgemm_epilogue_tiny_blocks", k.tinyEpilogue32,
                      {{1, 1, 1}, {5, 7, 13}, {13, 65, 29}, {7, 17, 6}}, 99);
+}
+
+TEST_CASE("sgemm_narrow (12 x one vector tiles) matches a double reference for every kind and flag", "[kernels]") {
+  // The routine for products with at most one vector of columns (logits): partial tiles in M
+  // (MR = 12) and N, several M blocks and K blocks; N beyond one vector still works.
+  checkEpilogueKinds("nnc_sgemm_narrow", kernels().logits32,
+                     {{1, 1, 1}, {5, 3, 13}, {13, 10, 100}, {256, 10, 512}, {145, 16, 385}, {12, 7, 769},
+                      {30, 17, 5}, {2, 40, 3}},
+                     4321);
 }
 
 TEST_CASE("sgemm_epilogue with kind 0 equals nnc_sgemm bitwise", "[kernels]") {
