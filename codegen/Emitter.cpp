@@ -365,6 +365,18 @@ private:
     int64_t biasOffset = 0;
   };
   std::map<uint32_t, Epilogue> epilogue_; ///< by the kernel's ValueId index
+  /// softmax_cross_entropy(z, y) computed together with softmax(z) in one pass over each row of
+  /// z: the kernel also stores `partner`, which is either softmax(z) itself or its only consumer
+  /// `scale · (softmax(z) − one_hot(y))` (the loss's gradient), then with softmax fused away.
+  struct RowFusion {
+    ValueId partner;
+    bool gradient = false;
+    double scale = 1;
+  };
+  std::map<uint32_t, RowFusion> rowFusion_; ///< by the softmax_cross_entropy node's ValueId index
+  std::vector<bool> partner_;               ///< per ValueId index: stored by a RowFusion kernel
+  void planRowFusion();
+  void emitSoftmaxCrossEntropyRows(const Node &n, const RowFusion &rf);
   void planEpilogues();
   bool matchEpilogue(const Node &u, Epilogue &ep);
   int resultClass0_ = 0;            ///< the alias class of result buffer 0 (then 1, 2, ...)
@@ -429,6 +441,7 @@ void FunctionEmitter::planAll() {
   for (size_t i = 0; i < fn_.nodes().size(); ++i)
     nodeIndex_[fn_.nodes()[i].result.index] = int64_t(i);
   planEpilogues();
+  planRowFusion();
   planGroups();
   planInPlace();
 }
@@ -613,6 +626,73 @@ bool FunctionEmitter::matchEpilogue(const Node &u, Epilogue &ep) {
   return false;
 }
 
+/// Softmax cross-entropy with its gradient: for softmax_cross_entropy(z, y) and a later
+/// softmax(z) over the last axis, one kernel at the loss computes, row by row, the max and the
+/// sum of exponentials once and stores both the loss and softmax(z). When softmax(z)'s only
+/// consumer is the gradient scale · (softmax(z) − one_hot(y)) (or softmax(z) − one_hot(y)) on
+/// the same labels, the kernel stores that gradient instead, and softmax(z) is never stored.
+void FunctionEmitter::planRowFusion() {
+  rowFusion_.clear();
+  partner_.assign(fn_.numValueIds(), false);
+  if (!opts_.fuseRows)
+    return;
+  auto users = fn_.computeUsers();
+  std::vector<bool> pinned(fn_.numValueIds(), false);
+  for (const FunctionResult &r : fn_.results())
+    pinned[r.value.index] = true;
+  for (const StateUpdate &u : fn_.updates())
+    pinned[u.value.index] = true;
+  const auto &nodes = fn_.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &sce = nodes[i];
+    if (sce.op != OpKind::SoftmaxCrossEntropy || !isKernel(sce) || !isFloat(sce.type.dtype))
+      continue;
+    ValueId z = sce.operands[0], y = sce.operands[1];
+    int64_t axis = int64_t(type(z).shape.size()) - 1;
+    for (ValueId u : users[z.index]) {
+      const Node *p = fn_.definingNode(u);
+      if (p->op != OpKind::Softmax || p->attrs.getInt("axis") != axis || nodeIndex_[u.index] <= int64_t(i) ||
+          !isKernel(*p) || partner_[u.index])
+        continue;
+      RowFusion rf{u};
+      // The gradient: scale · (softmax − one_hot(y)), softmax's only use.
+      const auto &pu = users[u.index];
+      const Node *g = pu.size() == 1 && !pinned[u.index] ? fn_.definingNode(pu[0]) : nullptr;
+      auto oneHotOfY = [&](ValueId v) {
+        const Node *d = fn_.definingNode(v);
+        return d && d->op == OpKind::OneHot && d->operands[0] == y && d->type == p->type;
+      };
+      auto isGrad = [&](const Node &sub) {
+        return sub.op == OpKind::Sub && sub.operands[0] == u && oneHotOfY(sub.operands[1]);
+      };
+      if (g && isGrad(*g) && g->type == p->type) {
+        if (isKernel(*g)) {
+          rf = {g->result, true, 1}; // softmax − one_hot(y) is stored
+        } else if (fused_[g->result.index]) {
+          // scale · (softmax − one_hot(y)): the sub is fused into a product with a constant.
+          const Node *h = fn_.definingNode(users[g->result.index][0]);
+          if (h->op == OpKind::Mul && isKernel(*h) && h->type == p->type && !epilogue_.count(h->result.index)) {
+            ValueId c = h->operands[0] == g->result ? h->operands[1] : h->operands[0];
+            const Node *cn = fn_.definingNode(c);
+            if (cn && virtual_[c.index] && accessOf(c).isConstant)
+              rf = {h->result, true, accessOf(c).constant};
+          }
+        }
+      }
+      if (rf.gradient) {
+        fused_[u.index] = true; // computed inside the loss's kernel, never stored
+        // So is one_hot(y) when the gradient is all that reads it.
+        ValueId oh = fn_.definingNode(users[u.index][0])->operands[1];
+        if (users[oh.index].size() == 1 && !pinned[oh.index])
+          fused_[oh.index] = true;
+      }
+      partner_[rf.partner.index] = true;
+      rowFusion_[sce.result.index] = rf;
+      break;
+    }
+  }
+}
+
 /// Loop fusion: adjacent elementwise kernels over the same shape form one loop group when each
 /// reads the earlier members only directly at the element it computes (never through a view
 /// or reshape, which could reach an element not yet computed). Nodes without a kernel of their
@@ -630,7 +710,7 @@ void FunctionEmitter::planGroups() {
     const Node &n = nodes[i];
     if (!isKernel(n))
       continue;
-    bool elementwise = isElementwiseKernel(n.op) && !epilogue_.count(n.result.index);
+    bool elementwise = isElementwiseKernel(n.op) && !epilogue_.count(n.result.index) && !partner_[n.result.index];
     if (!group.empty() && elementwise && n.type.shape == nodes[group[0]].type.shape && readsDirectly(n, member)) {
       group.push_back(i);
       member[n.result.index] = true;
@@ -698,6 +778,7 @@ void FunctionEmitter::planInPlace() {
   for (const StateUpdate &u : fn_.updates()) {
     const Node *d = fn_.definingNode(u.value);
     if (u.value == u.state || !d || !isKernel(*d) || !isElementwiseKernel(d->op) || epilogue_.count(u.value.index) ||
+        partner_[u.value.index] ||
         updatesOf[u.value.index] != 1 ||
         readAtEnd[u.state.index] || readAtEnd[u.value.index] || !(type(u.value) == type(u.state)))
       continue;
@@ -848,18 +929,9 @@ void FunctionEmitter::planArena() {
       freeBlocks.push_back({offset_[v.index], (d->type.numElements() * storageBytes(d->type.dtype) + 63) / 64 * 64});
     }
   };
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    const Node &node = nodes[i];
-    if (!stored(node))
-      continue;
+  // A block for `node`, whose kernel runs at step i.
+  auto place = [&](const Node &node, size_t i) {
     int64_t size = (node.type.numElements() * storageBytes(node.type.dtype) + 63) / 64 * 64;
-    intermediateBytes_ += size;
-    if (groupEnd_[i] == i)
-      ++kernels_; // one loop nest per group
-    if (inPlace_[node.result.index] >= 0) {
-      freeDying(i);
-      continue; // stored in its state's buffer
-    }
     // Best fit among free blocks, else grow the arena.
     size_t best = freeBlocks.size();
     for (size_t k = 0; k < freeBlocks.size(); ++k)
@@ -876,7 +948,21 @@ void FunctionEmitter::planArena() {
     }
     int64_t last = lastUse[node.result.index] < 0 ? int64_t(groupEnd_[i]) : lastUse[node.result.index];
     if (last < end)
-      dying[size_t(last)].push_back(node.result);
+      dying[size_t(std::max<int64_t>(last, int64_t(i)))].push_back(node.result);
+  };
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &node = nodes[i];
+    if (!stored(node))
+      continue;
+    intermediateBytes_ += (node.type.numElements() * storageBytes(node.type.dtype) + 63) / 64 * 64;
+    if (partner_[node.result.index])
+      continue; // placed with the kernel that stores it
+    if (groupEnd_[i] == i)
+      ++kernels_; // one loop nest per group
+    if (inPlace_[node.result.index] < 0) // else stored in its state's buffer
+      place(node, i);
+    if (auto it = rowFusion_.find(node.result.index); it != rowFusion_.end())
+      place(*fn_.definingNode(it->second.partner), i);
     freeDying(i);
   }
 }
@@ -1268,6 +1354,53 @@ void FunctionEmitter::emitNormalize(const Node &n) {
   });
 }
 
+/// softmax_cross_entropy(z, y) and softmax(z) — or the gradient scale · (softmax(z) − one_hot(y))
+/// — in one pass over each row: m = max z, e_j = e^(z_j − m) (m = 0 for an all −inf row, as
+/// softmax defines it), s = Σ e_j; loss = m + log s − z_y (NaN for a label outside [0, C) or an
+/// all −inf row, as softmax_cross_entropy defines it); softmax_j = e_j · (1/s). The e_j are kept
+/// in the partner's row, then scaled in place.
+void FunctionEmitter::emitSoftmaxCrossEntropyRows(const Node &n, const RowFusion &rf) {
+  ValueId z = n.operands[0], labels = n.operands[1], out = rf.partner;
+  int64_t C = type(z).shape.back(), rows = n.type.numElements();
+  DType d = n.type.dtype;
+  llvm::Type *t = valueType(d);
+  forRange(rows, [&](Value *r) {
+    Value *label = b_.CreateSExt(loadFlat(labels, r), i64());
+    Value *inRange = b_.CreateAnd(b_.CreateICmpSGE(label, c64(0)), b_.CreateICmpSLT(label, c64(C)));
+    Value *safe = b_.CreateSelect(inRange, label, c64(0));
+    Value *base = b_.CreateMul(r, c64(C));
+    Value *picked = loadFlat(z, b_.CreateAdd(base, safe));
+    Value *m = localVar(t, constantOf(d, -INFINITY));
+    forRange(C, [&](Value *j) { b_.CreateStore(fmax(b_.CreateLoad(t, m), loadFlat(z, b_.CreateAdd(base, j))), m); });
+    Value *mv = b_.CreateLoad(t, m);
+    Value *allInf = b_.CreateFCmpOEQ(mv, constantOf(d, -INFINITY));
+    Value *shift = b_.CreateSelect(allInf, constantOf(d, 0), mv);
+    Value *sum = localVar(t, constantOf(d, 0));
+    forRange(C, [&](Value *j) {
+      Value *at = b_.CreateAdd(base, j);
+      Value *e = emitExp(b_, b_.CreateFSub(loadFlat(z, at), shift));
+      storeFlat(out, at, e);
+      b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, sum), e), sum);
+    });
+    Value *s = b_.CreateLoad(t, sum);
+    Value *loss = b_.CreateFSub(b_.CreateFAdd(mv, emitLog(b_, s)), picked);
+    loss = b_.CreateSelect(b_.CreateOr(allInf, b_.CreateNot(inRange)), constantOf(d, NAN), loss);
+    storeFlat(n.result, r, loss);
+    Value *inv = b_.CreateFDiv(constantOf(d, 1), s);
+    forRange(C, [&](Value *j) {
+      Value *at = b_.CreateAdd(base, j);
+      Value *p = b_.CreateFMul(loadFlat(out, at), inv);
+      if (rf.gradient) {
+        Value *hot = b_.CreateSelect(b_.CreateICmpEQ(j, label), constantOf(d, 1), constantOf(d, 0));
+        p = b_.CreateFSub(p, hot);
+        if (rf.scale != 1)
+          p = b_.CreateFMul(constantOf(d, rf.scale), p);
+      }
+      storeFlat(out, at, p);
+    });
+  });
+}
+
 /// softmax_cross_entropy and multiclass_hinge: one value per row of scores with an i32 label;
 /// NaN for a label outside [0, C), as the interpreter defines it.
 void FunctionEmitter::emitLabeledRows(const Node &n) {
@@ -1647,6 +1780,12 @@ llvm::Expected<FunctionABI> FunctionEmitter::emit(const std::string &symbol) {
       emitMatMul(*fn_.definingNode(it->second.matmul), n.result, &it->second);
       continue;
     }
+    if (partner_[n.result.index])
+      continue; // stored by the loss's kernel
+    if (auto it = rowFusion_.find(n.result.index); it != rowFusion_.end()) {
+      emitSoftmaxCrossEntropyRows(n, it->second);
+      continue;
+    }
     if (!isElementwiseKernel(n.op)) {
       emitNode(n);
       continue;
@@ -1717,8 +1856,19 @@ std::string FunctionEmitter::describe() {
     }
     std::string where = inPlace_[n.result.index] >= 0 ? "in place of " + names[size_t(inPlace_[n.result.index])]
                                                       : fmt::format("@{}", offset_[n.result.index]);
+    if (partner_[n.result.index])
+      continue; // listed with the loss's kernel
     std::string label = inGroup ? std::string("  +   ") : fmt::format("  k{:<3} ", k++);
     out += fmt::format("{}{} = {} : {}  {}\n", label, names[n.result.index], body, n.type.str(), where);
+    if (auto it = rowFusion_.find(n.result.index); it != rowFusion_.end()) {
+      const Node &p = *fn_.definingNode(it->second.partner);
+      std::string pb = std::string(mnemonic(p.op)) + "(";
+      for (size_t o = 0; o < p.operands.size(); ++o)
+        pb += (o ? ", " : "") + expr(p.operands[o]);
+      out += fmt::format("  +   {} = {}) : {}  @{}\n", names[p.result.index],
+                         p.op == OpKind::Softmax ? "softmax(" + expr(p.operands[0]) : pb, p.type.str(),
+                         offset_[p.result.index]);
+    }
     inGroup = groupEnd_[i] != i;
   }
   return out;
@@ -1736,6 +1886,7 @@ std::span<const CodegenPass> codegenPasses() {
       {"fuse-loops", "run adjacent elementwise kernels over one shape in one loop nest", &EmitOptions::fuseLoops},
       {"in-place-updates", "store each state update straight into its state's buffer", &EmitOptions::inPlaceUpdates},
       {"fuse-epilogue", "apply bias, activation and activation derivative as the GEMM stores C", &EmitOptions::fuseEpilogues},
+      {"fuse-softmax-loss", "compute softmax cross-entropy and its gradient in one pass over each row", &EmitOptions::fuseRows},
       {"parallel-loops", "split the rows of large elementwise kernels over threads", &EmitOptions::parallelLoops},
   };
   return passes;

@@ -274,3 +274,39 @@ TEST_CASE("the kernel listing shows fused chains as expressions", "[codegen]") {
   CHECK(unfused.find("= sigmoid(add(%0, broadcast(%c)))") != std::string::npos);
   CHECK(unfused.find("= matmul %x, %V") != std::string::npos);
 }
+
+TEST_CASE("softmax cross-entropy and its gradient in one row pass agree with the interpreter", "[codegen][differential]") {
+  // Rows: ordinary; all -inf (the loss and softmax are NaN there); a label below and one past
+  // the classes (NaN loss, and a gradient of softmax alone); large logits.
+  auto build = [](Function &fn, bool gradient) {
+    Builder b(fn);
+    ValueId z = fn.addArgument("z", {DType::F32, {5, 3}}, ArgRole::Input);
+    ValueId y = fn.addArgument("y", {DType::I32, {5}}, ArgRole::Target);
+    ValueId loss = b.softmaxCrossEntropy(z, y);
+    ValueId p = b.softmax(z, 1);
+    fn.addResult("loss", loss);
+    if (gradient)
+      fn.addResult("grad", b.mul(b.constant(0.25, {DType::F32, {5, 3}}), b.sub(p, b.oneHot(y, 3))));
+    else
+      fn.addResult("p", p);
+  };
+  Tensor z = Tensor::filled({DType::F32, {5, 3}}, 0);
+  z.data = {0.5, -1, 2, -INFINITY, -INFINITY, -INFINITY, 1, 2, 3, -2, 0, 2, 80, 90, 100};
+  Tensor y = Tensor::filled({DType::I32, {5}}, 0);
+  y.data = {2, 0, -1, 3, 1};
+  for (bool gradient : {true, false}) {
+    Function fn(gradient ? "loss_and_gradient" : "loss_and_softmax");
+    build(fn, gradient);
+    std::string kernels = describeKernels(fn);
+    INFO(kernels);
+    // One kernel stores the loss and, continuing it, the gradient (or softmax).
+    CHECK(kernels.find(gradient ? "kernels of @loss_and_gradient: 1 kernels" : "kernels of @loss_and_softmax: 1 kernels") !=
+          std::string::npos);
+    CHECK(kernels.find(gradient ? " = mul(0.25, sub(softmax(%z), one_hot(%y))) : f32[5,3]" : " = softmax(%z) : f32[5,3]") !=
+          std::string::npos);
+    EmitOptions off;
+    off.fuseRows = false;
+    CHECK(describeKernels(fn, off).find("+   ") == std::string::npos);
+    compareWithInterpreter(fn, {{"z", z}, {"y", y}}, 1e-6);
+  }
+}
