@@ -2,18 +2,23 @@
 //
 // The emitter walks the Function's nodes in order and emits one kernel per node into a single
 // LLVM function. Algorithm:
-//  1. Plan: arguments live in `buffers`; reshapes alias their operand; views whose users are
-//     all elementwise are virtual (no storage); elementwise ops whose only user is elementwise
-//     are fused into it; every other node gets a 64-byte aligned arena block, reused by
-//     liveness (planArena); the GEMM scratch comes first.
-//  2. For each node, emit its kernel. Elementwise kernels are loop nests over the result
-//     shape whose operands are read through Access maps (base, offset, one stride per result
-//     dimension): a broadcast has stride 0 where it repeats, a transpose permutes strides, a
-//     slice adds an offset. The innermost loop is contiguous, so LLVM vectorizes it.
-//  3. Matrix products call the packed GEMM routine (codegen/Gemm); row-wise ops (softmax,
+//  1. Plan (planAll, planArena): arguments live in `buffers`; reshapes alias their operand;
+//     views whose users are all elementwise are virtual (no storage); then the codegen passes:
+//     single-use elementwise producers fuse into their elementwise user (plan), matrix
+//     products fuse into an epilogue (planEpilogues), softmax cross-entropy takes softmax and
+//     its gradient into its row pass (planRowFusion), adjacent elementwise kernels over one
+//     shape form loop groups (planGroups), state updates are stored in place (planInPlace).
+//     Every other node gets a 64-byte aligned arena block, reused by liveness (planArena),
+//     after the GEMM scratch; alias classes give every access scoped-noalias metadata.
+//  2. For each kernel, in node order: elementwise kernels (and loop groups) are loop nests
+//     over the result shape whose operands are read through Access maps (base, offset, one
+//     stride per result dimension): a broadcast has stride 0 where it repeats, a transpose
+//     permutes strides, a slice adds an offset. The innermost loop is contiguous, so LLVM
+//     vectorizes it; large ones are split over threads.
+//  3. Matrix products call the packed GEMM routines (codegen/Gemm); row-wise ops (softmax,
 //     losses), reductions, convolution and pooling are loop nests that follow the reference
 //     interpreter's definitions.
-//  4. Copy results into their buffers and state updates into their state buffers.
+//  4. Copy results into their buffers and the remaining state updates into their state buffers.
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Emitter.h"

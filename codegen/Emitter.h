@@ -5,17 +5,19 @@
 //   void NAME(void **buffers, char *arena)
 //
 // buffers[i] points to the storage of the Function's argument i (inputs, targets and state, in
-// argument order), buffers[numArgs + j] to the storage of result j. State updates are written
-// in place into their state argument's buffer at the end of the call. `arena` is scratch of
-// FunctionABI::arenaBytes bytes (64-byte aligned) that the caller allocates once: a call
-// allocates nothing and calls nothing of the runtime. Element storage: f32 float, f64 double,
-// i32 int32_t, i1 one byte (0 or 1).
+// argument order), buffers[numArgs + j] to the storage of result j; no two buffers overlap.
+// State updates end up in their state argument's buffer (stored there by their kernel, or
+// copied at the end of the call). `arena` is scratch of FunctionABI::arenaBytes bytes (64-byte
+// aligned) that the caller allocates once: a call allocates nothing and calls nothing of the
+// runtime but nnc_parallel_for. Element storage: f32 float, f64 double, i32 int32_t, i1 one
+// byte (0 or 1).
 //
-// Every node becomes a kernel — a loop nest computing it — except views (broadcast, transpose,
-// slice, constant) whose users are all elementwise: those are read in place through an affine
-// index map, so a broadcast bias is never materialized; elementwise ops whose only user is
-// elementwise, which are computed inside that user's loop (fusion); and reshapes, which alias
-// their operand. Intermediates share one arena by liveness.
+// Every node becomes a kernel — a loop nest or a GEMM call — except views (broadcast,
+// transpose, slice, constant) whose users are all elementwise, which are read in place through
+// an affine index map; reshapes, which alias their operand; and what the codegen passes fold
+// into other kernels (codegenPasses(): elementwise fusion, shared loop nests, in-place updates,
+// GEMM epilogues, the softmax cross-entropy row pass). Intermediates share one arena by
+// liveness. docs/CODEGEN.md describes each.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
