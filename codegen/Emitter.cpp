@@ -245,19 +245,7 @@ private:
   void forRange(int64_t n, const std::function<void(Value *)> &body) { forRange(c64(0), c64(n), body); }
   /// Nested loops over `shape`, innermost last; body gets one index per dimension.
   void forShape(const V64 &shape, const std::function<void(const std::vector<Value *> &)> &body) {
-    std::vector<Value *> idx;
-    std::function<void(size_t)> level = [&](size_t d) {
-      if (d == shape.size()) {
-        body(idx);
-        return;
-      }
-      forRange(shape[d], [&](Value *i) {
-        idx.push_back(i);
-        level(d + 1);
-        idx.pop_back();
-      });
-    };
-    level(0);
+    forShapeRows(shape, c64(0), c64(shape.empty() ? 1 : shape[0]), body);
   }
   /// forShape, with the outermost dimension running over [rowBegin, rowEnd) only.
   void forShapeRows(const V64 &shape, Value *rowBegin, Value *rowEnd,
@@ -361,6 +349,8 @@ private:
     return reads;
   }
   std::vector<int64_t> nodeIndex_; ///< per ValueId index: its node's index, -1 for arguments
+  std::vector<std::vector<ValueId>> users_; ///< per ValueId index: the nodes that read it
+  std::vector<bool> pinned_;                ///< per ValueId index: a result or an update value
   /// An elementwise kernel computed by a GEMM's epilogue: C = op(A)·op(B) then GemmEpilogueKind
   /// `kind` with the bias vector and the aux tensor.
   struct Epilogue {
@@ -415,6 +405,18 @@ private:
   llvm::Function *sgemmEpilogue_ = nullptr;
   void emitNormalize(const Node &n);
   void emitLabeledRows(const Node &n);
+  /// Row r of scores s (C per row) with its i32 label: the label, whether it is in [0, C), the
+  /// label clamped into range, the row's first element index, and the score at the label.
+  struct LabeledRow {
+    Value *label, *inRange, *safe, *base, *picked;
+  };
+  LabeledRow labeledRow(ValueId s, ValueId labels, Value *r, int64_t C) {
+    Value *label = b_.CreateSExt(loadFlat(labels, r), i64());
+    Value *inRange = b_.CreateAnd(b_.CreateICmpSGE(label, c64(0)), b_.CreateICmpSLT(label, c64(C)));
+    Value *safe = b_.CreateSelect(inRange, label, c64(0));
+    Value *base = b_.CreateMul(r, c64(C));
+    return {label, inRange, safe, base, loadFlat(s, b_.CreateAdd(base, safe))};
+  }
   void emitOneHot(const Node &n);
   void emitGather(const Node &n);
   void emitScatterAdd(const Node &n);
@@ -455,12 +457,14 @@ void FunctionEmitter::plan() {
   size_t n = fn_.numValueIds();
   ptr_.assign(n, nullptr);
   virtual_.assign(n, false);
-  std::vector<bool> pinned(n, false); // read by results or updates: must have storage
+  pinned_.assign(n, false); // read by results or updates: must have storage
   for (const FunctionResult &r : fn_.results())
-    pinned[r.value.index] = true;
+    pinned_[r.value.index] = true;
   for (const StateUpdate &u : fn_.updates())
-    pinned[u.value.index] = true;
-  auto users = fn_.computeUsers();
+    pinned_[u.value.index] = true;
+  users_ = fn_.computeUsers();
+  const auto &pinned = pinned_;
+  const auto &users = users_;
   // A view is virtual when every user reads it elementwise or is itself a virtual view.
   const auto &nodes = fn_.nodes();
   for (size_t k = nodes.size(); k-- > 0;) {
@@ -511,12 +515,8 @@ void FunctionEmitter::planEpilogues() {
 }
 
 bool FunctionEmitter::matchEpilogue(const Node &u, Epilogue &ep) {
-  auto users = fn_.computeUsers();
-  std::vector<bool> pinned(fn_.numValueIds(), false);
-  for (const FunctionResult &r : fn_.results())
-    pinned[r.value.index] = true;
-  for (const StateUpdate &up : fn_.updates())
-    pinned[up.value.index] = true;
+  const auto &users = users_;
+  const auto &pinned = pinned_;
   auto node = [&](ValueId v) { return fn_.definingNode(v); };
   auto fusedOp = [&](ValueId v, OpKind op) {
     const Node *d = node(v);
@@ -641,12 +641,8 @@ void FunctionEmitter::planRowFusion() {
   partner_.assign(fn_.numValueIds(), false);
   if (!opts_.fuseRows)
     return;
-  auto users = fn_.computeUsers();
-  std::vector<bool> pinned(fn_.numValueIds(), false);
-  for (const FunctionResult &r : fn_.results())
-    pinned[r.value.index] = true;
-  for (const StateUpdate &u : fn_.updates())
-    pinned[u.value.index] = true;
+  const auto &users = users_;
+  const auto &pinned = pinned_;
   const auto &nodes = fn_.nodes();
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node &sce = nodes[i];
@@ -1370,11 +1366,7 @@ void FunctionEmitter::emitSoftmaxCrossEntropyRows(const Node &n, const RowFusion
   DType d = n.type.dtype;
   llvm::Type *t = valueType(d);
   forRange(rows, [&](Value *r) {
-    Value *label = b_.CreateSExt(loadFlat(labels, r), i64());
-    Value *inRange = b_.CreateAnd(b_.CreateICmpSGE(label, c64(0)), b_.CreateICmpSLT(label, c64(C)));
-    Value *safe = b_.CreateSelect(inRange, label, c64(0));
-    Value *base = b_.CreateMul(r, c64(C));
-    Value *picked = loadFlat(z, b_.CreateAdd(base, safe));
+    auto [label, inRange, safe, base, picked] = labeledRow(z, labels, r, C);
     Value *m = localVar(t, constantOf(d, -INFINITY));
     forRange(C, [&](Value *j) { b_.CreateStore(fmax(b_.CreateLoad(t, m), loadFlat(z, b_.CreateAdd(base, j))), m); });
     Value *mv = b_.CreateLoad(t, m);
@@ -1414,11 +1406,7 @@ void FunctionEmitter::emitLabeledRows(const Node &n) {
   DType d = n.type.dtype;
   llvm::Type *t = valueType(d);
   forRange(rows, [&](Value *r) {
-    Value *label = b_.CreateSExt(loadFlat(labels, r), i64());
-    Value *inRange = b_.CreateAnd(b_.CreateICmpSGE(label, c64(0)), b_.CreateICmpSLT(label, c64(C)));
-    Value *safe = b_.CreateSelect(inRange, label, c64(0));
-    Value *base = b_.CreateMul(r, c64(C));
-    Value *picked = loadFlat(s, b_.CreateAdd(base, safe));
+    auto [label, inRange, safe, base, picked] = labeledRow(s, labels, r, C);
     Value *result;
     if (n.op == OpKind::SoftmaxCrossEntropy) {
       Value *m = localVar(t, constantOf(d, -INFINITY));

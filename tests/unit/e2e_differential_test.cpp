@@ -94,21 +94,6 @@ Module buildModule(const ParsedModel &model, const OptimizerCase &oc, int64_t ba
   return m;
 }
 
-/// Initial state of every state argument of `fn`, from its initializer, as the Trainer does.
-void initState(const Function &fn, uint64_t seed, std::map<std::string, Tensor> &state) {
-  for (const Argument &a : fn.arguments()) {
-    if (a.role != ArgRole::State || state.count(a.name))
-      continue;
-    auto values = initialValues(a.init, a.type, seed, a.name);
-    if (auto *err = std::get_if<std::string>(&values))
-      FAIL("initializer of " << a.name << ": " << *err);
-    Tensor t(a.type, std::get<std::vector<double>>(values));
-    if (a.type.dtype == DType::F32)
-      for (double &v : t.data)
-        v = double(float(v));
-    state[a.name] = std::move(t);
-  }
-}
 
 /// A random minibatch for the inputs and targets of `fn`.
 std::map<std::string, Tensor> randomBatch(const Function &fn, uint64_t seed, int64_t classes) {
@@ -119,29 +104,7 @@ std::map<std::string, Tensor> randomBatch(const Function &fn, uint64_t seed, int
   return batch;
 }
 
-struct Tally {
-  double worst = 0;
-  std::string where;
-  void note(double err, const std::string &what) {
-    if (err > worst) {
-      worst = err;
-      where = what;
-    }
-  }
-};
 
-/// Compares one result or update; integers exactly, floats to `tol`.
-void expectClose(const Tensor &want, const Tensor &got, const std::string &what, double tol, Tally &tally) {
-  INFO(what << ": interpreter " << want.type.str() << " vs jit " << got.type.str());
-  if (!isFloat(want.type.dtype)) {
-    CHECK(identical(want, got));
-    return;
-  }
-  double err = relativeError(want, got);
-  tally.note(err, what);
-  INFO("relative error " << err);
-  CHECK(err <= tol);
-}
 
 /// The largest |got - want| relative to max |want| (the tensor's scale), for the failure message.
 std::string describeWorst(const Tensor &want, const Tensor &got) {

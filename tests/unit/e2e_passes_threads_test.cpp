@@ -175,18 +175,7 @@ Module trainStepOnly(const Module &m, const std::string &name = "train_step") {
 /// Initial state of every state argument of `fn`, from its initializer, as the Trainer does.
 std::map<std::string, Tensor> initialState(const Function &fn, uint64_t seed) {
   std::map<std::string, Tensor> state;
-  for (const Argument &a : fn.arguments()) {
-    if (a.role != ArgRole::State)
-      continue;
-    auto values = initialValues(a.init, a.type, seed, a.name);
-    if (auto *err = std::get_if<std::string>(&values))
-      FAIL("initializer of " << a.name << ": " << *err);
-    Tensor t(a.type, std::get<std::vector<double>>(values));
-    if (a.type.dtype == DType::F32)
-      for (double &v : t.data)
-        v = double(float(v));
-    state[a.name] = std::move(t);
-  }
+  initState(fn, seed, state);
   return state;
 }
 
@@ -417,16 +406,6 @@ void checkThreads(const ModelCase &mc) {
 
 //===- Passes off --------------------------------------------------------------------------===//
 
-struct Tally {
-  double worst = 0;
-  std::string where;
-  void note(double err, const std::string &what) {
-    if (err > worst) {
-      worst = err;
-      where = what;
-    }
-  }
-};
 
 /// The interpreter's 3 steps on the unoptimized training module: the minibatches, the state
 /// before each step (and after the last) and each step's results and updates.
@@ -467,17 +446,6 @@ Reference interpret(const ParsedModel &model, const TrainConfig &tc, int64_t bat
   return ref;
 }
 
-void expectClose(const Tensor &want, const Tensor &got, const std::string &what, double tol, Tally &tally) {
-  INFO(what << ": interpreter " << want.type.str() << " vs jit " << got.type.str());
-  if (!isFloat(want.type.dtype)) {
-    CHECK(identical(want, got));
-    return;
-  }
-  double err = relativeError(want, got);
-  tally.note(err, what);
-  INFO("relative error " << err);
-  CHECK(err <= tol);
-}
 
 /// The compiled step `fn` (the optimized module's train step, named `name` in `exe`) against
 /// the interpreter: each step from the interpreter's state, and its own 3-step trajectory.

@@ -15,6 +15,9 @@
 #include "ir/Interpreter.h"
 #include "ir/Random.h"
 #include "runtime/Executable.h"
+#include "runtime/Initializers.h"
+
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -137,6 +140,48 @@ inline double relativeError(const Tensor &want, const Tensor &got) {
 
 /// True when every element is bitwise the same value (integers and masks, random numbers).
 inline bool identical(const Tensor &a, const Tensor &b) { return a.type == b.type && a.data == b.data; }
+
+/// Initial state of every state argument of `fn` not yet in `state`, from its initializer, as
+/// the Trainer does (f32 values rounded).
+inline void initState(const Function &fn, uint64_t seed, std::map<std::string, Tensor> &state) {
+  for (const Argument &a : fn.arguments()) {
+    if (a.role != ArgRole::State || state.count(a.name))
+      continue;
+    auto values = initialValues(a.init, a.type, seed, a.name);
+    if (auto *err = std::get_if<std::string>(&values))
+      FAIL("initializer of " << a.name << ": " << *err);
+    Tensor t(a.type, std::get<std::vector<double>>(values));
+    if (a.type.dtype == DType::F32)
+      for (double &v : t.data)
+        v = double(float(v));
+    state[a.name] = std::move(t);
+  }
+}
+
+/// The largest relative difference seen in a test, and where.
+struct Tally {
+  double worst = 0;
+  std::string where;
+  void note(double err, const std::string &what) {
+    if (err > worst) {
+      worst = err;
+      where = what;
+    }
+  }
+};
+
+/// Compares one result or update; integers exactly, floats to `tol`.
+inline void expectClose(const Tensor &want, const Tensor &got, const std::string &what, double tol, Tally &tally) {
+  INFO(what << ": interpreter " << want.type.str() << " vs jit " << got.type.str());
+  if (!isFloat(want.type.dtype)) {
+    CHECK(identical(want, got));
+    return;
+  }
+  double err = relativeError(want, got);
+  tally.note(err, what);
+  INFO("relative error " << err);
+  CHECK(err <= tol);
+}
 
 /// Parses and checks a .nn source; fails the test with the diagnostics when it has errors.
 struct ParsedModel {
