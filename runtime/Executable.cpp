@@ -56,7 +56,11 @@ emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int thre
 /// Machine code for `module`: from the object cache when the same IR was compiled for the same
 /// target before, else optimized, generated and stored there. `hit` tells which.
 static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Module &module, Jit &jit,
-                                                                     bool useCache, bool &hit) {
+                                                                     bool useCache, CompileTimes::Object &times) {
+  auto now = [] { return std::chrono::steady_clock::now(); };
+  auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
+  auto start = now();
+  bool &hit = times.fromCache;
   std::string cachePath;
   if (useCache) {
     std::string dir = objectCacheDir();
@@ -70,13 +74,18 @@ static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Modul
   if (!cachePath.empty())
     if (auto cached = llvm::MemoryBuffer::getFile(cachePath); cached) {
       hit = true;
+      times.loadMs = ms(start, now());
       return std::move(*cached);
     }
+  auto optimizing = now();
   if (llvm::Error e = jit.optimize(module))
     return e;
+  auto generating = now();
+  times.optimizeMs = ms(optimizing, generating);
   auto bytes = jit.emitObject(module);
   if (!bytes)
     return bytes.takeError();
+  times.machineCodeMs = ms(generating, now());
   std::string_view view(bytes->data(), bytes->size());
   if (!cachePath.empty())
     (void)writeFileAtomically(cachePath, view); // a cache that cannot be written is no error
@@ -97,19 +106,21 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &mo
   llvm::Module gemmModule("nnc_gemm", context);
   emitGemmRoutines(gemmModule, (*jit)->vectorBits());
   llvm::Module llvmModule("nnc", context);
+  auto exe = std::unique_ptr<Executable>(new Executable());
+  auto emitting = std::chrono::steady_clock::now();
   auto abis = emitAll(module, llvmModule, **jit, options.threads, /*externalGemm=*/true, options.disabledPasses);
   if (!abis)
     return abis.takeError();
-  auto exe = std::unique_ptr<Executable>(new Executable());
-  bool gemmHit = false, modelHit = false;
-  for (auto [m, hit] : {std::pair<llvm::Module *, bool *>{&gemmModule, &gemmHit}, {&llvmModule, &modelHit}}) {
-    auto object = objectFor(*m, **jit, options.useCache, *hit);
+  exe->times_.emitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - emitting).count();
+  for (auto [m, times] : {std::pair<llvm::Module *, CompileTimes::Object *>{&gemmModule, &exe->times_.gemm},
+                          {&llvmModule, &exe->times_.model}}) {
+    auto object = objectFor(*m, **jit, options.useCache, *times);
     if (!object)
       return object.takeError();
     if (llvm::Error e = (*jit)->addObject(std::move(*object)))
       return e;
   }
-  exe->fromCache_ = modelHit;
+  exe->fromCache_ = exe->times_.model.fromCache;
   for (auto &[name, abi] : *abis) {
     auto entry = (*jit)->lookupAs<void(void **, char *)>(abi.symbol);
     if (!entry)

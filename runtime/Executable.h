@@ -57,6 +57,18 @@ struct CompileOptions {
 /// ~/.cache/nnc. Empty when caching is off (NNC_CACHE=off) or no directory can be made.
 std::string objectCacheDir();
 
+/// Where a compile's time went, in milliseconds. Each of the two objects (the GEMM routines,
+/// shared by every model on this CPU, and the model's functions) is either loaded from the
+/// object cache or optimized and turned into machine code.
+struct CompileTimes {
+  struct Object {
+    bool fromCache = false;
+    double loadMs = 0, optimizeMs = 0, machineCodeMs = 0;
+  };
+  double emitMs = 0; ///< IR functions to LLVM IR
+  Object gemm, model;
+};
+
 /// The compiled functions of a module, by function name.
 class Executable {
 public:
@@ -69,12 +81,15 @@ public:
   double compileSeconds() const { return compileSeconds_; }
   /// True when the machine code came from the object cache.
   bool fromCache() const { return fromCache_; }
+  /// The compile's phases.
+  const CompileTimes &times() const { return times_; }
 
 private:
   std::unique_ptr<Jit> jit_;
   std::map<std::string, std::unique_ptr<CompiledFunction>> functions_;
   double compileSeconds_ = 0;
   bool fromCache_ = false;
+  CompileTimes times_;
 };
 
 /// Compiles `module` to optimized LLVM IR or assembly text without keeping the code.

@@ -141,6 +141,25 @@ int compile(const std::string &file, const std::string &emit, std::string langua
         fmt::print(stderr, "{}", text.substr(0, text.find('\n') + 1));
       }
     }
+    if (pipeline.stats) {
+      // The JIT compile the Trainer would make of these functions, phase by phase.
+      CompileOptions co;
+      co.disabledPasses = pipeline.disabled;
+      auto exe = Executable::compile(m, co);
+      if (!exe) {
+        fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(exe.takeError()));
+        return kUserError;
+      }
+      const CompileTimes &t = (*exe)->times();
+      bool caching = !objectCacheDir().empty();
+      auto object = [&](const CompileTimes::Object &o) {
+        return o.fromCache ? fmt::format("{:.1f} ms from the object cache", o.loadMs)
+                           : fmt::format("{:.0f} ms optimizing + {:.0f} ms machine code{}", o.optimizeMs,
+                                         o.machineCodeMs, caching ? " (now cached)" : "");
+      };
+      fmt::print(stderr, "jit compile: {:.0f} ms in all; emit {:.1f} ms; model functions {}; GEMM routines {}\n",
+                 (*exe)->compileSeconds() * 1e3, t.emitMs, object(t.model), object(t.gemm));
+    }
     if (emit == "llvm" || emit == "asm") {
       llvm::Expected<std::string> text = emitModuleText(m, emit == "asm", pipeline.disabled);
       if (!text) {
