@@ -389,6 +389,7 @@ private:
   void emitNode(const Node &n);
   void emitElementwise(const Node &n);
   void emitLoopGroup(const std::vector<const Node *> &group);
+  void parallelRows(int64_t rows, bool large, int64_t granule, const std::function<void(Value *, Value *)> &body);
   void emitGroupRows(const std::vector<const Node *> &group, Value *rowBegin, Value *rowEnd);
   std::map<uint32_t, Value *> groupValues_; ///< values of the loop group's members at this element
   Value *valueAt(ValueId v, const std::vector<Value *> &idx);
@@ -1121,18 +1122,26 @@ void FunctionEmitter::emitGroupRows(const std::vector<const Node *> &group, Valu
   });
 }
 
-/// An elementwise kernel or loop group: large ones (at least two rows and 2^15 elements, with
-/// threads) are split into row blocks run by nnc_parallel_for. Each element is computed the same
-/// way whatever the split, so the results do not depend on the thread count.
+/// An elementwise kernel or loop group: large ones (at least two rows and 2^15 elements) are
+/// split into row blocks over threads (parallelRows).
 void FunctionEmitter::emitLoopGroup(const std::vector<const Node *> &group) {
   const V64 &shape = group[0]->type.shape;
   int64_t rows = shape.empty() ? 1 : shape[0];
-  int64_t elements = product(shape);
-  if (!opts_.parallelLoops || opts_.threads < 2 || rows < 2 || elements < (int64_t(1) << 15))
-    return emitGroupRows(group, c64(0), c64(rows));
+  parallelRows(rows, product(shape) >= (int64_t(1) << 15), shape.size() == 1 ? 64 : 1,
+               [&](Value *begin, Value *end) { emitGroupRows(group, begin, end); });
+}
+
+/// body(begin, end) computes rows [begin, end) of a kernel whose rows are independent. With
+/// threads, `parallel-loops` and `large`, the rows are split into one block per thread (a
+/// multiple of `granule` rows): body is emitted into a task function that rebinds every buffer
+/// from {buffers, arena} and runs under nnc_parallel_for. Each element is computed the same way
+/// whatever the split, so the results do not depend on the thread count.
+void FunctionEmitter::parallelRows(int64_t rows, bool large, int64_t granule,
+                                   const std::function<void(Value *, Value *)> &body) {
+  if (!opts_.parallelLoops || opts_.threads < 2 || rows < 2 || !large)
+    return body(c64(0), c64(rows));
   int64_t chunk = (rows + opts_.threads - 1) / opts_.threads;
-  if (shape.size() == 1)
-    chunk = (chunk + 63) / 64 * 64; // whole vectors per block
+  chunk = (chunk + granule - 1) / granule * granule;
   int64_t blocks = (rows + chunk - 1) / chunk;
   // void task(ptr ctx, i64 i): rows [i*chunk, min((i+1)*chunk, rows)); ctx = {buffers, arena}.
   auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64()}, false);
@@ -1151,7 +1160,7 @@ void FunctionEmitter::emitLoopGroup(const std::vector<const Node *> &group) {
   Value *begin = b_.CreateMul(i, c64(chunk), "", true, true);
   Value *end = b_.CreateAdd(begin, c64(chunk), "", true, true);
   end = b_.CreateSelect(b_.CreateICmpSLT(end, c64(rows)), end, c64(rows));
-  emitGroupRows(group, begin, end);
+  body(begin, end);
   b_.CreateRetVoid();
   f_ = savedF;
   entry_ = savedEntry;
@@ -1569,7 +1578,12 @@ void FunctionEmitter::emitConv(const Node &n) {
   int64_t OH = ys[2], OW = ys[3];
   DType d = n.type.dtype;
   fill(n.result, 0);
-  forRange(N, [&](Value *ni) { forRange(O, [&](Value *o) { forRange(OH, [&](Value *oy) { forRange(OW, [&](Value *ox) {
+  // The convolution and the input gradient write batch element ni's output only: their batch
+  // is split over threads. The weight gradient sums over the batch, so it is split over the
+  // output channels o instead, with the batch inside; each element's terms are added in the
+  // same order either way.
+  bool weightGrad = n.op == OpKind::Conv2DGradWeight;
+  auto point = [&](Value *ni, Value *o) { forRange(OH, [&](Value *oy) { forRange(OW, [&](Value *ox) {
     Value *yi = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(ni, c64(O)), o), c64(OH)), oy), c64(OW)), ox);
     forRange(C, [&](Value *c) { forRange(KH, [&](Value *ky) { forRange(KW, [&](Value *kx) {
       Value *iy = b_.CreateAdd(b_.CreateSub(b_.CreateMul(oy, c64(stride[0])), c64(pad[0])), ky);
@@ -1590,7 +1604,13 @@ void FunctionEmitter::emitConv(const Node &n) {
       b_.CreateBr(next);
       b_.SetInsertPoint(next);
     }); }); });
-  }); }); }); });
+  }); }); };
+  bool large = N * O * OH * OW * C * KH * KW >= (int64_t(1) << 18);
+  parallelRows(weightGrad ? O : N, large, 1, [&](Value *begin, Value *end) {
+    forRange(begin, end, [&](Value *r) {
+      forRange(weightGrad ? N : O, [&](Value *q) { weightGrad ? point(q, r) : point(r, q); });
+    });
+  });
   (void)d;
 }
 
@@ -1606,7 +1626,8 @@ void FunctionEmitter::emitPool(const Node &n) {
   llvm::Type *t = valueType(d);
   double area = double(k[0] * k[1]);
   fill(n.result, n.op == OpKind::MaxPool2D ? -INFINITY : 0);
-  forRange(NC, [&](Value *nc) { forRange(OH, [&](Value *oy) { forRange(OW, [&](Value *ox) {
+  // Each (batch, channel) plane is independent: the planes are split over threads.
+  auto plane = [&](Value *nc) { forRange(OH, [&](Value *oy) { forRange(OW, [&](Value *ox) {
     Value *yi = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(nc, c64(OH)), oy), c64(OW)), ox);
     // For the max adjoint: the first position (row-major) holding the window's maximum.
     Value *best = isMax && grad ? localVar(i64(), c64(-1)) : nullptr;
@@ -1652,7 +1673,9 @@ void FunctionEmitter::emitPool(const Node &n) {
       b_.SetInsertPoint(next);
     }
     (void)t;
-  }); }); });
+  }); }); };
+  parallelRows(NC, NC * OH * OW * k[0] * k[1] >= (int64_t(1) << 16), 1,
+               [&](Value *begin, Value *end) { forRange(begin, end, plane); });
 }
 
 void FunctionEmitter::emitNode(const Node &n) {
