@@ -36,13 +36,13 @@
 #include "codegen/Emitter.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
-#include "passes/PassManager.h"
-#include "runtime/DataSource.h"
-#include "runtime/Executable.h"
-#include "runtime/Npy.h"
-#include "runtime/ReadFile.h"
-#include "runtime/Trainer.h"
-#include "runtime/TrainingModule.h"
+#include "passes/optimize/PassManager.h"
+#include "runtime/data/DataSource.h"
+#include "runtime/exec/Executable.h"
+#include "runtime/data/Npy.h"
+#include "support/ReadFile.h"
+#include "runtime/train/Trainer.h"
+#include "runtime/train/TrainingModule.h"
 
 #include <sys/resource.h>
 #include <time.h>

@@ -25,7 +25,7 @@
 
 #include "codegen/Gemm.h"
 #include "codegen/VectorMath.h"
-#include "ir/Printer.h"
+#include "ir/TextPrinter.h"
 #include "ir/Random.h"
 
 #include <llvm/IR/IRBuilder.h>

@@ -10,8 +10,8 @@
 // Prints the accuracy after every tenth epoch and at the end; exits 1 on any error.
 //
 //===----------------------------------------------------------------------------------------===//
-#include "runtime/DataSource.h"
-#include "runtime/Trainer.h"
+#include "runtime/data/DataSource.h"
+#include "runtime/train/Trainer.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
-#include "ir/Diagnostic.h"
+#include "support/Diagnostic.h"
 
 #include <string>
 #include <vector>

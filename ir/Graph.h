@@ -13,7 +13,7 @@
 #pragma once
 
 #include "ir/Attrs.h"
-#include "ir/Diagnostic.h"
+#include "support/Diagnostic.h"
 #include "ir/Ops.h"
 #include "ir/Type.h"
 

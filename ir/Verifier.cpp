@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------------------------===//
 #include "ir/Verifier.h"
 
-#include "ir/Printer.h"
+#include "ir/TextPrinter.h"
 
 #include <fmt/format.h>
 #include <set>

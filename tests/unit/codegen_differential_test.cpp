@@ -11,8 +11,8 @@
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
 #include "ir/Random.h"
-#include "runtime/Executable.h"
-#include "runtime/ThreadPool.h"
+#include "runtime/exec/Executable.h"
+#include "runtime/exec/ThreadPool.h"
 
 #include "ir_samples.h"
 

@@ -9,7 +9,7 @@
 #include "codegen/Emitter.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
-#include "runtime/TrainingModule.h"
+#include "runtime/train/TrainingModule.h"
 
 #include <catch2/catch.hpp>
 #include <llvm/IR/Instructions.h>

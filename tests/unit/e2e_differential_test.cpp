@@ -13,9 +13,9 @@
 #include "e2e_support.h"
 
 #include "ir/Verifier.h"
-#include "passes/TrainStep.h"
-#include "runtime/DataSource.h"
-#include "runtime/Initializers.h"
+#include "passes/training/TrainStep.h"
+#include "runtime/data/DataSource.h"
+#include "runtime/train/Initializers.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>

@@ -24,13 +24,13 @@
 //===----------------------------------------------------------------------------------------===//
 #include "e2e_support.h"
 
-#include "ir/Printer.h"
-#include "passes/PassManager.h"
-#include "passes/TrainStep.h"
-#include "runtime/Initializers.h"
-#include "runtime/ThreadPool.h"
-#include "runtime/Trainer.h"
-#include "runtime/TrainingModule.h"
+#include "ir/TextPrinter.h"
+#include "passes/optimize/PassManager.h"
+#include "passes/training/TrainStep.h"
+#include "runtime/train/Initializers.h"
+#include "runtime/exec/ThreadPool.h"
+#include "runtime/train/Trainer.h"
+#include "runtime/train/TrainingModule.h"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>

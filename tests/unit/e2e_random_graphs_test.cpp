@@ -12,7 +12,7 @@
 #include "e2e_support.h"
 
 #include "ir/Builder.h"
-#include "ir/Printer.h"
+#include "ir/TextPrinter.h"
 #include "ir/Verifier.h"
 
 #include "ir_samples.h"

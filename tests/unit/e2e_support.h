@@ -14,8 +14,8 @@
 #include "frontend/Sema.h"
 #include "ir/Interpreter.h"
 #include "ir/Random.h"
-#include "runtime/Executable.h"
-#include "runtime/Initializers.h"
+#include "runtime/exec/Executable.h"
+#include "runtime/train/Initializers.h"
 
 #include <catch2/catch.hpp>
 

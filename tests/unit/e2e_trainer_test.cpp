@@ -8,9 +8,9 @@
 //===----------------------------------------------------------------------------------------===//
 #include "e2e_support.h"
 
-#include "runtime/DataSource.h"
-#include "runtime/Safetensors.h"
-#include "runtime/Trainer.h"
+#include "runtime/data/DataSource.h"
+#include "runtime/records/Safetensors.h"
+#include "runtime/train/Trainer.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>

@@ -10,8 +10,8 @@
 
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
-#include "ir/Parser.h"
-#include "ir/Printer.h"
+#include "ir/TextParser.h"
+#include "ir/TextPrinter.h"
 #include "ir/Verifier.h"
 
 #include <catch2/catch.hpp>

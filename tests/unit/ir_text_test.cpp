@@ -8,8 +8,8 @@
 #include "ir_samples.h"
 
 #include "ir/Builder.h"
-#include "ir/Parser.h"
-#include "ir/Printer.h"
+#include "ir/TextParser.h"
+#include "ir/TextPrinter.h"
 #include "ir/Random.h"
 #include "ir/Verifier.h"
 

@@ -8,7 +8,7 @@
 #include "ir_samples.h"
 
 #include "ir/Builder.h"
-#include "ir/Printer.h"
+#include "ir/TextPrinter.h"
 #include "ir/Verifier.h"
 
 #include <catch2/catch.hpp>

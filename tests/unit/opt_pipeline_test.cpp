@@ -15,11 +15,11 @@
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
 #include "ir/Verifier.h"
-#include "passes/GraphPasses.h"
-#include "passes/PassManager.h"
-#include "passes/Rewrite.h"
-#include "runtime/TrainingModule.h"
-#include "passes/TrainStep.h"
+#include "passes/optimize/GraphPasses.h"
+#include "passes/optimize/PassManager.h"
+#include "passes/optimize/Rewrite.h"
+#include "runtime/train/TrainingModule.h"
+#include "passes/training/TrainStep.h"
 
 #include <catch2/catch.hpp>
 

@@ -10,8 +10,8 @@
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
 #include "ir/Verifier.h"
-#include "passes/Autodiff.h"
-#include "passes/ForwardMode.h"
+#include "passes/training/Autodiff.h"
+#include "passes/training/ForwardMode.h"
 
 #include <catch2/catch.hpp>
 

@@ -9,7 +9,7 @@
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
 #include "ir/Builder.h"
-#include "passes/GradCheck.h"
+#include "passes/training/GradCheck.h"
 
 #include <catch2/catch.hpp>
 

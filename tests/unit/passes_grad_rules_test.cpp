@@ -13,10 +13,10 @@
 
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
-#include "ir/Printer.h"
+#include "ir/TextPrinter.h"
 #include "ir/Verifier.h"
-#include "passes/Autodiff.h"
-#include "passes/ForwardMode.h"
+#include "passes/training/Autodiff.h"
+#include "passes/training/ForwardMode.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>

@@ -12,11 +12,11 @@
 #include "frontend/Sema.h"
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
-#include "ir/Printer.h"
+#include "ir/TextPrinter.h"
 #include "ir/Verifier.h"
-#include "passes/GradCheck.h"
-#include "passes/Optimizers.h"
-#include "passes/TrainStep.h"
+#include "passes/training/GradCheck.h"
+#include "passes/training/Optimizers.h"
+#include "passes/training/TrainStep.h"
 
 #include <catch2/catch.hpp>
 

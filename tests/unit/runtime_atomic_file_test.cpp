@@ -1,5 +1,5 @@
 //===- runtime_atomic_file_test.cpp - Atomic replacement of files ----------------------------===//
-#include "runtime/AtomicFile.h"
+#include "support/AtomicFile.h"
 #include "runtime_test_files.h"
 
 #include <catch2/catch.hpp>

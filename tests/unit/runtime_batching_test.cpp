@@ -1,5 +1,5 @@
 //===- runtime_batching_test.cpp - Shuffles, minibatches, padding, splits --------------------===//
-#include "runtime/Batching.h"
+#include "runtime/data/Batching.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

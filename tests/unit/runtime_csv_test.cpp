@@ -1,5 +1,5 @@
 //===- runtime_csv_test.cpp - CSV loading: good files, malformed files, Iris -----------------===//
-#include "runtime/CsvLoader.h"
+#include "runtime/data/CsvLoader.h"
 #include "runtime_test_files.h"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 //===- runtime_idx_test.cpp - IDX (MNIST layout) loading, plain and gzip ---------------------===//
-#include "runtime/IdxLoader.h"
+#include "runtime/data/IdxLoader.h"
 #include "runtime_test_files.h"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 //===- runtime_initializers_test.cpp - Parameter initializers ------------------------------===//
-#include "runtime/Initializers.h"
+#include "runtime/train/Initializers.h"
 
 #include <catch2/catch.hpp>
 

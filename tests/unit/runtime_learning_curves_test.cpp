@@ -1,5 +1,5 @@
 //===- runtime_learning_curves_test.cpp - The CSV log and the SVG plot -----------------------===//
-#include "runtime/LearningCurves.h"
+#include "runtime/records/LearningCurves.h"
 #include "runtime_test_files.h"
 
 #include <catch2/catch.hpp>

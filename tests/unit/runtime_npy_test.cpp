@@ -1,5 +1,5 @@
 //===- runtime_npy_test.cpp - NumPy .npy reading and writing ---------------------------------===//
-#include "runtime/Npy.h"
+#include "runtime/data/Npy.h"
 #include "runtime_test_files.h"
 
 #include <catch2/catch.hpp>

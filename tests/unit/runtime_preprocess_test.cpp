@@ -1,5 +1,5 @@
 //===- runtime_preprocess_test.cpp - Scaling and standardization -----------------------------===//
-#include "runtime/Preprocess.h"
+#include "runtime/data/Preprocess.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

@@ -1,6 +1,6 @@
 //===- runtime_safetensors_test.cpp - Checkpoints: round trip, layout, corrupt files ---------===//
-#include "runtime/Batching.h"
-#include "runtime/Safetensors.h"
+#include "runtime/data/Batching.h"
+#include "runtime/records/Safetensors.h"
 #include "runtime_test_files.h"
 
 #include <catch2/catch.hpp>

@@ -8,7 +8,7 @@
 // Dropout draws the same masks in every evaluation: the random-number counter is an argument.
 //
 //===----------------------------------------------------------------------------------------===//
-#include "passes/GradCheck.h"
+#include "passes/training/GradCheck.h"
 #include "tools/nnc/Driver.h"
 
 #include <fmt/format.h>

@@ -1,7 +1,7 @@
 //===- Driver.cpp - What the nnc commands share ---------------------------------------------===//
 #include "tools/nnc/Driver.h"
 
-#include "runtime/TrainingModule.h"
+#include "runtime/train/TrainingModule.h"
 #include "codegen/Emitter.h"
 
 #include "frontend/Parser.h"

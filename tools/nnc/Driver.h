@@ -10,10 +10,10 @@
 
 #include "frontend/AST.h"
 #include "frontend/Lower.h"
-#include "ir/Diagnostic.h"
+#include "support/Diagnostic.h"
 #include "ir/Graph.h"
-#include "passes/PassManager.h"
-#include "passes/TrainStep.h"
+#include "passes/optimize/PassManager.h"
+#include "passes/training/TrainStep.h"
 
 #include <CLI/CLI.hpp>
 

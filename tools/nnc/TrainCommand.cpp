@@ -5,13 +5,13 @@
 // block. `nnc eval` and `nnc predict` run a trained checkpoint on data.
 //
 //===----------------------------------------------------------------------------------------===//
-#include "runtime/DataSource.h"
-#include "runtime/LearningCurves.h"
-#include "runtime/Npy.h"
-#include "runtime/Trainer.h"
-#include "runtime/AtomicFile.h"
+#include "runtime/data/DataSource.h"
+#include "runtime/records/LearningCurves.h"
+#include "runtime/data/Npy.h"
+#include "runtime/train/Trainer.h"
+#include "support/AtomicFile.h"
 #include "codegen/Emitter.h"
-#include "passes/PassManager.h"
+#include "passes/optimize/PassManager.h"
 #include "tools/nnc/Driver.h"
 
 #include <fmt/format.h>

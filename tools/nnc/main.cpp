@@ -8,10 +8,10 @@
 #include "codegen/Emitter.h"
 #include "frontend/Builtins.h"
 #include "frontend/Lower.h"
-#include "ir/Parser.h"
-#include "ir/Printer.h"
+#include "ir/TextParser.h"
+#include "ir/TextPrinter.h"
 #include "ir/Verifier.h"
-#include "runtime/Executable.h"
+#include "runtime/exec/Executable.h"
 #include "tools/nnc/Driver.h"
 
 #include <CLI/CLI.hpp>

@@ -1,0 +1,125 @@
+//===- TrainStep.cpp - The train-step graph: forward, backward and update in one Function ---===//
+//
+// The steps of buildTrainStep (TrainStep.h) and the assembly of the training Module.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "passes/training/TrainStep.h"
+
+#include "ir/Builder.h"
+#include "passes/training/Autodiff.h"
+#include "passes/training/Optimizers.h"
+
+#include <fmt/format.h>
+
+namespace nnc {
+
+namespace {
+Diagnostic error(std::string message) { return Diagnostic{Severity::Error, {}, std::move(message)}; }
+} // namespace
+
+std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, const TrainStepConfig &config,
+                                                    Module &module, const GradRuleTable &rules) {
+  auto opt = resolveOptimizer(config.optimizer, config.optimizerArgs, config.weightDecay);
+  if (auto *e = std::get_if<std::string>(&opt))
+    return error(*e);
+  auto schedule = resolveSchedule(config.schedule, config.scheduleArgs);
+  if (auto *e = std::get_if<std::string>(&schedule))
+    return error(*e);
+  if (config.stepsPerEpoch < 1 || config.totalEpochs < 1)
+    return error("steps per epoch and epochs must be at least 1");
+  if (config.clip < 0)
+    return error("the clipping norm must not be negative");
+  ValueId loss = forward.findResult("loss");
+  if (!loss.valid())
+    return error(fmt::format("@{} has no loss to train", forward.name()));
+  if (forward.findArgument(kStepCounter))
+    return error(fmt::format("the argument '{}' would clash with the step counter", kStepCounter));
+
+  // 1. The forward graph, results loss and correct.
+  Function &f = module.addFunction("train_step");
+  f = forward;
+  f.setName("train_step");
+  std::erase_if(f.results(), [](const FunctionResult &r) { return r.name != "loss" && r.name != "correct"; });
+
+  // 2. Gradients of the trainable parameters.
+  std::vector<ValueId> params;
+  for (const Argument &a : f.arguments())
+    if (a.role == ArgRole::State && a.trainable)
+      params.push_back(a.value);
+  auto grads = appendGradients(f, loss, params, rules);
+  if (auto *d = std::get_if<Diagnostic>(&grads))
+    return *d;
+  std::vector<ValueId> g = std::get<std::vector<ValueId>>(grads);
+
+  // 3. Step counter and learning rate.
+  Builder b(f);
+  ValueId step = f.addArgument(kStepCounter, TensorType(DType::I32, {}), ArgRole::State, false, "zeros");
+  const OptimizerParams &o = std::get<OptimizerParams>(opt);
+  ValueId lr = appendLearningRate(b, std::get<ScheduleParams>(schedule), o.lr, step, config.stepsPerEpoch,
+                                  config.totalEpochs);
+  ValueId t = b.add(b.cast(step, DType::F64), b.scalar(1, DType::F64));
+  std::map<DType, StepScalars> scalarsOf; // computed once per parameter dtype
+  auto scalarsIn = [&](DType dt) {
+    if (!scalarsOf.count(dt))
+      scalarsOf[dt] = appendStepScalars(b, o, lr, t, dt);
+    return scalarsOf[dt];
+  };
+
+  // 4. Clipping by the global norm: g <- g * min(1, clip / (||g|| + 1e-6)), ||g|| in f64.
+  if (config.clip > 0 && !params.empty()) {
+    ValueId sumSq;
+    for (ValueId gi : g) {
+      std::vector<int64_t> all(static_cast<size_t>(f.type(gi).rank()));
+      for (size_t i = 0; i < all.size(); ++i)
+        all[i] = static_cast<int64_t>(i);
+      ValueId s = b.square(gi);
+      s = all.empty() ? s : b.reduceSum(s, all);
+      s = f.type(s).dtype == DType::F64 ? s : b.cast(s, DType::F64);
+      sumSq = sumSq.valid() ? b.add(sumSq, s) : s;
+    }
+    ValueId norm = b.sqrt(sumSq);
+    ValueId scale = b.min(b.scalar(1, DType::F64),
+                          b.div(b.scalar(config.clip, DType::F64), b.add(norm, b.scalar(1e-6, DType::F64))));
+    std::map<DType, ValueId> scaleOf;
+    for (ValueId &gi : g) {
+      const TensorType type = f.type(gi);
+      if (!scaleOf.count(type.dtype))
+        scaleOf[type.dtype] = type.dtype == DType::F64 ? scale : b.cast(scale, type.dtype);
+      ValueId s = scaleOf[type.dtype];
+      gi = b.mul(gi, type.isScalar() ? s : b.broadcast(s, type.shape, {}));
+    }
+  }
+
+  // 5. The updates.
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string name = f.argument(params[i]).name;
+    ParamUpdateInputs in{name, params[i], g[i], scalarsIn(f.type(params[i]).dtype)};
+    auto updated = appendParameterUpdate(b, o, in);
+    if (auto *e = std::get_if<std::string>(&updated))
+      return error(*e);
+    f.addUpdate(params[i], std::get<ValueId>(updated));
+  }
+  f.addUpdate(step, b.add(step, b.constant(1, TensorType(DType::I32, {}))));
+
+  // 6. Drop what nothing needs.
+  f.removeDeadNodes();
+  return &f;
+}
+
+std::variant<Module, Diagnostic> buildTrainingModule(const Function &trainForward, const Function &evalForward,
+                                                     const Function &predictForward,
+                                                     const TrainStepConfig &config) {
+  Module m;
+  auto step = buildTrainStep(trainForward, config, m);
+  if (auto *d = std::get_if<Diagnostic>(&step))
+    return *d;
+  Function &eval = m.addFunction("eval");
+  eval = evalForward;
+  eval.setName("eval");
+  Function &predict = m.addFunction("predict");
+  predict = predictForward;
+  predict.setName("predict");
+  return m;
+}
+
+} // namespace nnc

@@ -1,0 +1,66 @@
+//===- TrainStep.h - The train-step graph: forward, backward and update in one Function -----===//
+//
+// buildTrainStep turns the Train-mode forward Function of a model (frontend lowerModel with
+// LowerMode::Train) into `train_step`: the same inputs, targets and state, plus the optimizer's
+// slots and the step counter; results `loss` (and `correct` for classifiers); and state updates
+// that write every parameter, slot, counter and running statistic in place. One call of it is
+// one step of training. buildTrainingModule adds the `eval` and `predict` functions beside it.
+//
+// Its configuration is the train block's, in plain form: the passes do not depend on the
+// frontend, so the driver converts frontend's TrainConfig into a TrainStepConfig.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "support/Diagnostic.h"
+#include "ir/Graph.h"
+#include "passes/training/GradRules.h"
+
+#include <map>
+#include <string>
+#include <variant>
+
+namespace nnc {
+
+/// The training settings the train step is built from (the train block's names and values).
+struct TrainStepConfig {
+  std::string optimizer = "sgd";
+  std::map<std::string, double> optimizerArgs; ///< lr, momentum, nesterov (0/1), beta1, ...
+  std::string schedule = "constant";
+  std::map<std::string, double> scheduleArgs;  ///< every, gamma, min_lr, warmup, epochs
+  double clip = 0;        ///< clip the gradients to this global norm; 0 = off
+  double weightDecay = 0; ///< the train block's decoupled weight decay; 0 = off
+  /// Schedules count epochs: the number of train steps per epoch and of epochs in the run.
+  int64_t stepsPerEpoch = 1;
+  int64_t totalEpochs = 1;
+};
+
+/// The name of the step counter, an i32 scalar state: the number of steps done.
+inline constexpr const char *kStepCounter = "step";
+
+/// Appends to `module` the function `train_step` built from `forward` (a Train-mode lowering
+/// with a `loss` result). Errors (no loss, an unknown optimizer, a name clash, a missing
+/// gradient rule at some source line) are returned as a diagnostic.
+///
+/// Algorithm:
+///   1. Copy `forward`; keep only the results `loss` and `correct`. Its state updates (batchnorm
+///      running statistics, the random-number counter) stay.
+///   2. Differentiate the loss with respect to every trainable state argument (Autodiff.h).
+///   3. Add the step counter `step` (i32, init zeros) and compute the learning rate of the
+///      schedule from it, t = step + 1 for Adam's bias correction.
+///   4. With `clip` > 0, scale all gradients by min(1, clip / (global norm + 1e-6)).
+///   5. Append each parameter's optimizer update (Optimizers.h), adding its slots as state,
+///      and record it as the parameter's state update; then step <- step + 1.
+///   6. Remove the forward nodes no result or update needs (e.g. `probs`).
+std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, const TrainStepConfig &config,
+                                                    Module &module,
+                                                    const GradRuleTable &rules = defaultGradRules());
+
+/// A Module with `train_step` (from the Train-mode lowering), `eval` (the Eval-mode lowering:
+/// loss, correct, outputs; dropout off, batchnorm on running statistics) and `predict` (the
+/// Predict-mode lowering: outputs).
+std::variant<Module, Diagnostic> buildTrainingModule(const Function &trainForward, const Function &evalForward,
+                                                     const Function &predictForward,
+                                                     const TrainStepConfig &config);
+
+} // namespace nnc

@@ -1,0 +1,175 @@
+//===- Executable.cpp - IR functions compiled to native code --------------------------------===//
+#include "runtime/exec/Executable.h"
+
+#include "support/AtomicFile.h"
+#include "runtime/exec/ThreadPool.h"
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/xxhash.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+namespace nnc {
+
+CompiledFunction::CompiledFunction(FunctionABI abi, Entry entry) : abi_(std::move(abi)), entry_(entry) {
+  size_t bytes = static_cast<size_t>(std::max<int64_t>(abi_.arenaBytes, 64));
+  bytes = (bytes + 63) / 64 * 64;
+  arena_.reset(static_cast<char *>(std::aligned_alloc(64, bytes)));
+  std::memset(arena_.get(), 0, bytes);
+}
+
+/// The LLVM symbol of IR function `name`.
+static std::string symbolFor(const std::string &name) {
+  std::string s = "nnc_";
+  for (char c : name)
+    s.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  return s;
+}
+
+/// Emits all functions of `module` into a fresh LLVM module; returns their ABIs by name.
+static llvm::Expected<std::map<std::string, FunctionABI>>
+emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int threads, bool externalGemm,
+        const std::vector<std::string> &disabledPasses) {
+  std::map<std::string, FunctionABI> abis;
+  EmitOptions eo;
+  disableCodegenPasses(eo, disabledPasses);
+  eo.externalGemm = externalGemm;
+  eo.vectorBits = jit.vectorBits();
+  eo.threads = threads;
+  for (const Function &fn : module.functions()) {
+    auto abi = emitFunction(fn, symbolFor(fn.name()), llvmModule, eo);
+    if (!abi)
+      return abi.takeError();
+    abis.emplace(fn.name(), std::move(*abi));
+  }
+  return abis;
+}
+
+/// Machine code for `module`: from the object cache when the same IR was compiled for the same
+/// target before, else optimized, generated and stored there. `hit` tells which.
+static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Module &module, Jit &jit,
+                                                                     bool useCache, CompileTimes::Object &times) {
+  auto now = [] { return std::chrono::steady_clock::now(); };
+  auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
+  auto start = now();
+  bool &hit = times.fromCache;
+  std::string cachePath;
+  if (useCache) {
+    std::string dir = objectCacheDir();
+    if (!dir.empty()) {
+      std::string key = Jit::printIR(module) + "\n" + jit.cpu().str() + "\n" + jit.features().str() +
+                        "\n" + NNC_VERSION;
+      cachePath = fmt::format("{}/{:016x}.o", dir, llvm::xxh3_64bits(llvm::StringRef(key)));
+    }
+  }
+  hit = false;
+  if (!cachePath.empty())
+    if (auto cached = llvm::MemoryBuffer::getFile(cachePath); cached) {
+      hit = true;
+      times.loadMs = ms(start, now());
+      return std::move(*cached);
+    }
+  auto optimizing = now();
+  if (llvm::Error e = jit.optimize(module))
+    return e;
+  auto generating = now();
+  times.optimizeMs = ms(optimizing, generating);
+  auto bytes = jit.emitObject(module);
+  if (!bytes)
+    return bytes.takeError();
+  times.machineCodeMs = ms(generating, now());
+  std::string_view view(bytes->data(), bytes->size());
+  if (!cachePath.empty())
+    (void)writeFileAtomically(cachePath, view); // a cache that cannot be written is no error
+  return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(view.data(), view.size()), module.getName());
+}
+
+llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &module,
+                                                                const CompileOptions &options) {
+  auto start = std::chrono::steady_clock::now();
+  auto jit = Jit::create(options.jit);
+  if (!jit)
+    return jit.takeError();
+  if (llvm::Error e = (*jit)->defineSymbol(kParallelForSymbol, reinterpret_cast<void *>(&nnc_parallel_for)))
+    return e;
+  // Two objects: the GEMM routines, the same for every model on this CPU (so nearly always
+  // from the cache), and the model's functions, which call them.
+  llvm::LLVMContext context;
+  llvm::Module gemmModule("nnc_gemm", context);
+  emitGemmRoutines(gemmModule, (*jit)->vectorBits());
+  llvm::Module llvmModule("nnc", context);
+  auto exe = std::unique_ptr<Executable>(new Executable());
+  auto emitting = std::chrono::steady_clock::now();
+  auto abis = emitAll(module, llvmModule, **jit, options.threads, /*externalGemm=*/true, options.disabledPasses);
+  if (!abis)
+    return abis.takeError();
+  exe->times_.emitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - emitting).count();
+  for (auto [m, times] : {std::pair<llvm::Module *, CompileTimes::Object *>{&gemmModule, &exe->times_.gemm},
+                          {&llvmModule, &exe->times_.model}}) {
+    auto object = objectFor(*m, **jit, options.useCache, *times);
+    if (!object)
+      return object.takeError();
+    if (llvm::Error e = (*jit)->addObject(std::move(*object)))
+      return e;
+  }
+  exe->fromCache_ = exe->times_.model.fromCache;
+  for (auto &[name, abi] : *abis) {
+    auto entry = (*jit)->lookupAs<void(void **, char *)>(abi.symbol);
+    if (!entry)
+      return entry.takeError();
+    exe->functions_[name] = std::make_unique<CompiledFunction>(abi, *entry);
+  }
+  exe->jit_ = std::move(*jit);
+  exe->compileSeconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return exe;
+}
+
+std::string objectCacheDir() {
+  const char *off = std::getenv("NNC_CACHE");
+  if (off && (std::string_view(off) == "off" || std::string_view(off) == "0"))
+    return {};
+  std::string dir;
+  if (const char *d = std::getenv("NNC_CACHE_DIR"); d && *d)
+    dir = d;
+  else if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
+    dir = std::string(x) + "/nnc";
+  else if (const char *h = std::getenv("HOME"); h && *h)
+    dir = std::string(h) + "/.cache/nnc";
+  else
+    return {};
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  return ec ? std::string() : dir;
+}
+
+CompiledFunction *Executable::function(const std::string &name) {
+  auto it = functions_.find(name);
+  return it == functions_.end() ? nullptr : it->second.get();
+}
+
+llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly,
+                                           const std::vector<std::string> &disabledPasses) {
+  auto jit = Jit::create();
+  if (!jit)
+    return jit.takeError();
+  llvm::LLVMContext context;
+  llvm::Module llvmModule("nnc", context);
+  auto abis = emitAll(module, llvmModule, **jit, 1, false, disabledPasses);
+  if (!abis)
+    return abis.takeError();
+  if (llvm::Error e = (*jit)->optimize(llvmModule))
+    return e;
+  if (!assembly)
+    return Jit::printIR(llvmModule);
+  return (*jit)->emitAssembly(llvmModule);
+}
+
+} // namespace nnc

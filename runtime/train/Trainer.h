@@ -1,0 +1,164 @@
+//===- Trainer.h - Compile a model and train it: the runtime's C++ API ----------------------===//
+//
+// A Trainer compiles a .nn model (from a file or a string) into native train-step, eval and
+// predict functions and owns the training state: parameters, optimizer slots, the step and
+// random-number counters and batchnorm statistics, each in one buffer updated in place by the
+// compiled step. Typical use:
+//
+//   auto trainer = Trainer::fromFile("examples/iris.nn", {});
+//   if (!trainer) { report(trainer.message()); }
+//   auto stats = (*trainer)->trainEpoch(data, epoch);          // shuffled minibatches
+//   auto eval  = (*trainer)->evaluate(testData);               // loss and accuracy
+//   (*trainer)->save("iris.safetensors");
+//
+// Shapes are static: the code is compiled for the minibatch size B. A final partial
+// minibatch of r < B examples runs through functions compiled for batch r (compiled once, on
+// first use, sharing the same state), so every example is trained on and evaluated exactly once
+// per epoch. Losses over a data set are the mean of the per-batch losses weighted by their
+// number of examples, which is the exact mean when the loss is a mean over the minibatch.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "codegen/Jit.h"
+#include "frontend/Lower.h"
+#include "runtime/data/Dataset.h"
+#include "runtime/data/HostTensor.h"
+#include "runtime/data/Preprocess.h"
+#include "support/Result.h"
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nnc {
+
+class Executable;
+class CompiledFunction;
+
+/// What overrides the model's `train` block (command-line flags, API callers).
+struct TrainerOptions {
+  std::string modelName;               ///< which model of the file; empty = the only one
+  int64_t batch = 0;                   ///< 0 = the train block's
+  std::optional<uint64_t> seed;
+  std::optional<std::string> optimizer;
+  std::optional<double> lr;
+  std::optional<int64_t> epochs;
+  /// Threads for the compiled step's large matrix products. Results do not depend on it: each
+  /// thread computes whole rows.
+  int threads = 1;
+  /// Run the graph optimization pipeline (simplify, stabilize, CSE, DCE) before codegen.
+  bool optimize = true;
+  /// Graph and code generation passes to skip (`--disable-pass`): differential tests and
+  /// bench/ compare the step with and without each.
+  std::vector<std::string> disabledPasses;
+  JitOptions jit;
+};
+
+struct StepResult {
+  double loss = 0;
+  double correct = 0; ///< rows whose largest score is at the label (classifiers only)
+};
+
+struct EvalStats {
+  double loss = 0;      ///< mean over the examples
+  double accuracy = 0;  ///< fraction correct, when hasAccuracy
+  bool hasAccuracy = false;
+  size_t examples = 0;
+};
+
+/// Called after each train step with (steps done in the epoch, steps in the epoch, running mean
+/// loss, examples done).
+using ProgressFn = std::function<void(size_t, size_t, double, size_t)>;
+
+class Trainer {
+public:
+  ~Trainer();
+  static Result<std::unique_ptr<Trainer>> fromFile(const std::string &path, const TrainerOptions &options);
+  /// Compiles the model in `text`; `name` is used in diagnostics (`name:line:col: error: ...`).
+  static Result<std::unique_ptr<Trainer>> fromSource(const std::string &name, std::string text,
+                                                     const TrainerOptions &options);
+
+  const TrainConfig &config() const { return config_; }
+  const std::string &modelName() const { return modelName_; }
+  int64_t batchSize() const { return config_.batch; }
+  bool isClassifier() const { return hasCorrect_; }
+  /// Seconds spent compiling so far (lowering, autodiff, LLVM).
+  double compileSeconds() const { return compileSeconds_; }
+
+  /// Checks that `data` fits the model's input and target (per-example sizes, label kind).
+  Result<void> checkData(const Dataset &data) const;
+  /// Sets the number of train steps per epoch that learning-rate schedules count with (the
+  /// default is 1 step per epoch until the first trainEpoch).
+  /// Recompiles when the number changes; an Error only if that compile fails.
+  Result<void> setStepsPerEpoch(int64_t steps);
+
+  /// One train step on `rows` examples: features row-major, labels as i32 class indices or
+  /// f32 targets as the model's target expects. Updates the state in place.
+  Result<StepResult> step(std::span<const float> features, std::span<const int32_t> classLabels,
+                          std::span<const float> targets, size_t rows);
+  /// One epoch over `data` in the shuffled order of `epoch` (seeded); stops early, after the
+  /// current step, when `stop` becomes true. Returns the mean loss and accuracy of the steps.
+  Result<EvalStats> trainEpoch(const Dataset &data, uint64_t epoch, const ProgressFn &progress = {},
+                               const std::atomic<bool> *stop = nullptr);
+  /// Loss and accuracy over all of `data`, dropout off and batchnorm on running statistics.
+  Result<EvalStats> evaluate(const Dataset &data);
+  /// The model's first `output` for every example of `data`, row-major, as f32; `shape` gets
+  /// [N, ...per-example shape].
+  Result<std::vector<float>> predict(const Dataset &data, std::vector<int64_t> &shape);
+  /// The name of the output predict() returns.
+  const std::string &predictOutput() const { return predictOutput_; }
+
+  /// Names of the trainable parameters, in declaration order.
+  std::vector<std::string> parameterNames() const;
+  /// Any state tensor by name (parameters, optimizer slots, counters); error if unknown.
+  Result<HostTensor> tensor(const std::string &name) const;
+  /// Replaces a state tensor; its dtype and shape must match.
+  Result<void> setTensor(const std::string &name, const HostTensor &value);
+  /// Train steps taken so far (the state's step counter).
+  int64_t stepCount() const;
+
+  /// The map that prepared the training features (normalization), kept with the checkpoint so
+  /// that eval and predict prepare new data the same way. Unset until given or loaded.
+  void setFeatureTransform(FeatureTransform map) { featureMap_ = std::move(map); }
+  const std::optional<FeatureTransform> &featureTransform() const { return featureMap_; }
+
+  /// Writes all state as a safetensors checkpoint, atomically.
+  Result<void> save(const std::string &path, int64_t epochsDone = 0) const;
+  /// Loads a checkpoint written by save() for the same model: every state tensor must be
+  /// present with the same dtype and shape. Returns the epochs done recorded in it.
+  Result<int64_t> load(const std::string &path);
+
+private:
+  struct State; // one state buffer
+  struct Variant; // the functions compiled for one batch size
+  Trainer() = default;
+  Result<Variant *> variant(int64_t batch);
+  Result<void> compileVariant(int64_t batch, Variant &v);
+  Result<void> initState(const class Function &fn);
+  Result<void> call(Variant &v, CompiledFunction *fn, const std::string &which);
+  Result<size_t> stage(Variant &v, const Dataset &data, const std::vector<size_t> &order, size_t first,
+                       size_t rows);
+
+  std::string sourceName_;
+  std::string sourceText_;
+  std::unique_ptr<struct LoadedSource> loaded_;
+  TrainConfig config_;
+  TrainerOptions options_;
+  std::string modelName_;
+  bool hasCorrect_ = false;
+  std::string predictOutput_;
+  int64_t stepsPerEpoch_ = 1;
+  double compileSeconds_ = 0;
+  std::map<std::string, std::unique_ptr<State>> state_;
+  std::vector<std::string> stateOrder_;
+  std::vector<std::string> params_;
+  std::map<int64_t, std::unique_ptr<Variant>> variants_;
+  std::optional<FeatureTransform> featureMap_;
+};
+
+} // namespace nnc
