@@ -1,4 +1,4 @@
-//===- Emitter.h - Graph IR function to one native LLVM function -----------------------------===//
+//===- Emitter.h - Graph IR function to one native LLVM function ----------------------------===//
 //
 // Lowers an IR Function (a train step, an eval or a predict graph) to a single LLVM function
 //
@@ -18,6 +18,10 @@
 // into other kernels (codegenPasses(): elementwise fusion, shared loop nests, in-place updates,
 // GEMM epilogues, the softmax cross-entropy row pass). Intermediates share one arena by
 // liveness. docs/CODEGEN.md describes each.
+//
+// Code generation decides first, then emits: every decision above is a KernelPlan
+// (codegen/KernelPlan.h), a plain value computed with no LLVM object, which describeKernels
+// prints; KernelEmitter (codegen/KernelEmitter.h) then builds the function from it.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
@@ -83,7 +87,8 @@ const CodegenPass *findCodegenPass(std::string_view name);
 void disableCodegenPasses(EmitOptions &options, const std::vector<std::string> &names);
 
 /// The kernels `fn` compiles to, one line each, with the ops fused into them written as
-/// expressions and each kernel's arena offset (`nnc --emit=opt`).
+/// expressions and each kernel's arena offset (`nnc --emit=opt`): the kernel plan
+/// (codegen/KernelPlan.h) as text, computed without building any LLVM.
 std::string describeKernels(const Function &fn, const EmitOptions &options = {});
 
 /// Emits into `module` the GEMM routines that functions emitted with externalGemm call.
@@ -100,7 +105,9 @@ llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &
 /// The bytes one element of `dtype` occupies in a buffer.
 int64_t storageBytes(DType dtype);
 
-/// True when the emitter has a lowering for `op` (the op-table test walks this).
+/// True when code generation can lower `op`: an elementwise op has a row in the scalar
+/// lowering table (codegen/ScalarOps.h), any other op a kernel kind (kernelKindOf in
+/// codegen/KernelPlan.h) or, for a reshape, an alias. The op-table test walks this.
 bool hasLowering(OpKind op);
 
 } // namespace nnc

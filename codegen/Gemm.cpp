@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Gemm.h"
 
+#include "codegen/Loops.h"
 #include "codegen/VectorMath.h"
 
 #include <llvm/IR/Function.h>
@@ -87,10 +88,10 @@ private:
     llvm::Value *hasBias = b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(GemmEpilogueBias)), b.getInt32(0));
     llvm::Value *act = field(4), *grad = field(8);
     llvm::Value *one = llvm::ConstantFP::get(vec, 1.0), *zero = zeroVec();
-    emitFor(c64(0), mr, 1, "ep.i", [&](llvm::Value *i) {
+    forStep(b, c64(0), mr, 1, "ep.i", [&](llvm::Value *i) {
       llvm::Value *cRow = at(cp, mul(i, ldc));
       llvm::Value *auxRow = at(aux, add(mul(add(row0, i), ldc), col0));
-      emitFor(c64(0), nr, spec.lanes, "ep.j", [&](llvm::Value *j) {
+      forStep(b, c64(0), nr, spec.lanes, "ep.j", [&](llvm::Value *j) {
         llvm::Value *mask = laneMask(b.CreateNSWSub(nr, j), 0);
         llvm::Value *cPtr = at(cRow, j);
         llvm::Value *x = b.CreateMaskedLoad(vec, cPtr, elemAlign, mask, zero);
@@ -156,36 +157,6 @@ private:
     return fn;
   }
 
-  /// `for (i = begin; i < end; i += step) body(i)`, leaving the builder after the loop.
-  void emitFor(llvm::Value *begin, llvm::Value *end, int64_t step, const llvm::Twine &name,
-               llvm::function_ref<void(llvm::Value *)> body) {
-    llvm::Function *fn = b.GetInsertBlock()->getParent();
-    llvm::BasicBlock *pre = b.GetInsertBlock();
-    auto *loop = llvm::BasicBlock::Create(ctx, name + ".loop", fn);
-    auto *exit = llvm::BasicBlock::Create(ctx, name + ".exit", fn);
-    b.CreateCondBr(b.CreateICmpSLT(begin, end), loop, exit);
-    b.SetInsertPoint(loop);
-    llvm::PHINode *i = b.CreatePHI(i64, 2, name);
-    i->addIncoming(begin, pre);
-    body(i);
-    llvm::Value *next = add(i, c64(step));
-    i->addIncoming(next, b.GetInsertBlock());
-    b.CreateCondBr(b.CreateICmpSLT(next, end), loop, exit);
-    b.SetInsertPoint(exit);
-  }
-
-  /// `if (cond) then()`, leaving the builder after it.
-  void emitIf(llvm::Value *cond, const llvm::Twine &name, llvm::function_ref<void()> then) {
-    llvm::Function *fn = b.GetInsertBlock()->getParent();
-    auto *thenBlock = llvm::BasicBlock::Create(ctx, name + ".then", fn);
-    auto *done = llvm::BasicBlock::Create(ctx, name + ".done", fn);
-    b.CreateCondBr(cond, thenBlock, done);
-    b.SetInsertPoint(thenBlock);
-    then();
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
-  }
-
   /// packB(kc, nc, src, ld, dst) for op(B) = B: src[p·ld + j] → micro-panels of NR columns,
   /// dst[jr·kc + p·NR + j], zero beyond nc. One masked vector copy per lanes columns.
   llvm::Function *emitPackBNormal() {
@@ -193,13 +164,13 @@ private:
     llvm::Value *kc = fn->getArg(0), *nc = fn->getArg(1), *src = fn->getArg(2),
                 *ld = fn->getArg(3), *dst = fn->getArg(4);
     const int64_t NR = spec.nr();
-    emitFor(c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
+    forStep(b, c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
       llvm::Value *nr = b.CreateNSWSub(nc, jr);
       llvm::SmallVector<llvm::Value *, 8> masks;
       for (unsigned v = 0; v < spec.nrVectors; ++v)
         masks.push_back(laneMask(nr, v * spec.lanes));
       llvm::Value *panel = at(dst, mul(jr, kc));
-      emitFor(c64(0), kc, 1, "p", [&](llvm::Value *p) {
+      forStep(b, c64(0), kc, 1, "p", [&](llvm::Value *p) {
         llvm::Value *row = at(src, add(mul(p, ld), jr));
         llvm::Value *out = at(panel, mul(p, c64(NR)));
         for (unsigned v = 0; v < spec.nrVectors; ++v) {
@@ -226,10 +197,10 @@ private:
     const int64_t NR = spec.nr();
     const unsigned L = spec.lanes;
     assert((L & (L - 1)) == 0 && "lanes must be a power of two");
-    emitFor(c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
+    forStep(b, c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
       llvm::Value *nr = b.CreateNSWSub(nc, jr);
       llvm::Value *panel = at(dst, mul(jr, kc));
-      emitFor(c64(0), kc, L, "pb", [&](llvm::Value *pb) {
+      forStep(b, c64(0), kc, L, "pb", [&](llvm::Value *pb) {
         llvm::Value *pMask = laneMask(b.CreateNSWSub(kc, pb), 0);
         for (int64_t jb = 0; jb < NR; jb += L) {
           llvm::SmallVector<llvm::Value *, 16> rows;
@@ -277,7 +248,7 @@ private:
     llvm::Value *kc = fn->getArg(0), *mc = fn->getArg(1), *src = fn->getArg(2),
                 *ld = fn->getArg(3), *dst = fn->getArg(4);
     const int64_t MR = spec.mr;
-    emitFor(c64(0), mc, MR, "ir", [&](llvm::Value *ir) {
+    forStep(b, c64(0), mc, MR, "ir", [&](llvm::Value *ir) {
       llvm::Value *mr = b.CreateNSWSub(mc, ir);
       llvm::Value *lastRow = b.CreateNSWSub(mr, c64(1));
       llvm::SmallVector<llvm::Value *, 8> rows, valid;
@@ -286,7 +257,7 @@ private:
         valid.push_back(b.CreateICmpSLT(c64(i), mr));
       }
       llvm::Value *panel = at(dst, mul(ir, kc));
-      emitFor(c64(0), kc, 1, "p", [&](llvm::Value *p) {
+      forStep(b, c64(0), kc, 1, "p", [&](llvm::Value *p) {
         llvm::Value *out = at(panel, mul(p, c64(MR)));
         for (int64_t i = 0; i < MR; ++i) {
           llvm::Value *x = b.CreateAlignedLoad(elem, address(src, ld, rows[i], p), elemAlign);
@@ -416,7 +387,7 @@ private:
     if (tileEpilogue) {
       size_t e = spec.extraParams.size();
       llvm::Value *kind = extra[e + 2];
-      emitIf(b.CreateAnd(last, b.CreateICmpNE(kind, b.getInt32(0))), "tile.epilogue", [&] {
+      ifThen(b, b.CreateAnd(last, b.CreateICmpNE(kind, b.getInt32(0))), "tile.epilogue.then", "tile.epilogue.done", [&] {
         b.CreateCall(tileEpilogue, {cp, ldc, mr, nr, row0, col0, extra[e], extra[e + 1], kind});
       });
     }
@@ -479,7 +450,7 @@ private:
     };
 
     // 1. Column panels of C.
-    emitFor(c64(0), N, NC, "jc", [&](llvm::Value *jc) {
+    forStep(b, c64(0), N, NC, "jc", [&](llvm::Value *jc) {
       llvm::Value *nc = smin(c64(NC), b.CreateNSWSub(N, jc));
       // 2. K blocks, as a do-while so that K ≤ 0 still makes one pass.
       llvm::BasicBlock *pre = b.GetInsertBlock();
@@ -497,16 +468,16 @@ private:
       callEither(transB, packBT, packBN, {kc, nc, at(B, add(mul(jc, ldb), pc)), ldb, bPack},
                  {kc, nc, at(B, add(mul(pc, ldb), jc)), ldb, bPack});
       // 4. Row blocks of op(A).
-      emitFor(c64(0), M, MC, "ic", [&](llvm::Value *ic) {
+      forStep(b, c64(0), M, MC, "ic", [&](llvm::Value *ic) {
         llvm::Value *mc = smin(c64(MC), b.CreateNSWSub(M, ic));
         callEither(transA, packAT, packAN, {kc, mc, at(A, add(mul(pc, lda), ic)), lda, aPack},
                    {kc, mc, at(A, add(mul(ic, lda), pc)), lda, aPack});
         // 5. Micro-panels of B, then of A: one microkernel call per MR×NR tile.
-        emitFor(c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
+        forStep(b, c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
           llvm::Value *nr = smin(c64(NR), b.CreateNSWSub(nc, jr));
           llvm::Value *bPanel = at(bPack, mul(jr, kc));
           llvm::Value *col = add(jc, jr);
-          emitFor(c64(0), mc, MR, "ir", [&](llvm::Value *ir) {
+          forStep(b, c64(0), mc, MR, "ir", [&](llvm::Value *ir) {
             llvm::Value *mr = smin(c64(MR), b.CreateNSWSub(mc, ir));
             llvm::Value *row = add(ic, ir);
             llvm::SmallVector<llvm::Value *, 16> args = {

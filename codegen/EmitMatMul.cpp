@@ -1,0 +1,122 @@
+//===- EmitMatMul.cpp - Matrix products as calls of the GEMM routines -----------------------===//
+//
+// A matrix product (batched over leading dimensions) is a call of a packed GEMM routine of
+// codegen/Gemm.h: nnc_sgemm / nnc_dgemm, nnc_sgemm_narrow for at most one vector of columns,
+// nnc_sgemm_epilogue when the plan fuses the elementwise kernel that reads it. Products the
+// plan splits over threads become row blocks, each with its own packing scratch, run by
+// nnc_parallel_for.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/KernelEmitter.h"
+
+#include <llvm/IR/Module.h>
+
+namespace nnc {
+
+using llvm::Value;
+
+/// The routine of `spec`: already in the module, emitted into it, or only declared when
+/// another module provides it (EmitOptions::externalGemm).
+llvm::Function *KernelEmitter::gemmRoutine(const GemmSpec &spec) {
+  if (llvm::Function *f = m_.getFunction(spec.name))
+    return f;
+  if (!opts_.externalGemm)
+    return emitGemm(m_, spec);
+  llvm::Type *p = b_.getPtrTy(), *i = i64(), *i32 = b_.getInt32Ty();
+  std::vector<llvm::Type *> params{i, i, i, p, i, p, i, p, i, i32, p};
+  if (spec.activationEpilogue)
+    params.insert(params.end(), {p, p, i32});
+  auto *ty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+  return llvm::Function::Create(ty, llvm::Function::ExternalLinkage, spec.name, m_);
+}
+
+/// The GEMM routines the plan's matrix products call (or their declarations).
+void KernelEmitter::declareGemmRoutines() {
+  if (plan_.needsF32Gemm) {
+    sgemm_ = gemmRoutine(GemmSpec::forHost(opts_.vectorBits, false));
+    sgemmNarrow_ = gemmRoutine(GemmSpec::narrow(opts_.vectorBits));
+  }
+  if (plan_.needsF64Gemm)
+    dgemm_ = gemmRoutine(GemmSpec::forHost(opts_.vectorBits, true));
+  if (!plan_.epilogues.empty())
+    sgemmEpilogue_ = gemmRoutine(GemmSpec::withActivationEpilogue(opts_.vectorBits));
+}
+
+/// C = op(A)·op(B) into the storage of `into` (the product itself, or the elementwise kernel
+/// its epilogue `ep` computes).
+void KernelEmitter::emitMatMul(const Kernel &k, const Node &n, ValueId into, const Epilogue *ep) {
+  ValueId a = n.operands[0], b = n.operands[1];
+  bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
+  const std::vector<int64_t> &as = type(a).shape, &bs = type(b).shape;
+  size_t r = as.size();
+  int64_t aRows = as[r - 2], aCols = as[r - 1], bRows = bs[r - 2], bCols = bs[r - 1];
+  int64_t M = ta ? aCols : aRows, K = ta ? aRows : aCols, N = tb ? bRows : bCols;
+  int64_t batches = product(std::vector<int64_t>(as.begin(), as.end() - 2));
+  bool f64 = n.type.dtype == DType::F64;
+  bool narrow = k.narrow;
+  llvm::Function *gemm = narrow ? sgemmNarrow_ : ep ? sgemmEpilogue_ : f64 ? dgemm_ : sgemm_;
+  llvm::Type *t = valueType(n.type.dtype);
+  int32_t flags = (ta ? GemmTransposeA : 0) | (tb ? GemmTransposeB : 0);
+  Value *scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(0)); // the arena starts with it
+  Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
+  Value *bias = ep && ep->bias.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->bias.index], c64(ep->biasOffset)) : null;
+  Value *aux = ep && ep->aux.valid() ? ptr_[ep->aux.index] : null;
+  const MatMulSplit &split = k.split;
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    Value *A = b_.CreateInBoundsGEP(t, ptr_[a.index], c64(bi * aRows * aCols));
+    Value *B = b_.CreateInBoundsGEP(t, ptr_[b.index], c64(bi * bRows * bCols));
+    Value *C = b_.CreateInBoundsGEP(t, ptr_[into.index], c64(bi * M * N));
+    if (split.blocks == 1) {
+      std::vector<Value *> args{c64(M), c64(N), c64(K), A, c64(aCols), B, c64(bCols), C, c64(N),
+                                b_.getInt32(flags), scratch};
+      if (ep || narrow)
+        args.insert(args.end(), {bias, aux, b_.getInt32(ep ? ep->kind : 0)});
+      b_.CreateCall(gemm, args);
+      continue;
+    }
+    // Row block i of C = op(A) rows [i*rows, ...) times op(B), on its own scratch; the
+    // context holds A, B, C, the scratch base, the bias and the aux tensor.
+    Epilogue none;
+    llvm::Function *task = rowBlockTask(gemm, split, ta, aCols, bCols, flags, t, ep ? ep : narrow ? &none : nullptr);
+    llvm::IRBuilder<> eb(entry_, entry_->begin());
+    Value *ctx = eb.CreateAlloca(b_.getPtrTy(), b_.getInt32(6));
+    Value *parts[] = {A, B, C, scratch, bias, aux};
+    for (int k = 0; k < 6; ++k)
+      b_.CreateStore(parts[k], b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), ctx, k));
+    b_.CreateCall(parallelForCallee(m_), {c64(split.blocks), task, ctx});
+  }
+}
+
+/// void task(ptr ctx, i64 i): the GEMM of row block i, as nnc_parallel_for calls it.
+llvm::Function *KernelEmitter::rowBlockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta,
+                                              int64_t lda, int64_t ldb, int32_t flags, llvm::Type *t,
+                                              const Epilogue *ep) {
+  auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64()}, false);
+  auto *f = llvm::Function::Create(ty, llvm::Function::InternalLinkage, f_->getName() + ".rows", m_);
+  llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", f));
+  tb.setFastMathFlags(b_.getFastMathFlags());
+  Value *ctx = f->getArg(0), *i = f->getArg(1);
+  auto part = [&](int k) { return tb.CreateLoad(tb.getPtrTy(), tb.CreateConstInBoundsGEP1_64(tb.getPtrTy(), ctx, k)); };
+  Value *A = part(0), *B = part(1), *C = part(2), *scratch = part(3);
+  Value *row0 = tb.CreateMul(i, tb.getInt64(split.rows));
+  Value *rows = tb.CreateSelect(tb.CreateICmpSLT(tb.CreateSub(tb.getInt64(split.M), row0), tb.getInt64(split.rows)),
+                                tb.CreateSub(tb.getInt64(split.M), row0), tb.getInt64(split.rows));
+  // Row r of op(A) starts at A + r*lda, or at column r (A + r) when A is stored transposed.
+  Value *Ai = tb.CreateInBoundsGEP(t, A, ta ? row0 : tb.CreateMul(row0, tb.getInt64(lda)));
+  Value *Ci = tb.CreateInBoundsGEP(t, C, tb.CreateMul(row0, tb.getInt64(split.N)));
+  Value *Si = tb.CreateInBoundsGEP(tb.getInt8Ty(), scratch, tb.CreateMul(i, tb.getInt64(split.scratchBytes)));
+  std::vector<Value *> args{rows, tb.getInt64(split.N), tb.getInt64(split.K), Ai, tb.getInt64(lda), B,
+                            tb.getInt64(ldb), Ci, tb.getInt64(split.N), tb.getInt32(flags), Si};
+  if (ep) {
+    // The bias is per column, the same for every block; aux has C's layout.
+    Value *aux = part(5);
+    Value *auxI = tb.CreateSelect(tb.CreateIsNull(aux), aux,
+                                  tb.CreateInBoundsGEP(t, aux, tb.CreateMul(row0, tb.getInt64(split.N))));
+    args.insert(args.end(), {part(4), auxI, tb.getInt32(ep->kind)});
+  }
+  tb.CreateCall(gemm, args);
+  tb.CreateRetVoid();
+  return f;
+}
+
+} // namespace nnc

@@ -1,0 +1,186 @@
+//===- EmitRows.cpp - Reductions, softmax and friends, losses over labeled rows -------------===//
+//
+// Row-wise kernels that follow the reference interpreter's definitions exactly: reductions over
+// any axes, softmax / log_softmax / logsumexp along an axis (max, then the sum of exponentials;
+// an all -inf row uses max 0), the losses over rows of scores with an i32 label (NaN for a label
+// outside the row, as the interpreter defines it), and the softmax cross-entropy row pass that
+// also stores softmax or the loss's gradient (fuse-softmax-loss).
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/KernelEmitter.h"
+
+#include "codegen/VectorMath.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace nnc {
+
+using llvm::Value;
+
+KernelEmitter::LabeledRow KernelEmitter::labeledRow(ValueId s, ValueId labels, Value *r, int64_t C) {
+  Value *label = b_.CreateSExt(loadFlat(labels, r), i64());
+  Value *inRange = b_.CreateAnd(b_.CreateICmpSGE(label, c64(0)), b_.CreateICmpSLT(label, c64(C)));
+  Value *safe = b_.CreateSelect(inRange, label, c64(0));
+  Value *base = b_.CreateMul(r, c64(C));
+  return {label, inRange, safe, base, loadFlat(s, b_.CreateAdd(base, safe))};
+}
+
+void KernelEmitter::emitReduce(const Node &n) {
+  ValueId x = n.operands[0];
+  const std::vector<int64_t> &shape = type(x).shape;
+  std::vector<int64_t> axes = n.attrs.getInts("axes");
+  DType d = n.type.dtype;
+  bool isMax = n.op == OpKind::ReduceMax;
+  // Output strides over the input's dimensions: 0 on reduced axes.
+  std::vector<int64_t> keptShape, outStrides(shape.size(), 0);
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (std::find(axes.begin(), axes.end(), int64_t(i)) == axes.end())
+      keptShape.push_back(shape[i]);
+  std::vector<int64_t> ks = rowMajorStrides(keptShape);
+  int64_t count = 1;
+  for (size_t i = 0, k = 0; i < shape.size(); ++i) {
+    if (std::find(axes.begin(), axes.end(), int64_t(i)) == axes.end())
+      outStrides[i] = ks[k++];
+    else
+      count *= shape[i];
+  }
+  fill(n.result, isMax ? -INFINITY : 0);
+  Access a = accessOf(x);
+  loops_.forShape(shape, [&](const Index &idx) {
+    Value *o = affine(0, outStrides, idx);
+    Value *acc = loadFlat(n.result, o);
+    Value *v = load(a, d, idx);
+    Value *r = isMax ? (isFloat(d) ? fmax(acc, v) : b_.CreateIntrinsic(llvm::Intrinsic::smax, {v->getType()}, {acc, v}))
+                     : (isFloat(d) ? b_.CreateFAdd(acc, v) : b_.CreateAdd(acc, v));
+    storeFlat(n.result, o, r);
+  });
+  if (n.op == OpKind::ReduceMean) {
+    Value *scale = constantOf(d, 1.0 / double(count));
+    loops_.forRange(n.type.numElements(), [&](Value *i) {
+      Value *v = loadFlat(n.result, i);
+      storeFlat(n.result, i, isFloat(d) ? b_.CreateFMul(v, scale) : b_.CreateSDiv(v, b_.getInt32(int32_t(count))));
+    });
+  }
+}
+
+/// softmax, log_softmax, logsumexp along `axis`: m = max, s = sum e^(x - m), as the
+/// interpreter defines them (an all -inf row uses m = 0).
+void KernelEmitter::emitNormalize(const Node &n) {
+  ValueId x = n.operands[0];
+  const std::vector<int64_t> &shape = type(x).shape;
+  int64_t axis = n.attrs.getInt("axis");
+  int64_t outer = product(std::vector<int64_t>(shape.begin(), shape.begin() + axis)), len = shape[axis],
+          inner = product(std::vector<int64_t>(shape.begin() + axis + 1, shape.end()));
+  DType d = n.type.dtype;
+  llvm::Type *t = valueType(d);
+  loops_.forRange(outer, [&](Value *o) {
+    loops_.forRange(inner, [&](Value *i) {
+      auto at = [&](Value *j) {
+        return b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(o, c64(len)), j), c64(inner)), i);
+      };
+      Value *m = localVar(t, constantOf(d, -INFINITY));
+      loops_.forRange(len, [&](Value *j) { b_.CreateStore(fmax(b_.CreateLoad(t, m), loadFlat(x, at(j))), m); });
+      Value *mv = b_.CreateLoad(t, m);
+      Value *isInf = b_.CreateFCmpOEQ(mv, constantOf(d, -INFINITY));
+      b_.CreateStore(b_.CreateSelect(isInf, constantOf(d, 0), mv), m);
+      Value *s = localVar(t, constantOf(d, 0));
+      loops_.forRange(len, [&](Value *j) {
+        Value *e = emitExp(b_, b_.CreateFSub(loadFlat(x, at(j)), b_.CreateLoad(t, m)));
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, s), e), s);
+      });
+      Value *mFinal = b_.CreateLoad(t, m);
+      Value *sFinal = b_.CreateLoad(t, s);
+      if (n.op == OpKind::LogSumExp) {
+        storeFlat(n.result, b_.CreateAdd(b_.CreateMul(o, c64(inner)), i),
+                  b_.CreateFAdd(mFinal, emitLog(b_, sFinal)));
+        return;
+      }
+      Value *inv = b_.CreateFDiv(constantOf(d, 1), sFinal);
+      Value *logS = emitLog(b_, sFinal);
+      loops_.forRange(len, [&](Value *j) {
+        Value *v = b_.CreateFSub(loadFlat(x, at(j)), mFinal);
+        storeFlat(n.result, at(j),
+                  n.op == OpKind::Softmax ? b_.CreateFMul(emitExp(b_, v), inv) : b_.CreateFSub(v, logS));
+      });
+    });
+  });
+}
+
+/// softmax_cross_entropy(z, y) and softmax(z) — or the gradient scale · (softmax(z) − one_hot(y))
+/// — in one pass over each row: m = max z, e_j = e^(z_j − m) (m = 0 for an all −inf row, as
+/// softmax defines it), s = Σ e_j; loss = m + log s − z_y (NaN for a label outside [0, C) or an
+/// all −inf row, as softmax_cross_entropy defines it); softmax_j = e_j · (1/s). The e_j are kept
+/// in the partner's row, then scaled in place.
+void KernelEmitter::emitSoftmaxCrossEntropyRows(const Node &n, const RowFusion &rf) {
+  ValueId z = n.operands[0], labels = n.operands[1], out = rf.partner;
+  int64_t C = type(z).shape.back(), rows = n.type.numElements();
+  DType d = n.type.dtype;
+  llvm::Type *t = valueType(d);
+  loops_.forRange(rows, [&](Value *r) {
+    auto [label, inRange, safe, base, picked] = labeledRow(z, labels, r, C);
+    Value *m = localVar(t, constantOf(d, -INFINITY));
+    loops_.forRange(C, [&](Value *j) { b_.CreateStore(fmax(b_.CreateLoad(t, m), loadFlat(z, b_.CreateAdd(base, j))), m); });
+    Value *mv = b_.CreateLoad(t, m);
+    Value *allInf = b_.CreateFCmpOEQ(mv, constantOf(d, -INFINITY));
+    Value *shift = b_.CreateSelect(allInf, constantOf(d, 0), mv);
+    Value *sum = localVar(t, constantOf(d, 0));
+    loops_.forRange(C, [&](Value *j) {
+      Value *at = b_.CreateAdd(base, j);
+      Value *e = emitExp(b_, b_.CreateFSub(loadFlat(z, at), shift));
+      storeFlat(out, at, e);
+      b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, sum), e), sum);
+    });
+    Value *s = b_.CreateLoad(t, sum);
+    Value *loss = b_.CreateFSub(b_.CreateFAdd(mv, emitLog(b_, s)), picked);
+    loss = b_.CreateSelect(b_.CreateOr(allInf, b_.CreateNot(inRange)), constantOf(d, NAN), loss);
+    storeFlat(n.result, r, loss);
+    Value *inv = b_.CreateFDiv(constantOf(d, 1), s);
+    loops_.forRange(C, [&](Value *j) {
+      Value *at = b_.CreateAdd(base, j);
+      Value *p = b_.CreateFMul(loadFlat(out, at), inv);
+      if (rf.gradient) {
+        Value *hot = b_.CreateSelect(b_.CreateICmpEQ(j, label), constantOf(d, 1), constantOf(d, 0));
+        p = b_.CreateFSub(p, hot);
+        if (rf.scale != 1)
+          p = b_.CreateFMul(constantOf(d, rf.scale), p);
+      }
+      storeFlat(out, at, p);
+    });
+  });
+}
+
+/// softmax_cross_entropy and multiclass_hinge: one value per row of scores with an i32 label;
+/// NaN for a label outside [0, C), as the interpreter defines it.
+void KernelEmitter::emitLabeledRows(const Node &n) {
+  ValueId s = n.operands[0], labels = n.operands[1];
+  int64_t C = type(s).shape.back(), rows = n.type.numElements();
+  DType d = n.type.dtype;
+  llvm::Type *t = valueType(d);
+  loops_.forRange(rows, [&](Value *r) {
+    auto [label, inRange, safe, base, picked] = labeledRow(s, labels, r, C);
+    Value *result;
+    if (n.op == OpKind::SoftmaxCrossEntropy) {
+      Value *m = localVar(t, constantOf(d, -INFINITY));
+      loops_.forRange(C, [&](Value *j) { b_.CreateStore(fmax(b_.CreateLoad(t, m), loadFlat(s, b_.CreateAdd(base, j))), m); });
+      Value *sum = localVar(t, constantOf(d, 0));
+      loops_.forRange(C, [&](Value *j) {
+        Value *e = emitExp(b_, b_.CreateFSub(loadFlat(s, b_.CreateAdd(base, j)), b_.CreateLoad(t, m)));
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, sum), e), sum);
+      });
+      result = b_.CreateFSub(b_.CreateFAdd(b_.CreateLoad(t, m), emitLog(b_, b_.CreateLoad(t, sum))), picked);
+    } else {
+      // sum over j != label of max(0, 1 + s_j - s_label)
+      Value *sum = localVar(t, constantOf(d, 0));
+      loops_.forRange(C, [&](Value *j) {
+        Value *margin = b_.CreateFAdd(constantOf(d, 1), b_.CreateFSub(loadFlat(s, b_.CreateAdd(base, j)), picked));
+        Value *term = b_.CreateSelect(b_.CreateICmpEQ(j, safe), constantOf(d, 0), fmax(margin, constantOf(d, 0)));
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, sum), term), sum);
+      });
+      result = b_.CreateLoad(t, sum);
+    }
+    storeFlat(n.result, r, b_.CreateSelect(inRange, result, constantOf(d, NAN)));
+  });
+}
+
+} // namespace nnc

@@ -1,0 +1,238 @@
+//===- KernelEmitter.cpp - Builds the LLVM function of a KernelPlan -------------------------===//
+//
+// The driver of KernelEmitter (see KernelEmitter.h). Algorithm:
+//  1. Declare or emit the GEMM routines the plan needs, then create the function
+//     `void NAME(void **buffers, char *arena)` with fast-math flags that never assume finite
+//     values (reassoc nsz contract arcp afn).
+//  2. Make one alias scope per alias class of the plan, and bind every stored value to its
+//     storage: arguments to `buffers`, nodes to their arena block after the GEMM scratch,
+//     reshapes to their operand's, in-place updates to their state's.
+//  3. Emit the plan's kernels in order, each by its kind.
+//  4. Copy the results into their buffers and the remaining state updates into their states.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/KernelEmitter.h"
+
+#include <llvm/IR/MDBuilder.h>
+#include <llvm/IR/Module.h>
+
+namespace nnc {
+
+using llvm::Value;
+
+KernelEmitter::KernelEmitter(const Function &fn, const KernelPlan &plan, llvm::Module &module,
+                             const EmitOptions &options)
+    : fn_(fn), plan_(plan), m_(module), ctx_(module.getContext()), opts_(options), b_(ctx_) {}
+
+FunctionABI KernelEmitter::emit(const std::string &symbol) {
+  FunctionABI abi;
+  abi.symbol = symbol;
+  for (const Argument &a : fn_.arguments())
+    abi.argTypes.push_back(a.type);
+  for (const FunctionResult &r : fn_.results())
+    abi.resultTypes.push_back(fn_.type(r.value));
+  abi.arenaBytes = plan_.arenaBytes();
+  abi.intermediateBytes = plan_.intermediateBytes;
+  abi.scratchBytes = plan_.scratchBytes;
+  abi.kernels = int64_t(plan_.kernels.size());
+  abi.fusedOps = plan_.fusedOps();
+
+  declareGemmRoutines();
+  auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy()}, false);
+  f_ = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, symbol, m_);
+  f_->addParamAttr(0, llvm::Attribute::NoAlias);
+  f_->addParamAttr(1, llvm::Attribute::NoAlias);
+  f_->addParamAttr(1, llvm::Attribute::getWithAlignment(ctx_, llvm::Align(64)));
+  entry_ = llvm::BasicBlock::Create(ctx_, "entry", f_);
+  b_.SetInsertPoint(entry_);
+  llvm::FastMathFlags fmf;
+  fmf.setAllowReassoc();
+  fmf.setNoSignedZeros();
+  fmf.setAllowContract();
+  fmf.setAllowReciprocal();
+  fmf.setApproxFunc();
+  b_.setFastMathFlags(fmf);
+  buffers_ = f_->getArg(0);
+  arena_ = f_->getArg(1);
+
+  makeAliasScopes();
+  ptr_.assign(fn_.numValueIds(), nullptr);
+  bindStorage(buffers_, arena_);
+  for (const Kernel &k : plan_.kernels)
+    emitKernel(k);
+
+  // Results, then state updates written in place. Update values are nodes computed above,
+  // so writing one state buffer cannot change the value of another update.
+  size_t nargs = fn_.arguments().size();
+  for (size_t j = 0; j < fn_.results().size(); ++j) {
+    Value *out = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), buffers_, nargs + j));
+    ValueId v = fn_.results()[j].value;
+    copyAccess(accessOf(v), type(v), out, plan_.resultClass0 + int(j));
+  }
+  for (const StateUpdate &u : fn_.updates())
+    if (u.value != u.state && plan_.inPlace[u.value.index] < 0)
+      copyAccess(accessOf(u.value), type(u.value), ptr_[u.state.index], plan_.aliasClass[u.state.index]);
+  b_.CreateRetVoid();
+  return abi;
+}
+
+void KernelEmitter::emitKernel(const Kernel &k) {
+  const Node &n = node(k.nodes.front());
+  switch (k.kind) {
+  case KernelKind::Elementwise: return emitLoopGroup(k);
+  case KernelKind::MatMul: return emitMatMul(k, n, n.result, nullptr);
+  case KernelKind::MatMulEpilogue: {
+    const Epilogue &ep = plan_.epilogues.at(n.result.index);
+    return emitMatMul(k, *fn_.definingNode(ep.matmul), n.result, &ep);
+  }
+  case KernelKind::SoftmaxCrossEntropyRows: return emitSoftmaxCrossEntropyRows(n, plan_.rowFusions.at(n.result.index));
+  case KernelKind::Reduce: return emitReduce(n);
+  case KernelKind::Normalize: return emitNormalize(n);
+  case KernelKind::LabeledRows: return emitLabeledRows(n);
+  case KernelKind::Conv: return emitConv(n);
+  case KernelKind::Pool: return emitPool(n);
+  case KernelKind::OneHot: return emitOneHot(n);
+  case KernelKind::Gather: return emitGather(n);
+  case KernelKind::ScatterAdd: return emitScatterAdd(n);
+  case KernelKind::Random: return emitRandom(n);
+  case KernelKind::Iota: return emitIota(n);
+  case KernelKind::Pad: return emitPad(n);
+  case KernelKind::Concat: return emitConcat(n);
+  case KernelKind::StoredView:
+    // A view that must be stored: copy it through its access map.
+    return copyAccess(viewAccess(fn_, plan_, n), n.type, ptr_[n.result.index], plan_.aliasClass[n.result.index]);
+  }
+}
+
+/// One anonymous scope per alias class of the plan, in one domain; an access of class c
+/// carries scope c and is noalias with every other.
+void KernelEmitter::makeAliasScopes() {
+  int classes = plan_.aliasClasses;
+  llvm::MDBuilder mdb(ctx_);
+  llvm::MDNode *domain = mdb.createAnonymousAliasScopeDomain("nnc");
+  std::vector<llvm::Metadata *> scopes;
+  for (int c = 0; c < classes; ++c)
+    scopes.push_back(mdb.createAnonymousAliasScope(domain));
+  scopeMD_.clear();
+  noaliasMD_.clear();
+  for (int c = 0; c < classes; ++c) {
+    scopeMD_.push_back(llvm::MDNode::get(ctx_, {scopes[size_t(c)]}));
+    std::vector<llvm::Metadata *> others;
+    for (int o = 0; o < classes; ++o)
+      if (o != c)
+        others.push_back(scopes[size_t(o)]);
+    noaliasMD_.push_back(llvm::MDNode::get(ctx_, others));
+  }
+}
+
+void KernelEmitter::tagClass(llvm::Instruction *inst, int c) {
+  if (c < 0 || size_t(c) >= scopeMD_.size())
+    return;
+  inst->setMetadata(llvm::LLVMContext::MD_alias_scope, scopeMD_[size_t(c)]);
+  inst->setMetadata(llvm::LLVMContext::MD_noalias, noaliasMD_[size_t(c)]);
+}
+
+/// Storage pointers for every value: arguments from `buffers`, stored nodes in the arena after
+/// the GEMM scratch, reshapes their operand's, in-place updates their state's.
+void KernelEmitter::bindStorage(Value *buffers, Value *arena) {
+  const auto &args = fn_.arguments();
+  for (size_t i = 0; i < args.size(); ++i)
+    ptr_[args[i].value.index] = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), buffers, i));
+  for (const Node &n : fn_.nodes()) {
+    if (plan_.isVirtual[n.result.index] || plan_.fused[n.result.index])
+      continue;
+    if (n.op == OpKind::Reshape)
+      ptr_[n.result.index] = ptr_[n.operands[0].index];
+    else if (plan_.inPlace[n.result.index] >= 0)
+      ptr_[n.result.index] = ptr_[size_t(plan_.inPlace[n.result.index])];
+    else
+      ptr_[n.result.index] =
+          b_.CreateInBoundsGEP(b_.getInt8Ty(), arena, c64(plan_.scratchBytes + plan_.offset[n.result.index]));
+  }
+}
+
+Value *KernelEmitter::loadFlat(ValueId v, Value *flat) {
+  DType d = type(v).dtype;
+  auto *x = b_.CreateLoad(memType(d), elementPtr(v, flat));
+  tagAccess(x, v);
+  return d == DType::I1 ? b_.CreateICmpNE(x, b_.getInt8(0)) : static_cast<Value *>(x);
+}
+
+void KernelEmitter::storeFlat(ValueId v, Value *flat, Value *x) {
+  if (type(v).dtype == DType::I1)
+    x = b_.CreateZExt(x, b_.getInt8Ty());
+  tagAccess(b_.CreateStore(x, elementPtr(v, flat)), v);
+}
+
+Value *KernelEmitter::localVar(llvm::Type *t, Value *init) {
+  llvm::IRBuilder<> eb(entry_, entry_->begin());
+  Value *slot = eb.CreateAlloca(t);
+  b_.CreateStore(init, slot);
+  return slot;
+}
+
+Value *KernelEmitter::load(const Access &a, DType d, const Index &idx) {
+  if (a.isConstant)
+    return constantOf(d, a.constant);
+  return loadFlat(a.base, affine(a.offset, a.strides, idx));
+}
+
+void KernelEmitter::fill(ValueId v, double value) {
+  DType d = type(v).dtype;
+  loops_.forRange(type(v).numElements(), [&](Value *i) { storeFlat(v, i, constantOf(d, value)); });
+}
+
+void KernelEmitter::copyAccess(const Access &a, const TensorType &t, Value *toPtr, int toClass) {
+  DType d = t.dtype;
+  std::vector<int64_t> strides = rowMajorStrides(t.shape);
+  loops_.forShape(t.shape, [&](const Index &idx) {
+    Value *x = load(a, d, idx);
+    if (d == DType::I1)
+      x = b_.CreateZExt(x, b_.getInt8Ty());
+    tagClass(b_.CreateStore(x, b_.CreateInBoundsGEP(memType(d), toPtr, affine(0, strides, idx))), toClass);
+  });
+}
+
+/// body(begin, end) computes rows [begin, end) of a kernel whose rows are independent. With
+/// threads, `parallel-loops` and `large`, the rows are split into one block per thread (a
+/// multiple of `granule` rows): body is emitted into a task function that rebinds every buffer
+/// from {buffers, arena} and runs under nnc_parallel_for. Each element is computed the same way
+/// whatever the split, so the results do not depend on the thread count.
+void KernelEmitter::parallelRows(int64_t rows, bool large, int64_t granule,
+                                 const std::function<void(Value *, Value *)> &body) {
+  if (!opts_.parallelLoops || opts_.threads < 2 || rows < 2 || !large)
+    return body(c64(0), c64(rows));
+  int64_t chunk = (rows + opts_.threads - 1) / opts_.threads;
+  chunk = (chunk + granule - 1) / granule * granule;
+  int64_t blocks = (rows + chunk - 1) / chunk;
+  // void task(ptr ctx, i64 i): rows [i*chunk, min((i+1)*chunk, rows)); ctx = {buffers, arena}.
+  auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64()}, false);
+  auto *task = llvm::Function::Create(ty, llvm::Function::InternalLinkage, f_->getName() + ".rows", m_);
+  llvm::Function *savedF = f_;
+  llvm::BasicBlock *savedEntry = entry_;
+  std::vector<Value *> savedPtr = ptr_;
+  auto savedIP = b_.saveIP();
+  f_ = task;
+  entry_ = llvm::BasicBlock::Create(ctx_, "entry", task);
+  b_.SetInsertPoint(entry_);
+  Value *ctx = task->getArg(0), *i = task->getArg(1);
+  Value *buffers = b_.CreateLoad(b_.getPtrTy(), ctx);
+  Value *arena = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), ctx, 1));
+  bindStorage(buffers, arena);
+  Value *begin = b_.CreateMul(i, c64(chunk), "", true, true);
+  Value *end = b_.CreateAdd(begin, c64(chunk), "", true, true);
+  end = b_.CreateSelect(b_.CreateICmpSLT(end, c64(rows)), end, c64(rows));
+  body(begin, end);
+  b_.CreateRetVoid();
+  f_ = savedF;
+  entry_ = savedEntry;
+  ptr_ = std::move(savedPtr);
+  b_.restoreIP(savedIP);
+  llvm::IRBuilder<> eb(entry_, entry_->begin());
+  Value *taskCtx = eb.CreateAlloca(b_.getPtrTy(), b_.getInt32(2));
+  b_.CreateStore(buffers_, taskCtx);
+  b_.CreateStore(arena_, b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), taskCtx, 1));
+  b_.CreateCall(parallelForCallee(m_), {c64(blocks), task, taskCtx});
+}
+
+} // namespace nnc

@@ -1,0 +1,178 @@
+//===- KernelPlan.h - What a function compiles to, decided before any LLVM exists -----------===//
+//
+// planKernels turns an IR Function into a KernelPlan: every decision code generation makes,
+// as a plain value that holds no LLVM object. Which views are read in place through an access
+// map, which elementwise ops are computed inside their user's loop, which matrix products a
+// GEMM epilogue finishes, which softmax the softmax cross-entropy row pass stores, which
+// kernels share a loop nest, which state updates are stored in place, where every stored value
+// lives in the arena, the alias classes of the scoped-noalias metadata, and the list of
+// kernels in the order they run. describeKernels (`nnc --emit=opt`) prints the plan; the
+// kernel emitters (codegen/KernelEmitter.h) build LLVM from it, reading its decisions.
+//
+// The planning is split by concern: codegen/PlanFusion.cpp (views, elementwise fusion, GEMM
+// epilogues, row fusion), codegen/PlanMemory.cpp (loop groups, in-place updates, the arena and
+// alias classes), codegen/KernelPlan.cpp (the driver, the kernel list and its listing).
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include "codegen/Emitter.h"
+#include "ir/Graph.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nnc {
+
+/// How a kernel reads a value: element at index i (one entry per dimension of the value) is
+/// base[offset + Σ i[d]·strides[d]], or the constant when `isConstant`.
+struct Access {
+  ValueId base;
+  int64_t offset = 0;
+  std::vector<int64_t> strides;
+  bool isConstant = false;
+  double constant = 0;
+};
+
+/// An elementwise kernel computed by a GEMM's epilogue: C = op(A)·op(B), then GemmEpilogueKind
+/// `kind` with the bias vector and the aux tensor.
+struct Epilogue {
+  ValueId matmul;
+  int32_t kind = 0;
+  ValueId bias, aux; ///< storage (invalid when unused)
+  int64_t biasOffset = 0;
+};
+
+/// softmax_cross_entropy(z, y) computed together with softmax(z) in one pass over each row of
+/// z: the kernel also stores `partner`, which is either softmax(z) itself or its only consumer
+/// `scale · (softmax(z) − one_hot(y))` (the loss's gradient), then with softmax fused away.
+struct RowFusion {
+  ValueId partner;
+  bool gradient = false;
+  double scale = 1;
+};
+
+/// How a matrix product is split over threads: `blocks` row blocks of `rows` rows (a multiple
+/// of the microkernel's MR), each with `scratchBytes` of its own packing scratch.
+struct MatMulSplit {
+  int64_t M = 0, N = 0, K = 0, blocks = 1, rows = 0, scratchBytes = 0;
+};
+
+/// Which emitter builds a kernel (codegen/KernelEmitter.h lists the file of each).
+enum class KernelKind {
+  Elementwise,             ///< a loop nest (or loop group) over the result shape
+  MatMul,                  ///< GEMM calls
+  MatMulEpilogue,          ///< GEMM calls whose epilogue computes an elementwise kernel
+  SoftmaxCrossEntropyRows, ///< the loss and softmax (or its gradient) in one pass per row
+  Reduce,                  ///< reduce_sum, reduce_mean, reduce_max
+  Normalize,               ///< softmax, log_softmax, logsumexp
+  LabeledRows,             ///< softmax_cross_entropy, multiclass_hinge
+  Conv,                    ///< conv2d and its adjoints
+  Pool,                    ///< max and average pooling and their adjoints
+  OneHot,
+  Gather,
+  ScatterAdd,
+  Random,
+  Iota,
+  Pad,
+  Concat,
+  StoredView, ///< a view that must be stored: a copy through its access map
+};
+
+/// The emitter of a non-elementwise op, or nullopt when no emitter lowers it. Reshape is
+/// lowered without a kernel (it aliases its operand), so it has none either.
+std::optional<KernelKind> kernelKindOf(OpKind op);
+
+/// One kernel: a loop nest or GEMM calls, storing the results of `nodes`.
+struct Kernel {
+  KernelKind kind = KernelKind::Elementwise;
+  /// Indices into Function::nodes(): the node whose value the kernel stores, or every member
+  /// of a loop group in order. An epilogue kernel lists the elementwise node it computes.
+  std::vector<size_t> nodes;
+  MatMulSplit split; ///< MatMul and MatMulEpilogue: the thread split
+  bool narrow = false; ///< MatMul and MatMulEpilogue: nnc_sgemm_narrow (N ≤ one vector)
+};
+
+/// Every code generation decision for one Function; see the file comment. Vectors named "per
+/// value" are indexed by ValueId::index, "per node" by the index into Function::nodes().
+struct KernelPlan {
+  // --- values ------------------------------------------------------------------------------
+  std::vector<std::vector<ValueId>> users; ///< per value: the nodes that read it
+  std::vector<int64_t> nodeIndex;          ///< per value: its node's index, -1 for arguments
+  std::vector<bool> pinned;                ///< per value: a result or an update value
+  std::vector<bool> isVirtual;             ///< per value: a view read through an Access map
+  std::vector<bool> fused;                 ///< per value: computed inside another kernel
+  std::vector<bool> partner;               ///< per value: stored by a RowFusion kernel
+  std::vector<int64_t> inPlace; ///< per value: the state (ValueId index) whose buffer holds it, or -1
+  std::vector<size_t> groupEnd; ///< per node: the last node of its loop group (itself if alone)
+  std::map<uint32_t, Epilogue> epilogues;  ///< by the elementwise kernel's ValueId index
+  std::map<uint32_t, RowFusion> rowFusions; ///< by the softmax_cross_entropy's ValueId index
+
+  // --- memory ------------------------------------------------------------------------------
+  /// The GEMM packing scratch at the start of the arena (every thread's block together).
+  int64_t scratchBytes = 0;
+  /// per value: byte offset of a stored node's block from the end of the scratch (-1: none).
+  std::vector<int64_t> offset;
+  int64_t intermediateArenaBytes = 0; ///< the arena after the scratch, blocks reused by liveness
+  int64_t intermediateBytes = 0;      ///< the sum of all stored intermediates, before reuse
+  std::vector<int> aliasClass; ///< per value: storage that may overlap shares a class (-1: none)
+  int resultClass0 = 0;        ///< the alias class of result buffer 0 (then 1, 2, ...)
+  int aliasClasses = 0;        ///< classes in all, the results' included
+
+  // --- kernels -----------------------------------------------------------------------------
+  std::vector<Kernel> kernels; ///< in the order they run
+  bool needsF32Gemm = false, needsF64Gemm = false;
+
+  /// True when `n` gets storage of its own computed by a kernel (not a view read in place, a
+  /// fused producer or a reshape alias).
+  bool isKernel(const Node &n) const {
+    return !isVirtual[n.result.index] && !fused[n.result.index] && n.op != OpKind::Reshape;
+  }
+  /// Bytes of the whole arena (scratch, then the intermediates), a multiple of 64.
+  int64_t arenaBytes() const { return scratchBytes + (intermediateArenaBytes + 63) / 64 * 64; }
+  /// Elementwise ops computed inside another op's kernel.
+  int64_t fusedOps() const;
+};
+
+/// The plan of `fn`: every decision of code generation under `options`. Every op of `fn` is
+/// expected to have a lowering (hasLowering); emitFunction checks that first.
+KernelPlan planKernels(const Function &fn, const EmitOptions &options);
+
+/// How the kernels read `v`: through the access map of a view read in place, else its storage
+/// in row-major order.
+Access accessOf(const Function &fn, const KernelPlan &plan, ValueId v);
+/// The access map of the view node `node`, in terms of its operand's access.
+Access viewAccess(const Function &fn, const KernelPlan &plan, const Node &node);
+
+/// Row-major strides of `shape`.
+std::vector<int64_t> rowMajorStrides(const std::vector<int64_t> &shape);
+
+// The planning steps, in the order planKernels runs them (PlanFusion.cpp, PlanMemory.cpp).
+void planViewsAndFusion(const Function &fn, const EmitOptions &options, KernelPlan &plan);
+void planEpilogues(const Function &fn, const EmitOptions &options, KernelPlan &plan);
+void planRowFusion(const Function &fn, const EmitOptions &options, KernelPlan &plan);
+void planLoopGroups(const Function &fn, const EmitOptions &options, KernelPlan &plan);
+void planInPlace(const Function &fn, const EmitOptions &options, KernelPlan &plan);
+void planGemmScratch(const Function &fn, const EmitOptions &options, KernelPlan &plan);
+void planArena(const Function &fn, KernelPlan &plan);
+void planAliasClasses(const Function &fn, KernelPlan &plan);
+
+/// The thread split of the matrix product `n` (GEMM blocking for options.vectorBits).
+MatMulSplit planMatMulSplit(const Function &fn, const Node &n, const EmitOptions &options);
+/// True when `n` (a matrix product) is f32 with at most one vector of columns and takes the
+/// narrow routine.
+bool isNarrowMatMul(const Function &fn, const Node &n, const EmitOptions &options);
+
+/// The values with storage that `v` is read from: itself, or through views, fused producers
+/// and reshape aliases the values they read.
+void collectStorage(const Function &fn, const KernelPlan &plan, ValueId v, std::vector<ValueId> &out);
+/// The values with storage that the kernel of `n` reads.
+std::vector<ValueId> storageReadBy(const Function &fn, const KernelPlan &plan, const Node &n);
+
+/// The `--emit=opt` listing of `plan`: one line per kernel with the ops fused into it written
+/// as expressions and its arena offset.
+std::string describePlan(const Function &fn, const KernelPlan &plan);
+
+} // namespace nnc

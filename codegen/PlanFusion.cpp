@@ -1,0 +1,397 @@
+//===- PlanFusion.cpp - Views read in place, fusion, GEMM epilogues, row fusion -------------===//
+//
+// The first planning steps of KernelPlan.h, which decide what is computed where:
+//  1. views (broadcast, transpose, slice, constant) whose users all read them elementwise are
+//     virtual: read in place through an Access map, never stored;
+//  2. a single-use elementwise producer of an elementwise user is computed inside the user's
+//     loop (fuse-elementwise);
+//  3. an f32 matrix product finished by an activation, a bias or an activation's derivative is
+//     computed by a GEMM routine with an epilogue (fuse-epilogue); the activations and their
+//     derivatives come from ir/Activations.h;
+//  4. softmax cross-entropy takes a later softmax of its logits, or the loss's gradient, into
+//     its pass over each row (fuse-softmax-loss).
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/KernelPlan.h"
+
+#include "codegen/Gemm.h"
+#include "ir/Activations.h"
+
+#include <functional>
+#include <optional>
+
+namespace nnc {
+
+namespace {
+
+bool isView(OpKind op) {
+  return op == OpKind::Broadcast || op == OpKind::Transpose || op == OpKind::Slice || op == OpKind::Constant;
+}
+
+bool isElementwise(OpKind op) { return hasFlag(op, OpElementwise); }
+
+/// The GEMM epilogue codes of an activation of ir/Activations.h: applying it, and multiplying
+/// by its derivative read from the aux tensor (Gemm.h's GemmEpilogueKind).
+struct EpilogueActivation {
+  OpKind op;
+  int32_t forward, derivative;
+};
+const EpilogueActivation kEpilogueActivations[] = {
+    {OpKind::Relu, GemmEpilogueRelu, GemmEpilogueReluGrad},
+    {OpKind::Sigmoid, GemmEpilogueSigmoid, GemmEpilogueSigmoidGrad},
+    {OpKind::Tanh, GemmEpilogueTanh, GemmEpilogueTanhGrad},
+};
+
+const EpilogueActivation *epilogueActivation(OpKind op) {
+  for (const EpilogueActivation &a : kEpilogueActivations)
+    if (a.op == op)
+      return &a;
+  return nullptr;
+}
+
+/// The derivative of an activation as ir/Activations.h builds it, on a placeholder output y.
+struct DerivativePattern {
+  int32_t kind;
+  Function fn{"pattern"};
+  ValueId y, root;
+};
+
+/// One pattern per activation that has an epilogue, built once.
+const std::vector<DerivativePattern> &derivativePatterns() {
+  static const std::vector<DerivativePattern> patterns = [] {
+    std::vector<DerivativePattern> out;
+    for (const Activation &a : activations()) {
+      const EpilogueActivation *e = epilogueActivation(a.op);
+      if (!e)
+        continue;
+      DerivativePattern &p = out.emplace_back();
+      p.kind = e->derivative;
+      p.y = p.fn.addArgument("y", TensorType{DType::F32, {2, 2}}, ArgRole::Input);
+      Builder b(p.fn);
+      p.root = a.derivativeAt(b, p.y);
+    }
+    return out;
+  }();
+  return patterns;
+}
+
+/// Epilogue matching for one elementwise kernel `u` of the plan.
+class EpilogueMatcher {
+public:
+  EpilogueMatcher(const Function &fn, const KernelPlan &plan, const Node &u) : fn_(fn), plan_(plan), u_(u) {}
+
+  /// The epilogue that computes u, if any; see planEpilogues.
+  std::optional<Epilogue> match() {
+    if (const EpilogueActivation *a = epilogueActivation(u_.op)) { // act(M) or act(M + bias)
+      ValueId x = u_.operands[0];
+      if (product(x))
+        return Epilogue{x, a->forward, {}, {}, 0};
+      if (const Node *add = fusedOp(x, OpKind::Add))
+        if (auto mb = split(*add, [&](ValueId v) { return product(v); }, [&](ValueId v) { return bias(v); })) {
+          ep_.matmul = mb->first;
+          ep_.kind = a->forward | GemmEpilogueBias;
+          return ep_;
+        }
+      return std::nullopt;
+    }
+    if (u_.op == OpKind::Add) { // M + bias
+      if (auto mb = split(u_, [&](ValueId v) { return product(v); }, [&](ValueId v) { return bias(v); })) {
+        ep_.matmul = mb->first;
+        ep_.kind = GemmEpilogueBias;
+        return ep_;
+      }
+      return std::nullopt;
+    }
+    if (u_.op != OpKind::Mul) // M · f'(y)
+      return std::nullopt;
+    auto md = split(u_, [&](ValueId v) { return product(v); }, [](ValueId) { return true; });
+    if (!md)
+      return std::nullopt;
+    ep_.matmul = md->first;
+    for (const DerivativePattern &p : derivativePatterns()) {
+      ValueId y;
+      if (matches(md->second, p, p.root, y)) {
+        ep_.aux = y;
+        ep_.kind = p.kind;
+        return ep_;
+      }
+    }
+    return std::nullopt;
+  }
+
+private:
+  const Function &fn_;
+  const KernelPlan &plan_;
+  const Node &u_;
+  Epilogue ep_;
+
+  const Node *node(ValueId v) const { return fn_.definingNode(v); }
+  const Node *fusedOp(ValueId v, OpKind op) const {
+    const Node *d = node(v);
+    return d && d->op == op && plan_.fused[v.index] ? d : nullptr;
+  }
+  /// The product: f32, two-dimensional, u's shape, used only by u.
+  bool product(ValueId v) const {
+    const Node *d = node(v);
+    return d && d->op == OpKind::MatMul && d->type.dtype == DType::F32 && d->type.shape == u_.type.shape &&
+           !plan_.pinned[v.index] && plan_.users[v.index].size() == 1 && fn_.type(d->operands[0]).shape.size() == 2;
+  }
+  /// A row vector broadcast down the rows: read in place, stride 1 along the columns.
+  bool bias(ValueId v) {
+    const Node *d = node(v);
+    if (!d || d->op != OpKind::Broadcast || !plan_.isVirtual[v.index] || fn_.type(d->operands[0]).dtype != DType::F32)
+      return false;
+    Access a = accessOf(fn_, plan_, v);
+    if (a.isConstant || a.strides.size() != 2 || a.strides[0] != 0 || a.strides[1] != 1 ||
+        fn_.type(a.base).dtype != DType::F32)
+      return false;
+    ep_.bias = a.base;
+    ep_.biasOffset = a.offset;
+    return true;
+  }
+  /// A view read in place that is the constant `value` everywhere.
+  bool constant(ValueId v, double value) const {
+    const Node *d = node(v);
+    if (!d || !plan_.isVirtual[v.index])
+      return false;
+    Access a = accessOf(fn_, plan_, v);
+    return a.isConstant && a.constant == value;
+  }
+  /// A stored f32 tensor of u's shape read at the element being computed.
+  bool stored(ValueId v) const {
+    const Node *d = node(v);
+    return !(d && (plan_.isVirtual[v.index] || plan_.fused[v.index] || d->op == OpKind::Reshape)) &&
+           fn_.type(v).dtype == DType::F32 && fn_.type(v).shape == u_.type.shape;
+  }
+  template <typename L, typename R>
+  std::optional<std::pair<ValueId, ValueId>> split(const Node &n, L &&left, R &&right) {
+    if (left(n.operands[0]) && right(n.operands[1]))
+      return std::pair{n.operands[0], n.operands[1]};
+    if (left(n.operands[1]) && right(n.operands[0]))
+      return std::pair{n.operands[1], n.operands[0]};
+    return std::nullopt;
+  }
+  /// True when `v` is computed, inside u's kernel, as the pattern's value `p` with its
+  /// placeholder y bound to one stored tensor (`y`, which starts invalid): every op fused with
+  /// the pattern's op and attributes (either operand order for a commutative op), every
+  /// constant a view read in place with the pattern's value.
+  bool matches(ValueId v, const DerivativePattern &pattern, ValueId p, ValueId &y) const {
+    if (p == pattern.y) {
+      if (y.valid())
+        return v == y;
+      if (!stored(v))
+        return false;
+      y = v;
+      return true;
+    }
+    const Node &pn = *pattern.fn.definingNode(p);
+    if (pn.op == OpKind::Constant)
+      return constant(v, pn.attrs.getFloat("value"));
+    const Node *d = fusedOp(v, pn.op);
+    if (!d || d->operands.size() != pn.operands.size() || !(d->attrs == pn.attrs))
+      return false;
+    auto operandsMatch = [&](bool swapped, ValueId &bound) {
+      for (size_t i = 0; i < pn.operands.size(); ++i) {
+        size_t j = swapped ? pn.operands.size() - 1 - i : i;
+        if (!matches(d->operands[j], pattern, pn.operands[i], bound))
+          return false;
+      }
+      return true;
+    };
+    ValueId bound = y;
+    if (operandsMatch(false, bound)) {
+      y = bound;
+      return true;
+    }
+    bound = y;
+    if (pn.operands.size() == 2 && hasFlag(pn.op, OpCommutative) && operandsMatch(true, bound)) {
+      y = bound;
+      return true;
+    }
+    return false;
+  }
+};
+
+} // namespace
+
+std::vector<int64_t> rowMajorStrides(const std::vector<int64_t> &shape) {
+  std::vector<int64_t> s(shape.size());
+  int64_t acc = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+Access accessOf(const Function &fn, const KernelPlan &plan, ValueId v) {
+  const Node *n = fn.definingNode(v);
+  if (!plan.isVirtual[v.index] || !n)
+    return Access{v, 0, rowMajorStrides(fn.type(v).shape)};
+  return viewAccess(fn, plan, *n);
+}
+
+Access viewAccess(const Function &fn, const KernelPlan &plan, const Node &n) {
+  ValueId v = n.result;
+  const std::vector<int64_t> &shape = fn.type(v).shape;
+  switch (n.op) {
+  case OpKind::Constant: {
+    Access a{v, 0, std::vector<int64_t>(shape.size(), 0)};
+    a.isConstant = true;
+    a.constant = n.attrs.getFloat("value");
+    return a;
+  }
+  case OpKind::Broadcast: {
+    Access in = accessOf(fn, plan, n.operands[0]);
+    const std::vector<int64_t> &inShape = fn.type(n.operands[0]).shape;
+    std::vector<int64_t> dims = n.attrs.getInts("dims");
+    Access out{in.base, in.offset, std::vector<int64_t>(shape.size(), 0), in.isConstant, in.constant};
+    for (size_t d = 0; d < inShape.size(); ++d)
+      if (inShape[d] != 1)
+        out.strides[size_t(dims[d])] = in.strides[d];
+    return out;
+  }
+  case OpKind::Transpose: {
+    Access in = accessOf(fn, plan, n.operands[0]);
+    std::vector<int64_t> perm = n.attrs.getInts("perm");
+    Access out = in;
+    for (size_t d = 0; d < perm.size(); ++d)
+      out.strides[d] = in.strides[size_t(perm[d])];
+    return out;
+  }
+  case OpKind::Slice: {
+    Access in = accessOf(fn, plan, n.operands[0]);
+    std::vector<int64_t> starts = n.attrs.getInts("starts");
+    for (size_t d = 0; d < starts.size(); ++d)
+      in.offset += starts[d] * in.strides[d];
+    return in;
+  }
+  default:
+    return Access{v, 0, rowMajorStrides(shape)};
+  }
+}
+
+void planViewsAndFusion(const Function &fn, const EmitOptions &options, KernelPlan &plan) {
+  size_t count = fn.numValueIds();
+  plan.isVirtual.assign(count, false);
+  plan.pinned.assign(count, false); // read by results or updates: must have storage
+  for (const FunctionResult &r : fn.results())
+    plan.pinned[r.value.index] = true;
+  for (const StateUpdate &u : fn.updates())
+    plan.pinned[u.value.index] = true;
+  plan.users = fn.computeUsers();
+  plan.nodeIndex.assign(count, -1);
+  const auto &nodes = fn.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i)
+    plan.nodeIndex[nodes[i].result.index] = int64_t(i);
+  // A view is virtual when every user reads it elementwise or is itself a virtual view.
+  for (size_t k = nodes.size(); k-- > 0;) {
+    const Node &node = nodes[k];
+    if (!isView(node.op) || plan.pinned[node.result.index])
+      continue;
+    bool ok = true;
+    for (ValueId u : plan.users[node.result.index]) {
+      const Node *un = fn.definingNode(u);
+      if (!(isElementwise(un->op) || (isView(un->op) && plan.isVirtual[u.index])))
+        ok = false;
+    }
+    // The random and fill ops have no operands to view; a view of a constant stays constant.
+    plan.isVirtual[node.result.index] = ok && !plan.users[node.result.index].empty();
+  }
+  // Producer-consumer fusion: an elementwise node whose only use is by an elementwise node is
+  // computed inside that node's loop, element by element, and never stored. A single use means
+  // no work (an exp, a log) is ever done twice.
+  plan.fused.assign(count, false);
+  for (size_t k = nodes.size(); k-- > 0;) {
+    const Node &node = nodes[k];
+    const auto &us = plan.users[node.result.index];
+    if (!options.fuseElementwise || !isElementwise(node.op) || plan.pinned[node.result.index] || us.size() != 1)
+      continue;
+    const Node *un = fn.definingNode(us[0]);
+    plan.fused[node.result.index] = isElementwise(un->op) && !plan.isVirtual[us[0].index];
+  }
+}
+
+/// Epilogue fusion: an f32 matrix product whose only user is an elementwise kernel of the forms
+///   act(M + bias), act(M), M + bias    act: an activation of ir/Activations.h; bias: a broadcast row
+///   M · f'(y)                          f'(y): that activation's derivative at its output y,
+///                                      exactly as ir/Activations.h builds it
+/// is computed by the GEMM routine with the activation epilogue, straight into the kernel's
+/// storage: the product is never stored and the kernel makes no pass of its own over memory.
+void planEpilogues(const Function &fn, const EmitOptions &options, KernelPlan &plan) {
+  plan.epilogues.clear();
+  if (!options.fuseEpilogues)
+    return;
+  for (const Node &u : fn.nodes()) {
+    if (!plan.isKernel(u) || !isElementwise(u.op) || u.type.dtype != DType::F32 || u.type.shape.size() != 2)
+      continue;
+    if (std::optional<Epilogue> ep = EpilogueMatcher(fn, plan, u).match()) {
+      plan.fused[ep->matmul.index] = true; // computed by u's kernel
+      plan.epilogues[u.result.index] = *ep;
+    }
+  }
+}
+
+/// Softmax cross-entropy with its gradient: for softmax_cross_entropy(z, y) and a later
+/// softmax(z) over the last axis, one kernel at the loss computes, row by row, the max and the
+/// sum of exponentials once and stores both the loss and softmax(z). When softmax(z)'s only
+/// consumer is the gradient scale · (softmax(z) − one_hot(y)) (or softmax(z) − one_hot(y)) on
+/// the same labels, the kernel stores that gradient instead, and softmax(z) is never stored.
+void planRowFusion(const Function &fn, const EmitOptions &options, KernelPlan &plan) {
+  plan.rowFusions.clear();
+  plan.partner.assign(fn.numValueIds(), false);
+  if (!options.fuseRows)
+    return;
+  const auto &users = plan.users;
+  const auto &nodes = fn.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &sce = nodes[i];
+    if (sce.op != OpKind::SoftmaxCrossEntropy || !plan.isKernel(sce) || !isFloat(sce.type.dtype))
+      continue;
+    ValueId z = sce.operands[0], y = sce.operands[1];
+    int64_t axis = int64_t(fn.type(z).shape.size()) - 1;
+    for (ValueId u : users[z.index]) {
+      const Node *p = fn.definingNode(u);
+      if (p->op != OpKind::Softmax || p->attrs.getInt("axis") != axis || plan.nodeIndex[u.index] <= int64_t(i) ||
+          !plan.isKernel(*p) || plan.partner[u.index])
+        continue;
+      RowFusion rf{u};
+      // The gradient: scale · (softmax − one_hot(y)), softmax's only use.
+      const auto &pu = users[u.index];
+      const Node *g = pu.size() == 1 && !plan.pinned[u.index] ? fn.definingNode(pu[0]) : nullptr;
+      auto oneHotOfY = [&](ValueId v) {
+        const Node *d = fn.definingNode(v);
+        return d && d->op == OpKind::OneHot && d->operands[0] == y && d->type == p->type;
+      };
+      auto isGrad = [&](const Node &sub) {
+        return sub.op == OpKind::Sub && sub.operands[0] == u && oneHotOfY(sub.operands[1]);
+      };
+      if (g && isGrad(*g) && g->type == p->type) {
+        if (plan.isKernel(*g)) {
+          rf = {g->result, true, 1}; // softmax − one_hot(y) is stored
+        } else if (plan.fused[g->result.index]) {
+          // scale · (softmax − one_hot(y)): the sub is fused into a product with a constant.
+          const Node *h = fn.definingNode(users[g->result.index][0]);
+          if (h->op == OpKind::Mul && plan.isKernel(*h) && h->type == p->type && !plan.epilogues.count(h->result.index)) {
+            ValueId c = h->operands[0] == g->result ? h->operands[1] : h->operands[0];
+            const Node *cn = fn.definingNode(c);
+            if (cn && plan.isVirtual[c.index] && accessOf(fn, plan, c).isConstant)
+              rf = {h->result, true, accessOf(fn, plan, c).constant};
+          }
+        }
+      }
+      if (rf.gradient) {
+        plan.fused[u.index] = true; // computed inside the loss's kernel, never stored
+        // So is one_hot(y) when the gradient is all that reads it.
+        ValueId oh = fn.definingNode(users[u.index][0])->operands[1];
+        if (users[oh.index].size() == 1 && !plan.pinned[oh.index])
+          plan.fused[oh.index] = true;
+      }
+      plan.partner[rf.partner.index] = true;
+      plan.rowFusions[sce.result.index] = rf;
+      break;
+    }
+  }
+}
+
+} // namespace nnc

@@ -1,0 +1,313 @@
+//===- PlanMemory.cpp - Loop groups, in-place updates, the arena and alias classes ----------===//
+//
+// The planning steps of KernelPlan.h that decide where values live and which kernels share a
+// loop nest: loop groups (fuse-loops), state updates stored in place (in-place-updates), the
+// GEMM packing scratch, the liveness-based arena, and the alias classes that give every access
+// scoped-noalias metadata.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/KernelPlan.h"
+
+#include "codegen/Gemm.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace nnc {
+
+namespace {
+
+bool isElementwise(OpKind op) { return hasFlag(op, OpElementwise); }
+
+/// Bytes of `type`'s elements, rounded up to the arena's 64-byte blocks.
+int64_t blockBytes(const TensorType &type) {
+  return (type.numElements() * storageBytes(type.dtype) + 63) / 64 * 64;
+}
+
+/// True when every value of `set` that the kernel of `n` reads is read as a plain operand (of
+/// `n` or of a producer fused into it), so at the element being computed, never through a
+/// view or a reshape.
+bool readsDirectly(const Function &fn, const KernelPlan &plan, const Node &n, const std::vector<bool> &set) {
+  for (ValueId o : n.operands) {
+    if (set[o.index])
+      continue;
+    const Node *d = fn.definingNode(o);
+    if (!d)
+      continue;
+    if (plan.fused[o.index]) {
+      if (!readsDirectly(fn, plan, *d, set))
+        return false;
+      continue;
+    }
+    if (plan.isVirtual[o.index] || d->op == OpKind::Reshape) {
+      std::vector<ValueId> owners;
+      collectStorage(fn, plan, o, owners);
+      for (ValueId w : owners)
+        if (set[w.index])
+          return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+void collectStorage(const Function &fn, const KernelPlan &plan, ValueId v, std::vector<ValueId> &out) {
+  const Node *d = fn.definingNode(v);
+  if (d && (plan.isVirtual[v.index] || plan.fused[v.index])) {
+    for (ValueId o : d->operands)
+      collectStorage(fn, plan, o, out);
+    return;
+  }
+  if (d && d->op == OpKind::Reshape) {
+    collectStorage(fn, plan, d->operands[0], out);
+    return;
+  }
+  out.push_back(v);
+}
+
+std::vector<ValueId> storageReadBy(const Function &fn, const KernelPlan &plan, const Node &n) {
+  std::vector<ValueId> reads;
+  for (ValueId o : n.operands)
+    collectStorage(fn, plan, o, reads);
+  return reads;
+}
+
+/// Loop fusion: adjacent elementwise kernels over the same shape form one loop group when each
+/// reads the earlier members only directly at the element it computes (never through a view
+/// or reshape, which could reach an element not yet computed). Nodes without a kernel of their
+/// own (views, fused producers, reshapes) may lie between members; any other kernel ends the
+/// group.
+void planLoopGroups(const Function &fn, const EmitOptions &options, KernelPlan &plan) {
+  const auto &nodes = fn.nodes();
+  plan.groupEnd.resize(nodes.size());
+  std::iota(plan.groupEnd.begin(), plan.groupEnd.end(), size_t(0));
+  if (!options.fuseLoops)
+    return;
+  std::vector<bool> member(fn.numValueIds(), false);
+  std::vector<size_t> group;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &n = nodes[i];
+    if (!plan.isKernel(n))
+      continue;
+    bool elementwise = isElementwise(n.op) && !plan.epilogues.count(n.result.index) && !plan.partner[n.result.index];
+    if (!group.empty() && elementwise && n.type.shape == nodes[group[0]].type.shape &&
+        readsDirectly(fn, plan, n, member)) {
+      group.push_back(i);
+      member[n.result.index] = true;
+      for (size_t j : group)
+        plan.groupEnd[j] = i;
+      continue;
+    }
+    for (size_t j : group)
+      member[nodes[j].result.index] = false;
+    group.clear();
+    if (elementwise) {
+      group.push_back(i);
+      member[n.result.index] = true;
+    }
+  }
+}
+
+/// In-place updates: a state update computed by an elementwise kernel is stored straight into
+/// the state's buffer (no arena block, no copy at the end) when nothing reads the old state
+/// afterwards: every kernel that reads it runs before the update's kernel, or in the same loop
+/// group at or before it and directly at the element being computed (read before written). The
+/// results, copied out at the end, must not read the state.
+void planInPlace(const Function &fn, const EmitOptions &options, KernelPlan &plan) {
+  size_t count = fn.numValueIds();
+  plan.inPlace.assign(count, -1);
+  if (!options.inPlaceUpdates)
+    return;
+  const auto &nodes = fn.nodes();
+  std::vector<int> updatesOf(count, 0);
+  for (const StateUpdate &u : fn.updates())
+    ++updatesOf[u.value.index];
+  std::vector<bool> readAtEnd(count, false);
+  for (const FunctionResult &r : fn.results()) {
+    std::vector<ValueId> owners;
+    collectStorage(fn, plan, r.value, owners);
+    for (ValueId o : owners)
+      readAtEnd[o.index] = true;
+  }
+  for (const StateUpdate &u : fn.updates()) {
+    const Node *d = fn.definingNode(u.value);
+    if (u.value == u.state || !d || !plan.isKernel(*d) || !isElementwise(d->op) ||
+        plan.epilogues.count(u.value.index) || plan.partner[u.value.index] || updatesOf[u.value.index] != 1 ||
+        readAtEnd[u.state.index] || readAtEnd[u.value.index] || !(fn.type(u.value) == fn.type(u.state)))
+      continue;
+    size_t k = size_t(plan.nodeIndex[u.value.index]);
+    std::vector<bool> state(count, false);
+    state[u.state.index] = true;
+    bool safe = true;
+    for (size_t i = 0; i < nodes.size() && safe; ++i) {
+      if (!plan.isKernel(nodes[i]))
+        continue;
+      std::vector<ValueId> reads = storageReadBy(fn, plan, nodes[i]);
+      if (std::find(reads.begin(), reads.end(), u.state) == reads.end())
+        continue;
+      if (i > k || (plan.groupEnd[i] == plan.groupEnd[k] && !readsDirectly(fn, plan, nodes[i], state)))
+        safe = false;
+    }
+    if (safe)
+      plan.inPlace[u.value.index] = int64_t(u.state.index);
+  }
+}
+
+bool isNarrowMatMul(const Function &fn, const Node &n, const EmitOptions &options) {
+  const std::vector<int64_t> &bs = fn.type(n.operands[1]).shape;
+  int64_t N = n.attrs.getBool("transpose_b") ? bs[bs.size() - 2] : bs[bs.size() - 1];
+  return n.type.dtype == DType::F32 && N <= int64_t(GemmSpec::narrow(options.vectorBits).nr());
+}
+
+MatMulSplit planMatMulSplit(const Function &fn, const Node &n, const EmitOptions &options) {
+  const std::vector<int64_t> &as = fn.type(n.operands[0]).shape, &bs = fn.type(n.operands[1]).shape;
+  size_t r = as.size();
+  bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
+  MatMulSplit s;
+  s.M = ta ? as[r - 1] : as[r - 2];
+  s.K = ta ? as[r - 2] : as[r - 1];
+  s.N = tb ? bs[r - 2] : bs[r - 1];
+  bool f64 = n.type.dtype == DType::F64;
+  GemmSpec spec = isNarrowMatMul(fn, n, options) ? GemmSpec::narrow(options.vectorBits)
+                                                 : GemmSpec::forHost(options.vectorBits, f64);
+  int64_t mr = spec.mr;
+  // Worth splitting only when every block still has real work (about 2 MFLOP).
+  int64_t work = s.M * s.N * s.K;
+  int64_t blocks = std::min<int64_t>(options.threads, (s.M + mr - 1) / mr);
+  if (blocks > 1 && work >= (int64_t(1) << 20)) {
+    s.rows = ((s.M + blocks - 1) / blocks + mr - 1) / mr * mr;
+    s.blocks = (s.M + s.rows - 1) / s.rows;
+  } else {
+    s.blocks = 1;
+    s.rows = s.M;
+  }
+  s.scratchBytes = (gemmScratchElements(spec, s.rows, s.N, s.K) * (f64 ? 8 : 4) + 63) / 64 * 64;
+  return s;
+}
+
+/// The GEMM packing scratch: the most any one matrix product needs (all its row blocks
+/// together), at the start of the arena.
+void planGemmScratch(const Function &fn, const EmitOptions &options, KernelPlan &plan) {
+  plan.scratchBytes = 0;
+  for (const Node &n : fn.nodes())
+    if (n.op == OpKind::MatMul) {
+      (n.type.dtype == DType::F64 ? plan.needsF64Gemm : plan.needsF32Gemm) = true;
+      MatMulSplit split = planMatMulSplit(fn, n, options);
+      plan.scratchBytes = std::max(plan.scratchBytes, split.blocks * split.scratchBytes);
+    }
+}
+
+/// Liveness-based memory plan: every stored node gets an arena block that is free from its
+/// kernel to the last kernel reading it (results and updates live to the end). Blocks are
+/// reused best-fit, so buffers whose lifetimes do not overlap share memory.
+void planArena(const Function &fn, KernelPlan &plan) {
+  const auto &nodes = fn.nodes();
+  size_t count = fn.numValueIds();
+  std::vector<int64_t> lastUse(count, -1);
+  // A loop group runs as one kernel: what its members read stays live to its last member.
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!plan.isKernel(nodes[i]))
+      continue;
+    for (ValueId r : storageReadBy(fn, plan, nodes[i]))
+      lastUse[r.index] = std::max<int64_t>(lastUse[r.index], int64_t(plan.groupEnd[i]));
+  }
+  int64_t end = int64_t(nodes.size());
+  auto pinTo = [&](ValueId v) {
+    std::vector<ValueId> owners;
+    collectStorage(fn, plan, v, owners);
+    for (ValueId o : owners)
+      lastUse[o.index] = end;
+  };
+  for (const FunctionResult &r : fn.results())
+    pinTo(r.value);
+  for (const StateUpdate &u : fn.updates())
+    pinTo(u.value);
+
+  plan.offset.assign(count, -1);
+  plan.intermediateArenaBytes = 0;
+  plan.intermediateBytes = 0;
+  std::vector<std::pair<int64_t, int64_t>> freeBlocks; // (offset, size)
+  std::vector<std::vector<ValueId>> dying(nodes.size() + 1);
+  // Values read for the last time by kernel i (or its group) are free once it has run.
+  auto freeDying = [&](size_t i) {
+    for (ValueId v : dying[i])
+      freeBlocks.push_back({plan.offset[v.index], blockBytes(fn.definingNode(v)->type)});
+  };
+  // A block for `node`, whose kernel runs at step i.
+  auto place = [&](const Node &node, size_t i) {
+    int64_t size = blockBytes(node.type);
+    // Best fit among free blocks, else grow the arena.
+    size_t best = freeBlocks.size();
+    for (size_t k = 0; k < freeBlocks.size(); ++k)
+      if (freeBlocks[k].second >= size && (best == freeBlocks.size() || freeBlocks[k].second < freeBlocks[best].second))
+        best = k;
+    if (best < freeBlocks.size()) {
+      plan.offset[node.result.index] = freeBlocks[best].first;
+      if (freeBlocks[best].second > size)
+        freeBlocks[best] = {freeBlocks[best].first + size, freeBlocks[best].second - size};
+      else
+        freeBlocks.erase(freeBlocks.begin() + long(best));
+    } else {
+      int64_t at = (plan.intermediateArenaBytes + 63) / 64 * 64;
+      plan.intermediateArenaBytes = at + size;
+      plan.offset[node.result.index] = at;
+    }
+    int64_t last = lastUse[node.result.index] < 0 ? int64_t(plan.groupEnd[i]) : lastUse[node.result.index];
+    if (last < end)
+      dying[size_t(std::max<int64_t>(last, int64_t(i)))].push_back(node.result);
+  };
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &node = nodes[i];
+    if (!plan.isKernel(node))
+      continue;
+    plan.intermediateBytes += blockBytes(node.type);
+    if (plan.partner[node.result.index])
+      continue; // placed with the kernel that stores it
+    if (plan.inPlace[node.result.index] < 0) // else stored in its state's buffer
+      place(node, i);
+    if (auto it = plan.rowFusions.find(node.result.index); it != plan.rowFusions.end())
+      place(*fn.definingNode(it->second.partner), i);
+    freeDying(i);
+  }
+}
+
+/// Alias classes for scoped-noalias metadata: every argument buffer is its own class; arena
+/// values whose blocks overlap (reuse by liveness) share one; reshapes and in-place updates take
+/// the class of the storage they alias; each result buffer has its own. Accesses of different
+/// classes never touch the same bytes, which lets LLVM vectorize loops over many buffers
+/// without runtime alias checks.
+void planAliasClasses(const Function &fn, KernelPlan &plan) {
+  size_t count = fn.numValueIds();
+  plan.aliasClass.assign(count, -1);
+  int classes = 0;
+  for (const Argument &a : fn.arguments())
+    plan.aliasClass[a.value.index] = classes++;
+  struct Block {
+    int64_t begin, end;
+    uint32_t value;
+  };
+  std::vector<Block> blocks;
+  for (const Node &n : fn.nodes())
+    if (int64_t at = plan.offset[n.result.index]; at >= 0)
+      blocks.push_back({at, at + std::max<int64_t>(1, n.type.numElements() * storageBytes(n.type.dtype)), n.result.index});
+  std::sort(blocks.begin(), blocks.end(), [](const Block &x, const Block &y) { return x.begin < y.begin; });
+  int64_t reach = -1;
+  for (const Block &bl : blocks) {
+    if (bl.begin >= reach)
+      ++classes;
+    reach = std::max(reach, bl.end);
+    plan.aliasClass[bl.value] = classes - 1;
+  }
+  // Reshapes (in node order, so chains resolve) and in-place updates alias other storage.
+  for (const Node &n : fn.nodes()) {
+    if (n.op == OpKind::Reshape && !plan.isVirtual[n.result.index] && !plan.fused[n.result.index])
+      plan.aliasClass[n.result.index] = plan.aliasClass[n.operands[0].index];
+    if (plan.inPlace[n.result.index] >= 0)
+      plan.aliasClass[n.result.index] = plan.aliasClass[size_t(plan.inPlace[n.result.index])];
+  }
+  plan.resultClass0 = classes;
+  plan.aliasClasses = classes + int(fn.results().size());
+}
+
+} // namespace nnc

@@ -1,0 +1,107 @@
+//===- codegen_plan_test.cpp - A lowering for every op, and the kernel plan before LLVM -----===//
+//
+// Walks ir/Ops.def: every op must have a lowering (a scalar lowering row for an elementwise
+// op, a kernel kind for any other). Then the kernel plan on small functions: the GEMM epilogue
+// matcher recognises exactly the derivatives that ir/Activations.h builds, and the plan's
+// kernel count and arena are those of the emitted function.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/Emitter.h"
+#include "codegen/KernelPlan.h"
+#include "codegen/ScalarOps.h"
+#include "ir/Activations.h"
+#include "ir/Builder.h"
+
+#include "CodegenTesting.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <functional>
+
+using namespace nnc;
+
+TEST_CASE("every op of the op table has a lowering", "[codegen]") {
+  int ops = 0;
+#define OP(Name, mnemonic, numOperands, flags, doc)                                              \
+  {                                                                                              \
+    INFO("op " << mnemonic);                                                                     \
+    ++ops;                                                                                       \
+    bool elementwise = ((flags) & OpElementwise) != 0;                                           \
+    CHECK(hasLowering(OpKind::Name));                                                            \
+    CHECK((scalarLowering(OpKind::Name) != nullptr) == elementwise);                             \
+    CHECK((elementwise || OpKind::Name == OpKind::Reshape) != kernelKindOf(OpKind::Name).has_value()); \
+  }
+#include "ir/Ops.def"
+  CHECK(ops > 50);
+}
+
+namespace {
+
+/// matmul(a, b) · f'(y) for the activation `op`, f'(y) as `derivative` builds it, with y an
+/// input of the product's shape.
+struct GradientProduct {
+  Function fn{"step"};
+  ValueId y, result;
+  GradientProduct(const std::function<ValueId(Builder &, ValueId)> &derivative) {
+    Builder b(fn);
+    ValueId a = fn.addArgument("a", {DType::F32, {6, 4}}, ArgRole::Input);
+    ValueId w = fn.addArgument("w", {DType::F32, {4, 5}}, ArgRole::State);
+    y = fn.addArgument("y", {DType::F32, {6, 5}}, ArgRole::Input);
+    result = b.mul(b.matmul(a, w), derivative(b, y));
+    fn.addResult("g", result);
+  }
+};
+
+} // namespace
+
+TEST_CASE("the GEMM epilogue computes the product with each activation's derivative", "[codegen]") {
+  for (const Activation &act : activations()) {
+    INFO("activation " << mnemonic(act.op));
+    GradientProduct g([&](Builder &b, ValueId y) { return activationDerivative(b, act.op, y); });
+    KernelPlan plan = planKernels(g.fn, {});
+    REQUIRE(plan.epilogues.size() == 1);
+    const Epilogue &ep = plan.epilogues.begin()->second;
+    CHECK(ep.aux == g.y);
+    CHECK(ep.kind != 0);
+    REQUIRE(plan.kernels.size() == 1);
+    CHECK(plan.kernels[0].kind == KernelKind::MatMulEpilogue);
+
+    EmitOptions off;
+    off.fuseEpilogues = false;
+    KernelPlan unfused = planKernels(g.fn, off);
+    CHECK(unfused.epilogues.empty());
+    CHECK(unfused.kernels.size() == 2);
+  }
+}
+
+TEST_CASE("a derivative spelled other than the activation table's is not an epilogue", "[codegen]") {
+  // tanh's derivative is 1 - square(y) in the table; 1 - y·y is the same maths, another IR.
+  GradientProduct g([](Builder &b, ValueId y) { return b.sub(b.constantLike(y, 1), b.mul(y, y)); });
+  KernelPlan plan = planKernels(g.fn, {});
+  CHECK(plan.epilogues.empty());
+  // The sigmoid's y(1 - y) matches in either operand order: mul is commutative.
+  GradientProduct swapped([](Builder &b, ValueId y) { return b.mul(b.sub(b.constantLike(y, 1), y), y); });
+  CHECK(planKernels(swapped.fn, {}).epilogues.size() == 1);
+}
+
+TEST_CASE("the emitted function has the plan's kernels and arena", "[codegen]") {
+  for (const Activation &act : activations()) {
+    GradientProduct g([&](Builder &b, ValueId y) { return activationDerivative(b, act.op, y); });
+    for (bool fuse : {true, false}) {
+      EmitOptions options;
+      options.fuseEpilogues = fuse;
+      KernelPlan plan = planKernels(g.fn, options);
+      llvm::LLVMContext ctx;
+      llvm::Module module("plan", ctx);
+      FunctionABI abi = testing::unwrap(emitFunction(g.fn, "nnc_step", module, options));
+      CHECK(abi.kernels == int64_t(plan.kernels.size()));
+      CHECK(abi.arenaBytes == plan.arenaBytes());
+      CHECK(abi.scratchBytes == plan.scratchBytes);
+      CHECK(abi.fusedOps == plan.fusedOps());
+      CHECK(describeKernels(g.fn, options).find(fmt::format("{} kernels", plan.kernels.size())) != std::string::npos);
+    }
+  }
+}
