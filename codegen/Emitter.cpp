@@ -81,7 +81,7 @@ static bool isElementwiseKernel(OpKind op) {
 
 bool hasLowering(OpKind op) {
   switch (op) {
-#define OP(Name, mnemonic, numOperands, flags, doc) case OpKind::Name:
+#define OP(Name, mnemonic, numOperands, flags, attrs, doc) case OpKind::Name:
 #include "ir/Ops.def"
     return true;
   }
