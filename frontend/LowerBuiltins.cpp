@@ -1,4 +1,4 @@
-//===- LowerBuiltins.cpp - The lowering functions that builtin rows name ---------------------===//
+//===- LowerBuiltins.cpp - The lowering functions that builtin rows name --------------------===//
 //
 // A builtin that is one IR op names that op in its row of Builtins.cpp and needs nothing here
 // (Lowerer::applyOp binds its arguments). The builtins that expand into more than one op, or

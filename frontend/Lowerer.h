@@ -1,4 +1,4 @@
-//===- Lowerer.h - The state of lowering one model, and the lowering of each builtin ---------===//
+//===- Lowerer.h - The state of lowering one model, and the lowering of each builtin --------===//
 //
 // Internal to the frontend: lowerModel (Lower.h) creates a Lowerer, which walks one model's
 // statements in order. Each expression lowers to a Val: a tensor value, or a number literal

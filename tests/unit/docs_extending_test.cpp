@@ -1,4 +1,4 @@
-//===- docs_extending_test.cpp - docs/EXTENDING.md lists exactly the places an op touches ----===//
+//===- docs_extending_test.cpp - docs/EXTENDING.md lists exactly the places an op touches ---===//
 //
 // docs/EXTENDING.md lists, in tables, the files a new elementwise op and a new layer touch.
 // This test reads those tables and holds them true against the source tree: every file listed
