@@ -103,7 +103,7 @@ Value *lowerBceWithLogits(B &b, const In &in) {
   return b.CreateFAdd(b.CreateFSub(fmax(b, in.x[0], cst(b, in, 0)), b.CreateFMul(in.x[0], in.x[1])), l);
 }
 
-#define OP(Name, mnemonic, numOperands, flags, doc) +1
+#define OP(Name, mnemonic, numOperands, flags, attrs, doc) +1
 constexpr size_t kOpCount = 0
 #include "ir/Ops.def"
     ;

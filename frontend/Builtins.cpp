@@ -1,5 +1,12 @@
 //===- Builtins.cpp - The table of functions, layers and settings ---------------------------===//
+//
+// The rows of builtins() and trainSettings(). A row that lowers to IR names its op
+// (OpKind::...) or its lowering function (&Lowerer::lower...); docs/EXTENDING.md says which.
+//
+//===----------------------------------------------------------------------------------------===//
 #include "frontend/Builtins.h"
+
+#include "frontend/Lowerer.h"
 
 #include <algorithm>
 #include <string>
@@ -24,6 +31,8 @@ const char *describe(BuiltinKind kind) {
 namespace {
 using K = BuiltinKind;
 using P = ParamType;
+using O = OpKind;
+using L = lowering::Lowerer;
 // Shorthands for the table: x = required tensor, i/oi = (optional) integer, n/on = (optional)
 // number, ob = optional bool, act = optional activation, init = optional initializer.
 constexpr BuiltinParam x(std::string_view n) { return {n, P::Tensor, true}; }
@@ -39,49 +48,49 @@ constexpr BuiltinParam init() { return {"init", P::Initializer, false}; }
 const std::vector<Builtin> &builtins() {
   static const std::vector<Builtin> table = {
       // Activations: elementwise, usable as `act = NAME` in layers.
-      {"sigmoid", K::Activation, {x("x")}, false, {}, "logistic function 1 / (1 + exp(-x))"},
-      {"tanh", K::Activation, {x("x")}, false, {}, "hyperbolic tangent"},
-      {"relu", K::Activation, {x("x")}, false, {}, "max(x, 0)"},
-      {"leaky_relu", K::Activation, {x("x"), on("alpha")}, false, {}, "x if x > 0 else alpha * x (alpha = 0.01)"},
-      {"softplus", K::Activation, {x("x")}, false, {}, "log(1 + exp(x)), computed stably"},
-      {"softmax", K::Activation, {x("x"), oi("axis")}, false, {}, "exp(x) / sum(exp(x)) along axis (default -1), stable"},
-      {"log_softmax", K::Activation, {x("x"), oi("axis")}, false, {}, "x - logsumexp(x) along axis (default -1)"},
+      {"sigmoid", K::Activation, {x("x")}, false, {}, "logistic function 1 / (1 + exp(-x))", O::Sigmoid},
+      {"tanh", K::Activation, {x("x")}, false, {}, "hyperbolic tangent", O::Tanh},
+      {"relu", K::Activation, {x("x")}, false, {}, "max(x, 0)", O::Relu},
+      {"leaky_relu", K::Activation, {x("x"), on("alpha")}, false, {}, "x if x > 0 else alpha * x (alpha = 0.01)", O::LeakyRelu},
+      {"softplus", K::Activation, {x("x")}, false, {}, "log(1 + exp(x)), computed stably", O::Softplus},
+      {"softmax", K::Activation, {x("x"), oi("axis")}, false, {}, "exp(x) / sum(exp(x)) along axis (default -1), stable", O::Softmax},
+      {"log_softmax", K::Activation, {x("x"), oi("axis")}, false, {}, "x - logsumexp(x) along axis (default -1)", O::LogSoftmax},
       // Elementwise and structural operations.
-      {"exp", K::Op, {x("x")}, false, {}, "e^x"},
-      {"log", K::Op, {x("x")}, false, {}, "natural logarithm"},
-      {"sqrt", K::Op, {x("x")}, false, {}, "square root"},
-      {"abs", K::Op, {x("x")}, false, {}, "absolute value"},
-      {"square", K::Op, {x("x")}, false, {}, "x * x"},
-      {"pow", K::Op, {x("x"), n("p")}, false, {}, "x to a constant power p"},
-      {"maximum", K::Op, {x("a"), x("b")}, false, {}, "elementwise maximum, broadcasting"},
-      {"minimum", K::Op, {x("a"), x("b")}, false, {}, "elementwise minimum, broadcasting"},
-      {"logsumexp", K::Op, {x("x"), oi("axis")}, false, {}, "log(sum(exp(x))) along axis (default -1), stable"},
-      {"matmul", K::Op, {x("a"), x("b"), ob("transpose_a"), ob("transpose_b")}, false, {}, "matrix product; a @ b"},
-      {"transpose", K::Op, {x("x")}, false, {}, "swaps the last two axes"},
-      {"flatten", K::Op, {x("x")}, false, {}, "[B, d1, d2, ...] to [B, d1*d2*...]"},
-      {"one_hot", K::Op, {x("labels"), i("depth")}, false, {}, "i32 class indices to f32 rows of 0 and 1"},
+      {"exp", K::Op, {x("x")}, false, {}, "e^x", O::Exp},
+      {"log", K::Op, {x("x")}, false, {}, "natural logarithm", O::Log},
+      {"sqrt", K::Op, {x("x")}, false, {}, "square root", O::Sqrt},
+      {"abs", K::Op, {x("x")}, false, {}, "absolute value", O::Abs},
+      {"square", K::Op, {x("x")}, false, {}, "x * x", O::Square},
+      {"pow", K::Op, {x("x"), {"p", P::Number, true, "exponent"}}, false, {}, "x to a constant power p", O::PowC},
+      {"maximum", K::Op, {x("a"), x("b")}, false, {}, "elementwise maximum, broadcasting", O::Max, &L::lowerBroadcasting},
+      {"minimum", K::Op, {x("a"), x("b")}, false, {}, "elementwise minimum, broadcasting", O::Min, &L::lowerBroadcasting},
+      {"logsumexp", K::Op, {x("x"), oi("axis")}, false, {}, "log(sum(exp(x))) along axis (default -1), stable", O::LogSumExp},
+      {"matmul", K::Op, {x("a"), x("b"), ob("transpose_a"), ob("transpose_b")}, false, {}, "matrix product; a @ b", O::MatMul},
+      {"transpose", K::Op, {x("x")}, false, {}, "swaps the last two axes", {}, &L::lowerTranspose},
+      {"flatten", K::Op, {x("x")}, false, {}, "[B, d1, d2, ...] to [B, d1*d2*...]", {}, &L::lowerFlatten},
+      {"one_hot", K::Op, {x("labels"), i("depth")}, false, {}, "i32 class indices to f32 rows of 0 and 1", {}, &L::lowerOneHot},
       // Reductions: over all axes unless `axis` is given.
-      {"sum", K::Reduction, {x("x"), oi("axis")}, false, {}, "sum of the elements"},
-      {"mean", K::Reduction, {x("x"), oi("axis")}, false, {}, "mean of the elements"},
-      {"max", K::Reduction, {x("x"), oi("axis")}, false, {}, "largest element"},
+      {"sum", K::Reduction, {x("x"), oi("axis")}, false, {}, "sum of the elements", O::ReduceSum, &L::lowerReduction},
+      {"mean", K::Reduction, {x("x"), oi("axis")}, false, {}, "mean of the elements", O::ReduceMean, &L::lowerReduction},
+      {"max", K::Reduction, {x("x"), oi("axis")}, false, {}, "largest element", O::ReduceMax, &L::lowerReduction},
       // Losses: one value per example; average them with mean().
-      {"softmax_cross_entropy", K::Loss, {x("logits"), x("labels")}, false, {}, "-log softmax(logits)[label] per row, via logsumexp"},
-      {"binary_cross_entropy", K::Loss, {x("logits"), x("targets")}, false, {}, "logistic loss from logits, targets in [0, 1], stable"},
-      {"hinge", K::Loss, {x("scores"), x("labels"), on("margin")}, false, {}, "multiclass SVM loss sum_j max(0, s_j - s_y + margin)"},
-      {"squared_error", K::Loss, {x("y"), x("t")}, false, {}, "(y - t)^2 summed over each example's features"},
+      {"softmax_cross_entropy", K::Loss, {x("logits"), x("labels")}, false, {}, "-log softmax(logits)[label] per row, via logsumexp", O::SoftmaxCrossEntropy, &L::lowerClassLoss},
+      {"binary_cross_entropy", K::Loss, {x("logits"), x("targets")}, false, {}, "logistic loss from logits, targets in [0, 1], stable", O::BceWithLogits, &L::lowerBinaryCrossEntropy},
+      {"hinge", K::Loss, {x("scores"), x("labels"), on("margin")}, false, {}, "multiclass SVM loss sum_j max(0, s_j - s_y + margin)", O::MulticlassHinge, &L::lowerClassLoss},
+      {"squared_error", K::Loss, {x("y"), x("t")}, false, {}, "(y - t)^2 summed over each example's features", {}, &L::lowerSquaredError},
       // Penalties over parameters (any number of them).
-      {"l1", K::Penalty, {}, true, {}, "sum of |w| over the given parameters"},
-      {"l2", K::Penalty, {}, true, {}, "sum of w^2 over the given parameters"},
-      {"elastic_net", K::Penalty, {on("l1_ratio")}, true, {}, "l1_ratio * l1 + (1 - l1_ratio) * l2 (l1_ratio = 0.5)"},
+      {"l1", K::Penalty, {}, true, {}, "sum of |w| over the given parameters", O::Abs, &L::lowerPenalty},
+      {"l2", K::Penalty, {}, true, {}, "sum of w^2 over the given parameters", O::Square, &L::lowerPenalty},
+      {"elastic_net", K::Penalty, {on("l1_ratio")}, true, {}, "l1_ratio * l1 + (1 - l1_ratio) * l2 (l1_ratio = 0.5)", {}, &L::lowerElasticNet},
       // Layers.
-      {"dense", K::Layer, {x("x"), i("units"), act(), ob("bias"), init()}, false, {"weight", "bias"}, "x @ weight + bias, then act"},
-      {"conv2d", K::Layer, {x("x"), i("filters"), oi("kernel"), oi("stride"), oi("pad"), act(), ob("bias"), init()}, false, {"weight", "bias"}, "2-D convolution over NCHW input"},
-      {"maxpool", K::Layer, {x("x"), i("size"), oi("stride"), oi("pad")}, false, {}, "max over size x size windows (stride = size)"},
-      {"avgpool", K::Layer, {x("x"), i("size"), oi("stride"), oi("pad")}, false, {}, "mean over size x size windows (stride = size)"},
-      {"batchnorm", K::Layer, {x("x"), on("momentum"), on("eps")}, false, {"gamma", "beta"}, "normalize per feature/channel over the batch; running statistics for eval"},
-      {"dropout", K::Layer, {x("x"), x("rate")}, false, {}, "zero each element with probability rate while training, scale the rest"},
-      {"embedding", K::Layer, {x("ids"), i("vocab"), i("dim"), init()}, false, {"weight"}, "rows of a [vocab, dim] table for i32 ids"},
-      {"rnn", K::Layer, {x("x"), i("units"), act()}, false, {"w_x", "w_h", "bias"}, "Elman recurrence over axis 1, unrolled; returns every step's state"},
+      {"dense", K::Layer, {x("x"), i("units"), act(), ob("bias"), init()}, false, {"weight", "bias"}, "x @ weight + bias, then act", {}, &L::lowerDense},
+      {"conv2d", K::Layer, {x("x"), i("filters"), oi("kernel"), oi("stride"), oi("pad"), act(), ob("bias"), init()}, false, {"weight", "bias"}, "2-D convolution over NCHW input", O::Conv2D, &L::lowerConv2D},
+      {"maxpool", K::Layer, {x("x"), i("size"), oi("stride"), oi("pad")}, false, {}, "max over size x size windows (stride = size)", O::MaxPool2D, &L::lowerPool},
+      {"avgpool", K::Layer, {x("x"), i("size"), oi("stride"), oi("pad")}, false, {}, "mean over size x size windows (stride = size)", O::AvgPool2D, &L::lowerPool},
+      {"batchnorm", K::Layer, {x("x"), on("momentum"), on("eps")}, false, {"gamma", "beta"}, "normalize per feature/channel over the batch; running statistics for eval", {}, &L::lowerBatchNorm},
+      {"dropout", K::Layer, {x("x"), x("rate")}, false, {}, "zero each element with probability rate while training, scale the rest", {}, &L::lowerDropout},
+      {"embedding", K::Layer, {x("ids"), i("vocab"), i("dim"), init()}, false, {"weight"}, "rows of a [vocab, dim] table for i32 ids", O::Gather, &L::lowerEmbedding},
+      {"rnn", K::Layer, {x("x"), i("units"), act()}, false, {"w_x", "w_h", "bias"}, "Elman recurrence over axis 1, unrolled; returns every step's state", {}, &L::lowerRnn},
       // Initializers.
       {"zeros", K::Initializer, {}, false, {}, "all 0"},
       {"ones", K::Initializer, {}, false, {}, "all 1"},

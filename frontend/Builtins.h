@@ -2,17 +2,36 @@
 //
 // One table of everything callable in the language: primitive operations, activations,
 // reductions, losses, penalties, layers, initializers, optimizers and schedules, each with its
-// parameters in positional order (any of them may also be passed by keyword) and a one-line
-// doc. The semantic checker uses it for arity and keyword errors; lowering uses it to bind
-// arguments; `nnc --list-builtins` prints it. A second table lists the `train` block settings.
+// parameters in positional order (any of them may also be passed by keyword), a one-line doc,
+// and how a call lowers to IR: the op it applies, or the lowering function it names (see
+// Lowerer.h). The semantic checker uses the table for arity and keyword errors; lowering
+// dispatches on it; `nnc --list-builtins` prints it. A second table lists the `train` block
+// settings.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
+#include "ir/Ops.h"
+
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace nnc {
+
+struct Expr;      // frontend/AST.h
+struct BoundArgs; // frontend/Sema.h
+struct Builtin;
+namespace lowering {
+class Lowerer; // frontend/Lowerer.h
+struct Val;
+} // namespace lowering
+
+/// A lowering function of Lowerer.h, named by a builtin's row: (call, row, bound arguments,
+/// the name the call is assigned to) -> the lowered value.
+using LowerFn = lowering::Val (lowering::Lowerer::*)(const Expr &call, const Builtin &builtin,
+                                                     const BoundArgs &args, const std::string &assignName);
 
 enum class BuiltinKind {
   Op,          ///< a primitive tensor operation: exp(x), matmul(a, b), ...
@@ -35,6 +54,9 @@ struct BuiltinParam {
   std::string_view name;
   ParamType type;
   bool required;
+  /// For a builtin that is its op: the op attribute this literal sets when it is not `name`
+  /// (pow's `p` sets powc's `exponent`).
+  std::string_view attr = {};
 };
 
 struct Builtin {
@@ -44,6 +66,11 @@ struct Builtin {
   bool variadic;                    ///< takes any number of positional tensors; params by keyword
   std::vector<std::string_view> creates; ///< Layer: the parameters it creates (NAME.weight, ...)
   std::string_view doc;
+  /// The IR op a call applies. Without `lower` that is the whole lowering: the tensor
+  /// parameters become its operands and the literal ones its attributes (Lowerer::applyOp).
+  std::optional<OpKind> op = std::nullopt;
+  /// The function that lowers a call, for builtins that are more than their op.
+  LowerFn lower = nullptr;
 };
 
 /// All builtins, in the order `--list-builtins` prints them.

@@ -4,7 +4,7 @@
 // a convolution, the value of a constant. An Attr is one of five kinds (integer, float, bool,
 // string, list of integers) and Attrs maps attribute names to values, ordered by name so that
 // printing and comparing are canonical. Which attributes an op takes, their kinds and their
-// defaults are declared per op beside its shape rule (see attrSpecs in Ops.h).
+// defaults are declared in the op's row of Ops.def (see attrSpecs in Ops.h).
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once

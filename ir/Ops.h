@@ -3,9 +3,10 @@
 // OpKind enumerates the operations of the graph IR, expanded from the one table in Ops.def.
 // For each op this header answers: its mnemonic in the textual IR (both ways), its operand
 // count, its flags (elementwise, differentiable, ...), its one-line doc, the attributes it takes
-// (name, kind, default) and its type/shape rule, inferType, which returns the result type or a
-// message a user can read, e.g. "cannot matrix-multiply f32[16,4] by f32[16,3]: inner
-// dimensions 4 and 16 differ". The rules are implemented in ShapeRules.cpp.
+// (name, kind, default, from the ATTRS column of Ops.def) and its type/shape rule, inferType,
+// which returns the result type or a message a user can read, e.g. "cannot matrix-multiply
+// f32[16,4] by f32[16,3]: inner dimensions 4 and 16 differ". The rules are implemented in
+// ShapeRules.cpp.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
@@ -25,13 +26,13 @@ namespace nnc {
 
 /// One operation of the graph IR; see Ops.def and docs/IR.md.
 enum class OpKind : uint16_t {
-#define OP(Name, Mnemonic, NumOperands, Flags, Doc) Name,
+#define OP(Name, Mnemonic, NumOperands, Flags, Attrs, Doc) Name,
 #include "ir/Ops.def"
 };
 
 /// The number of op kinds; OpKind values are 0 .. kNumOpKinds-1.
 inline constexpr size_t kNumOpKinds = 0
-#define OP(Name, Mnemonic, NumOperands, Flags, Doc) +1
+#define OP(Name, Mnemonic, NumOperands, Flags, Attrs, Doc) +1
 #include "ir/Ops.def"
     ;
 
@@ -72,7 +73,8 @@ struct AttrSpec {
   std::optional<Attr> defaultValue;
 };
 
-/// The attributes op takes, in name order. Every attribute of a node must be listed here.
+/// The attributes op takes, in name order: the ATTRS column of its row in Ops.def. Every
+/// attribute of a node must be listed here.
 std::span<const AttrSpec> attrSpecs(OpKind op);
 
 /// Puts `attrs` into the canonical form of `op`: fills in defaults, converts integers given

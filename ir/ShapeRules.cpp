@@ -1,10 +1,10 @@
-//===- ShapeRules.cpp - Attributes and type/shape rules of every op -------------------------===//
+//===- ShapeRules.cpp - The type/shape rule of every op -------------------------------------===//
 //
-// Beside the op table of Ops.def, this file declares for each op the attributes it takes
-// (attrSpecs) and its type/shape rule (inferType). A rule checks operand counts, dtypes, ranks,
-// dimensions and attribute values, and either returns the result type or a message meant for
-// the author of the model, naming the types involved. docs/IR.md states the same rules in
-// prose; the two must agree.
+// Beside the op table of Ops.def, this file states the type/shape rule of each op (inferType).
+// A rule checks operand counts, dtypes, ranks, dimensions and attribute values (whose names,
+// kinds and defaults the ATTRS column of Ops.def declares), and either returns the result type
+// or a message meant for the author of the model, naming the types involved. docs/IR.md states
+// the same rules in prose; the two must agree.
 //
 //===----------------------------------------------------------------------------------------===//
 #include "ir/Ops.h"
@@ -16,122 +16,9 @@
 
 namespace nnc {
 
-// --- attributes --------------------------------------------------------------------------------
-
 namespace {
+
 using V = std::vector<int64_t>;
-const AttrSpec kDTypeF32{"dtype", AttrKind::String, Attr(std::string("f32"))};
-const AttrSpec kPad0{"pad", AttrKind::Ints, Attr(V{0, 0})};
-const AttrSpec kStride1{"stride", AttrKind::Ints, Attr(V{1, 1})};
-const AttrSpec kStride{"stride", AttrKind::Ints, std::nullopt};
-const AttrSpec kKernel{"kernel", AttrKind::Ints, std::nullopt};
-const AttrSpec kInputShape{"input_shape", AttrKind::Ints, std::nullopt};
-const AttrSpec kShape{"shape", AttrKind::Ints, std::nullopt};
-const AttrSpec kAxis{"axis", AttrKind::Int, std::nullopt};
-const AttrSpec kSeed{"seed", AttrKind::Int, std::nullopt};
-const AttrSpec kKeepdims{"keepdims", AttrKind::Bool, Attr(false)};
-
-// GCC 12 with -fsanitize reports a false -Wmaybe-uninitialized inside std::variant's move
-// constructor for the string defaults below.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-const std::vector<AttrSpec> &specsOf(OpKind op) {
-  static const std::vector<AttrSpec> none;
-  static const std::vector<AttrSpec> leakyRelu{{"alpha", AttrKind::Float, Attr(0.01)}};
-  static const std::vector<AttrSpec> powc{{"exponent", AttrKind::Float, std::nullopt}};
-  static const std::vector<AttrSpec> cast{{"dtype", AttrKind::String, std::nullopt}};
-  static const std::vector<AttrSpec> cmp{{"predicate", AttrKind::String, std::nullopt}};
-  static const std::vector<AttrSpec> constant{kDTypeF32, kShape, {"value", AttrKind::Float, std::nullopt}};
-  static const std::vector<AttrSpec> iota{kAxis, kDTypeF32, kShape};
-  static const std::vector<AttrSpec> broadcast{{"dims", AttrKind::Ints, std::nullopt}, kShape};
-  static const std::vector<AttrSpec> reshape{kShape};
-  static const std::vector<AttrSpec> transpose{{"perm", AttrKind::Ints, std::nullopt}};
-  static const std::vector<AttrSpec> slice{{"sizes", AttrKind::Ints, std::nullopt},
-                                           {"starts", AttrKind::Ints, std::nullopt}};
-  static const std::vector<AttrSpec> pad{{"high", AttrKind::Ints, std::nullopt},
-                                         {"low", AttrKind::Ints, std::nullopt}};
-  static const std::vector<AttrSpec> concat{kAxis};
-  static const std::vector<AttrSpec> reduce{{"axes", AttrKind::Ints, std::nullopt}, kKeepdims};
-  static const std::vector<AttrSpec> matmul{{"transpose_a", AttrKind::Bool, Attr(false)},
-                                            {"transpose_b", AttrKind::Bool, Attr(false)}};
-  static const std::vector<AttrSpec> axisOnly{kAxis};
-  static const std::vector<AttrSpec> logsumexp{kAxis, kKeepdims};
-  static const std::vector<AttrSpec> oneHot{{"depth", AttrKind::Int, std::nullopt}, kDTypeF32};
-  static const std::vector<AttrSpec> scatterAdd{{"rows", AttrKind::Int, std::nullopt}};
-  static const std::vector<AttrSpec> uniform{kDTypeF32, kSeed, kShape};
-  static const std::vector<AttrSpec> bernoulli{kDTypeF32, {"p", AttrKind::Float, std::nullopt}, kSeed, kShape};
-  static const std::vector<AttrSpec> conv{kPad0, kStride1};
-  static const std::vector<AttrSpec> convGradInput{kInputShape, kPad0, kStride1};
-  static const std::vector<AttrSpec> convGradWeight{kKernel, kPad0, kStride1};
-  static const std::vector<AttrSpec> pool{kKernel, kPad0, kStride};
-  static const std::vector<AttrSpec> poolGrad{kInputShape, kKernel, kPad0, kStride};
-  switch (op) {
-  case OpKind::LeakyRelu: return leakyRelu;
-  case OpKind::PowC: return powc;
-  case OpKind::Cast: return cast;
-  case OpKind::Cmp: return cmp;
-  case OpKind::Constant: return constant;
-  case OpKind::Iota: return iota;
-  case OpKind::Broadcast: return broadcast;
-  case OpKind::Reshape: return reshape;
-  case OpKind::Transpose: return transpose;
-  case OpKind::Slice: return slice;
-  case OpKind::Pad: return pad;
-  case OpKind::Concat: return concat;
-  case OpKind::ReduceSum:
-  case OpKind::ReduceMean:
-  case OpKind::ReduceMax: return reduce;
-  case OpKind::MatMul: return matmul;
-  case OpKind::Softmax:
-  case OpKind::LogSoftmax: return axisOnly;
-  case OpKind::LogSumExp: return logsumexp;
-  case OpKind::OneHot: return oneHot;
-  case OpKind::ScatterAdd: return scatterAdd;
-  case OpKind::RandomUniform: return uniform;
-  case OpKind::RandomBernoulli: return bernoulli;
-  case OpKind::Conv2D: return conv;
-  case OpKind::Conv2DGradInput: return convGradInput;
-  case OpKind::Conv2DGradWeight: return convGradWeight;
-  case OpKind::MaxPool2D:
-  case OpKind::AvgPool2D:
-  case OpKind::MaxPool2DGrad: return pool;
-  case OpKind::AvgPool2DGrad: return poolGrad;
-  default: return none;
-  }
-}
-#pragma GCC diagnostic pop
-} // namespace
-
-std::span<const AttrSpec> attrSpecs(OpKind op) { return specsOf(op); }
-
-std::optional<std::string> canonicalizeAttrs(OpKind op, Attrs &attrs) {
-  const auto &specs = specsOf(op);
-  for (const auto &[name, value] : attrs) {
-    auto it = std::find_if(specs.begin(), specs.end(), [&](const AttrSpec &s) { return s.name == name; });
-    if (it == specs.end())
-      return fmt::format("{} has no attribute '{}'", mnemonic(op), name);
-    if (attrKind(value) != it->kind &&
-        !(it->kind == AttrKind::Float && attrKind(value) == AttrKind::Int))
-      return fmt::format("attribute '{}' of {} must be {} {}, got {}", name, mnemonic(op),
-                         it->kind == AttrKind::Int || it->kind == AttrKind::Ints ? "an" : "a", attrKindName(it->kind),
-                         formatAttr(value));
-  }
-  for (const AttrSpec &s : specs) {
-    const Attr *a = attrs.find(s.name);
-    if (!a && !s.defaultValue)
-      return fmt::format("{} requires attribute '{}'", mnemonic(op), s.name);
-    if (!a)
-      attrs.set(std::string(s.name), *s.defaultValue);
-    else if (s.kind == AttrKind::Float && attrKind(*a) == AttrKind::Int)
-      attrs.set(std::string(s.name), static_cast<double>(std::get<int64_t>(*a)));
-  }
-  return std::nullopt;
-}
-
-// --- shape rules -------------------------------------------------------------------------------
-
-namespace {
-
 using TypeOrError = std::variant<TensorType, std::string>;
 using Types = std::vector<TensorType>;
 

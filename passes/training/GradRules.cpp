@@ -1,12 +1,15 @@
 //===- GradRules.cpp - The one table of derivative rules, one entry per IR op ---------------===//
 //
-// kRules below holds one entry per op of ir/Ops.def, each with its maths as a one-line comment;
-// the helpers above it are the shared pieces (broadcasting an adjoint back over reduced axes,
+// makeRules() below holds one row per op of ir/Ops.def, each with its maths as a one-line
+// comment; a short rule is written in its row, a longer one is a function just above the table.
+// The helpers at the top are the shared pieces (broadcasting an adjoint back over reduced axes,
 // summing it over broadcast ones, 0/1 indicators). applyVjp and applyJvp at the end turn an
 // entry of any kind into the reverse and forward products (see GradRules.h).
 //
 //===----------------------------------------------------------------------------------------===//
 #include "passes/training/GradRules.h"
+
+#include "ir/Activations.h"
 
 #include <algorithm>
 #include <numeric>
@@ -200,32 +203,9 @@ Cotangents bilinearConv(Builder &b, const Node &n, ValueId g, const std::vector<
 }
 
 /// Elementwise ops: the partial derivative of the result in operand i.
-ValueId partialUnary(Builder &b, const Node &n, size_t) {
-  ValueId x = operand(n, 0), y = n.result;
-  switch (n.op) {
-  case K::Exp: return y;                                                     // d/dx e^x = e^x
-  case K::Log: return b.div(b.constantLike(x, 1), x);                        // d/dx log x = 1/x
-  case K::Log1p: return b.div(b.constantLike(x, 1), b.add(b.constantLike(x, 1), x)); // d/dx log(1+x) = 1/(1+x)
-  case K::Sqrt: return b.div(b.constantLike(y, 0.5), y);                     // d/dx sqrt x = 1/(2 sqrt x)
-  case K::Rsqrt: return b.div(b.mul(b.constantLike(y, -0.5), y), x);         // d/dx x^-1/2 = -x^-1/2 / (2x)
-  case K::Abs: return b.unary(K::Sign, x);                                   // d/dx |x| = sign(x)
-  case K::Square: return b.mul(b.constantLike(x, 2), x);                     // d/dx x^2 = 2x
-  case K::Sigmoid: return b.mul(y, b.sub(b.constantLike(y, 1), y));          // d/dx s(x) = s(1-s)
-  case K::Tanh: return b.sub(b.constantLike(y, 1), b.square(y));             // d/dx tanh x = 1 - tanh^2
-  // d/dx max(x,0) = [x > 0] = [max(x,0) > 0]: reading the output leaves x with one use, so the
-  // bias-add before the ReLU fuses into it (and into the GEMM's epilogue).
-  case K::Relu: return indicator(b, CmpPredicate::GT, y, zerosLike(b, y));
-  case K::LeakyRelu:                                                         // d/dx = 1 if x > 0 else alpha
-    return b.select(b.cmp(CmpPredicate::GT, x, zerosLike(b, x)), b.constantLike(x, 1),
-                    b.constantLike(x, n.attrs.getFloat("alpha")));
-  case K::Softplus: return b.sigmoid(x);                                     // d/dx log(1+e^x) = sigmoid(x)
-  case K::PowC: {                                                            // d/dx x^e = e x^(e-1)
-    double e = n.attrs.getFloat("exponent");
-    return b.mul(b.constantLike(x, e), b.powc(x, e - 1));
-  }
-  default: return {};
-  }
-}
+/// The derivative of an activation of ir/Activations.h, at its output.
+ValueId activationPartial(Builder &b, const Node &n, size_t) { return activationDerivative(b, n.op, n.result); }
+
 ValueId partialDiv(Builder &b, const Node &n, size_t i) {
   ValueId d = operand(n, 1); // d/da a/b = 1/b, d/db a/b = -a/b^2 = -(a/b)/b
   return i == 0 ? b.div(b.constantLike(d, 1), d) : b.neg(b.div(n.result, d));
@@ -335,20 +315,46 @@ std::vector<GradRule> makeRules() {
   auto none = [&](K op, std::string_view why) { GradRule r = entry(op, RuleKind::NotDifferentiable); r.why = why; return r; };
   return {
       linear(K::Neg, transposeNeg),
-      elementwise(K::Exp, partialUnary),
-      elementwise(K::Log, partialUnary),
-      elementwise(K::Log1p, partialUnary),
-      elementwise(K::Sqrt, partialUnary),
-      elementwise(K::Rsqrt, partialUnary),
-      elementwise(K::Abs, partialUnary),
+      elementwise(K::Exp, [](Builder &, const Node &n, size_t) { return n.result; }), // d/dx e^x = e^x
+      elementwise(K::Log, [](Builder &b, const Node &n, size_t) { // d/dx log x = 1/x
+        return b.div(b.constantLike(operand(n, 0), 1), operand(n, 0));
+      }),
+      elementwise(K::Log1p, [](Builder &b, const Node &n, size_t) { // d/dx log(1+x) = 1/(1+x)
+        ValueId x = operand(n, 0);
+        return b.div(b.constantLike(x, 1), b.add(b.constantLike(x, 1), x));
+      }),
+      elementwise(K::Sqrt, [](Builder &b, const Node &n, size_t) { // d/dx sqrt x = 1/(2 sqrt x)
+        return b.div(b.constantLike(n.result, 0.5), n.result);
+      }),
+      elementwise(K::Rsqrt, [](Builder &b, const Node &n, size_t) { // d/dx x^-1/2 = -x^-1/2 / (2x)
+        return b.div(b.mul(b.constantLike(n.result, -0.5), n.result), operand(n, 0));
+      }),
+      elementwise(K::Abs, [](Builder &b, const Node &n, size_t) { // d/dx |x| = sign(x)
+        return b.unary(K::Sign, operand(n, 0));
+      }),
       none(K::Sign, "piecewise constant: its derivative is 0 wherever it exists"),
-      elementwise(K::Square, partialUnary),
-      elementwise(K::Sigmoid, partialUnary),
-      elementwise(K::Tanh, partialUnary),
-      elementwise(K::Relu, partialUnary),
-      elementwise(K::LeakyRelu, partialUnary),
-      elementwise(K::Softplus, partialUnary),
-      elementwise(K::PowC, partialUnary),
+      elementwise(K::Square, [](Builder &b, const Node &n, size_t) { // d/dx x^2 = 2x
+        return b.mul(b.constantLike(operand(n, 0), 2), operand(n, 0));
+      }),
+      // Activations a GEMM epilogue can apply take their derivative, written in terms of the
+      // output y, from ir/Activations.h, where code generation recognises it: sigmoid y(1-y),
+      // tanh 1-y^2, relu [y > 0] (reading y leaves x with one use, so a bias-add fuses).
+      elementwise(K::Sigmoid, activationPartial),
+      elementwise(K::Tanh, activationPartial),
+      elementwise(K::Relu, activationPartial),
+      elementwise(K::LeakyRelu, [](Builder &b, const Node &n, size_t) { // d/dx = 1 if x > 0 else alpha
+        ValueId x = operand(n, 0);
+        return b.select(b.cmp(CmpPredicate::GT, x, zerosLike(b, x)), b.constantLike(x, 1),
+                        b.constantLike(x, n.attrs.getFloat("alpha")));
+      }),
+      elementwise(K::Softplus, [](Builder &b, const Node &n, size_t) { // d/dx log(1+e^x) = sigmoid(x)
+        return b.sigmoid(operand(n, 0));
+      }),
+      elementwise(K::PowC, [](Builder &b, const Node &n, size_t) { // d/dx x^e = e x^(e-1)
+        ValueId x = operand(n, 0);
+        double e = n.attrs.getFloat("exponent");
+        return b.mul(b.constantLike(x, e), b.powc(x, e - 1));
+      }),
       linear(K::Cast, transposeCast),
       linear(K::Add, transposeAdd),
       linear(K::Sub, transposeSub),

@@ -25,7 +25,7 @@ using namespace nnc;
 
 TEST_CASE("every op of the op table has a lowering", "[codegen]") {
   int ops = 0;
-#define OP(Name, mnemonic, numOperands, flags, doc)                                              \
+#define OP(Name, mnemonic, numOperands, flags, attrs, doc)                                              \
   {                                                                                              \
     INFO("op " << mnemonic);                                                                     \
     ++ops;                                                                                       \

@@ -1,0 +1,354 @@
+//===- LowerBuiltins.cpp - The lowering functions that builtin rows name --------------------===//
+//
+// A builtin that is one IR op names that op in its row of Builtins.cpp and needs nothing here
+// (Lowerer::applyOp binds its arguments). The builtins that expand into more than one op, or
+// that check their arguments beyond the op's shape rule, name one of the functions below:
+// operations with NumPy broadcasting or computed attributes, reductions, losses, penalties and
+// layers. A function reads the op of its row where several rows share it (sum, mean and max;
+// l1 and l2; maxpool and avgpool; softmax_cross_entropy and hinge).
+//
+//===----------------------------------------------------------------------------------------===//
+#include "frontend/Lowerer.h"
+
+#include "ir/Random.h"
+
+#include <numeric>
+
+namespace nnc::lowering {
+
+// --- operations ------------------------------------------------------------------------------
+
+Val Lowerer::lowerBroadcasting(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  return Val{arith(*bi.op, fmt::format("take the {} of", bi.name), lowerExpr(*a.get("a")), lowerExpr(*a.get("b")),
+                   e.loc),
+             {}};
+}
+
+Val Lowerer::lowerTranspose(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  ValueId v = floatArg(a, bi, "x");
+  int64_t r = type(v).rank();
+  if (r < 2)
+    fail(e.loc, fmt::format("transpose needs a tensor of rank 2 or more, found {}", str(v)));
+  std::vector<int64_t> perm(r);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::swap(perm[r - 1], perm[r - 2]);
+  return Val{b_.transpose(v, perm), {}};
+}
+
+Val Lowerer::lowerFlatten(const Expr &e, const Builtin &, const BoundArgs &a, const std::string &) {
+  ValueId v = tensor(lowerExpr(*a.get("x")));
+  const std::vector<int64_t> s = type(v).shape;
+  if (s.empty())
+    fail(e.loc, "flatten needs a tensor of rank 1 or more");
+  int64_t rest = 1;
+  for (size_t i = 1; i < s.size(); ++i)
+    rest *= s[i];
+  return Val{b_.reshape(v, {s[0], rest}), {}};
+}
+
+Val Lowerer::lowerOneHot(const Expr &e, const Builtin &, const BoundArgs &a, const std::string &) {
+  ValueId labels = tensor(lowerExpr(*a.get("labels")));
+  if (type(labels).dtype != DType::I32)
+    fail(a.get("labels")->loc, fmt::format("one_hot needs i32 labels, found {}", str(labels)));
+  return Val{b_.oneHot(labels, positiveArg(a, "depth", 1, e.loc), float_), {}};
+}
+
+Val Lowerer::lowerReduction(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  ValueId v = floatArg(a, bi, "x");
+  std::vector<int64_t> axes;
+  if (a.get("axis"))
+    axes = {axisArg(a, v, e.loc)};
+  else
+    for (int64_t i = 0; i < type(v).rank(); ++i)
+      axes.push_back(i);
+  if (axes.empty())
+    return Val{v, {}};
+  return Val{make(e.loc, *bi.op, {v}, {{"axes", axes}, {"keepdims", false}}), {}};
+}
+
+// --- losses ----------------------------------------------------------------------------------
+
+/// softmax_cross_entropy (op SoftmaxCrossEntropy) and hinge (op MulticlassHinge) over class
+/// scores [..., C]: i32 labels give the row op; softmax_cross_entropy also takes probabilities.
+Val Lowerer::lowerClassLoss(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  std::string_view n = bi.name;
+  SourceLoc loc = e.loc;
+  bool hinge = bi.op == OpKind::MulticlassHinge;
+  std::string_view first = bi.params[0].name; // "logits" or "scores"
+  ValueId logits = floatArg(a, bi, first);
+  ValueId labels = tensor(lowerExpr(*a.get("labels")));
+  const std::vector<int64_t> ls = type(logits).shape;
+  if (ls.empty())
+    fail(loc, fmt::format("'{}' needs class scores of rank 1 or more, found {}", first, str(logits)));
+  std::vector<int64_t> rows(ls.begin(), ls.end() - 1);
+  int64_t classes = ls.back();
+  if (type(labels).dtype == DType::I32) {
+    if (type(labels).shape != rows)
+      fail(a.get("labels")->loc,
+           fmt::format("labels {} do not match {} {}: expected i32{}", str(labels), first,
+                       str(logits), formatShape(rows)));
+    int64_t count = 1;
+    for (int64_t r : rows)
+      count *= r;
+    ValueId l2 = ls.size() == 2 ? logits : b_.reshape(logits, {count, classes});
+    ValueId y2 = rows.size() == 1 ? labels : b_.reshape(labels, {count});
+    ValueId out;
+    if (hinge) {
+      // max(0, m + s_j - s_y) = m * max(0, 1 + s_j/m - s_y/m): any margin from the unit one.
+      double margin = numArg(a, "margin", 1.0);
+      if (margin <= 0)
+        fail(a.get("margin")->loc, "'margin' must be positive");
+      if (margin == 1.0) {
+        out = make(loc, *bi.op, {l2, y2});
+      } else {
+        ValueId scaled = b_.div(l2, b_.constantLike(l2, margin));
+        ValueId h = make(loc, *bi.op, {scaled, y2});
+        out = b_.mul(h, b_.constantLike(h, margin));
+      }
+    } else {
+      out = make(loc, *bi.op, {l2, y2});
+    }
+    if (!classLogits_.valid() && fn_.isArgument(labels) &&
+        fn_.argument(labels).role == ArgRole::Target) {
+      classLogits_ = l2;
+      classLabels_ = y2;
+    }
+    return Val{rows.size() == 1 ? out : b_.reshape(out, rows), {}};
+  }
+  if (hinge)
+    fail(a.get("labels")->loc, fmt::format("{} needs i32 class labels, found {}", n, str(labels)));
+  // Soft targets: -sum(t * log_softmax(logits)) over the class axis.
+  if (type(labels).shape != ls || type(labels).dtype != type(logits).dtype)
+    fail(a.get("labels")->loc,
+         fmt::format("labels must be i32{} class indices or {} probabilities, found {}",
+                     formatShape(rows), str(logits), str(labels)));
+  int64_t last = type(logits).rank() - 1;
+  ValueId ls2 = make(loc, OpKind::LogSoftmax, {logits}, {{"axis", last}});
+  return Val{b_.neg(b_.reduceSum(b_.mul(labels, ls2), {last})), {}};
+}
+
+Val Lowerer::lowerBinaryCrossEntropy(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  ValueId logits = floatArg(a, bi, "logits");
+  ValueId t = tensor(lowerExpr(*a.get("targets")));
+  if (type(t).dtype == DType::I32)
+    t = b_.cast(t, type(logits).dtype);
+  if (type(t).shape != type(logits).shape)
+    fail(a.get("targets")->loc, fmt::format("targets {} do not match logits {}", str(t), str(logits)));
+  return Val{make(e.loc, *bi.op, {logits, t}), {}};
+}
+
+/// (y - t)^2 summed over each example's features.
+Val Lowerer::lowerSquaredError(const Expr &e, const Builtin &, const BoundArgs &a, const std::string &) {
+  Val y = lowerExpr(*a.get("y")), t = lowerExpr(*a.get("t"));
+  ValueId sq = b_.square(arith(OpKind::Sub, "subtract", y, t, e.loc));
+  int64_t r = type(sq).rank();
+  if (r <= 1)
+    return Val{sq, {}};
+  std::vector<int64_t> axes(r - 1);
+  std::iota(axes.begin(), axes.end(), 1);
+  return Val{b_.reduceSum(sq, axes), {}};
+}
+
+// --- penalties -------------------------------------------------------------------------------
+
+template <typename Term> Val Lowerer::penalize(const Builtin &bi, const BoundArgs &a, Term term) {
+  std::optional<ValueId> total;
+  for (const Expr *arg : a.rest) {
+    ValueId w = tensor(lowerExpr(*arg));
+    if (!fn_.isArgument(w) || !fn_.argument(w).trainable)
+      fail(arg->loc, fmt::format("'{}' penalizes parameters, but '{}' is not one", bi.name, exprToSource(*arg)));
+    ValueId t = term(w);
+    if (total && type(*total).dtype != type(t).dtype)
+      t = b_.cast(t, type(*total).dtype);
+    total = total ? b_.add(*total, t) : t;
+  }
+  return Val{*total, {}};
+}
+
+/// l1 (op Abs) and l2 (op Square): the sum of op(w) over the parameters' elements.
+Val Lowerer::lowerPenalty(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  return penalize(bi, a, [&](ValueId w) {
+    ValueId t = make(e.loc, *bi.op, {w});
+    std::vector<int64_t> all(type(w).rank());
+    std::iota(all.begin(), all.end(), 0);
+    return all.empty() ? t : b_.reduceSum(t, all);
+  });
+}
+
+/// l1_ratio * l1 + (1 - l1_ratio) * l2.
+Val Lowerer::lowerElasticNet(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  double ratio = numArg(a, "l1_ratio", 0.5);
+  if (ratio < 0 || ratio > 1)
+    fail(a.get("l1_ratio")->loc, "'l1_ratio' must be between 0 and 1");
+  return penalize(bi, a, [&](ValueId w) {
+    std::vector<int64_t> all(type(w).rank());
+    std::iota(all.begin(), all.end(), 0);
+    auto sumOf = [&](OpKind op) {
+      ValueId t = make(e.loc, op, {w});
+      return all.empty() ? t : b_.reduceSum(t, all);
+    };
+    return b_.add(b_.mul(b_.scalar(ratio, type(w).dtype), sumOf(OpKind::Abs)),
+                  b_.mul(b_.scalar(1 - ratio, type(w).dtype), sumOf(OpKind::Square)));
+  });
+}
+
+// --- layers ----------------------------------------------------------------------------------
+
+Val Lowerer::lowerDense(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
+  SourceLoc loc = e.loc;
+  ValueId x = floatTensor(*a.get("x"), "the input of 'dense'");
+  b_.setLoc(loc);
+  const std::vector<int64_t> xs = type(x).shape;
+  if (xs.empty())
+    fail(loc, fmt::format("dense needs an input of rank 1 or more, found {}", str(x)));
+  int64_t in = xs.back(), units = positiveArg(a, "units", 1, loc);
+  DType dt = type(x).dtype;
+  std::string name = layerName(bi.name, assignName);
+  ValueId w = param(name + ".weight", TensorType(dt, {in, units}), initArg(a, "glorot_uniform"), loc);
+  ValueId x2 = xs.size() == 1 ? b_.reshape(x, {1, in}) : flattenLeading(x, in);
+  ValueId y = b_.matmul(x2, w);
+  if (boolArg(a, "bias", true)) {
+    ValueId bias = param(name + ".bias", TensorType(dt, {units}), "zeros", loc);
+    y = b_.add(y, spread(bias, y, 1));
+  }
+  std::vector<int64_t> outShape(xs.begin(), xs.end() - 1);
+  outShape.push_back(units);
+  if (type(y).shape != outShape)
+    y = b_.reshape(y, outShape);
+  return Val{applyActivation(a.get("act") ? a.get("act")->text : "none", y, loc), {}};
+}
+
+Val Lowerer::lowerConv2D(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
+  SourceLoc loc = e.loc;
+  ValueId x = floatTensor(*a.get("x"), "the input of 'conv2d'");
+  b_.setLoc(loc);
+  if (type(x).rank() != 4)
+    fail(loc, fmt::format("conv2d needs an NCHW input [N, C, H, W], found {}", str(x)));
+  int64_t c = type(x).shape[1], f = positiveArg(a, "filters", 1, loc);
+  int64_t k = positiveArg(a, "kernel", 3, loc), s = positiveArg(a, "stride", 1, loc);
+  int64_t p = intArg(a, "pad", 0);
+  if (p < 0)
+    fail(a.get("pad")->loc, "'pad' must not be negative");
+  std::string name = layerName(bi.name, assignName);
+  ValueId w = param(name + ".weight", TensorType(type(x).dtype, {f, c, k, k}), initArg(a, "he_uniform"), loc);
+  ValueId y = make(loc, *bi.op, {x, w}, {{"stride", std::vector<int64_t>{s, s}}, {"pad", std::vector<int64_t>{p, p}}});
+  if (boolArg(a, "bias", true)) {
+    ValueId bias = param(name + ".bias", TensorType(type(x).dtype, {f}), "zeros", loc);
+    y = b_.add(y, spread(bias, y, 1));
+  }
+  return Val{applyActivation(a.get("act") ? a.get("act")->text : "none", y, loc), {}};
+}
+
+/// maxpool (op MaxPool2D) and avgpool (op AvgPool2D) over size x size windows.
+Val Lowerer::lowerPool(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  SourceLoc loc = e.loc;
+  ValueId x = floatTensor(*a.get("x"), fmt::format("the input of '{}'", bi.name));
+  if (type(x).rank() != 4)
+    fail(loc, fmt::format("{} needs an NCHW input [N, C, H, W], found {}", bi.name, str(x)));
+  int64_t k = positiveArg(a, "size", 2, loc), s = positiveArg(a, "stride", k, loc);
+  int64_t p = intArg(a, "pad", 0);
+  if (p < 0 || p >= k)
+    fail(a.get("pad")->loc, "'pad' must be at least 0 and less than the window size");
+  std::vector<int64_t> kk{k, k}, ss{s, s}, pp{p, p};
+  return Val{make(loc, *bi.op, {x}, {{"kernel", kk}, {"stride", ss}, {"pad", pp}}), {}};
+}
+
+Val Lowerer::lowerDropout(const Expr &e, const Builtin &, const BoundArgs &a, const std::string &) {
+  ValueId x = floatTensor(*a.get("x"), "the input of 'dropout'");
+  double rate = numArg(a, "rate", 0.5);
+  if (rate < 0 || rate >= 1)
+    fail(a.get("rate")->loc, fmt::format("dropout rate must be in [0, 1), found {}", rate));
+  if (opts_.mode != LowerMode::Train || rate == 0)
+    return Val{x, {}};
+  b_.setLoc(e.loc);
+  // Each dropout site draws from its own stream: the seed mixed with the site's number.
+  int64_t seed = static_cast<int64_t>(mix64(opts_.seed * 0x9e3779b97f4a7c15ull + ++dropoutSites_) >> 1);
+  // counter() may add an argument, which moves the function's type storage: take both first.
+  ValueId count = counter();
+  TensorType maskType = type(x);
+  ValueId mask = b_.randomBernoulli(count, seed, 1 - rate, maskType);
+  return Val{b_.mul(b_.mul(x, mask), b_.constantLike(x, 1 / (1 - rate))), {}};
+}
+
+Val Lowerer::lowerBatchNorm(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
+  SourceLoc loc = e.loc;
+  ValueId x = floatTensor(*a.get("x"), "the input of 'batchnorm'");
+  b_.setLoc(loc);
+  int64_t r = type(x).rank();
+  if (r != 2 && r != 4)
+    fail(loc, fmt::format("batchnorm needs [N, F] or [N, C, H, W] input, found {}", str(x)));
+  double momentum = numArg(a, "momentum", 0.9), eps = numArg(a, "eps", 1e-5);
+  if (momentum < 0 || momentum > 1)
+    fail(a.get("momentum")->loc, "'momentum' must be between 0 and 1");
+  if (eps <= 0)
+    fail(a.get("eps")->loc, "'eps' must be positive");
+  const std::vector<int64_t> xs = type(x).shape;
+  int64_t f = xs[1];
+  std::vector<int64_t> axes = r == 2 ? std::vector<int64_t>{0} : std::vector<int64_t>{0, 2, 3};
+  int64_t count = type(x).numElements() / f;
+  DType dt = type(x).dtype;
+  std::string name = layerName(bi.name, assignName);
+  ValueId gamma = param(name + ".gamma", TensorType(dt, {f}), "ones", loc);
+  ValueId beta = param(name + ".beta", TensorType(dt, {f}), "zeros", loc);
+  ValueId rm = param(name + ".running_mean", TensorType(dt, {f}), "zeros", loc, false);
+  ValueId rv = param(name + ".running_var", TensorType(dt, {f}), "ones", loc, false);
+  ValueId mean, var;
+  if (opts_.mode == LowerMode::Train) {
+    mean = b_.reduceMean(x, axes);
+    ValueId diff = b_.sub(x, spread(mean, x, 1));
+    var = b_.reduceMean(b_.square(diff), axes);
+    // running <- momentum * running + (1 - momentum) * batch (variance unbiased)
+    auto blend = [&](ValueId run, ValueId batch, double scale) {
+      return b_.add(b_.mul(run, b_.constantLike(run, momentum)),
+                    b_.mul(batch, b_.constantLike(batch, (1 - momentum) * scale)));
+    };
+    updates_.push_back({rm, blend(rm, mean, 1.0)});
+    updates_.push_back({rv, blend(rv, var, count > 1 ? double(count) / double(count - 1) : 1.0)});
+  } else {
+    mean = rm;
+    var = rv;
+  }
+  ValueId inv = b_.rsqrt(b_.add(var, b_.constantLike(var, eps)));
+  ValueId xhat = b_.mul(b_.sub(x, spread(mean, x, 1)), spread(inv, x, 1));
+  return Val{b_.add(b_.mul(xhat, spread(gamma, x, 1)), spread(beta, x, 1)), {}};
+}
+
+Val Lowerer::lowerEmbedding(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
+  ValueId ids = tensor(lowerExpr(*a.get("ids")));
+  if (type(ids).dtype != DType::I32)
+    fail(a.get("ids")->loc, fmt::format("embedding needs i32 ids, found {}", str(ids)));
+  int64_t vocab = positiveArg(a, "vocab", 1, e.loc), dim = positiveArg(a, "dim", 1, e.loc);
+  ValueId table = param(layerName(bi.name, assignName) + ".weight", TensorType(float_, {vocab, dim}),
+                        initArg(a, "uniform(-0.05,0.05)"), e.loc);
+  return Val{make(e.loc, *bi.op, {table, ids}), {}};
+}
+
+/// h_t = act(x_t @ w_x + h_{t-1} @ w_h + bias), h_0 = 0, unrolled over axis 1.
+Val Lowerer::lowerRnn(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
+  SourceLoc loc = e.loc;
+  ValueId x = floatTensor(*a.get("x"), "the input of 'rnn'");
+  b_.setLoc(loc);
+  if (type(x).rank() != 3)
+    fail(loc, fmt::format("rnn needs a sequence input [N, T, D], found {}", str(x)));
+  int64_t nb = type(x).shape[0], steps = type(x).shape[1], d = type(x).shape[2];
+  int64_t units = positiveArg(a, "units", 1, loc);
+  DType dt = type(x).dtype;
+  std::string name = layerName(bi.name, assignName);
+  ValueId wx = param(name + ".w_x", TensorType(dt, {d, units}), "glorot_uniform", loc);
+  ValueId wh = param(name + ".w_h", TensorType(dt, {units, units}), "glorot_uniform", loc);
+  ValueId bias = param(name + ".bias", TensorType(dt, {units}), "zeros", loc);
+  // All steps' input projections in one matrix product.
+  ValueId xw = b_.reshape(b_.matmul(b_.reshape(x, {nb * steps, d}), wx), {nb, steps, units});
+  ValueId h = b_.constant(0, TensorType(dt, {nb, units}));
+  ValueId biasB = b_.broadcast(bias, {nb, units}, {1});
+  std::vector<ValueId> states;
+  std::string act = a.get("act") ? a.get("act")->text : "tanh";
+  for (int64_t t = 0; t < steps; ++t) {
+    ValueId xt = b_.reshape(b_.slice(xw, {0, t, 0}, {nb, 1, units}), {nb, units});
+    h = applyActivation(act, b_.add(b_.add(xt, b_.matmul(h, wh)), biasB), loc);
+    states.push_back(b_.reshape(h, {nb, 1, units}));
+  }
+  return Val{states.size() == 1 ? states[0] : b_.concat(states, 1), {}};
+}
+
+} // namespace nnc::lowering
