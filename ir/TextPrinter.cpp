@@ -17,21 +17,13 @@ namespace nnc {
 bool isInlineConstant(const Node &n) { return n.op == OpKind::Constant && n.type.isScalar(); }
 
 std::string formatConstantValue(double v, DType dtype) {
-  if (std::isnan(v))
-    return "nan";
-  std::string s;
-  switch (dtype) {
-  case DType::I32:
-  case DType::I1:
-    if (v == std::trunc(v) && std::fabs(v) < 9.2e18)
-      return fmt::format("{}", static_cast<int64_t>(v));
-    return formatAttr(Attr(v));
-  case DType::F32: s = fmt::format("{}", static_cast<float>(v)); break; // shortest float text
-  case DType::F64: s = fmt::format("{}", v); break;                     // shortest double text
+  if (dtype == DType::F32 && !std::isnan(v)) {
+    std::string s = fmt::format("{}", static_cast<float>(v)); // the shortest text of the float
+    return s.find_first_of(".en") == std::string::npos ? s + ".0" : s;
   }
-  if (s.find_first_of(".eEn") == std::string::npos)
-    s += ".0";
-  return s;
+  if ((dtype == DType::I32 || dtype == DType::I1) && v == std::trunc(v) && std::fabs(v) < 9.2e18)
+    return fmt::format("{}", static_cast<int64_t>(v));
+  return formatAttr(Attr(v)); // the shortest text of the double
 }
 
 std::string formatScalar(double value, DType dtype) {
