@@ -1,11 +1,13 @@
 //===- Graph.h - Modules, functions, arguments and nodes of the graph IR --------------------===//
 //
-// A Module holds Functions (the train step, eval and predict graphs are separate functions).
+// A Module holds Functions (the train step, eval and predict graphs are separate functions)
+// and the name of the source file their locations refer to.
 // A Function is a static dataflow graph in SSA form: named, typed arguments with a role (input,
 // target, state), nodes in topological order each producing one value, named results, and
 // state updates (the value that replaces a state argument after a call, written in place).
 // Arguments and node results are both values, named by a ValueId that stays valid for the
-// life of the Function, even when dead nodes are removed. Nodes are built through Builder
+// life of the Function, even when dead nodes are removed. The nodes of a train step are marked
+// with the stage they belong to (forward, backward, update). Nodes are built through Builder
 // (Builder.h), which runs the op's shape rule; Function itself only stores and does not check
 // (the Verifier does).
 //
