@@ -19,6 +19,23 @@ std::string_view argRoleName(ArgRole role) {
   return "?";
 }
 
+std::string_view stageName(Stage stage) {
+  switch (stage) {
+  case Stage::None: return "";
+  case Stage::Forward: return "forward";
+  case Stage::Backward: return "backward";
+  case Stage::Update: return "update";
+  }
+  return "";
+}
+
+std::optional<Stage> parseStage(std::string_view text) {
+  for (Stage s : {Stage::Forward, Stage::Backward, Stage::Update})
+    if (text == stageName(s))
+      return s;
+  return std::nullopt;
+}
+
 ValueId Function::addArgument(std::string name, TensorType type, ArgRole role, bool trainable,
                               std::string init, SourceLoc loc) {
   ValueId id{static_cast<uint32_t>(values_.size())};
@@ -40,6 +57,11 @@ ValueId Function::appendNode(Node node) {
   node.result = id;
   nodes_.push_back(std::move(node));
   return id;
+}
+
+void Function::setStage(size_t firstNode, Stage stage) {
+  for (size_t i = firstNode; i < nodes_.size(); ++i)
+    nodes_[i].stage = stage;
 }
 
 bool Function::isValid(ValueId v) const {

@@ -1,11 +1,13 @@
 //===- Graph.h - Modules, functions, arguments and nodes of the graph IR --------------------===//
 //
-// A Module holds Functions (the train step, eval and predict graphs are separate functions).
+// A Module holds Functions (the train step, eval and predict graphs are separate functions)
+// and the name of the source file their locations refer to.
 // A Function is a static dataflow graph in SSA form: named, typed arguments with a role (input,
 // target, state), nodes in topological order each producing one value, named results, and
 // state updates (the value that replaces a state argument after a call, written in place).
 // Arguments and node results are both values, named by a ValueId that stays valid for the
-// life of the Function, even when dead nodes are removed. Nodes are built through Builder
+// life of the Function, even when dead nodes are removed. The nodes of a train step are marked
+// with the stage they belong to (forward, backward, update). Nodes are built through Builder
 // (Builder.h), which runs the op's shape rule; Function itself only stores and does not check
 // (the Verifier does).
 //
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +50,19 @@ enum class ArgRole : uint8_t {
 /// "input", "target" or "state".
 std::string_view argRoleName(ArgRole role);
 
+/// Which part of a training function a node belongs to. The train-step builder marks its nodes;
+/// the textual form prints a label where the stage changes. Other functions leave it None.
+enum class Stage : uint8_t {
+  None,     ///< not marked (eval and predict functions, nodes built by later passes)
+  Forward,  ///< the model's forward pass
+  Backward, ///< the gradients of the loss
+  Update,   ///< the learning rate, clipping and the optimizer's update of every parameter
+};
+/// "forward", "backward" or "update"; empty for None.
+std::string_view stageName(Stage stage);
+/// The inverse of stageName for the three marked stages; nullopt for any other text.
+std::optional<Stage> parseStage(std::string_view text);
+
 /// One argument of a Function.
 struct Argument {
   std::string name; ///< unique in the function; [A-Za-z_][A-Za-z0-9_.]*
@@ -69,6 +85,7 @@ struct Node {
   TensorType type; ///< the type of `result`
   SourceLoc loc; ///< where in the .nn source the node comes from (may be invalid)
   ValueId result;
+  Stage stage = Stage::None; ///< the part of a training function it belongs to
 };
 
 /// A named result of a Function, e.g. `loss` or `probs`.
@@ -105,6 +122,8 @@ public:
   ValueId appendNode(Node node);
   /// The nodes in topological order (every operand is defined before its user).
   const std::vector<Node> &nodes() const { return nodes_; }
+  /// Marks the nodes from position `firstNode` to the last as belonging to `stage`.
+  void setStage(size_t firstNode, Stage stage);
 
   // --- values ------------------------------------------------------------------------------
   /// One past the largest ValueId index handed out: the size of a side table indexed by
@@ -156,9 +175,14 @@ private:
   std::vector<StateUpdate> updates_;
 };
 
-/// A compilation unit: functions with unique names.
+/// A compilation unit: functions with unique names, and the name of the source file their
+/// locations refer to.
 class Module {
 public:
+  /// The .nn file the nodes' and arguments' SourceLocs point into; empty when unknown.
+  const std::string &sourceName() const { return sourceName_; }
+  void setSourceName(std::string name) { sourceName_ = std::move(name); }
+
   /// Appends an empty function; the reference stays valid as functions are added.
   Function &addFunction(std::string name);
   /// The function with this name, or nullptr.
@@ -168,6 +192,7 @@ public:
   const std::deque<Function> &functions() const { return functions_; }
 
 private:
+  std::string sourceName_;
   std::deque<Function> functions_;
 };
 

@@ -3,7 +3,9 @@
 // A lexer over the IR text (identifiers, %names, @names, numbers, strings, punctuation, `//`
 // comments) and a recursive-descent parser following the grammar in docs/IR.md. Nodes are
 // rebuilt through Builder::tryCreate, so the shape rules check every node; a declared type that
-// differs from the rule's is an error. Each function is verified once parsed. The first error
+// differs from the rule's is an error. An inline scalar constant (`f32(0.1)`) becomes one
+// `constant` node per dtype and value in its function, placed before its first use; a stage
+// label marks the nodes after it. Each function is verified once parsed. The first error
 // ends the parse: IR text is machine-written, so one precise message beats recovery.
 //
 //===----------------------------------------------------------------------------------------===//
@@ -13,6 +15,7 @@
 #include "ir/Verifier.h"
 
 #include <charconv>
+#include <cstring>
 #include <fmt/format.h>
 #include <map>
 
@@ -169,9 +172,18 @@ class Parser {
 public:
   Parser(const SourceFile &file, DiagnosticEngine &diags) : lexer_(file.text()), diags_(diags) { tok_ = lexer_.next(); }
 
-  // module := function*
+  // module := ('source' STRING)? function*
   std::optional<Module> parseModule() {
     Module m;
+    if (isKeyword("source")) {
+      consume();
+      if (tok_.kind != Tok::String) {
+        errorHere("the source file's name as a string");
+        return std::nullopt;
+      }
+      m.setSourceName(tok_.text);
+      consume();
+    }
     while (tok_.kind != Tok::End)
       if (!parseFunction(m))
         return std::nullopt;
@@ -415,7 +427,70 @@ private:
     return true;
   }
 
+  /// An operand as written: a value, or an inline scalar constant not yet in the function.
+  struct Operand {
+    ValueId value;         ///< the value, when written as %name
+    DType dtype = DType::F32;
+    double literal = 0;    ///< the constant's value, when written as DTYPE '(' number ')'
+    SourceLoc loc;
+  };
+
+  // operand := '%'NAME | DTYPE '(' number ')'
+  bool parseOperand(Operand &out, std::string_view what) {
+    out.loc = tok_.loc;
+    if (tok_.kind == Tok::Ident) {
+      std::optional<DType> dtype = parseDType(tok_.text);
+      if (!dtype)
+        return errorHere(std::string(what));
+      out.dtype = *dtype;
+      consume();
+      return expectPunct('(') && parseNumber(out.literal) && expectPunct(')');
+    }
+    std::string name;
+    SourceLoc loc;
+    return expectName(Tok::Percent, name, loc, what) && lookup(name, loc, out.value);
+  }
+
+  // number := int | float (as in attrvalue)
+  bool parseNumber(double &out) {
+    SourceLoc loc = tok_.loc;
+    Attr value;
+    if (!parseAttrValue(value))
+      return false;
+    if (const int64_t *i = std::get_if<int64_t>(&value))
+      out = static_cast<double>(*i);
+    else if (const double *d = std::get_if<double>(&value))
+      out = *d;
+    else
+      return error(loc, "expected a number");
+    return true;
+  }
+
+  /// The value of an operand: an inline constant becomes a scalar `constant` node at `loc`,
+  /// one per dtype and value in each function.
+  bool materialize(Builder &b, const Operand &o, SourceLoc loc, ValueId &out) {
+    if (o.value.valid()) {
+      out = o.value;
+      return true;
+    }
+    uint64_t bits;
+    std::memcpy(&bits, &o.literal, sizeof bits);
+    auto key = std::make_pair(static_cast<int>(o.dtype), bits);
+    if (auto it = constants_.find(key); it != constants_.end()) {
+      out = it->second;
+      return true;
+    }
+    Attrs attrs{{"value", o.literal}, {"dtype", std::string(dtypeName(o.dtype))}, {"shape", std::vector<int64_t>{}}};
+    auto made = b.tryCreate(OpKind::Constant, {}, std::move(attrs), loc);
+    if (auto *e = std::get_if<std::string>(&made))
+      return error(o.loc, *e);
+    out = constants_[key] = std::get<ValueId>(made);
+    b.function().setStage(b.function().nodes().size() - 1, stage_);
+    return true;
+  }
+
   // node := '%'NAME '=' MNEMONIC (operand (',' operand)*)? attrs? ':' type loc?
+  //       | '%'NAME '=' 'constant' number ':' type loc?
   bool parseNode(Builder &b) {
     std::string name, mnem;
     SourceLoc nameLoc, opLoc;
@@ -426,18 +501,20 @@ private:
     std::optional<OpKind> op = opKindFromMnemonic(mnem);
     if (!op)
       return error(opLoc, fmt::format("unknown op '{}'", mnem));
-    std::vector<ValueId> operands;
-    while (tok_.kind == Tok::Percent || (!operands.empty() && isPunct(','))) {
-      if (!operands.empty() && !expectPunct(','))
-        return false;
-      std::string operand;
-      SourceLoc loc;
-      ValueId v;
-      if (!expectName(Tok::Percent, operand, loc, "an operand such as %3") || !lookup(operand, loc, v))
-        return false;
-      operands.push_back(v);
-    }
+    std::vector<Operand> operands;
     Attrs attrs;
+    // `constant VALUE : type`: the dtype and shape come from the type.
+    const bool compactConstant = *op == OpKind::Constant && !isPunct('{') && !isPunct(':');
+    double constantValue = 0;
+    if (compactConstant && !parseNumber(constantValue))
+      return false;
+    while (!compactConstant &&
+           (operands.empty() ? tok_.kind == Tok::Percent || tok_.kind == Tok::Ident : isPunct(','))) {
+      if (!operands.empty())
+        consume();
+      if (!parseOperand(operands.emplace_back(), "an operand such as %3 or f32(0.5)"))
+        return false;
+    }
     if (isPunct('{') && !parseAttrs(attrs))
       return false;
     TensorType declared;
@@ -450,10 +527,17 @@ private:
       return false;
     if (values_.count(name))
       return error(nameLoc, fmt::format("value %{} is defined twice", name));
-    auto made = b.tryCreate(*op, std::move(operands), std::move(attrs), loc);
+    if (compactConstant)
+      attrs = Attrs{{"value", constantValue}, {"dtype", std::string(dtypeName(declared.dtype))}, {"shape", declared.shape}};
+    std::vector<ValueId> values(operands.size());
+    for (size_t i = 0; i < operands.size(); ++i)
+      if (!materialize(b, operands[i], loc, values[i]))
+        return false;
+    auto made = b.tryCreate(*op, std::move(values), std::move(attrs), loc);
     if (auto *e = std::get_if<std::string>(&made))
       return error(opLoc, *e);
     ValueId v = std::get<ValueId>(made);
+    b.function().setStage(b.function().nodes().size() - 1, stage_);
     if (b.type(v) != declared)
       return error(typeLoc, fmt::format("declared type {} differs from the type {} that {} gives",
                                         declared.str(), b.type(v).str(), mnem));
@@ -461,9 +545,16 @@ private:
     return true;
   }
 
-  // function := 'func' '@'NAME '(' (arg (',' arg)*)? ')' '{' node* return update* '}'
-  // return := 'return' (NAME '=' '%'NAME (',' NAME '=' '%'NAME)*)?
-  // update := 'update' '%'NAME '=' '%'NAME
+  // stage := ('forward' | 'backward' | 'update') ':'
+  bool parseStageLabel() {
+    stage_ = *parseStage(tok_.text);
+    consume();
+    return expectPunct(':');
+  }
+
+  // function := 'func' '@'NAME '(' (arg (',' arg)*)? ')' '{' (stage | node)* return update* '}'
+  // return := 'return' (NAME '=' operand (',' NAME '=' operand)*)?
+  // update := 'update' '%'NAME '=' operand
   bool parseFunction(Module &m) {
     SourceLoc funcLoc = tok_.loc;
     std::string name;
@@ -485,18 +576,21 @@ private:
     if (!expectPunct('{'))
       return false;
     Builder b(f);
-    while (tok_.kind == Tok::Percent)
-      if (!parseNode(b))
+    constants_.clear();
+    stage_ = Stage::None;
+    while (tok_.kind == Tok::Percent || (tok_.kind == Tok::Ident && parseStage(tok_.text)))
+      if (!(tok_.kind == Tok::Percent ? parseNode(b) : parseStageLabel()))
         return false;
     if (!expectKeyword("return"))
       return false;
     if (tok_.kind == Tok::Ident && !isKeyword("update")) {
       while (true) {
-        std::string result, value;
-        SourceLoc resultLoc, loc;
+        std::string result;
+        SourceLoc resultLoc;
+        Operand o;
         ValueId v;
         if (!expectName(Tok::Ident, result, resultLoc, "a result name") || !expectPunct('=') ||
-            !expectName(Tok::Percent, value, loc, "a value such as %3") || !lookup(value, loc, v))
+            !parseOperand(o, "a value such as %3") || !materialize(b, o, {}, v))
           return false;
         f.addResult(result, v);
         if (!isPunct(','))
@@ -506,12 +600,12 @@ private:
     }
     while (isKeyword("update")) {
       consume();
-      std::string state, value;
-      SourceLoc stateLoc, valueLoc;
+      std::string state;
+      SourceLoc stateLoc;
+      Operand o;
       ValueId s, v;
       if (!expectName(Tok::Percent, state, stateLoc, "a state argument such as %W") || !lookup(state, stateLoc, s) ||
-          !expectPunct('=') || !expectName(Tok::Percent, value, valueLoc, "a value such as %3") ||
-          !lookup(value, valueLoc, v))
+          !expectPunct('=') || !parseOperand(o, "a value such as %3") || !materialize(b, o, {}, v))
         return false;
       f.addUpdate(s, v);
     }
@@ -527,6 +621,8 @@ private:
   DiagnosticEngine &diags_;
   Token tok_;
   std::map<std::string, ValueId, std::less<>> values_;
+  std::map<std::pair<int, uint64_t>, ValueId> constants_; ///< inline constants by dtype and bits
+  Stage stage_ = Stage::None;                             ///< the stage of the nodes being read
 };
 
 } // namespace

@@ -1,6 +1,6 @@
 //===- TextParser.h - Reading the textual graph IR ------------------------------------------===//
 //
-// Parses the text printed by Printer.h back into a Module. Malformed text (bad syntax, an
+// Parses the text printed by TextPrinter.h back into a Module. Malformed text (bad syntax, an
 // unknown op or attribute, a bad type, an undefined or redefined value, a declared type that
 // differs from the op's shape rule, ...) is reported as located diagnostics, never by crashing,
 // for any input bytes. `//` starts a comment that runs to the end of the line.
@@ -17,7 +17,8 @@ namespace nnc {
 
 /// Parses `file` (its text) into a Module, reporting errors to `diags` with locations in
 /// `file`; nullopt when there was any error. The `loc(...)` annotations of the text become the
-/// nodes' and arguments' SourceLocs (they refer to the .nn source, not to this text).
+/// nodes' and arguments' SourceLocs (they refer to the .nn source named by the `source` line,
+/// not to this text); stage labels become the nodes' stages.
 std::optional<Module> parseModule(const SourceFile &file, DiagnosticEngine &diags);
 
 } // namespace nnc

@@ -83,7 +83,8 @@ ValueId Rewriter::create(OpKind op, std::vector<ValueId> operands, Attrs attrs, 
     std::fprintf(stderr, "nnc internal error: a rewrite built an ill-typed node: %s\n", e->c_str());
     std::abort();
   }
-  Node candidate{op, std::move(operands), std::move(attrs), std::get<TensorType>(type), loc.valid() ? loc : loc_, {}};
+  Node candidate{op, std::move(operands), std::move(attrs), std::get<TensorType>(type), loc.valid() ? loc : loc_, {},
+                 stage_};
 
   if (depth_ < kMaxDepth) {
     for (const Rule &r : rules_) {
@@ -139,6 +140,7 @@ size_t rewriteToFixedPoint(Function &f, std::span<const Rule> rules, int maxSwee
     size_t rewrites = 0;
     Function out = rebuild(f, [&](Function &into, const Node &n) {
       Rewriter rw(into, rules);
+      rw.setStage(n.stage);
       ValueId v = rw.create(n.op, n.operands, n.attrs, n.loc);
       rewrites += rw.rewrites();
       return v;

@@ -138,6 +138,8 @@ public:
   const Node *definingNode(ValueId v) const { return out_.definingNode(v); }
   /// The location new nodes get when created without one.
   void setLoc(SourceLoc loc) { loc_ = loc; }
+  /// The stage new nodes are marked with (that of the node being rewritten).
+  void setStage(Stage stage) { stage_ = stage; }
   /// How many times a rule replaced a node.
   size_t rewrites() const { return rewrites_; }
 
@@ -148,6 +150,7 @@ private:
   Function &out_;
   std::span<const Rule> rules_;
   SourceLoc loc_;
+  Stage stage_ = Stage::None;
   size_t rewrites_ = 0;
   int depth_ = 0; ///< nesting of create calls made by replacements
 };

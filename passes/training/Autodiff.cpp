@@ -93,11 +93,16 @@ appendGradients(Function &f, ValueId loss, const std::vector<ValueId> &wrt, cons
   }
 
   // 6. One gradient per wrt value.
+  // A zero gradient is located where the value it belongs to is declared or computed.
   std::vector<ValueId> grads;
-  b.setLoc({});
   for (ValueId v : wrt) {
     ValueId g = v.index < adjoint.size() ? adjoint[v.index] : ValueId{};
-    grads.push_back(g.valid() ? g : b.constantLike(v, 0.0));
+    if (!g.valid()) {
+      const Node *d = f.definingNode(v);
+      b.setLoc(d ? d->loc : f.isArgument(v) ? f.argument(v).loc : SourceLoc{});
+      g = b.constantLike(v, 0.0);
+    }
+    grads.push_back(g);
   }
   return grads;
 }

@@ -58,7 +58,8 @@ appendJvp(Function &f, ValueId output, const std::vector<std::pair<ValueId, Valu
   }
 
   // 3. The output's tangent.
-  b.setLoc({});
+  const Node *out = f.definingNode(output);
+  b.setLoc(out ? out->loc : f.isArgument(output) ? f.argument(output).loc : SourceLoc{});
   ValueId t = tangent[output.index];
   return t.valid() ? t : b.constantLike(output, 0.0);
 }

@@ -238,16 +238,20 @@ std::variant<ValueId, std::string> appendParameterUpdate(Builder &b, const Optim
     if (f.findArgument(in.name + "." + s))
       return fmt::format("the optimizer's slot '{}.{}' has the name of an existing argument", in.name, s);
   auto slot = [&](const std::string &suffix) {
-    return f.addArgument(in.name + "." + suffix, type, ArgRole::State, false, "zeros");
+    return f.addArgument(in.name + "." + suffix, type, ArgRole::State, false, "zeros", b.loc());
   };
 
   ValueId p = in.param, g = in.grad;
+  const SourceLoc updateLoc = b.loc();
+  if (in.weightDecayLoc.valid())
+    b.setLoc(in.weightDecayLoc);
   // Decoupled weight decay: p <- p - lr * wd * p
   if (o.decoupled > 0)
     p = b.sub(p, b.mul(b.mul(lr, scalar(o.decoupled)), p));
   // Coupled (L2) weight decay: g <- g + wd * p
   if (o.l2 > 0)
     g = b.add(g, b.mul(scalar(o.l2), in.param));
+  b.setLoc(updateLoc);
 
   ValueId step; // the change subtracted from p
   switch (o.kind) {

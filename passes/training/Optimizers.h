@@ -83,11 +83,15 @@ struct ParamUpdateInputs {
   ValueId param;    ///< the current value
   ValueId grad;     ///< its gradient (after clipping)
   StepScalars scalars; ///< of the parameter's dtype
+  /// Where the weight decay is set; its nodes are located there (at the builder's location
+  /// when invalid).
+  SourceLoc weightDecayLoc;
 };
 
 /// Appends the optimizer update of one parameter to the function of `b` and returns the new
 /// parameter value. The optimizer's slots become new state arguments (non-trainable, init
-/// "zeros") with their state updates. Fails when a slot's name is taken.
+/// "zeros", at the builder's location) with their state updates. Fails when a slot's name is
+/// taken. The nodes carry the builder's location: the optimizer's line in the train block.
 std::variant<ValueId, std::string> appendParameterUpdate(Builder &b, const OptimizerParams &opt,
                                                          const ParamUpdateInputs &in);
 

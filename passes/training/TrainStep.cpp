@@ -39,6 +39,7 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
   Function &f = module.addFunction("train_step");
   f = forward;
   f.setName("train_step");
+  f.setStage(0, Stage::Forward);
   std::erase_if(f.results(), [](const FunctionResult &r) { return r.name != "loss" && r.name != "correct"; });
 
   // 2. Gradients of the trainable parameters.
@@ -46,17 +47,32 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
   for (const Argument &a : f.arguments())
     if (a.role == ArgRole::State && a.trainable)
       params.push_back(a.value);
+  const size_t backwardStart = f.nodes().size();
   auto grads = appendGradients(f, loss, params, rules);
   if (auto *d = std::get_if<Diagnostic>(&grads))
     return *d;
   std::vector<ValueId> g = std::get<std::vector<ValueId>>(grads);
+  f.setStage(backwardStart, Stage::Backward);
+  const size_t updateStart = f.nodes().size();
+
+  // The update's nodes are located at the train block's settings that make them.
+  auto locOf = [&](const char *setting) {
+    for (const char *name : {setting, "optimizer", "train"})
+      if (auto it = config.settingLocs.find(name); it != config.settingLocs.end() && it->second.valid())
+        return it->second;
+    return SourceLoc{};
+  };
 
   // 3. Step counter and learning rate.
   Builder b(f);
-  ValueId step = f.addArgument(kStepCounter, TensorType(DType::I32, {}), ArgRole::State, false, "zeros");
+  b.setLoc(locOf("optimizer"));
+  ValueId step =
+      f.addArgument(kStepCounter, TensorType(DType::I32, {}), ArgRole::State, false, "zeros", b.loc());
   const OptimizerParams &o = std::get<OptimizerParams>(opt);
+  b.setLoc(locOf("schedule"));
   ValueId lr = appendLearningRate(b, std::get<ScheduleParams>(schedule), o.lr, step, config.stepsPerEpoch,
                                   config.totalEpochs);
+  b.setLoc(locOf("optimizer"));
   ValueId t = b.add(b.cast(step, DType::F64), b.scalar(1, DType::F64));
   std::map<DType, StepScalars> scalarsOf; // computed once per parameter dtype
   auto scalarsIn = [&](DType dt) {
@@ -67,6 +83,7 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
 
   // 4. Clipping by the global norm: g <- g * min(1, clip / (||g|| + 1e-6)), ||g|| in f64.
   if (config.clip > 0 && !params.empty()) {
+    b.setLoc(locOf("clip"));
     ValueId sumSq;
     for (ValueId gi : g) {
       std::vector<int64_t> all(static_cast<size_t>(f.type(gi).rank()));
@@ -91,15 +108,18 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
   }
 
   // 5. The updates.
+  b.setLoc(locOf("optimizer"));
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string name = f.argument(params[i]).name;
-    ParamUpdateInputs in{name, params[i], g[i], scalarsIn(f.type(params[i]).dtype)};
+    ParamUpdateInputs in{name, params[i], g[i], scalarsIn(f.type(params[i]).dtype),
+                         config.weightDecay > 0 ? locOf("weight_decay") : SourceLoc{}};
     auto updated = appendParameterUpdate(b, o, in);
     if (auto *e = std::get_if<std::string>(&updated))
       return error(*e);
     f.addUpdate(params[i], std::get<ValueId>(updated));
   }
   f.addUpdate(step, b.add(step, b.constant(1, TensorType(DType::I32, {}))));
+  f.setStage(updateStart, Stage::Update);
 
   // 6. Drop what nothing needs.
   f.removeDeadNodes();

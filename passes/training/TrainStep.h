@@ -33,6 +33,11 @@ struct TrainStepConfig {
   /// Schedules count epochs: the number of train steps per epoch and of epochs in the run.
   int64_t stepsPerEpoch = 1;
   int64_t totalEpochs = 1;
+  /// Where the train block writes each setting, by name ("optimizer", "schedule", "clip",
+  /// "weight_decay"), and the block itself under "train". The update's nodes are located
+  /// there: the schedule's at "schedule", clipping at "clip", and so on; a setting the block
+  /// does not write falls back to "optimizer", then to "train".
+  std::map<std::string, SourceLoc> settingLocs;
 };
 
 /// The name of the step counter, an i32 scalar state: the number of steps done.
@@ -52,6 +57,7 @@ inline constexpr const char *kStepCounter = "step";
 ///   5. Append each parameter's optimizer update (Optimizers.h), adding its slots as state,
 ///      and record it as the parameter's state update; then step <- step + 1.
 ///   6. Remove the forward nodes no result or update needs (e.g. `probs`).
+/// The nodes are marked with their stage (forward, backward, update) for the textual form.
 std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, const TrainStepConfig &config,
                                                     Module &module,
                                                     const GradRuleTable &rules = defaultGradRules());

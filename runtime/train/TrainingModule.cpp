@@ -39,7 +39,13 @@ std::optional<Module> lowerTraining(const Program &program, const LowerOptions &
   if (diags.hasErrors())
     return std::nullopt;
   const auto &fns = lowered.functions();
-  auto built = buildTrainingModule(fns[0], fns[1], fns[2], trainStepConfig(config, stepsPerEpoch));
+  TrainStepConfig stepConfig = trainStepConfig(config, stepsPerEpoch);
+  if (!program.trains.empty()) {
+    stepConfig.settingLocs["train"] = program.trains.front().loc;
+    for (const TrainSetting &s : program.trains.front().settings)
+      stepConfig.settingLocs[s.name] = s.loc;
+  }
+  auto built = buildTrainingModule(fns[0], fns[1], fns[2], stepConfig);
   if (auto *d = std::get_if<Diagnostic>(&built)) {
     diags.report(d->severity, d->loc, d->message);
     return std::nullopt;

@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <set>
 
 using namespace nnc;
 
@@ -205,4 +206,30 @@ TEST_CASE("autodiff: a loss that does not depend on a parameter gives it a zero 
   EvalResult r = gradients(f, {w, v}, {{"w", Tensor(f32({2}), {1, 2})}, {"v", Tensor(f32({2}), {3, 4})}});
   CHECK(r.results["grad0"].data == std::vector<double>{2, 4});
   CHECK(r.results["grad1"].data == std::vector<double>{0, 0});
+}
+
+TEST_CASE("autodiff: backward nodes are located at the forward node they differentiate", "[autodiff]") {
+  // loss = sum(tanh(w) * 3); u does not reach the loss, so its gradient is a zero constant.
+  Function f("located");
+  Builder b(f);
+  ValueId w = f.addArgument("w", f32({3}), ArgRole::State, true, "zeros", SourceLoc{2, 9, 1});
+  ValueId u = f.addArgument("u", f32({3}), ArgRole::State, true, "zeros", SourceLoc{3, 9, 1});
+  b.setLoc(SourceLoc{5, 7, 4});
+  ValueId t = b.tanh(w);
+  b.setLoc(SourceLoc{6, 3, 1});
+  f.addResult("loss", sumAll(b, b.mul(t, b.constantLike(t, 3))));
+  const size_t forward = f.nodes().size();
+  auto grads = appendGradients(f, f.findResult("loss"), {w, u});
+  REQUIRE(std::holds_alternative<std::vector<ValueId>>(grads));
+  const std::vector<ValueId> &g = std::get<std::vector<ValueId>>(grads);
+  std::set<uint32_t> lines;
+  for (size_t i = forward; i < f.nodes().size(); ++i) {
+    CHECK(f.nodes()[i].loc.valid());
+    lines.insert(f.nodes()[i].loc.line);
+  }
+  CHECK(lines.count(5)); // tanh's derivative
+  CHECK(lines.count(6)); // the product's and the sum's
+  CHECK(f.definingNode(g[0])->loc.line == 5);
+  CHECK(f.definingNode(g[1])->op == OpKind::Constant);
+  CHECK(f.definingNode(g[1])->loc == SourceLoc{3, 9, 1}); // the zero at its parameter
 }

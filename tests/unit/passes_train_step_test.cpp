@@ -388,3 +388,56 @@ TEST_CASE("autodiff: the train step of iris lowers the loss in the interpreter",
   CHECK(after < 0.5 * before);
   CHECK(args.at("step").data[0] == 100);
 }
+
+TEST_CASE("train step: stages are marked and every node is located at its source", "[autodiff]") {
+  Module lowered = lowerExample("iris.nn", 8);
+  const SourceLoc train{19, 1, 5}, optimizer{20, 3, 9}, schedule{21, 3, 8}, clip{22, 3, 4}, decay{23, 3, 12};
+  TrainStepConfig config;
+  config.optimizer = "adam";
+  config.schedule = "cosine";
+  config.clip = 1;
+  config.weightDecay = 0.01;
+  config.settingLocs = {{"train", train}, {"optimizer", optimizer}, {"schedule", schedule}, {"clip", clip},
+                        {"weight_decay", decay}};
+  Module m;
+  Function &f = buildStep(lowered.functions().front(), config, m);
+  // The stages follow each other: forward, then backward, then update, none empty.
+  std::map<Stage, size_t> count;
+  Stage last = Stage::Forward;
+  for (const Node &n : f.nodes()) {
+    INFO(valueName(f, n.result));
+    CHECK(n.stage >= last);
+    last = n.stage;
+    ++count[n.stage];
+    CHECK(n.loc.valid());
+  }
+  CHECK(count[Stage::None] == 0);
+  CHECK(count[Stage::Forward] > 0);
+  CHECK(count[Stage::Backward] > 0);
+  CHECK(count[Stage::Update] > 0);
+  // A backward node is at a line of the model; an update node at the setting that makes it.
+  std::map<uint32_t, size_t> updateLines;
+  for (const Node &n : f.nodes()) {
+    if (n.stage == Stage::Backward)
+      CHECK(n.loc.line < train.line);
+    if (n.stage == Stage::Update)
+      ++updateLines[n.loc.line];
+  }
+  CHECK(updateLines.size() == 4);
+  for (uint32_t line : {optimizer.line, schedule.line, clip.line, decay.line})
+    CHECK(updateLines[line] > 0);
+  CHECK(f.findArgument(kStepCounter)->loc == optimizer);
+  CHECK(f.findArgument("W.m")->loc == optimizer);
+
+  // Settings the block does not write fall back to the optimizer's line, then to the block's.
+  config.settingLocs = {{"train", train}};
+  Module m2;
+  for (const Node &n : buildStep(lowered.functions().front(), config, m2).nodes())
+    if (n.stage == Stage::Update)
+      CHECK(n.loc == train);
+  config.settingLocs = {{"train", train}, {"optimizer", optimizer}};
+  Module m3;
+  for (const Node &n : buildStep(lowered.functions().front(), config, m3).nodes())
+    if (n.stage == Stage::Update)
+      CHECK(n.loc == optimizer);
+}

@@ -74,6 +74,7 @@ std::optional<LoweredModel> lowerAndVerify(LoadedProgram &loaded, const LowerOpt
   std::optional<LoweredModel> lowered = lowerModel(loaded.program, options, module, diags);
   if (flushDiagnostics(diags) || !lowered || !verified(module))
     return std::nullopt;
+  module.setSourceName(loaded.source->name());
   return lowered;
 }
 
@@ -81,6 +82,8 @@ std::optional<Module> buildTraining(LoadedProgram &loaded, const LowerOptions &o
   DiagnosticEngine diags(loaded.source.get());
   std::optional<Module> m = lowerTraining(loaded.program, options, loaded.config, stepsPerEpoch, diags);
   flushDiagnostics(diags);
+  if (m)
+    m->setSourceName(loaded.source->name());
   return m;
 }
 

@@ -134,7 +134,7 @@ int compile(const std::string &file, const std::string &emit, std::string langua
     if (emit == "opt") {
       fmt::print("{}", printModule(m));
       for (const Function &fn : m.functions())
-        fmt::print("\n{}", describeKernels(fn, eo));
+        fmt::print("{}", commentLines("\n" + describeKernels(fn, eo)));
     } else if (pipeline.stats) {
       for (const Function &fn : m.functions()) {
         std::string text = describeKernels(fn, eo);
