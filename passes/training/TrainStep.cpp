@@ -19,12 +19,6 @@ Diagnostic error(std::string message) { return Diagnostic{Severity::Error, {}, s
 
 std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, const TrainStepConfig &config,
                                                     Module &module, const GradRuleTable &rules) {
-  auto opt = resolveOptimizer(config.optimizer, config.optimizerArgs, config.weightDecay);
-  if (auto *e = std::get_if<std::string>(&opt))
-    return error(*e);
-  auto schedule = resolveSchedule(config.schedule, config.scheduleArgs);
-  if (auto *e = std::get_if<std::string>(&schedule))
-    return error(*e);
   if (config.stepsPerEpoch < 1 || config.totalEpochs < 1)
     return error("steps per epoch and epochs must be at least 1");
   if (config.clip < 0)
@@ -54,8 +48,8 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
   // 3. Step counter and learning rate.
   Builder b(f);
   ValueId step = f.addArgument(kStepCounter, TensorType(DType::I32, {}), ArgRole::State, false, "zeros");
-  const OptimizerParams &o = std::get<OptimizerParams>(opt);
-  ValueId lr = appendLearningRate(b, std::get<ScheduleParams>(schedule), o.lr, step, config.stepsPerEpoch,
+  const OptimizerParams &o = config.optimizer;
+  ValueId lr = appendLearningRate(b, config.schedule, o.lr, step, config.stepsPerEpoch,
                                   config.totalEpochs);
   ValueId t = b.add(b.cast(step, DType::F64), b.scalar(1, DType::F64));
   std::map<DType, StepScalars> scalarsOf; // computed once per parameter dtype

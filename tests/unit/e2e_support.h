@@ -12,6 +12,9 @@
 #include "frontend/Lower.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
+#include "frontend/TrainBlock.h"
+#include "passes/optimize/PassManager.h"
+#include "passes/training/TrainStep.h"
 #include "ir/Interpreter.h"
 #include "ir/Random.h"
 #include "runtime/exec/Executable.h"
@@ -200,6 +203,49 @@ inline ParsedModel parseModel(const std::string &name, const std::string &text) 
   p.ok = !diags.hasErrors();
   p.diagnostics = diags.renderAll();
   return p;
+}
+
+/// The train block of a checked program, resolved; fails the test when it is rejected.
+inline TrainConfig trainBlockOf(const ParsedModel &model) {
+  DiagnosticEngine diags(model.file.get());
+  std::optional<TrainConfig> c = readTrainBlock(model.program, diags);
+  INFO(diags.renderAll());
+  REQUIRE(c);
+  return *c;
+}
+
+/// The training graphs of `model` built from `tc` (which a test may change beyond what the
+/// train block can say) in the pipeline's order: the three lowerings, the training module,
+/// then with `optimize` the default graph passes less `disabled`. Batch 0 = the block's.
+inline Module trainingGraphsOf(const ParsedModel &model, const TrainConfig &tc, int64_t batch, bool optimize,
+                               const std::vector<std::string> &disabled = {}) {
+  DiagnosticEngine diags(model.file.get());
+  Module lowered;
+  for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
+    LowerOptions o;
+    o.mode = mode;
+    o.batch = batch > 0 ? batch : tc.batch;
+    o.seed = tc.seed;
+    o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
+    INFO(diags.renderAll());
+    REQUIRE(lowerModel(model.program, o, lowered, diags));
+  }
+  const auto &fns = lowered.functions();
+  auto built = buildTrainingModule(fns[0], fns[1], fns[2], TrainStepConfig{tc.optimizer, tc.schedule, tc.clip, 1, tc.epochs});
+  if (auto *d = std::get_if<Diagnostic>(&built))
+    FAIL("buildTrainingModule: " << d->message);
+  Module m = std::move(std::get<Module>(built));
+  if (!optimize)
+    return m;
+  PipelineOptions po;
+  for (const std::string &name : disabled)
+    if (findPass(name))
+      po.disabled.push_back(name);
+  PipelineReport report;
+  std::optional<Module> optimized = runPipeline(std::move(m), po, &report);
+  INFO(report.error);
+  REQUIRE(optimized);
+  return std::move(*optimized);
 }
 
 } // namespace nnc::e2e

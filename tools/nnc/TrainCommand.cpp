@@ -65,15 +65,16 @@ struct CommonOptions {
             "PASS"));
   }
 
-  TrainerOptions trainerOptions() const {
-    TrainerOptions o;
-    o.modelName = modelName;
-    o.batch = batch;
-    o.threads = threads;
-    o.disabledPasses = disabledPasses;
+  /// What these flags ask of the pipeline.
+  CompileSettings settings() const {
+    CompileSettings s;
+    s.modelName = modelName;
+    s.train.batch = batch;
     if (seedGiven)
-      o.seed = seed;
-    return o;
+      s.train.seed = seed;
+    s.threads = threads;
+    s.disabledPasses = disabledPasses;
+    return s;
   }
 };
 
@@ -113,7 +114,7 @@ Result<FeatureTransform> loadData(const CommonOptions &o, const TrainConfig &con
 Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char *command, Dataset &data) {
   if (o.initFrom.empty())
     return Error{fmt::format("{} needs the trained state: --init-from CHECKPOINT", command)};
-  auto trainer = Trainer::fromFile(o.file, o.trainerOptions());
+  auto trainer = Trainer::fromFile(o.file, o.settings());
   if (!trainer)
     return trainer.error();
   if (auto e = (*trainer)->load(o.initFrom); !e)
@@ -124,17 +125,7 @@ Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char 
   return trainer;
 }
 
-int fail(const std::string &message) {
-  std::string m = message;
-  while (!m.empty() && m.back() == '\n')
-    m.pop_back();
-  // Diagnostics already carry "file:line:col: error:"; other messages get the tool's prefix.
-  if (m.find(": error:") != std::string::npos)
-    fmt::print(stderr, "{}\n", m);
-  else
-    fmt::print(stderr, "nnc: error: {}\n", m);
-  return kUserError;
-}
+int fail(const std::string &message) { return reportError(Error{message}); }
 
 class TrainCommand : public Command {
 public:
@@ -158,14 +149,14 @@ public:
   }
 
   int run() override {
-    TrainerOptions to = common_.trainerOptions();
+    CompileSettings settings = common_.settings();
     if (epochs_ > 0)
-      to.epochs = epochs_;
+      settings.train.epochs = epochs_;
     if (lr_ > 0)
-      to.lr = lr_;
+      settings.train.lr = lr_;
     if (!optimizer_.empty())
-      to.optimizer = optimizer_;
-    auto trainer = Trainer::fromFile(common_.file, to);
+      settings.train.optimizer = optimizer_;
+    auto trainer = Trainer::fromFile(common_.file, settings);
     if (!trainer)
       return fail(trainer.message());
     Trainer &t = **trainer;
@@ -283,11 +274,11 @@ private:
   bool quiet_ = false;
 
   static std::string describeOptimizer(const TrainConfig &c) {
-    std::string s = c.optimizer;
+    std::string s = c.optimizerName;
     for (const auto &[k, v] : c.optimizerArgs)
       s += fmt::format(" {}={}", k, v);
-    if (c.schedule != "constant")
-      s += ", schedule " + c.schedule;
+    if (c.schedule.kind != ScheduleKind::Constant)
+      s += ", schedule " + c.scheduleName;
     return s;
   }
 };
