@@ -5,6 +5,7 @@
 #include "pipeline/Pipeline.h"
 #include "runtime/data/Batching.h"
 #include "runtime/exec/Executable.h"
+#include "runtime/exec/Storage.h"
 #include "runtime/records/Safetensors.h"
 #include "runtime/train/Initializers.h"
 
@@ -41,38 +42,11 @@ static constexpr const char *kFeatureFactor = "nnc:feature_factor";
 
 namespace {
 
-/// Bytes of storage for a tensor type as the compiled code lays it out.
-size_t storageSize(const TensorType &t) {
-  return static_cast<size_t>(std::max<int64_t>(1, t.numElements() * storageBytes(t.dtype)));
-}
-
 ElementType elementTypeFor(DType d) {
   switch (d) {
   case DType::F64: return ElementType::F64;
   case DType::I32: return ElementType::I32;
   default: return ElementType::F32;
-  }
-}
-
-/// Reads element i of a buffer as double.
-double readElement(const std::vector<uint8_t> &buf, DType d, size_t i) {
-  const uint8_t *p = buf.data() + i * storageBytes(d);
-  switch (d) {
-  case DType::F32: { float v; std::memcpy(&v, p, 4); return v; }
-  case DType::F64: { double v; std::memcpy(&v, p, 8); return v; }
-  case DType::I32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-  case DType::I1: return *p != 0;
-  }
-  return 0;
-}
-
-void writeElement(std::vector<uint8_t> &buf, DType d, size_t i, double v) {
-  uint8_t *p = buf.data() + i * storageBytes(d);
-  switch (d) {
-  case DType::F32: { float f = float(v); std::memcpy(p, &f, 4); break; }
-  case DType::F64: std::memcpy(p, &v, 8); break;
-  case DType::I32: { int32_t x = int32_t(v); std::memcpy(p, &x, 4); break; }
-  case DType::I1: *p = v != 0; break;
   }
 }
 
@@ -201,7 +175,7 @@ Result<void> Trainer::initState(const Function &fn) {
     s->bytes.assign(storageSize(a.type), 0);
     const auto &vals = std::get<std::vector<double>>(values);
     for (size_t i = 0; i < vals.size(); ++i)
-      writeElement(s->bytes, a.type.dtype, i, vals[i]);
+      writeElement(s->bytes.data(), a.type.dtype, i, vals[i]);
     state_[a.name] = std::move(s);
     stateOrder_.push_back(a.name);
   }
@@ -230,10 +204,10 @@ Result<void> Trainer::call(BatchProgram &v, CompiledFunction *cf, const std::str
       std::memcpy(buf.data(), v.labels.data(), n * 4);
     } else if (a.role == ArgRole::Input) {
       for (size_t i = 0; i < n; ++i)
-        writeElement(buf, a.type.dtype, i, v.features[i]);
+        writeElement(buf.data(), a.type.dtype, i, v.features[i]);
     } else {
       for (size_t i = 0; i < n; ++i)
-        writeElement(buf, a.type.dtype, i, v.targets[i]);
+        writeElement(buf.data(), a.type.dtype, i, v.targets[i]);
     }
     ptrs.push_back(buf.data());
   }
@@ -283,41 +257,27 @@ Result<void> Trainer::checkData(const Dataset &data) const {
   return {};
 }
 
-/// Copies examples order[first .. first+rows) into the program's staging buffers.
-Result<size_t> Trainer::stage(BatchProgram &v, const Dataset &data, const std::vector<size_t> &order, size_t first,
-                              size_t rows) {
+/// Copies batch `b` of `batcher` (over `data`) into the program's staging buffers, the labels in
+/// the form the model's target takes: class indices, the index as a number, or one-hot rows.
+Result<size_t> Trainer::stage(BatchProgram &v, const Dataset &data, const Batcher &batcher, size_t b) {
   const Function &train = *v.module->findFunction("train_step");
   const Argument *y = argumentWithRole(train, ArgRole::Target);
-  size_t fs = data.featureSize();
-  v.features.resize(rows * fs);
-  for (size_t r = 0; r < rows; ++r)
-    std::memcpy(&v.features[r * fs], &data.features[order[first + r] * fs], fs * sizeof(float));
-  if (!y)
-    return rows;
-  if (data.labelKind == LabelKind::Class) {
+  size_t rows = batcher.rowsIn(b);
+  v.features.resize(rows * data.featureSize());
+  BatchBuffers out;
+  out.features = v.features;
+  if (y && data.labelKind == LabelKind::Class && y->type.dtype == DType::I32) {
+    v.labels.resize(rows);
+    out.classLabels = v.labels;
+  } else if (y && data.labelKind == LabelKind::Class) {
     int64_t per = perExample(y->type);
-    if (y->type.dtype == DType::I32) {
-      v.labels.resize(rows);
-      for (size_t r = 0; r < rows; ++r)
-        v.labels[r] = data.classLabels[order[first + r]];
-    } else {
-      // A float target for class data: the class index itself, or its one-hot row.
-      v.targets.assign(rows * size_t(per), 0.0f);
-      for (size_t r = 0; r < rows; ++r) {
-        int32_t label = data.classLabels[order[first + r]];
-        if (per == 1)
-          v.targets[r] = float(label);
-        else if (label >= 0 && label < per)
-          v.targets[r * size_t(per) + size_t(label)] = 1.0f;
-      }
-    }
-  } else {
-    size_t ts = data.targetSize();
-    v.targets.resize(rows * ts);
-    for (size_t r = 0; r < rows; ++r)
-      std::memcpy(&v.targets[r * ts], &data.targets[order[first + r] * ts], ts * sizeof(float));
+    v.targets.resize(rows * size_t(per));
+    (per == 1 ? out.classValues : out.oneHot) = v.targets;
+  } else if (y) {
+    v.targets.resize(rows * data.targetSize());
+    out.targets = v.targets;
   }
-  return rows;
+  return batcher.fill(b, out);
 }
 
 Result<StepResult> Trainer::step(std::span<const float> features, std::span<const int32_t> classLabels,
@@ -350,9 +310,9 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
     return r.error();
   StepResult out;
   auto &io = v.io["train_step"];
-  out.loss = readElement(io["result:loss"], train.type(train.findResult("loss")).dtype, 0);
+  out.loss = readElement(io["result:loss"].data(), train.type(train.findResult("loss")).dtype, 0);
   if (ValueId c = train.findResult("correct"); c.valid())
-    out.correct = readElement(io["result:correct"], train.type(c).dtype, 0);
+    out.correct = readElement(io["result:correct"].data(), train.type(c).dtype, 0);
   return out;
 }
 
@@ -360,34 +320,31 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
                                       const std::atomic<bool> *stop) {
   if (auto r = checkData(data); !r)
     return r.error();
-  size_t n = data.size(), b = static_cast<size_t>(config().batch);
-  size_t steps = (n + b - 1) / b;
+  Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, config().shuffle);
+  batcher.startEpoch(epoch);
+  size_t steps = batcher.numBatches();
   if (auto r = setStepsPerEpoch(static_cast<int64_t>(steps)); !r)
     return r.error();
-  std::vector<size_t> order = config().shuffle ? shuffledOrder(n, config().seed, epoch) : std::vector<size_t>();
-  if (!config().shuffle)
-    for (size_t i = 0; i < n; ++i)
-      order.push_back(i);
   EvalStats stats;
   double lossSum = 0, correct = 0;
   for (size_t s = 0; s < steps; ++s) {
     if (stop && stop->load())
       break;
-    size_t rows = std::min(b, n - s * b);
+    size_t rows = batcher.rowsIn(s);
     auto vr = batchProgram(static_cast<int64_t>(rows));
     if (!vr)
       return vr.error();
     BatchProgram &v = **vr;
-    if (auto r = stage(v, data, order, s * b, rows); !r)
+    if (auto r = stage(v, data, batcher, s); !r)
       return r.error();
     if (auto r = call(v, v.train, "train_step"); !r)
       return r.error();
     const Function &train = *v.module->findFunction("train_step");
     auto &io = v.io["train_step"];
-    double loss = readElement(io["result:loss"], train.type(train.findResult("loss")).dtype, 0);
+    double loss = readElement(io["result:loss"].data(), train.type(train.findResult("loss")).dtype, 0);
     lossSum += loss * double(rows);
     if (ValueId c = train.findResult("correct"); c.valid())
-      correct += readElement(io["result:correct"], train.type(c).dtype, 0);
+      correct += readElement(io["result:correct"].data(), train.type(c).dtype, 0);
     stats.examples += rows;
     if (progress)
       progress(s + 1, steps, lossSum / double(stats.examples), stats.examples);
@@ -403,28 +360,25 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
 Result<EvalStats> Trainer::evaluate(const Dataset &data) {
   if (auto r = checkData(data); !r)
     return r.error();
-  size_t n = data.size(), b = static_cast<size_t>(config().batch);
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i)
-    order[i] = i;
+  Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
   EvalStats stats;
   double lossSum = 0, correct = 0;
-  for (size_t first = 0; first < n; first += b) {
-    size_t rows = std::min(b, n - first);
+  for (size_t b = 0; b < batcher.numBatches(); ++b) {
+    size_t rows = batcher.rowsIn(b);
     auto vr = batchProgram(static_cast<int64_t>(rows));
     if (!vr)
       return vr.error();
     BatchProgram &v = **vr;
-    if (auto r = stage(v, data, order, first, rows); !r)
+    if (auto r = stage(v, data, batcher, b); !r)
       return r.error();
     if (auto r = call(v, v.eval, "eval"); !r)
       return r.error();
     const Function &eval = *v.module->findFunction("eval");
     auto &io = v.io["eval"];
     if (ValueId l = eval.findResult("loss"); l.valid())
-      lossSum += readElement(io["result:loss"], eval.type(l).dtype, 0) * double(rows);
+      lossSum += readElement(io["result:loss"].data(), eval.type(l).dtype, 0) * double(rows);
     if (ValueId c = eval.findResult("correct"); c.valid())
-      correct += readElement(io["result:correct"], eval.type(c).dtype, 0);
+      correct += readElement(io["result:correct"].data(), eval.type(c).dtype, 0);
     stats.examples += rows;
   }
   if (stats.examples > 0) {
@@ -443,20 +397,20 @@ Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int
                              data.featureSize(), x ? x->type.str() : std::string("missing"))};
   if (predictOutput_.empty())
     return Error{fmt::format("model '{}' has no 'output' to predict", modelName_)};
-  size_t n = data.size(), b = static_cast<size_t>(config().batch);
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i)
-    order[i] = i;
+  size_t n = data.size();
+  Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
   std::vector<float> out;
-  for (size_t first = 0; first < n; first += b) {
-    size_t rows = std::min(b, n - first);
+  for (size_t b = 0; b < batcher.numBatches(); ++b) {
+    size_t rows = batcher.rowsIn(b);
     auto vr = batchProgram(static_cast<int64_t>(rows));
     if (!vr)
       return vr.error();
     BatchProgram &v = **vr;
-    size_t fs = data.featureSize();
-    v.features.resize(rows * fs);
-    std::memcpy(v.features.data(), &data.features[first * fs], rows * fs * sizeof(float));
+    v.features.resize(rows * data.featureSize());
+    BatchBuffers features;
+    features.features = v.features;
+    if (auto r = batcher.fill(b, features); !r)
+      return r.error();
     if (auto r = call(v, v.predict, "predict"); !r)
       return r.error();
     const Function &fn = *v.module->findFunction("predict");
@@ -464,7 +418,7 @@ Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int
     const TensorType &t = fn.type(r);
     auto &buf = v.io["predict"]["result:" + predictOutput_];
     for (int64_t i = 0; i < t.numElements(); ++i)
-      out.push_back(float(readElement(buf, t.dtype, size_t(i))));
+      out.push_back(float(readElement(buf.data(), t.dtype, size_t(i))));
     shape = t.shape;
   }
   if (!shape.empty())
@@ -501,7 +455,7 @@ Result<void> Trainer::setTensor(const std::string &name, const HostTensor &value
 
 int64_t Trainer::stepCount() const {
   auto it = state_.find(kStepCounter);
-  return it == state_.end() ? 0 : static_cast<int64_t>(readElement(it->second->bytes, it->second->type.dtype, 0));
+  return it == state_.end() ? 0 : static_cast<int64_t>(readElement(it->second->bytes.data(), it->second->type.dtype, 0));
 }
 
 Result<void> Trainer::save(const std::string &path, int64_t epochsDone) const {

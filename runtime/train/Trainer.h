@@ -127,8 +127,7 @@ private:
   Result<void> compileBatchProgram(int64_t batch, BatchProgram &v);
   Result<void> initState(const class Function &fn);
   Result<void> call(BatchProgram &v, CompiledFunction *fn, const std::string &which);
-  Result<size_t> stage(BatchProgram &v, const Dataset &data, const std::vector<size_t> &order, size_t first,
-                       size_t rows);
+  Result<size_t> stage(BatchProgram &v, const Dataset &data, const class Batcher &batcher, size_t b);
 
   /// The checked program and the run's settings; each batch size derives its compilation.
   std::unique_ptr<Compilation> source_;

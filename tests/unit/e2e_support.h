@@ -18,6 +18,7 @@
 #include "ir/Interpreter.h"
 #include "ir/Random.h"
 #include "runtime/exec/Executable.h"
+#include "runtime/exec/Storage.h"
 #include "runtime/train/Initializers.h"
 
 #include <catch2/catch.hpp>
@@ -61,32 +62,16 @@ inline Tensor randomTensor(const TensorType &t, uint64_t seed, double lo = -1, d
 
 /// The tensor's storage as the compiled code lays it out.
 inline std::vector<char> toBuffer(const Tensor &t) {
-  int64_t eb = storageBytes(t.type.dtype);
-  std::vector<char> buf(static_cast<size_t>(std::max<int64_t>(1, t.type.numElements() * eb)), 0);
-  for (size_t i = 0; i < t.data.size(); ++i) {
-    char *p = buf.data() + i * size_t(eb);
-    switch (t.type.dtype) {
-    case DType::F32: { float v = float(t.data[i]); std::memcpy(p, &v, 4); break; }
-    case DType::F64: { double v = t.data[i]; std::memcpy(p, &v, 8); break; }
-    case DType::I32: { int32_t v = int32_t(t.data[i]); std::memcpy(p, &v, 4); break; }
-    case DType::I1: *p = t.data[i] != 0; break;
-    }
-  }
+  std::vector<char> buf(storageSize(t.type), 0);
+  for (size_t i = 0; i < t.data.size(); ++i)
+    writeElement(buf.data(), t.type.dtype, i, t.data[i]);
   return buf;
 }
 
 inline Tensor fromBuffer(const TensorType &type, const std::vector<char> &buf) {
   Tensor t = Tensor::filled(type, 0);
-  int64_t eb = storageBytes(type.dtype);
-  for (size_t i = 0; i < t.data.size(); ++i) {
-    const char *p = buf.data() + i * size_t(eb);
-    switch (type.dtype) {
-    case DType::F32: { float v; std::memcpy(&v, p, 4); t.data[i] = v; break; }
-    case DType::F64: { double v; std::memcpy(&v, p, 8); t.data[i] = v; break; }
-    case DType::I32: { int32_t v; std::memcpy(&v, p, 4); t.data[i] = v; break; }
-    case DType::I1: t.data[i] = *p != 0; break;
-    }
-  }
+  for (size_t i = 0; i < t.data.size(); ++i)
+    t.data[i] = readElement(buf.data(), type.dtype, i);
   return t;
 }
 
