@@ -83,6 +83,7 @@ Result<std::unique_ptr<Trainer>> Trainer::fromSource(const std::string &name, st
 
 Result<std::unique_ptr<Trainer>> Trainer::fromCompilation(std::unique_ptr<Compilation> source) {
   std::unique_ptr<Trainer> t(new Trainer());
+  t->stepsPerEpoch_ = std::max<int64_t>(1, source->settings().stepsPerEpoch);
   t->source_ = std::move(source);
   // Compile for the main batch size now, so that model errors surface at once.
   auto v = t->batchProgram(t->config().batch);

@@ -65,7 +65,9 @@ public:
   static Result<std::unique_ptr<Trainer>> fromSource(const std::string &name, std::string text,
                                                      const CompileSettings &settings);
   /// Trains the program of `source` (a Compilation of a .nn program; its later stages are not
-  /// used: each batch size gets its own, sharing the checked program).
+  /// used: each batch size gets its own, sharing the checked program). Its settings'
+  /// stepsPerEpoch is the first number of steps per epoch compiled for, so a caller that knows
+  /// the data set's size compiles the step once.
   static Result<std::unique_ptr<Trainer>> fromCompilation(std::unique_ptr<Compilation> source);
 
   /// The train block with the settings' overrides applied.

@@ -156,16 +156,21 @@ public:
       settings.train.lr = lr_;
     if (!optimizer_.empty())
       settings.train.optimizer = optimizer_;
-    auto trainer = Trainer::fromFile(common_.file, settings);
-    if (!trainer)
-      return fail(trainer.message());
-    Trainer &t = **trainer;
-    const TrainConfig &c = t.config();
+    // The data first: with its size known, the step (and its schedule) compiles once.
+    auto source = Compilation::fromFile(common_.file, settings);
+    if (!source)
+      return fail(source.message());
+    const TrainConfig &c = (*source)->trainConfig();
     Dataset train;
     std::optional<Dataset> test;
     auto map = loadData(common_, c, train, test, true);
     if (!map)
       return fail(map.message());
+    int64_t steps = (static_cast<int64_t>(train.size()) + c.batch - 1) / c.batch;
+    auto trainer = Trainer::fromCompilation((*source)->withBatch(c.batch, std::max<int64_t>(1, steps)));
+    if (!trainer)
+      return fail(trainer.message());
+    Trainer &t = **trainer;
     t.setFeatureTransform(*map);
     if (auto r = t.checkData(train); !r)
       return fail(r.message());
