@@ -1,4 +1,4 @@
-//===- TrainBlock.cpp - The train block, read and resolved to typed settings ---------------===//
+//===- TrainBlock.cpp - The train block, read and resolved to typed settings ----------------===//
 //
 // Sema has checked each setting's kind (a positive integer, a quoted string, an optimizer call);
 // this file reads the values and hands the optimizer and schedule to the resolution tables of

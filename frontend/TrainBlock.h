@@ -1,4 +1,4 @@
-//===- TrainBlock.h - The train block, read and resolved to typed settings -----------------===//
+//===- TrainBlock.h - The train block, read and resolved to typed settings ------------------===//
 //
 // A checked program's `train` block becomes one TrainConfig: the minibatch size, epochs, seed
 // and data sources as plain values, and the optimizer and learning-rate schedule resolved once,

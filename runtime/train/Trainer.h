@@ -1,9 +1,9 @@
 //===- Trainer.h - Compile a model and train it: the runtime's C++ API ----------------------===//
 //
-// A Trainer compiles a .nn model (from a file or a string) into native train-step, eval and
-// predict functions and owns the training state: parameters, optimizer slots, the step and
-// random-number counters and batchnorm statistics, each in one buffer updated in place by the
-// compiled step. Typical use:
+// A Trainer compiles a .nn model (from a file or a string) through the pipeline
+// (pipeline/Pipeline.h) into native train-step, eval and predict functions and owns the
+// training state: parameters, optimizer slots, the step and random-number counters and
+// batchnorm statistics, each in one buffer updated in place by the compiled step. Typical use:
 //
 //   auto trainer = Trainer::fromFile("examples/iris.nn", {});   // CompileSettings: overrides
 //   if (!trainer) { report(trainer.message()); }
