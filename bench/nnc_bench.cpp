@@ -21,7 +21,7 @@
 //             [--check 3] [--warmup-ms 200] [--reps 7] [--rep-ms 150] [--no-write] [--raw]
 //             [--threads 1] [--disable-pass NAME]...
 //
-// --threads sets TrainerOptions::threads (the compiled step's threads; default 1). Each
+// --threads sets CompileSettings::threads (the compiled step's threads; default 1). Each
 // --disable-pass NAME turns off one graph pass (passes/PassManager.h) or code generation pass
 // (codegen/Emitter.h), as `nnc --disable-pass` does; `nnc --passes=list` prints the names. Both
 // are recorded in the JSON line ("threads", "disabled_passes") and apply to --raw too.
@@ -34,15 +34,13 @@
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Emitter.h"
-#include "frontend/Parser.h"
-#include "frontend/Sema.h"
 #include "passes/optimize/PassManager.h"
 #include "runtime/data/DataSource.h"
+#include "pipeline/Pipeline.h"
 #include "runtime/exec/Executable.h"
 #include "runtime/data/Npy.h"
 #include "support/ReadFile.h"
 #include "runtime/train/Trainer.h"
-#include "runtime/train/TrainingModule.h"
 
 #include <sys/resource.h>
 #include <time.h>
@@ -95,39 +93,20 @@ std::string jsonStrings(const std::vector<std::string> &v) {
 }
 
 /// Seconds per call of the compiled train_step alone: the model compiled as Trainer does it
-/// (lowerTraining with the graph pipeline, then Executable::compile, both with `options`'
-/// threads and disabled passes), state copied from `t`, minibatch 0 staged once; median over
+/// (the pipeline's executable stage, with `options`' threads and disabled passes), state copied from `t`, minibatch 0 staged once; median over
 /// `reps` repetitions of ~repMs.
-double rawStepSeconds(const std::string &path, nnc::Trainer &t, const nnc::TrainerOptions &options,
+double rawStepSeconds(const std::string &path, nnc::Trainer &t, const nnc::CompileSettings &options,
                       const std::vector<float> &x, const std::vector<int32_t> &y, int64_t reps,
                       double repMs) {
   using namespace nnc;
-  auto text = readFile(path);
-  if (!text)
-    die(text.message());
-  SourceFile file(path, *text);
-  DiagnosticEngine diags(&file);
-  Program program = parseProgram(file, diags);
-  checkProgram(program, diags);
-  if (diags.hasErrors())
-    die("raw: the model has errors");
-  const TrainConfig &c = t.config();
-  LowerOptions o;
-  o.batch = c.batch;
-  o.seed = c.seed;
-  o.modelName = options.modelName;
-  std::optional<Module> lowered =
-      lowerTraining(program, o, c, 1, diags, nullptr, options.optimize, options.disabledPasses);
-  if (!lowered)
-    die("raw: building the training module failed");
-  Module &module = *lowered;
-  CompileOptions co;
-  co.jit = options.jit;
-  co.threads = std::max(1, options.threads);
-  co.disabledPasses = options.disabledPasses;
-  auto exe = Executable::compile(module, co);
+  // A compilation of its own, not the Trainer's: the raw step runs on a copy of the state.
+  auto compilation = Compilation::fromFile(path, options);
+  if (!compilation)
+    die("raw: " + compilation.message());
+  auto exe = (*compilation)->executable();
   if (!exe)
-    die("raw: " + llvm::toString(exe.takeError()));
+    die("raw: " + exe.message());
+  const Module &module = **(*compilation)->optimizedGraphs();
   CompiledFunction *fn = (*exe)->function("train_step");
   const Function &train = *module.findFunction("train_step");
   std::vector<std::vector<uint8_t>> buffers;
@@ -170,7 +149,7 @@ double rawStepSeconds(const std::string &path, nnc::Trainer &t, const nnc::Train
 }
 
 /// --epoch: one epoch of `model` on `data`, phases timed; prints one JSON object.
-int epochBench(const std::string &model, const std::string &data, const nnc::TrainerOptions &base) {
+int epochBench(const std::string &model, const std::string &data, const nnc::CompileSettings &base) {
   using namespace nnc;
   double t0 = now();
   auto train = loadDataSource(data, Split::Train);
@@ -180,8 +159,8 @@ int epochBench(const std::string &model, const std::string &data, const nnc::Tra
   if (auto map = normalizeFeatures(*train, &*test, Normalization::Auto, data); !map)
     die(map.message());
   double loadS = now() - t0;
-  TrainerOptions options = base;
-  options.epochs = 1;
+  CompileSettings options = base;
+  options.train.epochs = 1;
   t0 = now();
   auto trainer = Trainer::fromFile(model, options);
   if (!trainer)
@@ -223,7 +202,7 @@ const char *kUsage =
     "  --warmup-ms MS       warm-up before timing (default 200)\n"
     "  --reps N             timed repetitions (default 7)\n"
     "  --rep-ms MS          length of one repetition (default 150)\n"
-    "  --threads N          threads of the compiled step (TrainerOptions::threads; default 1)\n"
+    "  --threads N          threads of the compiled step (CompileSettings::threads; default 1)\n"
     "  --disable-pass NAME  turn off a graph or code generation pass (repeatable; names:\n"
     "                       `nnc --passes=list`)\n"
     "  --no-write           do not write the .npy files\n"
@@ -279,8 +258,8 @@ int main(int argc, char **argv) {
   }
   if (threads < 1)
     die("--threads must be at least 1");
-  nnc::TrainerOptions options;
-  options.seed = seed;
+  nnc::CompileSettings options;
+  options.train.seed = seed;
   options.threads = threads;
   options.disabledPasses = disabled;
   if (!model.empty() && !epochData.empty())

@@ -23,9 +23,9 @@ int main(int argc, char **argv) {
   std::string model = argc > 1 ? argv[1] : NNC_SOURCE_DIR "/examples/iris.nn";
   std::string csv = argc > 2 ? argv[2] : NNC_SOURCE_DIR "/examples/iris.csv";
   std::string checkpoint = argc > 3 ? argv[3] : "";
-  TrainerOptions options;
+  CompileSettings options; // what overrides the train block; the pipeline's settings
   if (argc > 4)
-    options.epochs = std::atoll(argv[4]);
+    options.train.epochs = std::atoll(argv[4]);
 
   // Compile: the train step, eval and predict functions, JIT-compiled for the host CPU.
   auto trainer = Trainer::fromFile(model, options);

@@ -14,6 +14,7 @@
 #include "frontend/Builtins.h"
 #include "frontend/Lowerer.h"
 #include "frontend/Sema.h"
+#include "frontend/TrainBlock.h"
 #include "ir/Builder.h"
 
 #include <fmt/format.h>
@@ -28,46 +29,6 @@ double lowering::literalValue(const Expr &e) {
 
 using lowering::literalValue;
 
-TrainConfig readTrainConfig(const Program &program) {
-  TrainConfig c;
-  if (program.trains.empty())
-    return c;
-  auto callArgs = [](const Expr &e, const Builtin *b, std::map<std::string, double> &out) {
-    if (e.kind != Expr::Kind::Call || !b)
-      return;
-    for (size_t i = 0; i < e.args.size() && i < b->params.size(); ++i)
-      out[std::string(b->params[i].name)] = literalValue(*e.args[i]);
-    for (const KeywordArg &k : e.kwargs)
-      out[k.name] = literalValue(*k.value);
-  };
-  for (const TrainSetting &s : program.trains.front().settings) {
-    const Expr &v = *s.value;
-    if (s.name == "optimizer") {
-      c.optimizer = v.text;
-      callArgs(v, findBuiltin(v.text, BuiltinKind::Optimizer), c.optimizerArgs);
-    } else if (s.name == "schedule") {
-      c.schedule = v.text;
-      callArgs(v, findBuiltin(v.text, BuiltinKind::Schedule), c.scheduleArgs);
-    } else if (s.name == "batch") {
-      c.batch = static_cast<int64_t>(v.number);
-    } else if (s.name == "epochs") {
-      c.epochs = static_cast<int64_t>(v.number);
-    } else if (s.name == "seed") {
-      c.seed = static_cast<uint64_t>(v.number);
-    } else if (s.name == "clip") {
-      c.clip = v.number;
-    } else if (s.name == "weight_decay") {
-      c.weightDecay = v.number;
-    } else if (s.name == "shuffle") {
-      c.shuffle = v.number != 0;
-    } else if (s.name == "data") {
-      c.data = v.text;
-    } else if (s.name == "test_data") {
-      c.testData = v.text;
-    }
-  }
-  return c;
-}
 
 namespace lowering {
 
@@ -376,7 +337,7 @@ std::optional<LoweredModel> lowerModel(const Program &program, const LowerOption
                                               : fmt::format("the file defines no model named '{}'", options.modelName));
     return std::nullopt;
   }
-  int64_t batch = options.batch > 0 ? options.batch : readTrainConfig(program).batch;
+  int64_t batch = options.batch > 0 ? options.batch : trainBlockBatch(program);
   Function &fn = module.addFunction(options.functionName.empty() ? "forward" : options.functionName);
   return lowering::Lowerer(program, options, fn, diags).run(*model, batch);
 }

@@ -6,7 +6,7 @@
 // diagnostics at the operator that caused them. The same model lowers in three modes: Train
 // (dropout draws masks, batchnorm uses batch statistics and updates its running ones), Eval
 // (dropout is the identity, batchnorm uses running statistics) and Predict (Eval without
-// targets and loss). The `train` block's settings are read here too.
+// targets and loss).
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
@@ -29,24 +29,6 @@ struct LowerOptions {
   uint64_t seed = 0;       ///< dropout streams are derived from it
   std::string functionName; ///< name of the Function; empty = "forward"
 };
-
-/// The `train` block's settings in plain form (command-line flags override them later).
-struct TrainConfig {
-  std::string optimizer = "sgd";
-  std::map<std::string, double> optimizerArgs; ///< e.g. lr, momentum; booleans as 0/1
-  std::string schedule = "constant";
-  std::map<std::string, double> scheduleArgs;
-  int64_t batch = 32;
-  int64_t epochs = 10;
-  uint64_t seed = 1;
-  double clip = 0;          ///< global-norm clipping; 0 = off
-  double weightDecay = 0;   ///< decoupled weight decay; 0 = off
-  bool shuffle = true;
-  std::string data, testData;
-};
-
-/// Reads the train block (defaults when there is none). `program` must have passed checkProgram.
-TrainConfig readTrainConfig(const Program &program);
 
 /// What lowering learned about the model that later stages need.
 struct LoweredModel {

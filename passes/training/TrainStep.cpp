@@ -19,12 +19,6 @@ Diagnostic error(std::string message) { return Diagnostic{Severity::Error, {}, s
 
 std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, const TrainStepConfig &config,
                                                     Module &module, const GradRuleTable &rules) {
-  auto opt = resolveOptimizer(config.optimizer, config.optimizerArgs, config.weightDecay);
-  if (auto *e = std::get_if<std::string>(&opt))
-    return error(*e);
-  auto schedule = resolveSchedule(config.schedule, config.scheduleArgs);
-  if (auto *e = std::get_if<std::string>(&schedule))
-    return error(*e);
   if (config.stepsPerEpoch < 1 || config.totalEpochs < 1)
     return error("steps per epoch and epochs must be at least 1");
   if (config.clip < 0)
@@ -68,9 +62,9 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
   b.setLoc(locOf("optimizer"));
   ValueId step =
       f.addArgument(kStepCounter, TensorType(DType::I32, {}), ArgRole::State, false, "zeros", b.loc());
-  const OptimizerParams &o = std::get<OptimizerParams>(opt);
+  const OptimizerParams &o = config.optimizer;
   b.setLoc(locOf("schedule"));
-  ValueId lr = appendLearningRate(b, std::get<ScheduleParams>(schedule), o.lr, step, config.stepsPerEpoch,
+  ValueId lr = appendLearningRate(b, config.schedule, o.lr, step, config.stepsPerEpoch,
                                   config.totalEpochs);
   b.setLoc(locOf("optimizer"));
   ValueId t = b.add(b.cast(step, DType::F64), b.scalar(1, DType::F64));
@@ -112,7 +106,7 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string name = f.argument(params[i]).name;
     ParamUpdateInputs in{name, params[i], g[i], scalarsIn(f.type(params[i]).dtype),
-                         config.weightDecay > 0 ? locOf("weight_decay") : SourceLoc{}};
+                         o.decoupled > 0 ? locOf("weight_decay") : SourceLoc{}};
     auto updated = appendParameterUpdate(b, o, in);
     if (auto *e = std::get_if<std::string>(&updated))
       return error(*e);

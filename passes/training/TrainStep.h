@@ -6,8 +6,8 @@
 // that write every parameter, slot, counter and running statistic in place. One call of it is
 // one step of training. buildTrainingModule adds the `eval` and `predict` functions beside it.
 //
-// Its configuration is the train block's, in plain form: the passes do not depend on the
-// frontend, so the driver converts frontend's TrainConfig into a TrainStepConfig.
+// Its configuration holds the train block's optimizer and schedule as resolved values
+// (Optimizers.h); the passes do not depend on the frontend, which resolves them.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
@@ -15,21 +15,19 @@
 #include "support/Diagnostic.h"
 #include "ir/Graph.h"
 #include "passes/training/GradRules.h"
+#include "passes/training/Optimizers.h"
 
-#include <map>
 #include <string>
 #include <variant>
 
 namespace nnc {
 
-/// The training settings the train step is built from (the train block's names and values).
+/// The training settings the train step is built from: the optimizer and schedule as typed
+/// values (resolved once, from the train block, by frontend/TrainBlock.cpp).
 struct TrainStepConfig {
-  std::string optimizer = "sgd";
-  std::map<std::string, double> optimizerArgs; ///< lr, momentum, nesterov (0/1), beta1, ...
-  std::string schedule = "constant";
-  std::map<std::string, double> scheduleArgs;  ///< every, gamma, min_lr, warmup, epochs
+  OptimizerParams optimizer; ///< every hyper-parameter, decoupled weight decay included
+  ScheduleParams schedule;
   double clip = 0;        ///< clip the gradients to this global norm; 0 = off
-  double weightDecay = 0; ///< the train block's decoupled weight decay; 0 = off
   /// Schedules count epochs: the number of train steps per epoch and of epochs in the run.
   int64_t stepsPerEpoch = 1;
   int64_t totalEpochs = 1;
@@ -44,7 +42,7 @@ struct TrainStepConfig {
 inline constexpr const char *kStepCounter = "step";
 
 /// Appends to `module` the function `train_step` built from `forward` (a Train-mode lowering
-/// with a `loss` result). Errors (no loss, an unknown optimizer, a name clash, a missing
+/// with a `loss` result). Errors (no loss, a name clash, a missing
 /// gradient rule at some source line) are returned as a diagnostic.
 ///
 /// Algorithm:

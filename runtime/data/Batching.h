@@ -5,10 +5,9 @@
 // splitmix64 generator and Fisher-Yates, not from std::shuffle, whose output differs between
 // standard libraries. Batch b holds positions [b*B, min((b+1)*B, N)) of that order.
 //
-// Contract for the final, partial batch: fill() copies its real rows, returns their number
-// r < B, and marks rows [r, B) with 0 in the row mask; padBatch() then fills those rows by
-// repeating rows 0..r-1, so the step sees valid data; the runtime masks them out of the loss and
-// the metrics (or scales by B/r), so the pad rows contribute nothing.
+// The final batch may be partial: it holds the r = N - (numBatches() - 1) * B examples left, and
+// the Trainer runs it through functions compiled for batch r, so every example counts once and
+// no row is padding.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
@@ -17,7 +16,6 @@
 
 #include <cstdint>
 #include <span>
-#include <utility>
 #include <vector>
 
 namespace nnc {
@@ -37,19 +35,16 @@ private:
 /// A permutation of 0..n-1 that depends only on (seed, epoch): Fisher-Yates with SplitMix64.
 std::vector<size_t> shuffledOrder(size_t n, uint64_t seed, uint64_t epoch);
 
-/// Splits `data` into (train, test) after a seeded shuffle; test gets round(n * testFraction)
-/// examples.
-std::pair<Dataset, Dataset> splitDataset(const Dataset &data, double testFraction, uint64_t seed);
-
-/// Where one minibatch goes: contiguous row-major buffers of exactly B rows each. An empty span
-/// is skipped. For class-labelled data, `classLabels` and/or `oneHot` receive the label; for
+/// Where one minibatch of r rows goes (r = Batcher::rowsIn(b)): contiguous row-major buffers of
+/// exactly r rows each. An empty span is skipped. For class-labelled data, `classLabels`,
+/// `classValues` and/or `oneHot` receive the label (the forms a model's target may take); for
 /// target-labelled data, `targets`.
 struct BatchBuffers {
-  std::span<float> features;      ///< B * featureSize() floats
-  std::span<int32_t> classLabels; ///< B class indices
-  std::span<float> oneHot;        ///< B * numClasses() floats: 1 at the label, 0 elsewhere
-  std::span<float> targets;       ///< B * targetSize() floats
-  std::span<float> rowMask;       ///< B floats: 1 for a real row, 0 for a pad row
+  std::span<float> features;      ///< r * featureSize() floats
+  std::span<int32_t> classLabels; ///< r class indices
+  std::span<float> classValues;   ///< r floats: the class index as a number
+  std::span<float> oneHot;        ///< r * numClasses() floats: 1 at the label, 0 elsewhere
+  std::span<float> targets;       ///< r * targetSize() floats
 };
 
 /// Cuts one data set into minibatches of a fixed size, shuffled per epoch. Holds a reference to
@@ -63,14 +58,16 @@ public:
   void startEpoch(uint64_t epoch);
   /// ceil(N / B): the final batch may be partial.
   size_t numBatches() const;
+  /// The examples in batch `b`: B, or fewer in the final one; 0 past the end.
+  size_t rowsIn(size_t b) const;
   size_t batchSize() const { return batchSize_; }
   /// The example indices of the current epoch, in visiting order.
   const std::vector<size_t> &order() const { return order_; }
 
-  /// Copies batch `b` of the current epoch into `out` and returns its number of real rows r
-  /// (B except for a partial final batch). Rows [r, B) are left as they were, except rowMask,
-  /// which gets 1 for real rows and 0 after. An Error when a buffer has the wrong size, a label
-  /// buffer does not fit the data's label kind, or b >= numBatches().
+  /// Copies batch `b` of the current epoch into `out` and returns its number of rows r =
+  /// rowsIn(b). An Error when a buffer has the wrong size, a label buffer does not fit the
+  /// data's label kind, or b >= numBatches(). A label outside [0, numClasses()) leaves its
+  /// one-hot row all zero.
   Result<size_t> fill(size_t b, const BatchBuffers &out) const;
 
 private:
@@ -80,11 +77,5 @@ private:
   bool shuffle_;
   std::vector<size_t> order_;
 };
-
-/// Fills rows [realRows, batchSize) of every non-empty buffer in `out` by repeating rows
-/// 0..realRows-1 in turn, and sets rowMask (1 for real rows, 0 for pad rows). Each buffer's row
-/// width is its size / batchSize. Returns realRows; an Error when realRows is 0 or above
-/// batchSize, or a buffer's size is not a multiple of batchSize.
-Result<size_t> padBatch(const BatchBuffers &out, size_t realRows, size_t batchSize);
 
 } // namespace nnc

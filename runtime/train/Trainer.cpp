@@ -1,17 +1,13 @@
 //===- Trainer.cpp - Compile a model and train it: the runtime's C++ API --------------------===//
 #include "runtime/train/Trainer.h"
 
-#include "frontend/Parser.h"
-#include "frontend/Sema.h"
-#include "ir/Verifier.h"
 #include "passes/training/TrainStep.h"
+#include "pipeline/Pipeline.h"
 #include "runtime/data/Batching.h"
 #include "runtime/exec/Executable.h"
-#include "runtime/train/Initializers.h"
-#include "support/ReadFile.h"
+#include "runtime/exec/Storage.h"
 #include "runtime/records/Safetensors.h"
-#include "runtime/train/TrainingModule.h"
-#include "runtime/exec/ThreadPool.h"
+#include "runtime/train/Initializers.h"
 
 #include <fmt/format.h>
 
@@ -20,23 +16,18 @@
 
 namespace nnc {
 
-/// The parsed and checked program, kept to lower it again for another batch size.
-struct LoadedSource {
-  std::unique_ptr<SourceFile> file;
-  Program program;
-};
-
 /// One state tensor in the layout the compiled code reads and writes.
 struct Trainer::State {
   TensorType type;
   std::vector<uint8_t> bytes;
 };
 
-/// The functions compiled for one minibatch size, with their staging and result buffers.
-struct Trainer::Variant {
+/// The program compiled for one minibatch size (the pipeline's Compilation, which owns the
+/// optimized graphs and the loaded code), with its staging and result buffers.
+struct Trainer::BatchProgram {
   int64_t batch = 0;
-  Module module;
-  std::unique_ptr<Executable> exe;
+  std::unique_ptr<Compilation> compilation;
+  const Module *module = nullptr; ///< the optimized graphs the code was compiled from
   CompiledFunction *train = nullptr, *eval = nullptr, *predict = nullptr;
   /// Per function name: storage of every non-state argument and of every result.
   std::map<std::string, std::map<std::string, std::vector<uint8_t>>> io;
@@ -51,40 +42,11 @@ static constexpr const char *kFeatureFactor = "nnc:feature_factor";
 
 namespace {
 
-Error errorFrom(const DiagnosticEngine &diags) { return Error{diags.renderAll()}; }
-
-/// Bytes of storage for a tensor type as the compiled code lays it out.
-size_t storageSize(const TensorType &t) {
-  return static_cast<size_t>(std::max<int64_t>(1, t.numElements() * storageBytes(t.dtype)));
-}
-
 ElementType elementTypeFor(DType d) {
   switch (d) {
   case DType::F64: return ElementType::F64;
   case DType::I32: return ElementType::I32;
   default: return ElementType::F32;
-  }
-}
-
-/// Reads element i of a buffer as double.
-double readElement(const std::vector<uint8_t> &buf, DType d, size_t i) {
-  const uint8_t *p = buf.data() + i * storageBytes(d);
-  switch (d) {
-  case DType::F32: { float v; std::memcpy(&v, p, 4); return v; }
-  case DType::F64: { double v; std::memcpy(&v, p, 8); return v; }
-  case DType::I32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-  case DType::I1: return *p != 0;
-  }
-  return 0;
-}
-
-void writeElement(std::vector<uint8_t> &buf, DType d, size_t i, double v) {
-  uint8_t *p = buf.data() + i * storageBytes(d);
-  switch (d) {
-  case DType::F32: { float f = float(v); std::memcpy(p, &f, 4); break; }
-  case DType::F64: std::memcpy(p, &v, 8); break;
-  case DType::I32: { int32_t x = int32_t(v); std::memcpy(p, &x, 4); break; }
-  case DType::I1: *p = v != 0; break;
   }
 }
 
@@ -104,47 +66,33 @@ int64_t perExample(const TensorType &t) {
 
 } // namespace
 
-Result<std::unique_ptr<Trainer>> Trainer::fromFile(const std::string &path, const TrainerOptions &options) {
-  auto text = readFile(path);
-  if (!text)
-    return text.error();
-  return fromSource(path, std::move(*text), options);
+Result<std::unique_ptr<Trainer>> Trainer::fromFile(const std::string &path, const CompileSettings &settings) {
+  auto source = Compilation::fromFile(path, settings);
+  if (!source)
+    return source.error();
+  return fromCompilation(std::move(*source));
 }
 
 Result<std::unique_ptr<Trainer>> Trainer::fromSource(const std::string &name, std::string text,
-                                                     const TrainerOptions &options) {
+                                                     const CompileSettings &settings) {
+  auto source = Compilation::fromSource(name, std::move(text), settings);
+  if (!source)
+    return source.error();
+  return fromCompilation(std::move(*source));
+}
+
+Result<std::unique_ptr<Trainer>> Trainer::fromCompilation(std::unique_ptr<Compilation> source) {
   std::unique_ptr<Trainer> t(new Trainer());
-  t->options_ = options;
-  t->loaded_ = std::make_unique<LoadedSource>();
-  t->loaded_->file = std::make_unique<SourceFile>(name, std::move(text));
-  DiagnosticEngine diags(t->loaded_->file.get());
-  t->loaded_->program = parseProgram(*t->loaded_->file, diags);
-  checkProgram(t->loaded_->program, diags);
-  if (diags.hasErrors())
-    return errorFrom(diags);
-  TrainConfig &c = t->config_;
-  c = readTrainConfig(t->loaded_->program);
-  if (options.batch > 0)
-    c.batch = options.batch;
-  if (options.seed)
-    c.seed = *options.seed;
-  if (options.optimizer && *options.optimizer != c.optimizer) {
-    c.optimizer = *options.optimizer;
-    double lr = c.optimizerArgs.count("lr") ? c.optimizerArgs["lr"] : -1;
-    c.optimizerArgs.clear(); // the other optimizer's hyper-parameters do not carry over
-    if (lr > 0)
-      c.optimizerArgs["lr"] = lr;
-  }
-  if (options.lr)
-    c.optimizerArgs["lr"] = *options.lr;
-  if (options.epochs)
-    c.epochs = *options.epochs;
+  t->stepsPerEpoch_ = std::max<int64_t>(1, source->settings().stepsPerEpoch);
+  t->source_ = std::move(source);
   // Compile for the main batch size now, so that model errors surface at once.
-  auto v = t->variant(c.batch);
+  auto v = t->batchProgram(t->config().batch);
   if (!v)
     return v.error();
   return t;
 }
+
+const TrainConfig &Trainer::config() const { return source_->trainConfig(); }
 
 Result<void> Trainer::setStepsPerEpoch(int64_t steps) {
   steps = std::max<int64_t>(1, steps);
@@ -153,56 +101,41 @@ Result<void> Trainer::setStepsPerEpoch(int64_t steps) {
   stepsPerEpoch_ = steps;
   // Schedules are compiled into the step; the constant one does not count steps, so its
   // compiled functions stay valid (recompiling them would cost a second for nothing).
-  if (config_.schedule == "constant")
+  if (config().schedule.kind == ScheduleKind::Constant)
     return {};
-  variants_.clear();
-  // There is always a variant for the main batch size: checkData and predict read its module.
-  auto v = variant(config_.batch);
+  programs_.clear();
+  // There is always a program for the main batch size: checkData and predict read its graphs.
+  auto v = batchProgram(config().batch);
   if (!v)
     return v.error();
   return {};
 }
 
-Result<Trainer::Variant *> Trainer::variant(int64_t batch) {
-  auto it = variants_.find(batch);
-  if (it != variants_.end())
+Result<Trainer::BatchProgram *> Trainer::batchProgram(int64_t batch) {
+  auto it = programs_.find(batch);
+  if (it != programs_.end())
     return it->second.get();
-  auto v = std::make_unique<Variant>();
+  auto v = std::make_unique<BatchProgram>();
   v->batch = batch;
-  if (auto r = compileVariant(batch, *v); !r)
+  if (auto r = compileBatchProgram(batch, *v); !r)
     return r.error();
-  return (variants_[batch] = std::move(v)).get();
+  return (programs_[batch] = std::move(v)).get();
 }
 
-Result<void> Trainer::compileVariant(int64_t batch, Variant &v) {
+Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
   auto start = std::chrono::steady_clock::now();
-  DiagnosticEngine diags(loaded_->file.get());
-  LowerOptions o;
-  o.batch = batch;
-  o.modelName = options_.modelName;
-  o.seed = config_.seed;
-  LoweredModel info;
-  std::optional<Module> m = lowerTraining(loaded_->program, o, config_, stepsPerEpoch_, diags, &info,
-                                          options_.optimize, options_.disabledPasses);
-  if (!m)
-    return errorFrom(diags);
-  modelName_ = info.name;
-  hasCorrect_ = info.hasCorrect;
-  v.module = std::move(*m);
-  CompileOptions co;
-  co.jit = options_.jit;
-  co.threads = std::max(1, options_.threads);
-  co.disabledPasses = options_.disabledPasses;
-  if (computeThreads() < co.threads)
-    setComputeThreads(co.threads);
-  auto exe = Executable::compile(v.module, co);
+  v.compilation = source_->withBatch(batch, stepsPerEpoch_);
+  auto exe = v.compilation->executable();
   if (!exe)
-    return Error{"code generation failed: " + llvm::toString(exe.takeError())};
-  v.exe = std::move(*exe);
-  v.train = v.exe->function("train_step");
-  v.eval = v.exe->function("eval");
-  v.predict = v.exe->function("predict");
-  for (const Function &fn : v.module.functions()) {
+    return exe.error();
+  v.module = *v.compilation->optimizedGraphs();
+  modelName_ = v.compilation->model().name;
+  hasCorrect_ = v.compilation->model().hasCorrect;
+  Executable *code = *exe;
+  v.train = code->function("train_step");
+  v.eval = code->function("eval");
+  v.predict = code->function("predict");
+  for (const Function &fn : v.module->functions()) {
     if (auto r = initState(fn); !r)
       return r;
     auto &io = v.io[fn.name()];
@@ -212,11 +145,11 @@ Result<void> Trainer::compileVariant(int64_t batch, Variant &v) {
     for (const FunctionResult &r : fn.results())
       io["result:" + r.name].assign(storageSize(fn.type(r.value)), 0);
   }
-  const Function &predict = *v.module.findFunction("predict");
+  const Function &predict = *v.module->findFunction("predict");
   if (predictOutput_.empty() && !predict.results().empty())
     predictOutput_ = predict.results().front().name;
   if (params_.empty())
-    for (const Argument &a : v.module.findFunction("train_step")->arguments())
+    for (const Argument &a : v.module->findFunction("train_step")->arguments())
       if (a.role == ArgRole::State && a.trainable)
         params_.push_back(a.name);
   compileSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -235,7 +168,7 @@ Result<void> Trainer::initState(const Function &fn) {
                                  a.name, it->second->type.str(), a.type.str())};
       continue;
     }
-    auto values = initialValues(a.init, a.type, config_.seed, a.name);
+    auto values = initialValues(a.init, a.type, config().seed, a.name);
     if (auto *err = std::get_if<std::string>(&values))
       return Error{*err};
     auto s = std::make_unique<State>();
@@ -243,7 +176,7 @@ Result<void> Trainer::initState(const Function &fn) {
     s->bytes.assign(storageSize(a.type), 0);
     const auto &vals = std::get<std::vector<double>>(values);
     for (size_t i = 0; i < vals.size(); ++i)
-      writeElement(s->bytes, a.type.dtype, i, vals[i]);
+      writeElement(s->bytes.data(), a.type.dtype, i, vals[i]);
     state_[a.name] = std::move(s);
     stateOrder_.push_back(a.name);
   }
@@ -251,9 +184,9 @@ Result<void> Trainer::initState(const Function &fn) {
 }
 
 /// Runs one compiled function: arguments from the staged minibatch and the state, results into
-/// the variant's result buffers.
-Result<void> Trainer::call(Variant &v, CompiledFunction *cf, const std::string &which) {
-  const Function &fn = *v.module.findFunction(which);
+/// the program's result buffers.
+Result<void> Trainer::call(BatchProgram &v, CompiledFunction *cf, const std::string &which) {
+  const Function &fn = *v.module->findFunction(which);
   auto &io = v.io[which];
   std::vector<void *> ptrs;
   for (const Argument &a : fn.arguments()) {
@@ -272,10 +205,10 @@ Result<void> Trainer::call(Variant &v, CompiledFunction *cf, const std::string &
       std::memcpy(buf.data(), v.labels.data(), n * 4);
     } else if (a.role == ArgRole::Input) {
       for (size_t i = 0; i < n; ++i)
-        writeElement(buf, a.type.dtype, i, v.features[i]);
+        writeElement(buf.data(), a.type.dtype, i, v.features[i]);
     } else {
       for (size_t i = 0; i < n; ++i)
-        writeElement(buf, a.type.dtype, i, v.targets[i]);
+        writeElement(buf.data(), a.type.dtype, i, v.targets[i]);
     }
     ptrs.push_back(buf.data());
   }
@@ -288,8 +221,8 @@ Result<void> Trainer::call(Variant &v, CompiledFunction *cf, const std::string &
 Result<void> Trainer::checkData(const Dataset &data) const {
   if (data.size() == 0)
     return Error{"the data set has no examples"};
-  const Variant &v = *variants_.begin()->second;
-  const Function &train = *v.module.findFunction("train_step");
+  const BatchProgram &v = *programs_.begin()->second;
+  const Function &train = *v.module->findFunction("train_step");
   const Argument *x = argumentWithRole(train, ArgRole::Input);
   const Argument *y = argumentWithRole(train, ArgRole::Target);
   if (!x)
@@ -325,52 +258,38 @@ Result<void> Trainer::checkData(const Dataset &data) const {
   return {};
 }
 
-/// Copies examples order[first .. first+rows) into the variant's staging buffers.
-Result<size_t> Trainer::stage(Variant &v, const Dataset &data, const std::vector<size_t> &order, size_t first,
-                              size_t rows) {
-  const Function &train = *v.module.findFunction("train_step");
+/// Copies batch `b` of `batcher` (over `data`) into the program's staging buffers, the labels in
+/// the form the model's target takes: class indices, the index as a number, or one-hot rows.
+Result<size_t> Trainer::stage(BatchProgram &v, const Dataset &data, const Batcher &batcher, size_t b) {
+  const Function &train = *v.module->findFunction("train_step");
   const Argument *y = argumentWithRole(train, ArgRole::Target);
-  size_t fs = data.featureSize();
-  v.features.resize(rows * fs);
-  for (size_t r = 0; r < rows; ++r)
-    std::memcpy(&v.features[r * fs], &data.features[order[first + r] * fs], fs * sizeof(float));
-  if (!y)
-    return rows;
-  if (data.labelKind == LabelKind::Class) {
+  size_t rows = batcher.rowsIn(b);
+  v.features.resize(rows * data.featureSize());
+  BatchBuffers out;
+  out.features = v.features;
+  if (y && data.labelKind == LabelKind::Class && y->type.dtype == DType::I32) {
+    v.labels.resize(rows);
+    out.classLabels = v.labels;
+  } else if (y && data.labelKind == LabelKind::Class) {
     int64_t per = perExample(y->type);
-    if (y->type.dtype == DType::I32) {
-      v.labels.resize(rows);
-      for (size_t r = 0; r < rows; ++r)
-        v.labels[r] = data.classLabels[order[first + r]];
-    } else {
-      // A float target for class data: the class index itself, or its one-hot row.
-      v.targets.assign(rows * size_t(per), 0.0f);
-      for (size_t r = 0; r < rows; ++r) {
-        int32_t label = data.classLabels[order[first + r]];
-        if (per == 1)
-          v.targets[r] = float(label);
-        else if (label >= 0 && label < per)
-          v.targets[r * size_t(per) + size_t(label)] = 1.0f;
-      }
-    }
-  } else {
-    size_t ts = data.targetSize();
-    v.targets.resize(rows * ts);
-    for (size_t r = 0; r < rows; ++r)
-      std::memcpy(&v.targets[r * ts], &data.targets[order[first + r] * ts], ts * sizeof(float));
+    v.targets.resize(rows * size_t(per));
+    (per == 1 ? out.classValues : out.oneHot) = v.targets;
+  } else if (y) {
+    v.targets.resize(rows * data.targetSize());
+    out.targets = v.targets;
   }
-  return rows;
+  return batcher.fill(b, out);
 }
 
 Result<StepResult> Trainer::step(std::span<const float> features, std::span<const int32_t> classLabels,
                                  std::span<const float> targets, size_t rows) {
   if (rows == 0)
     return Error{"a train step needs at least one example"};
-  auto vr = variant(static_cast<int64_t>(rows));
+  auto vr = batchProgram(static_cast<int64_t>(rows));
   if (!vr)
     return vr.error();
-  Variant &v = **vr;
-  const Function &train = *v.module.findFunction("train_step");
+  BatchProgram &v = **vr;
+  const Function &train = *v.module->findFunction("train_step");
   const Argument *x = argumentWithRole(train, ArgRole::Input);
   const Argument *y = argumentWithRole(train, ArgRole::Target);
   if (!x || features.size() != static_cast<size_t>(x->type.numElements()))
@@ -392,9 +311,9 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
     return r.error();
   StepResult out;
   auto &io = v.io["train_step"];
-  out.loss = readElement(io["result:loss"], train.type(train.findResult("loss")).dtype, 0);
+  out.loss = readElement(io["result:loss"].data(), train.type(train.findResult("loss")).dtype, 0);
   if (ValueId c = train.findResult("correct"); c.valid())
-    out.correct = readElement(io["result:correct"], train.type(c).dtype, 0);
+    out.correct = readElement(io["result:correct"].data(), train.type(c).dtype, 0);
   return out;
 }
 
@@ -402,34 +321,31 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
                                       const std::atomic<bool> *stop) {
   if (auto r = checkData(data); !r)
     return r.error();
-  size_t n = data.size(), b = static_cast<size_t>(config_.batch);
-  size_t steps = (n + b - 1) / b;
+  Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, config().shuffle);
+  batcher.startEpoch(epoch);
+  size_t steps = batcher.numBatches();
   if (auto r = setStepsPerEpoch(static_cast<int64_t>(steps)); !r)
     return r.error();
-  std::vector<size_t> order = config_.shuffle ? shuffledOrder(n, config_.seed, epoch) : std::vector<size_t>();
-  if (!config_.shuffle)
-    for (size_t i = 0; i < n; ++i)
-      order.push_back(i);
   EvalStats stats;
   double lossSum = 0, correct = 0;
   for (size_t s = 0; s < steps; ++s) {
     if (stop && stop->load())
       break;
-    size_t rows = std::min(b, n - s * b);
-    auto vr = variant(static_cast<int64_t>(rows));
+    size_t rows = batcher.rowsIn(s);
+    auto vr = batchProgram(static_cast<int64_t>(rows));
     if (!vr)
       return vr.error();
-    Variant &v = **vr;
-    if (auto r = stage(v, data, order, s * b, rows); !r)
+    BatchProgram &v = **vr;
+    if (auto r = stage(v, data, batcher, s); !r)
       return r.error();
     if (auto r = call(v, v.train, "train_step"); !r)
       return r.error();
-    const Function &train = *v.module.findFunction("train_step");
+    const Function &train = *v.module->findFunction("train_step");
     auto &io = v.io["train_step"];
-    double loss = readElement(io["result:loss"], train.type(train.findResult("loss")).dtype, 0);
+    double loss = readElement(io["result:loss"].data(), train.type(train.findResult("loss")).dtype, 0);
     lossSum += loss * double(rows);
     if (ValueId c = train.findResult("correct"); c.valid())
-      correct += readElement(io["result:correct"], train.type(c).dtype, 0);
+      correct += readElement(io["result:correct"].data(), train.type(c).dtype, 0);
     stats.examples += rows;
     if (progress)
       progress(s + 1, steps, lossSum / double(stats.examples), stats.examples);
@@ -445,28 +361,25 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
 Result<EvalStats> Trainer::evaluate(const Dataset &data) {
   if (auto r = checkData(data); !r)
     return r.error();
-  size_t n = data.size(), b = static_cast<size_t>(config_.batch);
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i)
-    order[i] = i;
+  Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
   EvalStats stats;
   double lossSum = 0, correct = 0;
-  for (size_t first = 0; first < n; first += b) {
-    size_t rows = std::min(b, n - first);
-    auto vr = variant(static_cast<int64_t>(rows));
+  for (size_t b = 0; b < batcher.numBatches(); ++b) {
+    size_t rows = batcher.rowsIn(b);
+    auto vr = batchProgram(static_cast<int64_t>(rows));
     if (!vr)
       return vr.error();
-    Variant &v = **vr;
-    if (auto r = stage(v, data, order, first, rows); !r)
+    BatchProgram &v = **vr;
+    if (auto r = stage(v, data, batcher, b); !r)
       return r.error();
     if (auto r = call(v, v.eval, "eval"); !r)
       return r.error();
-    const Function &eval = *v.module.findFunction("eval");
+    const Function &eval = *v.module->findFunction("eval");
     auto &io = v.io["eval"];
     if (ValueId l = eval.findResult("loss"); l.valid())
-      lossSum += readElement(io["result:loss"], eval.type(l).dtype, 0) * double(rows);
+      lossSum += readElement(io["result:loss"].data(), eval.type(l).dtype, 0) * double(rows);
     if (ValueId c = eval.findResult("correct"); c.valid())
-      correct += readElement(io["result:correct"], eval.type(c).dtype, 0);
+      correct += readElement(io["result:correct"].data(), eval.type(c).dtype, 0);
     stats.examples += rows;
   }
   if (stats.examples > 0) {
@@ -478,35 +391,35 @@ Result<EvalStats> Trainer::evaluate(const Dataset &data) {
 }
 
 Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int64_t> &shape) {
-  const Function &predictFn = *variants_.begin()->second->module.findFunction("predict");
+  const Function &predictFn = *programs_.begin()->second->module->findFunction("predict");
   const Argument *x = argumentWithRole(predictFn, ArgRole::Input);
   if (!x || static_cast<int64_t>(data.featureSize()) != perExample(x->type))
     return Error{fmt::format("the data has {} features per example, but the model's input is {}",
                              data.featureSize(), x ? x->type.str() : std::string("missing"))};
   if (predictOutput_.empty())
     return Error{fmt::format("model '{}' has no 'output' to predict", modelName_)};
-  size_t n = data.size(), b = static_cast<size_t>(config_.batch);
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i)
-    order[i] = i;
+  size_t n = data.size();
+  Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
   std::vector<float> out;
-  for (size_t first = 0; first < n; first += b) {
-    size_t rows = std::min(b, n - first);
-    auto vr = variant(static_cast<int64_t>(rows));
+  for (size_t b = 0; b < batcher.numBatches(); ++b) {
+    size_t rows = batcher.rowsIn(b);
+    auto vr = batchProgram(static_cast<int64_t>(rows));
     if (!vr)
       return vr.error();
-    Variant &v = **vr;
-    size_t fs = data.featureSize();
-    v.features.resize(rows * fs);
-    std::memcpy(v.features.data(), &data.features[first * fs], rows * fs * sizeof(float));
+    BatchProgram &v = **vr;
+    v.features.resize(rows * data.featureSize());
+    BatchBuffers features;
+    features.features = v.features;
+    if (auto r = batcher.fill(b, features); !r)
+      return r.error();
     if (auto r = call(v, v.predict, "predict"); !r)
       return r.error();
-    const Function &fn = *v.module.findFunction("predict");
+    const Function &fn = *v.module->findFunction("predict");
     ValueId r = fn.findResult(predictOutput_);
     const TensorType &t = fn.type(r);
     auto &buf = v.io["predict"]["result:" + predictOutput_];
     for (int64_t i = 0; i < t.numElements(); ++i)
-      out.push_back(float(readElement(buf, t.dtype, size_t(i))));
+      out.push_back(float(readElement(buf.data(), t.dtype, size_t(i))));
     shape = t.shape;
   }
   if (!shape.empty())
@@ -543,7 +456,7 @@ Result<void> Trainer::setTensor(const std::string &name, const HostTensor &value
 
 int64_t Trainer::stepCount() const {
   auto it = state_.find(kStepCounter);
-  return it == state_.end() ? 0 : static_cast<int64_t>(readElement(it->second->bytes, it->second->type.dtype, 0));
+  return it == state_.end() ? 0 : static_cast<int64_t>(readElement(it->second->bytes.data(), it->second->type.dtype, 0));
 }
 
 Result<void> Trainer::save(const std::string &path, int64_t epochsDone) const {
@@ -564,7 +477,7 @@ Result<void> Trainer::save(const std::string &path, int64_t epochsDone) const {
   ckpt.metadata[checkpoint_keys::kModel] = modelName_;
   ckpt.metadata[checkpoint_keys::kStep] = std::to_string(stepCount());
   ckpt.metadata[checkpoint_keys::kEpoch] = std::to_string(epochsDone);
-  ckpt.metadata[checkpoint_keys::kOptimizer] = config_.optimizer;
+  ckpt.metadata[checkpoint_keys::kOptimizer] = config().optimizerName;
   return writeSafetensors(path, ckpt);
 }
 

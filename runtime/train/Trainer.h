@@ -1,11 +1,11 @@
 //===- Trainer.h - Compile a model and train it: the runtime's C++ API ----------------------===//
 //
-// A Trainer compiles a .nn model (from a file or a string) into native train-step, eval and
-// predict functions and owns the training state: parameters, optimizer slots, the step and
-// random-number counters and batchnorm statistics, each in one buffer updated in place by the
-// compiled step. Typical use:
+// A Trainer compiles a .nn model (from a file or a string) through the pipeline
+// (pipeline/Pipeline.h) into native train-step, eval and predict functions and owns the
+// training state: parameters, optimizer slots, the step and random-number counters and
+// batchnorm statistics, each in one buffer updated in place by the compiled step. Typical use:
 //
-//   auto trainer = Trainer::fromFile("examples/iris.nn", {});
+//   auto trainer = Trainer::fromFile("examples/iris.nn", {});   // CompileSettings: overrides
 //   if (!trainer) { report(trainer.message()); }
 //   auto stats = (*trainer)->trainEpoch(data, epoch);          // shuffled minibatches
 //   auto eval  = (*trainer)->evaluate(testData);               // loss and accuracy
@@ -20,8 +20,8 @@
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
-#include "codegen/Jit.h"
-#include "frontend/Lower.h"
+#include "frontend/TrainBlock.h"
+#include "pipeline/Pipeline.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/HostTensor.h"
 #include "runtime/data/Preprocess.h"
@@ -37,27 +37,7 @@
 
 namespace nnc {
 
-class Executable;
 class CompiledFunction;
-
-/// What overrides the model's `train` block (command-line flags, API callers).
-struct TrainerOptions {
-  std::string modelName;               ///< which model of the file; empty = the only one
-  int64_t batch = 0;                   ///< 0 = the train block's
-  std::optional<uint64_t> seed;
-  std::optional<std::string> optimizer;
-  std::optional<double> lr;
-  std::optional<int64_t> epochs;
-  /// Threads for the compiled step's large matrix products. Results do not depend on it: each
-  /// thread computes whole rows.
-  int threads = 1;
-  /// Run the graph optimization pipeline (simplify, stabilize, CSE, DCE) before codegen.
-  bool optimize = true;
-  /// Graph and code generation passes to skip (`--disable-pass`): differential tests and
-  /// bench/ compare the step with and without each.
-  std::vector<std::string> disabledPasses;
-  JitOptions jit;
-};
 
 struct StepResult {
   double loss = 0;
@@ -78,14 +58,22 @@ using ProgressFn = std::function<void(size_t, size_t, double, size_t)>;
 class Trainer {
 public:
   ~Trainer();
-  static Result<std::unique_ptr<Trainer>> fromFile(const std::string &path, const TrainerOptions &options);
+  /// Compiles the model in the file at `path`; `settings` override its train block and choose
+  /// the passes, threads and JIT options (pipeline/Pipeline.h).
+  static Result<std::unique_ptr<Trainer>> fromFile(const std::string &path, const CompileSettings &settings);
   /// Compiles the model in `text`; `name` is used in diagnostics (`name:line:col: error: ...`).
   static Result<std::unique_ptr<Trainer>> fromSource(const std::string &name, std::string text,
-                                                     const TrainerOptions &options);
+                                                     const CompileSettings &settings);
+  /// Trains the program of `source` (a Compilation of a .nn program; its later stages are not
+  /// used: each batch size gets its own, sharing the checked program). Its settings'
+  /// stepsPerEpoch is the first number of steps per epoch compiled for, so a caller that knows
+  /// the data set's size compiles the step once.
+  static Result<std::unique_ptr<Trainer>> fromCompilation(std::unique_ptr<Compilation> source);
 
-  const TrainConfig &config() const { return config_; }
+  /// The train block with the settings' overrides applied.
+  const TrainConfig &config() const;
   const std::string &modelName() const { return modelName_; }
-  int64_t batchSize() const { return config_.batch; }
+  int64_t batchSize() const { return config().batch; }
   bool isClassifier() const { return hasCorrect_; }
   /// Seconds spent compiling so far (lowering, autodiff, LLVM).
   double compileSeconds() const { return compileSeconds_; }
@@ -135,20 +123,16 @@ public:
 
 private:
   struct State; // one state buffer
-  struct Variant; // the functions compiled for one batch size
+  struct BatchProgram; // the program compiled for one minibatch size
   Trainer() = default;
-  Result<Variant *> variant(int64_t batch);
-  Result<void> compileVariant(int64_t batch, Variant &v);
+  Result<BatchProgram *> batchProgram(int64_t batch);
+  Result<void> compileBatchProgram(int64_t batch, BatchProgram &v);
   Result<void> initState(const class Function &fn);
-  Result<void> call(Variant &v, CompiledFunction *fn, const std::string &which);
-  Result<size_t> stage(Variant &v, const Dataset &data, const std::vector<size_t> &order, size_t first,
-                       size_t rows);
+  Result<void> call(BatchProgram &v, CompiledFunction *fn, const std::string &which);
+  Result<size_t> stage(BatchProgram &v, const Dataset &data, const class Batcher &batcher, size_t b);
 
-  std::string sourceName_;
-  std::string sourceText_;
-  std::unique_ptr<struct LoadedSource> loaded_;
-  TrainConfig config_;
-  TrainerOptions options_;
+  /// The checked program and the run's settings; each batch size derives its compilation.
+  std::unique_ptr<Compilation> source_;
   std::string modelName_;
   bool hasCorrect_ = false;
   std::string predictOutput_;
@@ -157,7 +141,7 @@ private:
   std::map<std::string, std::unique_ptr<State>> state_;
   std::vector<std::string> stateOrder_;
   std::vector<std::string> params_;
-  std::map<int64_t, std::unique_ptr<Variant>> variants_;
+  std::map<int64_t, std::unique_ptr<BatchProgram>> programs_;
   std::optional<FeatureTransform> featureMap_;
 };
 

@@ -9,7 +9,7 @@
 #include "codegen/Emitter.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
-#include "runtime/train/TrainingModule.h"
+#include "pipeline/Pipeline.h"
 
 #include <catch2/catch.hpp>
 #include <llvm/IR/Instructions.h>
@@ -29,14 +29,14 @@ TEST_CASE("compiled steps call nothing outside their module but the parallel loo
     std::ifstream in(entry.path());
     std::stringstream text;
     text << in.rdbuf();
-    SourceFile file(entry.path().filename().string(), text.str());
-    DiagnosticEngine diags(&file);
-    Program prog = parseProgram(file, diags);
-    checkProgram(prog, diags);
-    LowerOptions opts;
-    opts.batch = 64;
-    std::optional<Module> m = lowerTraining(prog, opts, readTrainConfig(prog), 10, diags);
-    REQUIRE(m);
+    CompileSettings settings;
+    settings.train.batch = 64;
+    settings.stepsPerEpoch = 10;
+    auto c = Compilation::fromSource(entry.path().filename().string(), text.str(), settings);
+    REQUIRE(c);
+    auto training = (*c)->trainingGraphs();
+    REQUIRE(training);
+    const Module *m = *training;
     for (int threads : {1, 2}) {
       llvm::LLVMContext ctx;
       llvm::Module mod("test", ctx);
@@ -53,7 +53,7 @@ TEST_CASE("compiled steps call nothing outside their module but the parallel loo
             if (const auto *call = llvm::dyn_cast<llvm::CallBase>(&inst)) {
               ++calls;
               const llvm::Function *callee = call->getCalledFunction();
-              INFO(file.name() << ": call in " << f.getName().str());
+              INFO(entry.path().filename().string() << ": call in " << f.getName().str());
               REQUIRE(callee);
               INFO("callee " << callee->getName().str());
               CHECK((callee->isIntrinsic() || !callee->isDeclaration() ||

@@ -75,12 +75,13 @@ Module buildModule(const ParsedModel &model, const OptimizerCase &oc, int64_t ba
     REQUIRE(lowerModel(model.program, o, lowered, diags));
   }
   TrainStepConfig tc;
-  tc.optimizer = oc.optimizer;
-  tc.optimizerArgs = oc.args;
-  tc.schedule = oc.schedule;
-  tc.scheduleArgs = oc.scheduleArgs;
+  auto optimizer = resolveOptimizer(oc.optimizer, oc.args, oc.weightDecay);
+  auto schedule = resolveSchedule(oc.schedule, oc.scheduleArgs);
+  REQUIRE(std::holds_alternative<OptimizerParams>(optimizer));
+  REQUIRE(std::holds_alternative<ScheduleParams>(schedule));
+  tc.optimizer = std::get<OptimizerParams>(optimizer);
+  tc.schedule = std::get<ScheduleParams>(schedule);
   tc.clip = oc.clip;
-  tc.weightDecay = oc.weightDecay;
   tc.stepsPerEpoch = 1;
   tc.totalEpochs = 3;
   const auto &fns = lowered.functions();
@@ -222,10 +223,10 @@ void trainBothWays(const std::string &label, const ParsedModel &model, const std
 
 /// The model's own train block as an optimizer case (eps raised as in optimizerCases()).
 OptimizerCase trainBlockCase(const ParsedModel &model) {
-  TrainConfig c = readTrainConfig(model.program);
-  if (c.optimizer != "sgd" && c.optimizer != "momentum" && c.optimizer != "nesterov")
+  TrainConfig c = trainBlockOf(model);
+  if (c.optimizer.kind != OptimizerKind::SGD)
     c.optimizerArgs["eps"] = 1e-4;
-  return {c.optimizer, c.optimizerArgs, c.schedule, c.scheduleArgs, c.clip, c.weightDecay};
+  return {c.optimizerName, c.optimizerArgs, c.scheduleName, c.scheduleArgs, c.clip, c.weightDecay};
 }
 
 /// Runs `model` (source `text`) with every optimizer (all = true) or with its own train block

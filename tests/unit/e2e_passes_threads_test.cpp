@@ -30,7 +30,6 @@
 #include "runtime/train/Initializers.h"
 #include "runtime/exec/ThreadPool.h"
 #include "runtime/train/Trainer.h"
-#include "runtime/train/TrainingModule.h"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -139,25 +138,18 @@ int64_t classesOf(const Function &fn) {
 /// e2e_differential_test.cpp: they divide by a gradient's running magnitude, which makes an
 /// element that is f32 rounding noise a full-size step; the comparison is of the compiled
 /// code, not of the model's conditioning.
-TrainConfig trainConfig(const Program &program) {
-  TrainConfig c = readTrainConfig(program);
-  if (c.optimizer != "sgd" && c.optimizer != "momentum" && c.optimizer != "nesterov")
-    c.optimizerArgs["eps"] = 1e-4;
+TrainConfig trainConfig(const ParsedModel &model) {
+  TrainConfig c = trainBlockOf(model);
+  if (c.optimizer.kind != OptimizerKind::SGD)
+    c.optimizer.eps = 1e-4;
   return c;
 }
 
-/// The training module as the Trainer builds it (lowerTraining), with the graph pipeline when
-/// `optimize`, skipping `disabled`.
+/// The training module as the Trainer builds it, with the graph pipeline when `optimize`,
+/// skipping `disabled`.
 Module trainingModule(const ParsedModel &model, const TrainConfig &tc, int64_t batch, bool optimize,
                       const std::vector<std::string> &disabled = {}) {
-  DiagnosticEngine diags(model.file.get());
-  LowerOptions o;
-  o.batch = batch;
-  o.seed = tc.seed;
-  std::optional<Module> m = lowerTraining(model.program, o, tc, 1, diags, nullptr, optimize, disabled);
-  INFO(diags.renderAll());
-  REQUIRE(m);
-  return std::move(*m);
+  return trainingGraphsOf(model, tc, batch, optimize, disabled);
 }
 
 /// The module's train step alone (eval and predict are not compared here, and compiling them
@@ -269,8 +261,8 @@ struct Trajectory {
 
 /// 3 steps of a Trainer with `threads` threads on the model's random minibatches.
 Trajectory trainWithThreads(const ModelCase &mc, const Function &train, int threads) {
-  TrainerOptions opts;
-  opts.batch = mc.batch;
+  CompileSettings opts;
+  opts.train.batch = mc.batch;
   opts.threads = threads;
   auto trainer = Trainer::fromSource(mc.label + ".nn", mc.text, opts);
   if (!trainer)
@@ -331,7 +323,7 @@ void checkThreads(const ModelCase &mc) {
   INFO(model.diagnostics);
   REQUIRE(model.ok);
   // The module the Trainer compiles (its own train block, the default pipeline).
-  Module m = trainingModule(model, readTrainConfig(model.program), mc.batch, true);
+  Module m = trainingModule(model, trainBlockOf(model), mc.batch, true);
   const Function &train = *m.findFunction("train_step");
 
   // The parallel paths are there: a large matrix product is split into row blocks, and large
@@ -492,7 +484,7 @@ void checkPassesOff(const ModelCase &mc) {
   ParsedModel model = parseModel(mc.label + ".nn", mc.text);
   INFO(model.diagnostics);
   REQUIRE(model.ok);
-  TrainConfig tc = trainConfig(model.program);
+  TrainConfig tc = trainConfig(model);
   Reference ref = interpret(model, tc, mc.batch);
 
   // The graph variants: the default pipeline (k = 0) and one graph pass off each; all of them
@@ -657,7 +649,7 @@ TEST_CASE("passes off: each graph and codegen pass changes the code of some mode
     INFO(mc.label);
     ParsedModel model = parseModel(mc.label + ".nn", mc.text);
     REQUIRE(model.ok);
-    TrainConfig tc = trainConfig(model.program);
+    TrainConfig tc = trainConfig(model);
     Module base = trainingModule(model, tc, mc.batch, true);
     std::string baseText = printModule(base);
     for (const Pass &p : registeredPasses())
@@ -694,7 +686,7 @@ TEST_CASE("passes off: each graph and codegen pass changes the code of some mode
   ModelCase fashion = findModel(models, "fashion_mlp");
   ParsedModel model = parseModel("fashion_mlp.nn", fashion.text);
   REQUIRE(model.ok);
-  Module base = trainingModule(model, trainConfig(model.program), fashion.batch, true);
+  Module base = trainingModule(model, trainConfig(model), fashion.batch, true);
   const Function &train = *base.findFunction("train_step");
   FunctionABI on = emit(train, 1, {}).abi;
   FunctionABI noFusion = emit(train, 1, {"fuse-elementwise"}).abi;
@@ -715,7 +707,7 @@ TEST_CASE("codegen passes: every bench model's train step has fewer kernels and 
     std::string name = entry.path().stem().string();
     INFO(name);
     ParsedModel model = parseModel(name, readText(entry.path().string()));
-    TrainConfig tc = readTrainConfig(model.program);
+    TrainConfig tc = trainBlockOf(model);
     Module m = trainingModule(model, tc, 0, true);
     const Function &step = *m.findFunction("train_step");
     EmitOptions on, off;

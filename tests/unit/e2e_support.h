@@ -12,9 +12,13 @@
 #include "frontend/Lower.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
+#include "frontend/TrainBlock.h"
+#include "passes/optimize/PassManager.h"
+#include "passes/training/TrainStep.h"
 #include "ir/Interpreter.h"
 #include "ir/Random.h"
 #include "runtime/exec/Executable.h"
+#include "runtime/exec/Storage.h"
 #include "runtime/train/Initializers.h"
 
 #include <catch2/catch.hpp>
@@ -58,32 +62,16 @@ inline Tensor randomTensor(const TensorType &t, uint64_t seed, double lo = -1, d
 
 /// The tensor's storage as the compiled code lays it out.
 inline std::vector<char> toBuffer(const Tensor &t) {
-  int64_t eb = storageBytes(t.type.dtype);
-  std::vector<char> buf(static_cast<size_t>(std::max<int64_t>(1, t.type.numElements() * eb)), 0);
-  for (size_t i = 0; i < t.data.size(); ++i) {
-    char *p = buf.data() + i * size_t(eb);
-    switch (t.type.dtype) {
-    case DType::F32: { float v = float(t.data[i]); std::memcpy(p, &v, 4); break; }
-    case DType::F64: { double v = t.data[i]; std::memcpy(p, &v, 8); break; }
-    case DType::I32: { int32_t v = int32_t(t.data[i]); std::memcpy(p, &v, 4); break; }
-    case DType::I1: *p = t.data[i] != 0; break;
-    }
-  }
+  std::vector<char> buf(storageSize(t.type), 0);
+  for (size_t i = 0; i < t.data.size(); ++i)
+    writeElement(buf.data(), t.type.dtype, i, t.data[i]);
   return buf;
 }
 
 inline Tensor fromBuffer(const TensorType &type, const std::vector<char> &buf) {
   Tensor t = Tensor::filled(type, 0);
-  int64_t eb = storageBytes(type.dtype);
-  for (size_t i = 0; i < t.data.size(); ++i) {
-    const char *p = buf.data() + i * size_t(eb);
-    switch (type.dtype) {
-    case DType::F32: { float v; std::memcpy(&v, p, 4); t.data[i] = v; break; }
-    case DType::F64: { double v; std::memcpy(&v, p, 8); t.data[i] = v; break; }
-    case DType::I32: { int32_t v; std::memcpy(&v, p, 4); t.data[i] = v; break; }
-    case DType::I1: t.data[i] = *p != 0; break;
-    }
-  }
+  for (size_t i = 0; i < t.data.size(); ++i)
+    t.data[i] = readElement(buf.data(), type.dtype, i);
   return t;
 }
 
@@ -200,6 +188,49 @@ inline ParsedModel parseModel(const std::string &name, const std::string &text) 
   p.ok = !diags.hasErrors();
   p.diagnostics = diags.renderAll();
   return p;
+}
+
+/// The train block of a checked program, resolved; fails the test when it is rejected.
+inline TrainConfig trainBlockOf(const ParsedModel &model) {
+  DiagnosticEngine diags(model.file.get());
+  std::optional<TrainConfig> c = readTrainBlock(model.program, diags);
+  INFO(diags.renderAll());
+  REQUIRE(c);
+  return *c;
+}
+
+/// The training graphs of `model` built from `tc` (which a test may change beyond what the
+/// train block can say) in the pipeline's order: the three lowerings, the training module,
+/// then with `optimize` the default graph passes less `disabled`. Batch 0 = the block's.
+inline Module trainingGraphsOf(const ParsedModel &model, const TrainConfig &tc, int64_t batch, bool optimize,
+                               const std::vector<std::string> &disabled = {}) {
+  DiagnosticEngine diags(model.file.get());
+  Module lowered;
+  for (LowerMode mode : {LowerMode::Train, LowerMode::Eval, LowerMode::Predict}) {
+    LowerOptions o;
+    o.mode = mode;
+    o.batch = batch > 0 ? batch : tc.batch;
+    o.seed = tc.seed;
+    o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
+    INFO(diags.renderAll());
+    REQUIRE(lowerModel(model.program, o, lowered, diags));
+  }
+  const auto &fns = lowered.functions();
+  auto built = buildTrainingModule(fns[0], fns[1], fns[2], TrainStepConfig{tc.optimizer, tc.schedule, tc.clip, 1, tc.epochs, {}});
+  if (auto *d = std::get_if<Diagnostic>(&built))
+    FAIL("buildTrainingModule: " << d->message);
+  Module m = std::move(std::get<Module>(built));
+  if (!optimize)
+    return m;
+  PipelineOptions po;
+  for (const std::string &name : disabled)
+    if (findPass(name))
+      po.disabled.push_back(name);
+  PipelineReport report;
+  std::optional<Module> optimized = runPipeline(std::move(m), po, &report);
+  INFO(report.error);
+  REQUIRE(optimized);
+  return std::move(*optimized);
 }
 
 } // namespace nnc::e2e

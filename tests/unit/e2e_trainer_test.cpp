@@ -95,7 +95,7 @@ Dataset irisData() {
   return data;
 }
 
-std::unique_ptr<Trainer> small(TrainerOptions o = {}) {
+std::unique_ptr<Trainer> small(CompileSettings o = {}) {
   auto t = Trainer::fromSource("small.nn", kSmallModel, o);
   INFO((t ? std::string() : t.message()));
   REQUIRE(t);
@@ -312,8 +312,8 @@ TEST_CASE("the same seed gives bitwise identical checkpoints, another seed diffe
   Dataset some = data.select(first48);
   // The small model has dropout, so the seed drives initialization, shuffling and the masks.
   auto run = [&](uint64_t seed, const std::string &name) {
-    TrainerOptions o;
-    o.seed = seed;
+    CompileSettings o;
+    o.train.seed = seed;
     auto t = small(o);
     for (uint64_t e = 0; e < 2; ++e)
       REQUIRE(t->trainEpoch(some, e));

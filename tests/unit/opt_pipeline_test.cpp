@@ -18,7 +18,7 @@
 #include "passes/optimize/GraphPasses.h"
 #include "passes/optimize/PassManager.h"
 #include "passes/optimize/Rewrite.h"
-#include "runtime/train/TrainingModule.h"
+#include "pipeline/Pipeline.h"
 #include "passes/training/TrainStep.h"
 
 #include <catch2/catch.hpp>
@@ -42,18 +42,15 @@ std::string readText(const std::string &path) {
 /// The training module of a .nn file, as the driver and the Trainer make it (batch 4), before
 /// the graph pipeline.
 Module trainingModule(const std::string &path) {
-  SourceFile source(path, readText(path));
-  DiagnosticEngine diags(&source);
-  Program program = parseProgram(source, diags);
-  checkProgram(program, diags);
-  TrainConfig tc = readTrainConfig(program);
-  LowerOptions o;
-  o.batch = 4;
-  o.seed = tc.seed;
-  std::optional<Module> m = lowerTraining(program, o, tc, 1, diags);
-  INFO(diags.renderAll());
+  CompileSettings settings;
+  settings.train.batch = 4;
+  auto c = Compilation::fromSource(path, readText(path), settings);
+  INFO((c ? std::string() : c.message()));
+  REQUIRE(c);
+  auto m = (*c)->trainingGraphs();
+  INFO((m ? std::string() : m.message()));
   REQUIRE(m);
-  return std::move(*m);
+  return **m;
 }
 
 const std::vector<std::string> &modelPaths() {

@@ -134,6 +134,22 @@ Function &buildStep(const Function &forward, const TrainStepConfig &config, Modu
   return f;
 }
 
+/// A train-step configuration resolved by the tables the train block uses.
+TrainStepConfig resolved(const std::string &opt, const std::map<std::string, double> &args,
+                         const std::string &schedule = "constant", const std::map<std::string, double> &scheduleArgs = {},
+                         double weightDecay = 0) {
+  auto o = resolveOptimizer(opt, args, weightDecay);
+  auto sc = resolveSchedule(schedule, scheduleArgs);
+  if (auto *e = std::get_if<std::string>(&o))
+    FAIL(*e);
+  if (auto *e = std::get_if<std::string>(&sc))
+    FAIL(*e);
+  TrainStepConfig c;
+  c.optimizer = std::get<OptimizerParams>(o);
+  c.schedule = std::get<ScheduleParams>(sc);
+  return c;
+}
+
 struct OptimizerCase {
   std::string name;
   TrainStepConfig config;
@@ -142,11 +158,8 @@ struct OptimizerCase {
 
 std::vector<OptimizerCase> optimizerCases() {
   auto config = [](std::string opt, std::map<std::string, double> args, double clip = 0, double wd = 0) {
-    TrainStepConfig c;
-    c.optimizer = std::move(opt);
-    c.optimizerArgs = std::move(args);
+    TrainStepConfig c = resolved(opt, args, "constant", {}, wd);
     c.clip = clip;
-    c.weightDecay = wd;
     return c;
   };
   auto ref = [](std::string opt, double lr) {
@@ -278,10 +291,7 @@ TEST_CASE("autodiff: learning-rate schedules give the stated rate at chosen step
   };
   for (const Case &c : cases) {
     INFO("schedule " << c.schedule);
-    TrainStepConfig config;
-    config.optimizerArgs = {{"lr", 0.1}};
-    config.schedule = c.schedule;
-    config.scheduleArgs = c.args;
+    TrainStepConfig config = resolved("sgd", {{"lr", 0.1}}, c.schedule, c.args);
     config.stepsPerEpoch = c.stepsPerEpoch;
     config.totalEpochs = c.epochs;
     Module m;
@@ -299,6 +309,17 @@ TEST_CASE("autodiff: learning-rate schedules give the stated rate at chosen step
 
 TEST_CASE("autodiff: bad training settings are errors, not crashes", "[autodiff]") {
   Function forward = quadraticModel();
+  // Names and values the resolution tables reject (the train block reports them at the setting).
+  auto rejects = [](const auto &r, std::string_view text) {
+    REQUIRE(std::holds_alternative<std::string>(r));
+    INFO(std::get<std::string>(r));
+    CHECK(std::get<std::string>(r).find(text) != std::string::npos);
+  };
+  rejects(resolveOptimizer("lbfgs", {}), "unknown optimizer 'lbfgs'");
+  rejects(resolveOptimizer("sgd", {{"beta1", 0.9}}), "has no hyper-parameter 'beta1'");
+  rejects(resolveSchedule("cyclic", {}), "unknown schedule 'cyclic'");
+  rejects(resolveOptimizer("adam", {{"beta2", 1.0}}), "must be in [0, 1)");
+  // What the train-step builder itself checks.
   auto fails = [&](TrainStepConfig c, std::string_view text) {
     Module m;
     auto r = buildTrainStep(forward, c, m);
@@ -307,18 +328,11 @@ TEST_CASE("autodiff: bad training settings are errors, not crashes", "[autodiff]
     CHECK(std::get<Diagnostic>(r).message.find(text) != std::string::npos);
   };
   TrainStepConfig c;
-  c.optimizer = "lbfgs";
-  fails(c, "unknown optimizer 'lbfgs'");
+  c.stepsPerEpoch = 0;
+  fails(c, "steps per epoch and epochs must be at least 1");
   c = {};
-  c.optimizerArgs = {{"beta1", 0.9}};
-  fails(c, "has no hyper-parameter 'beta1'");
-  c = {};
-  c.schedule = "cyclic";
-  fails(c, "unknown schedule 'cyclic'");
-  c = {};
-  c.optimizer = "adam";
-  c.optimizerArgs = {{"beta2", 1.0}};
-  fails(c, "must be in [0, 1)");
+  c.clip = -1;
+  fails(c, "clipping norm must not be negative");
   Function noLoss("forward");
   noLoss.addArgument("w", f32({}), ArgRole::State, true);
   Module m;
@@ -330,10 +344,7 @@ TEST_CASE("autodiff: every example builds a verified training module with every 
     for (std::string opt : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}) {
       INFO(file << " with " << opt);
       Module lowered = lowerExample(file, 8);
-      TrainStepConfig config;
-      config.optimizer = opt;
-      config.schedule = "cosine";
-      config.scheduleArgs = {{"warmup", 1}};
+      TrainStepConfig config = resolved(opt, {}, "cosine", {{"warmup", 1}});
       config.clip = 1;
       config.stepsPerEpoch = 10;
       config.totalEpochs = 5;
@@ -368,9 +379,7 @@ TEST_CASE("autodiff: every example builds a verified training module with every 
 
 TEST_CASE("autodiff: the train step of iris lowers the loss in the interpreter", "[autodiff]") {
   Module lowered = lowerExample("iris.nn", 16);
-  TrainStepConfig config;
-  config.optimizer = "adam";
-  config.optimizerArgs = {{"lr", 0.05}};
+  TrainStepConfig config = resolved("adam", {{"lr", 0.05}});
   Module m;
   Function &step = buildStep(lowered.functions()[0], config, m);
   auto random = randomCheckArguments(lowered.functions()[0], 11);
@@ -393,10 +402,9 @@ TEST_CASE("train step: stages are marked and every node is located at its source
   Module lowered = lowerExample("iris.nn", 8);
   const SourceLoc train{19, 1, 5}, optimizer{20, 3, 9}, schedule{21, 3, 8}, clip{22, 3, 4}, decay{23, 3, 12};
   TrainStepConfig config;
-  config.optimizer = "adam";
-  config.schedule = "cosine";
+  config.optimizer = std::get<OptimizerParams>(resolveOptimizer("adam", {}, /*weightDecay=*/0.01));
+  config.schedule = std::get<ScheduleParams>(resolveSchedule("cosine", {}));
   config.clip = 1;
-  config.weightDecay = 0.01;
   config.settingLocs = {{"train", train}, {"optimizer", optimizer}, {"schedule", schedule}, {"clip", clip},
                         {"weight_decay", decay}};
   Module m;

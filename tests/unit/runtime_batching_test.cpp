@@ -1,4 +1,4 @@
-//===- runtime_batching_test.cpp - Shuffles, minibatches, padding, splits --------------------===//
+//===- runtime_batching_test.cpp - Shuffles and minibatches ----------------------------------===//
 #include "runtime/data/Batching.h"
 
 #include <algorithm>
@@ -61,27 +61,29 @@ TEST_CASE("every example appears exactly once per epoch; the last batch is parti
   Dataset ds = numbered(10);
   Batcher batcher(ds, 4, 123);
   REQUIRE(batcher.numBatches() == 3);
-  std::vector<float> x(8), oneHot(12), mask(4);
-  std::vector<int32_t> y(4);
-  BatchBuffers out{x, y, oneHot, {}, mask};
+  CHECK(batcher.rowsIn(0) == 4);
+  CHECK(batcher.rowsIn(2) == 2);
+  CHECK(batcher.rowsIn(3) == 0);
   std::vector<std::vector<size_t>> epochs;
   for (uint64_t epoch = 0; epoch < 3; ++epoch) {
     batcher.startEpoch(epoch);
     std::vector<size_t> seen;
     for (size_t b = 0; b < batcher.numBatches(); ++b) {
-      auto rows = batcher.fill(b, out);
+      size_t n = batcher.rowsIn(b);
+      std::vector<float> x(2 * n), oneHot(3 * n), values(n);
+      std::vector<int32_t> y(n);
+      auto rows = batcher.fill(b, BatchBuffers{x, y, values, oneHot, {}});
       REQUIRE(rows.ok());
       CHECK(*rows == (b < 2 ? 4u : 2u));
       for (size_t r = 0; r < *rows; ++r) {
         size_t i = static_cast<size_t>(x[2 * r]);
         CHECK(x[2 * r + 1] == -x[2 * r]);
         CHECK(y[r] == static_cast<int32_t>(i % 3));
+        CHECK(values[r] == static_cast<float>(i % 3));
         for (size_t k = 0; k < 3; ++k)
           CHECK(oneHot[3 * r + k] == (k == i % 3 ? 1.f : 0.f));
         seen.push_back(i);
       }
-      for (size_t r = 0; r < 4; ++r)
-        CHECK(mask[r] == (r < *rows ? 1.f : 0.f));
     }
     CHECK(seen == batcher.order());
     std::sort(seen.begin(), seen.end());
@@ -99,66 +101,32 @@ TEST_CASE("every example appears exactly once per epoch; the last batch is parti
   CHECK(plain.order() == std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
 
-TEST_CASE("padding repeats the real rows of a partial batch and masks the rest", "[data]") {
-  Dataset ds = numbered(5);
-  Batcher batcher(ds, 4, 1, false);
-  std::vector<float> x(8, -99), mask(4);
-  std::vector<int32_t> y(4, -1);
-  BatchBuffers out{x, y, {}, {}, mask};
-  auto rows = batcher.fill(1, out);
+TEST_CASE("a label outside the classes leaves its one-hot row zero", "[data]") {
+  Dataset ds = numbered(2);
+  ds.classLabels[1] = -1;
+  Batcher batcher(ds, 2, 1, false);
+  std::vector<float> x(4), oneHot(6, 7.f);
+  auto rows = batcher.fill(0, BatchBuffers{x, {}, {}, oneHot, {}});
   REQUIRE(rows.ok());
-  REQUIRE(*rows == 1);
-  CHECK(x[2] == -99); // untouched before padding
-  auto real = padBatch(out, *rows, 4);
-  REQUIRE(real.ok());
-  CHECK(*real == 1);
-  CHECK(x == std::vector<float>{4, -4, 4, -4, 4, -4, 4, -4});
-  CHECK(y == std::vector<int32_t>{1, 1, 1, 1});
-  CHECK(mask == std::vector<float>{1, 0, 0, 0});
-
-  std::vector<float> f{1, 2, 3, 0, 0, 0, 0};
-  auto three = padBatch(BatchBuffers{f, {}, {}, {}, {}}, 3, 7);
-  REQUIRE(three.ok());
-  CHECK(f == std::vector<float>{1, 2, 3, 1, 2, 3, 1});
-
-  CHECK_FALSE(padBatch(out, 0, 4).ok());
-  CHECK_FALSE(padBatch(out, 5, 4).ok());
-  std::vector<float> odd(7);
-  CHECK_FALSE(padBatch(BatchBuffers{odd, {}, {}, {}, {}}, 1, 4).ok());
+  CHECK(oneHot == std::vector<float>{1, 0, 0, 0, 0, 0});
 }
 
 TEST_CASE("batch buffers of the wrong size or kind are errors", "[data]") {
   Dataset ds = numbered(5);
   Batcher batcher(ds, 4, 1);
-  std::vector<float> x(8), shortX(6), targets(4), oneHot(8);
+  std::vector<float> x(8), shortX(6), targets(4), oneHot(8), lastX(2);
   std::vector<int32_t> y(3);
   auto r1 = batcher.fill(0, BatchBuffers{shortX, {}, {}, {}, {}});
   REQUIRE_FALSE(r1.ok());
   CHECK_THAT(r1.message(), Contains("'features' has 6 elements, expected 8"));
   CHECK_FALSE(batcher.fill(0, BatchBuffers{x, y, {}, {}, {}}).ok());
-  CHECK_FALSE(batcher.fill(0, BatchBuffers{x, {}, oneHot, {}, {}}).ok());
-  auto r2 = batcher.fill(0, BatchBuffers{x, {}, {}, targets, {}});
+  CHECK_FALSE(batcher.fill(0, BatchBuffers{x, {}, {}, oneHot, {}}).ok());
+  auto r2 = batcher.fill(0, BatchBuffers{x, {}, {}, {}, targets});
   REQUIRE_FALSE(r2.ok());
   CHECK_THAT(r2.message(), Contains("class labels"));
+  CHECK(batcher.fill(1, BatchBuffers{lastX, {}, {}, {}, {}}).ok()); // the partial batch: 1 row
+  CHECK_FALSE(batcher.fill(1, BatchBuffers{x, {}, {}, {}, {}}).ok());
   auto r3 = batcher.fill(2, BatchBuffers{x, {}, {}, {}, {}});
   REQUIRE_FALSE(r3.ok());
   CHECK_THAT(r3.message(), Contains("batch 2 does not exist"));
-}
-
-TEST_CASE("a data set splits into disjoint train and test parts", "[data]") {
-  Dataset ds = numbered(150);
-  auto [train, test] = splitDataset(ds, 0.2, 11);
-  CHECK(train.size() == 120);
-  CHECK(test.size() == 30);
-  CHECK(train.validate().ok());
-  CHECK(test.classNames == ds.classNames);
-  std::vector<float> ids;
-  for (const Dataset *part : {&train, &test})
-    for (size_t i = 0; i < part->size(); ++i) {
-      ids.push_back(part->features[2 * i]);
-      CHECK(part->classLabels[i] == static_cast<int32_t>(part->features[2 * i]) % 3);
-    }
-  std::sort(ids.begin(), ids.end());
-  CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
-  CHECK(ids.size() == 150);
 }

@@ -36,20 +36,20 @@ public:
   }
 
   int run() override {
-    auto loaded = loadProgram(file_);
-    if (auto *code = std::get_if<int>(&loaded))
-      return *code;
-    LoadedProgram &l = std::get<LoadedProgram>(loaded);
-    Module module;
-    LowerOptions lower;
-    lower.mode = LowerMode::Train;
-    lower.batch = batch_;
-    lower.modelName = model_;
-    lower.seed = l.config.seed;
-    std::optional<LoweredModel> lowered = lowerAndVerify(l, lower, module);
-    if (!lowered)
-      return kUserError;
-    const Function &forward = module.functions().front();
+    std::optional<std::string> text = readFile(file_);
+    if (!text)
+      return kUsageError;
+    CompileSettings settings;
+    settings.modelName = model_;
+    settings.train.batch = batch_;
+    auto compilation = Compilation::fromSource(file_, std::move(*text), settings);
+    if (!compilation)
+      return reportError(compilation.error());
+    fmt::print(stderr, "{}", (*compilation)->warnings());
+    auto graph = (*compilation)->modelGraph();
+    if (!graph)
+      return reportError(graph.error());
+    const Function &forward = (*graph)->functions().front();
     options_.seed = seed_;
     auto args = randomCheckArguments(forward, seed_);
     if (auto *e = std::get_if<std::string>(&args)) {
@@ -61,7 +61,7 @@ public:
       fmt::print(stderr, "{}: error: {}\n", file_, *e);
       return kUserError;
     }
-    print(lowered->name, std::get<GradCheckReport>(checked));
+    print((*compilation)->model().name, std::get<GradCheckReport>(checked));
     return std::get<GradCheckReport>(checked).passed ? kOk : kUserError;
   }
 

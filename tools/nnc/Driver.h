@@ -1,19 +1,16 @@
 //===- Driver.h - What the nnc commands share -----------------------------------------------===//
 //
 // The driver's commands (compile, check, train, eval, predict) each live in their own file and
-// register themselves with the command line through a Command. Loading a model — read, parse,
-// check, read the train block — is shared here, and so are the exit codes: the driver is the
-// only place that prints diagnostics and decides how nnc exits.
+// register themselves with the command line through a Command. They take their programs from
+// the pipeline (pipeline/Pipeline.h); what they share is here: reading a file, printing an
+// error and the exit codes. The driver is the only place that prints diagnostics and decides
+// how nnc exits.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
-#include "frontend/AST.h"
-#include "frontend/Lower.h"
-#include "support/Diagnostic.h"
-#include "ir/Graph.h"
-#include "passes/optimize/PassManager.h"
-#include "passes/training/TrainStep.h"
+#include "pipeline/Pipeline.h"
+#include "support/Result.h"
 
 #include <CLI/CLI.hpp>
 
@@ -30,52 +27,16 @@ enum ExitCode { kOk = 0, kUserError = 1, kUsageError = 2 };
 /// nullopt.
 std::optional<std::string> readFile(const std::string &path);
 
-/// Prints the diagnostics collected so far; returns true if there were errors.
-bool flushDiagnostics(const DiagnosticEngine &diags);
+/// Prints a failure of the pipeline or the runtime: diagnostics as they are rendered
+/// ("file:line:col: error: ..."), other messages after "nnc: error:" (or "nnc:" for an internal
+/// error). Returns kUserError.
+int reportError(const Error &error);
 
-/// Runs the verifier; a failure is a compiler bug, reported as an internal error.
-bool verified(const Module &module);
-
-/// A parsed and checked .nn file. The source outlives the diagnostics that point into it.
-struct LoadedProgram {
-  std::unique_ptr<SourceFile> source;
-  std::unique_ptr<DiagnosticEngine> diags;
-  Program program;
-  TrainConfig config;
-};
-
-/// Reads, parses and checks `path`. On failure prints the reason and returns the exit code.
-std::variant<LoadedProgram, int> loadProgram(const std::string &path);
-
-/// Lowers the model of `loaded` in `options.mode` into `module` and verifies it; prints
-/// diagnostics. Returns false on any error.
-std::optional<LoweredModel> lowerAndVerify(LoadedProgram &loaded, const LowerOptions &options,
-                                           Module &module);
-
-/// The train block's settings as the train-step builder takes them; schedules count epochs of
-
-/// Lowers the model of `loaded` in Train, Eval and Predict modes (batch, model and seed from
-/// `options`) and builds the training Module: `train_step`, `eval` and `predict`. Prints
-/// diagnostics and returns nullopt on any error.
-std::optional<Module> buildTraining(LoadedProgram &loaded, const LowerOptions &options, int64_t stepsPerEpoch);
-
-/// The pass-manager flags of the compile command: --passes, --disable-pass, --dump-after,
-/// --print-after-all, --stats.
-struct PipelineFlags {
-  std::string passes; ///< "a,b,c", "list" or empty (the default pipeline)
-  std::vector<std::string> disabled, dumpAfter;
-  bool printAfterAll = false, stats = false;
-  /// True when a flag asks for the pipeline (it then runs even without --emit=opt).
-  bool any() const { return !passes.empty() || !disabled.empty() || !dumpAfter.empty() || printAfterAll || stats; }
-};
-/// Declares the PipelineFlags options on the compile command.
-void addPipelineFlags(CLI::App &app, PipelineFlags &flags);
-/// Runs the graph pipeline (PassManager.h) over `module` as `flags` say, printing dumps and the
-/// --stats table to stderr. Returns the optimized module, or the exit code after printing why
-/// (an unknown pass name is a usage error).
-std::variant<Module, int> optimize(Module module, const PipelineFlags &flags);
-/// The graph pass names among `names` (the rest name codegen passes).
-std::vector<std::string> graphPassesIn(const std::vector<std::string> &names);
+/// Declares the compile command's pass flags on `app`: --passes (into `passesFlag`, which may
+/// be "list"), --disable-pass, --dump-after, --print-after-all and --stats.
+void addPassFlags(CLI::App &app, CompileSettings &settings, std::string &passesFlag);
+/// Splits the --passes value "a,b,c" into `settings.passes`.
+void setPassList(CompileSettings &settings, std::string_view passesFlag);
 /// `--passes=list`: the graph pipeline, then code generation's passes.
 std::string describeAllPasses();
 

@@ -65,15 +65,16 @@ struct CommonOptions {
             "PASS"));
   }
 
-  TrainerOptions trainerOptions() const {
-    TrainerOptions o;
-    o.modelName = modelName;
-    o.batch = batch;
-    o.threads = threads;
-    o.disabledPasses = disabledPasses;
+  /// What these flags ask of the pipeline.
+  CompileSettings settings() const {
+    CompileSettings s;
+    s.modelName = modelName;
+    s.train.batch = batch;
     if (seedGiven)
-      o.seed = seed;
-    return o;
+      s.train.seed = seed;
+    s.threads = threads;
+    s.disabledPasses = disabledPasses;
+    return s;
   }
 };
 
@@ -113,7 +114,7 @@ Result<FeatureTransform> loadData(const CommonOptions &o, const TrainConfig &con
 Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char *command, Dataset &data) {
   if (o.initFrom.empty())
     return Error{fmt::format("{} needs the trained state: --init-from CHECKPOINT", command)};
-  auto trainer = Trainer::fromFile(o.file, o.trainerOptions());
+  auto trainer = Trainer::fromFile(o.file, o.settings());
   if (!trainer)
     return trainer.error();
   if (auto e = (*trainer)->load(o.initFrom); !e)
@@ -124,17 +125,7 @@ Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char 
   return trainer;
 }
 
-int fail(const std::string &message) {
-  std::string m = message;
-  while (!m.empty() && m.back() == '\n')
-    m.pop_back();
-  // Diagnostics already carry "file:line:col: error:"; other messages get the tool's prefix.
-  if (m.find(": error:") != std::string::npos)
-    fmt::print(stderr, "{}\n", m);
-  else
-    fmt::print(stderr, "nnc: error: {}\n", m);
-  return kUserError;
-}
+int fail(const std::string &message) { return reportError(Error{message}); }
 
 class TrainCommand : public Command {
 public:
@@ -158,23 +149,28 @@ public:
   }
 
   int run() override {
-    TrainerOptions to = common_.trainerOptions();
+    CompileSettings settings = common_.settings();
     if (epochs_ > 0)
-      to.epochs = epochs_;
+      settings.train.epochs = epochs_;
     if (lr_ > 0)
-      to.lr = lr_;
+      settings.train.lr = lr_;
     if (!optimizer_.empty())
-      to.optimizer = optimizer_;
-    auto trainer = Trainer::fromFile(common_.file, to);
-    if (!trainer)
-      return fail(trainer.message());
-    Trainer &t = **trainer;
-    const TrainConfig &c = t.config();
+      settings.train.optimizer = optimizer_;
+    // The data first: with its size known, the step (and its schedule) compiles once.
+    auto source = Compilation::fromFile(common_.file, settings);
+    if (!source)
+      return fail(source.message());
+    const TrainConfig &c = (*source)->trainConfig();
     Dataset train;
     std::optional<Dataset> test;
     auto map = loadData(common_, c, train, test, true);
     if (!map)
       return fail(map.message());
+    int64_t steps = (static_cast<int64_t>(train.size()) + c.batch - 1) / c.batch;
+    auto trainer = Trainer::fromCompilation((*source)->withBatch(c.batch, std::max<int64_t>(1, steps)));
+    if (!trainer)
+      return fail(trainer.message());
+    Trainer &t = **trainer;
     t.setFeatureTransform(*map);
     if (auto r = t.checkData(train); !r)
       return fail(r.message());
@@ -283,11 +279,11 @@ private:
   bool quiet_ = false;
 
   static std::string describeOptimizer(const TrainConfig &c) {
-    std::string s = c.optimizer;
+    std::string s = c.optimizerName;
     for (const auto &[k, v] : c.optimizerArgs)
       s += fmt::format(" {}={}", k, v);
-    if (c.schedule != "constant")
-      s += ", schedule " + c.schedule;
+    if (c.schedule.kind != ScheduleKind::Constant)
+      s += ", schedule " + c.scheduleName;
     return s;
   }
 };

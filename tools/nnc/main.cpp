@@ -7,49 +7,21 @@
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Emitter.h"
 #include "frontend/Builtins.h"
-#include "frontend/Lower.h"
-#include "ir/TextParser.h"
 #include "ir/TextPrinter.h"
-#include "ir/Verifier.h"
+#include "pipeline/Pipeline.h"
 #include "runtime/exec/Executable.h"
 #include "tools/nnc/Driver.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <map>
 
 using namespace nnc;
 
 using namespace nnc::driver;
 
 namespace {
-
-/// `-x nnir`: parse textual IR, verify it and print it back (the round trip of the text form).
-int compileIrText(const SourceFile &source, DiagnosticEngine &diags, const std::string &emit,
-                  const PipelineFlags &pipeline) {
-  std::optional<Module> module = parseModule(source, diags);
-  if (flushDiagnostics(diags) || !module)
-    return kUserError;
-  std::vector<std::string> problems = verifyModule(*module);
-  for (const std::string &p : problems)
-    fmt::print(stderr, "{}: error: {}\n", source.name(), p);
-  if (!problems.empty())
-    return kUserError;
-  if (emit == "ast" || emit == "grad") {
-    fmt::print(stderr, "nnc: error: --emit={} needs a .nn model, not textual IR\n", emit);
-    return kUsageError;
-  }
-  if (emit == "ir")
-    fmt::print("{}", printModule(*module));
-  if (emit == "opt" || (emit.empty() && pipeline.any())) {
-    auto optimized = optimize(std::move(*module), pipeline);
-    if (auto *code = std::get_if<int>(&optimized))
-      return *code;
-    if (emit == "opt")
-      fmt::print("{}", printModule(std::get<Module>(optimized)));
-  }
-  return kOk;
-}
 
 /// "layer" -> "layers", "loss" -> "losses", "penalty" -> "penalties".
 std::string plural(std::string_view noun) {
@@ -83,91 +55,125 @@ void printBuiltins() {
 const std::vector<std::unique_ptr<Command> (*)()> kCommands = {makeTrainCommand, makeEvalCommand,
                                                                makePredictCommand, makeCheckCommand};
 
-/// Compiles a .nn model (or textual IR) and prints the stage chosen by --emit.
-int compile(const std::string &file, const std::string &emit, std::string language,
-            const std::string &modelName, int64_t batch, const PipelineFlags &pipeline) {
+/// The stage each --emit value prints.
+CompileStage stageToEmit(const std::string &emit) {
+  static const std::map<std::string, CompileStage> stages = {
+      {"ast", CompileStage::Ast},   {"ir", CompileStage::ModelGraph}, {"grad", CompileStage::TrainingGraphs}, {"opt", CompileStage::KernelPlan},
+      {"llvm", CompileStage::LlvmIr}, {"asm", CompileStage::Assembly}};
+  return stages.at(emit);
+}
+
+/// `--emit=opt`: the optimized graphs, each function followed by the kernels it compiles to.
+void printOptimized(const Module &module, const std::vector<KernelPlan> &kernelPlans) {
+  fmt::print("{}", printModule(module));
+  for (size_t i = 0; i < kernelPlans.size(); ++i) // as comments, so the text parses back
+    fmt::print("{}", commentLines("\n" + describePlan(module.functions()[i], kernelPlans[i])));
+}
+
+/// `--stats` after the graph passes: each function's kernel summary (the first line of its
+/// plan), then where the JIT compile of the Executable spent its time.
+void printCodegenStats(const Module &module, const std::vector<KernelPlan> *kernelPlans,
+                       const Executable &exe) {
+  if (kernelPlans)
+    for (size_t i = 0; i < kernelPlans->size(); ++i) {
+      std::string plan = describePlan(module.functions()[i], (*kernelPlans)[i]);
+      fmt::print(stderr, "{}", plan.substr(0, plan.find('\n') + 1));
+    }
+  const CompileTimes &t = exe.times();
+  bool caching = !objectCacheDir().empty();
+  auto object = [&](const CompileTimes::Object &o) {
+    return o.fromCache ? fmt::format("{:.1f} ms from the object cache", o.loadMs)
+                       : fmt::format("{:.0f} ms optimizing + {:.0f} ms machine code{}", o.optimizeMs,
+                                     o.machineCodeMs, caching ? " (now cached)" : "");
+  };
+  fmt::print(stderr, "jit compile: {:.0f} ms in all; emit {:.1f} ms; model functions {}; GEMM routines {}\n",
+             exe.compileSeconds() * 1e3, t.emitMs, object(t.model), object(t.gemm));
+}
+
+/// Compiles a .nn model (or textual IR) through the pipeline and prints the stage chosen by
+/// --emit; with pass flags, the graph passes run (and --stats reports them) whatever the stage.
+int compile(const std::string &file, const std::string &emit, std::string language, const CompileSettings &settings) {
   if (language.empty())
     language = file.size() > 5 && file.ends_with(".nnir") ? "nnir" : "nn";
-  if (language == "nnir") {
-    std::optional<std::string> text = readFile(file);
-    if (!text)
-      return kUsageError;
-    SourceFile source(file, std::move(*text));
-    DiagnosticEngine diags(&source);
-    return compileIrText(source, diags, emit, pipeline);
+  std::optional<std::string> text = readFile(file);
+  if (!text)
+    return kUsageError;
+  bool irText = language == "nnir";
+  auto created = irText ? Compilation::fromIrText(file, std::move(*text), settings)
+                        : Compilation::fromSource(file, std::move(*text), settings);
+  if (!created)
+    return reportError(created.error());
+  Compilation &c = **created;
+  fmt::print(stderr, "{}", c.warnings());
+  std::optional<CompileStage> stage;
+  if (!emit.empty())
+    stage = stageToEmit(emit);
+  if (irText && (stage == CompileStage::Ast || stage == CompileStage::TrainingGraphs)) {
+    fmt::print(stderr, "nnc: error: --emit={} needs a .nn model, not textual IR\n", emit);
+    return kUsageError;
   }
-  auto loaded = loadProgram(file);
-  if (auto *code = std::get_if<int>(&loaded))
-    return *code;
-  LoadedProgram &l = std::get<LoadedProgram>(loaded);
-  if (emit == "ast") {
-    fmt::print("{}", printAst(l.program));
+  switch (stage.value_or(CompileStage::ModelGraph)) {
+  case CompileStage::Ast:
+    fmt::print("{}", printAst(c.ast()));
+    return kOk;
+  case CompileStage::ModelGraph: { // also without --emit: lowering finds the model's shape errors
+    auto m = c.modelGraph();
+    if (!m)
+      return reportError(m.error());
+    if (stage)
+      fmt::print("{}", printModule(**m));
+    if (!settings.asksForPasses())
+      return kOk;
+    break;
+  }
+  case CompileStage::TrainingGraphs: {
+    auto m = c.trainingGraphs();
+    if (!m)
+      return reportError(m.error());
+    fmt::print("{}", printModule(**m));
     return kOk;
   }
-  Module module;
-  LowerOptions options;
-  options.batch = batch;
-  options.modelName = modelName;
-  options.seed = l.config.seed;
-  if (!lowerAndVerify(l, options, module))
-    return kUserError;
-  if (emit == "ir")
-    fmt::print("{}", printModule(module));
-  bool optimizing = emit == "opt" || emit == "llvm" || emit == "asm" || pipeline.any();
-  if (emit == "grad" || optimizing) {
-    // The data set's size is not known here: schedules count one step per epoch.
-    std::optional<Module> training = buildTraining(l, options, /*stepsPerEpoch=*/1);
-    if (!training)
-      return kUserError;
-    if (emit == "grad") {
-      fmt::print("{}", printModule(*training));
-      return kOk;
-    }
-    auto optimized = optimize(std::move(*training), pipeline);
-    if (auto *code = std::get_if<int>(&optimized))
-      return *code;
-    Module &m = std::get<Module>(optimized);
-    // What codegen makes of the optimized graphs: kernels, fused ops, the arena.
-    EmitOptions eo;
-    eo.threads = 1;
-    disableCodegenPasses(eo, pipeline.disabled);
-    if (emit == "opt") {
-      fmt::print("{}", printModule(m));
-      for (const Function &fn : m.functions())
-        fmt::print("{}", commentLines("\n" + describeKernels(fn, eo)));
-    } else if (pipeline.stats) {
-      for (const Function &fn : m.functions()) {
-        std::string text = describeKernels(fn, eo);
-        fmt::print(stderr, "{}", text.substr(0, text.find('\n') + 1));
-      }
-    }
-    if (pipeline.stats) {
-      // The JIT compile the Trainer would make of these functions, phase by phase.
-      CompileOptions co;
-      co.disabledPasses = pipeline.disabled;
-      auto exe = Executable::compile(m, co);
-      if (!exe) {
-        fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(exe.takeError()));
-        return kUserError;
-      }
-      const CompileTimes &t = (*exe)->times();
-      bool caching = !objectCacheDir().empty();
-      auto object = [&](const CompileTimes::Object &o) {
-        return o.fromCache ? fmt::format("{:.1f} ms from the object cache", o.loadMs)
-                           : fmt::format("{:.0f} ms optimizing + {:.0f} ms machine code{}", o.optimizeMs,
-                                         o.machineCodeMs, caching ? " (now cached)" : "");
-      };
-      fmt::print(stderr, "jit compile: {:.0f} ms in all; emit {:.1f} ms; model functions {}; GEMM routines {}\n",
-                 (*exe)->compileSeconds() * 1e3, t.emitMs, object(t.model), object(t.gemm));
-    }
-    if (emit == "llvm" || emit == "asm") {
-      llvm::Expected<std::string> text = emitModuleText(m, emit == "asm", pipeline.disabled);
-      if (!text) {
-        fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(text.takeError()));
-        return kUserError;
-      }
-      fmt::print("{}", *text);
-    }
+  default:
+    break;
+  }
+  // The graph passes, and after them what codegen makes of the graphs.
+  if (auto names = checkPassNames(settings); !names) {
+    fmt::print(stderr, "nnc: error: {}\n", names.message());
+    return kUsageError;
+  }
+  if (!irText) // textual IR is lowered already; its passes run on it directly
+    if (auto m = c.trainingGraphs(); !m)
+      return reportError(m.error());
+  auto optimized = c.optimizedGraphs();
+  if (settings.stats)
+    fmt::print(stderr, "{}", formatStats(c.passReport()));
+  if (!optimized)
+    return reportError(optimized.error());
+  if (irText) { // textual IR is a graph-pass test input: no kernels or code
+    if (stage == CompileStage::KernelPlan)
+      fmt::print("{}", printModule(**optimized));
+    return kOk;
+  }
+  const std::vector<KernelPlan> *plans = nullptr;
+  if (stage == CompileStage::KernelPlan || settings.stats) {
+    auto p = c.kernelPlan();
+    if (!p)
+      return reportError(p.error());
+    plans = *p;
+  }
+  if (stage == CompileStage::KernelPlan)
+    printOptimized(**optimized, *plans);
+  if (settings.stats) {
+    auto exe = c.executable();
+    if (!exe)
+      return reportError(exe.error());
+    printCodegenStats(**optimized, stage == CompileStage::KernelPlan ? nullptr : plans, **exe);
+  }
+  if (stage == CompileStage::LlvmIr || stage == CompileStage::Assembly) {
+    auto text = c.llvmText(stage == CompileStage::Assembly);
+    if (!text)
+      return reportError(text.error());
+    fmt::print("{}", *text);
   }
   return kOk;
 }
@@ -186,9 +192,9 @@ int main(int argc, char **argv) {
   std::string file;
   std::string emit;
   std::string language;
-  std::string modelName;
-  int64_t batch = 0;
   bool listBuiltins = false;
+  CompileSettings settings;
+  std::string passesFlag;
   app.add_option("file", file, "the model (.nn), or textual IR (.nnir)");
   app.add_option("--emit", emit,
                  "print a stage's output and stop: ast (syntax tree), ir (the model's graph), "
@@ -197,12 +203,11 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"ast", "ir", "grad", "opt", "llvm", "asm"}));
   app.add_option("-x", language, "the input language: nn or nnir (default: by file extension)")
       ->check(CLI::IsMember({"nn", "nnir"}));
-  app.add_option("--batch", batch, "minibatch size B (overrides the train block)")
+  app.add_option("--batch", settings.train.batch, "minibatch size B (overrides the train block)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--model", modelName, "the model to compile when the file has several");
+  app.add_option("--model", settings.modelName, "the model to compile when the file has several");
   app.add_flag("--list-builtins", listBuiltins, "list the functions, layers and settings of the language");
-  PipelineFlags pipeline;
-  addPipelineFlags(app, pipeline);
+  addPassFlags(app, settings, passesFlag);
 
   std::vector<std::pair<CLI::App *, std::unique_ptr<Command>>> commands;
   for (std::unique_ptr<Command> (*make)() : kCommands) {
@@ -231,7 +236,7 @@ int main(int argc, char **argv) {
     printBuiltins();
     return kOk;
   }
-  if (pipeline.passes == "list") {
+  if (passesFlag == "list") {
     fmt::print("{}", describeAllPasses());
     return kOk;
   }
@@ -239,5 +244,7 @@ int main(int argc, char **argv) {
     fmt::print(stderr, "nnc: error: no input file\nRun 'nnc --help' for usage.\n");
     return kUsageError;
   }
-  return compile(file, emit, language, modelName, batch, pipeline);
+  setPassList(settings, passesFlag);
+  settings.dump = [](const std::string &text) { fmt::print(stderr, "{}", text); };
+  return compile(file, emit, language, settings);
 }

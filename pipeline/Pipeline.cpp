@@ -1,0 +1,283 @@
+//===- Pipeline.cpp - A program from source to any stage, each stage computed once ----------===//
+//
+// Each stage method returns its kept result when there is one and otherwise asks the stage
+// before it. The model is lowered once per mode: the Train-mode graph of modelGraph() becomes
+// the first function of the training graphs, beside the Eval and Predict lowerings.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "pipeline/Pipeline.h"
+
+#include "codegen/Emitter.h"
+#include "frontend/Parser.h"
+#include "frontend/Sema.h"
+#include "ir/TextParser.h"
+#include "ir/Verifier.h"
+#include "passes/training/TrainStep.h"
+#include "runtime/exec/Executable.h"
+#include "runtime/exec/ThreadPool.h"
+#include "support/ReadFile.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace nnc {
+
+/// What the frontend made of one source: kept while any compilation of it lives, since
+/// diagnostics point into the source text.
+struct Compilation::Front {
+  std::unique_ptr<SourceFile> source;
+  Program program;
+  TrainConfig config;
+  std::string warnings;
+};
+
+Compilation::~Compilation() = default;
+
+Result<void> checkPassNames(const CompileSettings &settings) {
+  auto unknown = [](const std::string &name) {
+    return Error{fmt::format("unknown pass '{}' (--passes=list shows the pipeline)", name)};
+  };
+  for (const std::string &name : settings.passes)
+    if (!findPass(name))
+      return unknown(name);
+  for (const std::string &name : settings.disabledPasses)
+    if (!findPass(name) && !findCodegenPass(name))
+      return unknown(name);
+  for (const std::string &name : settings.dumpAfter)
+    if (!findPass(name))
+      return unknown(name);
+  return {};
+}
+
+Error Compilation::errorFrom(const DiagnosticEngine &diags) const { return Error{diags.renderAll()}; }
+
+Result<std::unique_ptr<Compilation>> Compilation::fromSource(std::string name, std::string text,
+                                                             CompileSettings settings) {
+  auto front = std::make_shared<Front>();
+  front->source = std::make_unique<SourceFile>(std::move(name), std::move(text));
+  DiagnosticEngine diags(front->source.get());
+  front->program = parseProgram(*front->source, diags);
+  checkProgram(front->program, diags);
+  if (diags.hasErrors())
+    return Error{diags.renderAll()};
+  std::optional<TrainConfig> config = readTrainBlock(front->program, diags);
+  if (!config || !applyTrainOverrides(*config, settings.train, diags))
+    return Error{diags.renderAll()};
+  front->warnings = diags.renderAll();
+  front->config = std::move(*config);
+  std::unique_ptr<Compilation> c(new Compilation());
+  c->batch_ = front->config.batch;
+  c->front_ = std::move(front);
+  c->settings_ = std::move(settings);
+  return c;
+}
+
+Result<std::unique_ptr<Compilation>> Compilation::fromFile(const std::string &path, CompileSettings settings) {
+  auto text = readFile(path);
+  if (!text)
+    return text.error();
+  return fromSource(path, std::move(*text), std::move(settings));
+}
+
+Result<std::unique_ptr<Compilation>> Compilation::fromIrText(std::string name, std::string text,
+                                                             CompileSettings settings) {
+  SourceFile source(std::move(name), std::move(text));
+  DiagnosticEngine diags(&source);
+  std::optional<Module> module = parseModule(source, diags);
+  if (diags.hasErrors() || !module)
+    return Error{diags.renderAll()};
+  std::string problems;
+  for (const std::string &p : verifyModule(*module))
+    problems += fmt::format("{}: error: {}\n", source.name(), p);
+  if (!problems.empty())
+    return Error{problems};
+  std::unique_ptr<Compilation> c(new Compilation());
+  c->settings_ = std::move(settings);
+  c->modelGraph_ = std::move(*module);
+  return c;
+}
+
+std::unique_ptr<Compilation> Compilation::withBatch(int64_t batch, int64_t stepsPerEpoch) const {
+  std::unique_ptr<Compilation> c(new Compilation());
+  c->front_ = front_;
+  c->settings_ = settings_;
+  c->settings_.stepsPerEpoch = stepsPerEpoch;
+  c->batch_ = batch;
+  return c;
+}
+
+const std::string &Compilation::warnings() const {
+  static const std::string none;
+  return front_ ? front_->warnings : none;
+}
+
+const Program &Compilation::ast() const { return front_->program; }
+
+const TrainConfig &Compilation::trainConfig() const { return front_->config; }
+
+/// The options of one lowering of the model: batch, model and seed from the compilation.
+static LowerOptions lowerOptions(const CompileSettings &settings, int64_t batch, uint64_t seed, LowerMode mode) {
+  LowerOptions o;
+  o.mode = mode;
+  o.batch = batch;
+  o.modelName = settings.modelName;
+  o.seed = seed;
+  o.functionName = mode == LowerMode::Train ? "forward" : mode == LowerMode::Eval ? "eval" : "predict";
+  return o;
+}
+
+/// An Error listing the verifier's problems with `module`, a compiler bug; empty when none.
+static std::optional<Error> verifyProblems(const Module &module, std::string_view what) {
+  std::string out;
+  for (const std::string &p : verifyModule(module))
+    out += fmt::format("internal error: {} does not verify: {}\n", what, p);
+  if (out.empty())
+    return std::nullopt;
+  return Error{out};
+}
+
+Result<const Module *> Compilation::modelGraph() {
+  if (modelGraph_)
+    return &*modelGraph_;
+  DiagnosticEngine diags(front_->source.get());
+  Module module;
+  auto options = lowerOptions(settings_, batch_, front_->config.seed, LowerMode::Train);
+  std::optional<LoweredModel> lowered = lowerModel(front_->program, options, module, diags);
+  if (!lowered || diags.hasErrors())
+    return errorFrom(diags);
+  if (auto e = verifyProblems(module, "the lowered model"))
+    return *e;
+  model_ = *lowered;
+  module.setSourceName(front_->source->name());
+  modelGraph_ = std::move(module);
+  return &*modelGraph_;
+}
+
+Result<const Module *> Compilation::trainingGraphs() {
+  if (trainingGraphs_)
+    return &*trainingGraphs_;
+  if (!front_)
+    return Error{"the training graphs need a .nn model, not textual IR"};
+  auto forward = modelGraph();
+  if (!forward)
+    return forward.error();
+  Module lowered = **forward;
+  DiagnosticEngine diags(front_->source.get());
+  for (LowerMode mode : {LowerMode::Eval, LowerMode::Predict}) {
+    auto options = lowerOptions(settings_, batch_, front_->config.seed, mode);
+    std::optional<LoweredModel> lm = lowerModel(front_->program, options, lowered, diags);
+    if (!lm || diags.hasErrors())
+      return errorFrom(diags);
+    if (mode == LowerMode::Eval)
+      model_ = *lm;
+  }
+  if (auto e = verifyProblems(lowered, "the lowered model"))
+    return *e;
+  const TrainConfig &c = front_->config;
+  TrainStepConfig step{c.optimizer, c.schedule, c.clip, settings_.stepsPerEpoch, c.epochs, {}};
+  if (!front_->program.trains.empty()) { // where the update's nodes are located
+    const TrainDecl &block = front_->program.trains.front();
+    step.settingLocs["train"] = block.loc;
+    for (const TrainSetting &s : block.settings)
+      step.settingLocs[s.name] = s.loc;
+  }
+  const auto &fns = lowered.functions();
+  auto built = buildTrainingModule(fns[0], fns[1], fns[2], step);
+  if (auto *d = std::get_if<Diagnostic>(&built)) {
+    diags.report(d->severity, d->loc, d->message);
+    return errorFrom(diags);
+  }
+  Module &m = std::get<Module>(built);
+  m.setSourceName(front_->source->name());
+  if (auto e = verifyProblems(m, "the training module"))
+    return *e;
+  trainingGraphs_ = std::move(m);
+  return &*trainingGraphs_;
+}
+
+Result<const Module *> Compilation::optimizedGraphs() {
+  if (optimizedGraphs_)
+    return &*optimizedGraphs_;
+  auto input = front_ ? trainingGraphs() : modelGraph();
+  if (!input)
+    return input.error();
+  if (!settings_.optimize) {
+    optimizedGraphs_ = **input;
+    return &*optimizedGraphs_;
+  }
+  if (auto r = checkPassNames(settings_); !r)
+    return r.error();
+  PipelineOptions options;
+  options.passes = settings_.passes;
+  for (const std::string &name : settings_.disabledPasses)
+    if (findPass(name))
+      options.disabled.push_back(name);
+  options.dumpAfter = settings_.dumpAfter;
+  options.printAfterAll = settings_.printAfterAll;
+  options.dump = settings_.dump;
+  report_ = {};
+  std::optional<Module> optimized = runPipeline(**input, options, &report_);
+  if (!optimized)
+    return Error{"internal error: " + report_.error};
+  optimizedGraphs_ = std::move(*optimized);
+  return &*optimizedGraphs_;
+}
+
+/// Code generation's options for the plan and the text stages.
+static EmitOptions emitOptions(const CompileSettings &settings) {
+  EmitOptions eo;
+  eo.threads = std::max(1, settings.threads);
+  disableCodegenPasses(eo, settings.disabledPasses);
+  return eo;
+}
+
+Result<const std::vector<KernelPlan> *> Compilation::kernelPlan() {
+  if (kernelPlan_)
+    return &*kernelPlan_;
+  auto m = optimizedGraphs();
+  if (!m)
+    return m.error();
+  EmitOptions eo = emitOptions(settings_);
+  std::vector<KernelPlan> plans;
+  for (const Function &fn : (*m)->functions())
+    plans.push_back(planKernels(fn, eo));
+  kernelPlan_ = std::move(plans);
+  return &*kernelPlan_;
+}
+
+Result<std::string> Compilation::llvmText(bool assembly) {
+  std::optional<std::string> &kept = assembly ? assembly_ : llvmIr_;
+  if (kept)
+    return *kept;
+  auto m = optimizedGraphs();
+  if (!m)
+    return m.error();
+  llvm::Expected<std::string> text = emitModuleText(**m, assembly, settings_.disabledPasses);
+  if (!text)
+    return Error{"code generation failed: " + llvm::toString(text.takeError())};
+  kept = std::move(*text);
+  return *kept;
+}
+
+Result<Executable *> Compilation::executable() {
+  if (executable_)
+    return executable_.get();
+  auto m = optimizedGraphs();
+  if (!m)
+    return m.error();
+  CompileOptions co;
+  co.jit = settings_.jit;
+  co.threads = std::max(1, settings_.threads);
+  co.useCache = settings_.useObjectCache;
+  co.disabledPasses = settings_.disabledPasses;
+  if (computeThreads() < co.threads)
+    setComputeThreads(co.threads);
+  auto exe = Executable::compile(**m, co);
+  if (!exe)
+    return Error{"code generation failed: " + llvm::toString(exe.takeError())};
+  executable_ = std::move(*exe);
+  return executable_.get();
+}
+
+} // namespace nnc
