@@ -22,7 +22,7 @@
 //             [--threads 1] [--disable-pass NAME]...
 //
 // --threads sets CompileSettings::threads (the compiled step's threads; default 1). Each
-// --disable-pass NAME turns off one graph pass (passes/PassManager.h) or code generation pass
+// --disable-pass NAME turns off one graph pass (passes/optimize/PassManager.h) or code generation pass
 // (codegen/Emitter.h), as `nnc --disable-pass` does; `nnc --passes=list` prints the names. Both
 // are recorded in the JSON line ("threads", "disabled_passes") and apply to --raw too.
 //

@@ -564,7 +564,7 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
              f"`{', '.join(os.path.basename(p) for p in gemm_header.get('blas', {}).get('blas_libraries', []))}`. "
              f"Threads: `torch.set_num_threads(1)` (PyTorch's own default here: {info['default_threads']}; "
              f"{'; '.join(info['parallel'])}), `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`; nnc: `nnc_bench --threads 1` "
-             "(`TrainerOptions::threads`), except in the two-thread table."
+             "(`CompileSettings::threads`), except in the two-thread table."
              + (f" Removed from the environment of every run: {', '.join(f'`{k}={v}`' for k, v in info['inherited'].items())} "
                 "(the caller's settings; `OPENBLAS_CORETYPE=Haswell` alone halves OpenBLAS's sgemm rate here, and "
                 "PyTorch's with it)." if info["inherited"] else "") + "\n")

@@ -1,7 +1,7 @@
 //===- e2e_support.h - Helpers of the end-to-end tests: JIT runs against the interpreter -----===//
 //
 // The e2e tests run IR functions twice — through the reference interpreter and through the
-// JIT-compiled code (runtime/Executable) — and compare the results and state updates. These
+// JIT-compiled code (runtime/exec/Executable) — and compare the results and state updates. These
 // helpers convert tensors to and from the compiled code's buffers, draw deterministic data and
 // measure the disagreement.
 //

@@ -143,7 +143,7 @@ TEST_CASE("autodiff: every op has a gradient rule or is declared not differentia
     INFO("op " << mnemonic(op));
     const GradRule *rule = defaultGradRules().find(op);
     if (!rule) {
-      FAIL("op '" << mnemonic(op) << "' has no entry in passes/GradRules.cpp");
+      FAIL("op '" << mnemonic(op) << "' has no entry in passes/training/GradRules.cpp");
       continue;
     }
     bool declaredNot = rule->kind == RuleKind::NotDifferentiable;
