@@ -119,7 +119,7 @@ std::string describePlan(const Function &fn, const KernelPlan &plan) {
     if (!d || !(plan.fused[v.index] || plan.isVirtual[v.index]))
       return names[v.index];
     if (d->op == OpKind::Constant)
-      return formatAttr(Attr(d->attrs.getFloat("value")));
+      return formatConstantValue(d->attrs.getFloat("value"), d->type.dtype);
     std::string s = std::string(mnemonic(d->op)) + "(";
     for (size_t i = 0; i < d->operands.size(); ++i)
       s += (i ? ", " : "") + expr(d->operands[i]);
