@@ -28,6 +28,16 @@ std::vector<bool> activeValues(const Function &f, const std::vector<ValueId> &wr
   return active;
 }
 
+std::vector<bool> valuesReaching(const Function &f, ValueId output) {
+  std::vector<bool> reaches(f.numValueIds(), false);
+  reaches[output.index] = true;
+  for (auto it = f.nodes().rbegin(); it != f.nodes().rend(); ++it)
+    if (reaches[it->result.index])
+      for (ValueId o : it->operands)
+        reaches[o.index] = true;
+  return reaches;
+}
+
 namespace {
 
 /// The error for a node whose op has no usable rule.
@@ -51,13 +61,8 @@ appendGradients(Function &f, ValueId loss, const std::vector<ValueId> &wrt, cons
 
   // 1-2. Active values, and the values the loss depends on.
   std::vector<bool> active = activeValues(f, wrt);
-  std::vector<bool> reaches(f.numValueIds(), false);
-  reaches[loss.index] = true;
+  std::vector<bool> reaches = valuesReaching(f, loss);
   const std::vector<Node> forward = f.nodes(); // a copy: the graph grows below
-  for (auto it = forward.rbegin(); it != forward.rend(); ++it)
-    if (reaches[it->result.index])
-      for (ValueId o : it->operands)
-        reaches[o.index] = true;
 
   // 3. Seed and sweep backwards.
   Builder b(f);

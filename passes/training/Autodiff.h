@@ -23,6 +23,10 @@ namespace nnc {
 /// the results of ops without the flag (cmp, random, one_hot, ...), are never active.
 std::vector<bool> activeValues(const Function &function, const std::vector<ValueId> &wrt);
 
+/// Per ValueId index: true for `output` and every value it is computed from (both modes of
+/// differentiation skip the nodes that do not reach their output).
+std::vector<bool> valuesReaching(const Function &function, ValueId output);
+
 /// Appends to `function` the gradient of `loss` (a float scalar) with respect to each of `wrt`
 /// (float values, normally trainable state arguments) and returns the gradient values, one per
 /// element of `wrt`, each of its type (a zero constant when the loss does not depend on it).

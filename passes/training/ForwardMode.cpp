@@ -7,6 +7,7 @@
 #include "passes/training/ForwardMode.h"
 
 #include "ir/Builder.h"
+#include "passes/training/Autodiff.h"
 #include "ir/TextPrinter.h"
 
 #include <fmt/format.h>
@@ -25,13 +26,8 @@ appendJvp(Function &f, ValueId output, const std::vector<std::pair<ValueId, Valu
       return Diagnostic{Severity::Error, {}, fmt::format("@{}: a tangent must be a float value of its value's type", f.name())};
     tangent[v.index] = t;
   }
-  std::vector<bool> reaches(f.numValueIds(), false);
-  reaches[output.index] = true;
+  std::vector<bool> reaches = valuesReaching(f, output);
   const std::vector<Node> forward = f.nodes(); // a copy: the graph grows below
-  for (auto it = forward.rbegin(); it != forward.rend(); ++it)
-    if (reaches[it->result.index])
-      for (ValueId o : it->operands)
-        reaches[o.index] = true;
 
   // 2. Push tangents forward.
   Builder b(f);

@@ -317,6 +317,39 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
   return out;
 }
 
+Result<void> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size_t b, bool training,
+                              BatchTotals &totals) {
+  size_t rows = batcher.rowsIn(b);
+  auto program = batchProgram(static_cast<int64_t>(rows));
+  if (!program)
+    return program.error();
+  BatchProgram &v = **program;
+  if (auto r = stage(v, data, batcher, b); !r)
+    return r.error();
+  const std::string name = training ? "train_step" : "eval";
+  if (auto r = call(v, training ? v.train : v.eval, name); !r)
+    return r.error();
+  const Function &fn = *v.module->findFunction(name);
+  auto &io = v.io[name];
+  if (ValueId l = fn.findResult("loss"); l.valid())
+    totals.lossSum += readElement(io["result:loss"].data(), fn.type(l).dtype, 0) * double(rows);
+  if (ValueId c = fn.findResult("correct"); c.valid())
+    totals.correct += readElement(io["result:correct"].data(), fn.type(c).dtype, 0);
+  totals.examples += rows;
+  return {};
+}
+
+EvalStats Trainer::statsOf(const BatchTotals &totals) const {
+  EvalStats stats;
+  stats.examples = totals.examples;
+  if (totals.examples > 0) {
+    stats.loss = totals.lossSum / double(totals.examples);
+    stats.hasAccuracy = hasCorrect_;
+    stats.accuracy = totals.correct / double(totals.examples);
+  }
+  return stats;
+}
+
 Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const ProgressFn &progress,
                                       const std::atomic<bool> *stop) {
   if (auto r = checkData(data); !r)
@@ -326,68 +359,27 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
   size_t steps = batcher.numBatches();
   if (auto r = setStepsPerEpoch(static_cast<int64_t>(steps)); !r)
     return r.error();
-  EvalStats stats;
-  double lossSum = 0, correct = 0;
+  BatchTotals totals;
   for (size_t s = 0; s < steps; ++s) {
     if (stop && stop->load())
       break;
-    size_t rows = batcher.rowsIn(s);
-    auto vr = batchProgram(static_cast<int64_t>(rows));
-    if (!vr)
-      return vr.error();
-    BatchProgram &v = **vr;
-    if (auto r = stage(v, data, batcher, s); !r)
+    if (auto r = runBatch(data, batcher, s, /*training=*/true, totals); !r)
       return r.error();
-    if (auto r = call(v, v.train, "train_step"); !r)
-      return r.error();
-    const Function &train = *v.module->findFunction("train_step");
-    auto &io = v.io["train_step"];
-    double loss = readElement(io["result:loss"].data(), train.type(train.findResult("loss")).dtype, 0);
-    lossSum += loss * double(rows);
-    if (ValueId c = train.findResult("correct"); c.valid())
-      correct += readElement(io["result:correct"].data(), train.type(c).dtype, 0);
-    stats.examples += rows;
     if (progress)
-      progress(s + 1, steps, lossSum / double(stats.examples), stats.examples);
+      progress(s + 1, steps, totals.lossSum / double(totals.examples), totals.examples);
   }
-  if (stats.examples > 0) {
-    stats.loss = lossSum / double(stats.examples);
-    stats.hasAccuracy = hasCorrect_;
-    stats.accuracy = correct / double(stats.examples);
-  }
-  return stats;
+  return statsOf(totals);
 }
 
 Result<EvalStats> Trainer::evaluate(const Dataset &data) {
   if (auto r = checkData(data); !r)
     return r.error();
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
-  EvalStats stats;
-  double lossSum = 0, correct = 0;
-  for (size_t b = 0; b < batcher.numBatches(); ++b) {
-    size_t rows = batcher.rowsIn(b);
-    auto vr = batchProgram(static_cast<int64_t>(rows));
-    if (!vr)
-      return vr.error();
-    BatchProgram &v = **vr;
-    if (auto r = stage(v, data, batcher, b); !r)
+  BatchTotals totals;
+  for (size_t b = 0; b < batcher.numBatches(); ++b)
+    if (auto r = runBatch(data, batcher, b, /*training=*/false, totals); !r)
       return r.error();
-    if (auto r = call(v, v.eval, "eval"); !r)
-      return r.error();
-    const Function &eval = *v.module->findFunction("eval");
-    auto &io = v.io["eval"];
-    if (ValueId l = eval.findResult("loss"); l.valid())
-      lossSum += readElement(io["result:loss"].data(), eval.type(l).dtype, 0) * double(rows);
-    if (ValueId c = eval.findResult("correct"); c.valid())
-      correct += readElement(io["result:correct"].data(), eval.type(c).dtype, 0);
-    stats.examples += rows;
-  }
-  if (stats.examples > 0) {
-    stats.loss = lossSum / double(stats.examples);
-    stats.hasAccuracy = hasCorrect_;
-    stats.accuracy = correct / double(stats.examples);
-  }
-  return stats;
+  return statsOf(totals);
 }
 
 Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int64_t> &shape) {

@@ -130,6 +130,17 @@ private:
   Result<void> initState(const class Function &fn);
   Result<void> call(BatchProgram &v, CompiledFunction *fn, const std::string &which);
   Result<size_t> stage(BatchProgram &v, const Dataset &data, const class Batcher &batcher, size_t b);
+  /// Loss (weighted by rows) and correct rows summed over the minibatches run so far.
+  struct BatchTotals {
+    double lossSum = 0, correct = 0;
+    size_t examples = 0;
+  };
+  /// Runs `train_step` (when `training`) or `eval` on minibatch `b` of `batcher` and adds its
+  /// results to `totals`.
+  Result<void> runBatch(const Dataset &data, const class Batcher &batcher, size_t b, bool training,
+                        BatchTotals &totals);
+  /// The mean loss and accuracy of `totals`.
+  EvalStats statsOf(const BatchTotals &totals) const;
 
   /// The checked program and the run's settings; each batch size derives its compilation.
   std::unique_ptr<Compilation> source_;
