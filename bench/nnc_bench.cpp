@@ -127,7 +127,7 @@ double rawStepSeconds(const std::string &path, nnc::Trainer &t, const nnc::Train
   co.disabledPasses = options.disabledPasses;
   auto exe = Executable::compile(module, co);
   if (!exe)
-    die("raw: " + llvm::toString(exe.takeError()));
+    die("raw: " + exe.message());
   CompiledFunction *fn = (*exe)->function("train_step");
   const Function &train = *module.findFunction("train_step");
   std::vector<std::vector<uint8_t>> buffers;

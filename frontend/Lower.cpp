@@ -83,7 +83,7 @@ struct Val {
 class Lowerer {
 public:
   Lowerer(const Program &prog, const LowerOptions &opts, Function &fn, DiagnosticEngine &diags)
-      : prog_(prog), opts_(opts), fn_(fn), b_(fn), diags_(diags) {
+      : prog_(prog), opts_(opts), fn_(fn), b_(fn, diags), diags_(diags) {
     for (const DefDecl &d : prog.defs)
       defs_[d.name] = &d;
   }
@@ -124,9 +124,9 @@ private:
   /// Appends a node, turning a shape-rule error into a diagnostic at `loc`.
   ValueId make(SourceLoc loc, OpKind op, std::vector<ValueId> operands, Attrs attrs = {}) {
     auto r = b_.tryCreate(op, std::move(operands), std::move(attrs), loc);
-    if (auto *err = std::get_if<std::string>(&r))
-      fail(loc, *err);
-    return std::get<ValueId>(r);
+    if (!r)
+      fail(loc, r.message());
+    return *r;
   }
 
   TensorType lowerType(const TypeExpr &t) {
@@ -134,6 +134,9 @@ private:
     out.dtype = t.dtype == "f64" ? DType::F64 : t.dtype == "i32" ? DType::I32 : DType::F32;
     for (const DimExpr &d : t.dims)
       out.shape.push_back(d.symbol.empty() ? d.size : batch_);
+    if (auto why = shapeLimitProblem(out.shape))
+      fail(t.loc, fmt::format("type {} with B = {}, the minibatch size (from --batch or the train "
+                              "block), {}", typeToSource(t), batch_, *why));
     return out;
   }
 
@@ -203,10 +206,10 @@ private:
     if (rhs.literal)
       rhs.value = b_.scalar(*rhs.literal, type(lhs.value).dtype);
     auto pair = b_.broadcastPair(lhs.value, rhs.value, loc);
-    if (std::holds_alternative<std::string>(pair))
+    if (!pair)
       fail(loc, fmt::format("cannot {} {} and {}: shapes do not broadcast", verb, str(lhs.value),
                             str(rhs.value)));
-    auto [a, b] = std::get<std::pair<ValueId, ValueId>>(pair);
+    auto [a, b] = *pair;
     return make(loc, op, {a, b});
   }
 

@@ -451,9 +451,9 @@ private:
     if (values_.count(name))
       return error(nameLoc, fmt::format("value %{} is defined twice", name));
     auto made = b.tryCreate(*op, std::move(operands), std::move(attrs), loc);
-    if (auto *e = std::get_if<std::string>(&made))
-      return error(opLoc, *e);
-    ValueId v = std::get<ValueId>(made);
+    if (!made)
+      return error(opLoc, made.message());
+    ValueId v = *made;
     if (b.type(v) != declared)
       return error(typeLoc, fmt::format("declared type {} differs from the type {} that {} gives",
                                         declared.str(), b.type(v).str(), mnem));

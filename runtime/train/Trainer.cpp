@@ -197,7 +197,7 @@ Result<void> Trainer::compileVariant(int64_t batch, Variant &v) {
     setComputeThreads(co.threads);
   auto exe = Executable::compile(v.module, co);
   if (!exe)
-    return Error{"code generation failed: " + llvm::toString(exe.takeError())};
+    return Error{"code generation failed: " + exe.message()};
   v.exe = std::move(*exe);
   v.train = v.exe->function("train_step");
   v.eval = v.exe->function("eval");

@@ -147,7 +147,7 @@ int compile(const std::string &file, const std::string &emit, std::string langua
       co.disabledPasses = pipeline.disabled;
       auto exe = Executable::compile(m, co);
       if (!exe) {
-        fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(exe.takeError()));
+        fmt::print(stderr, "nnc: error: code generation failed: {}\n", exe.message());
         return kUserError;
       }
       const CompileTimes &t = (*exe)->times();
@@ -161,9 +161,9 @@ int compile(const std::string &file, const std::string &emit, std::string langua
                  (*exe)->compileSeconds() * 1e3, t.emitMs, object(t.model), object(t.gemm));
     }
     if (emit == "llvm" || emit == "asm") {
-      llvm::Expected<std::string> text = emitModuleText(m, emit == "asm", pipeline.disabled);
+      auto text = emitModuleText(m, emit == "asm", pipeline.disabled);
       if (!text) {
-        fmt::print(stderr, "nnc: error: code generation failed: {}\n", llvm::toString(text.takeError()));
+        fmt::print(stderr, "nnc: error: code generation failed: {}\n", text.message());
         return kUserError;
       }
       fmt::print("{}", *text);
