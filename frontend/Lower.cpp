@@ -97,10 +97,10 @@ ValueId Lowerer::arith(OpKind op, std::string_view verb, Val lhs, Val rhs, Sourc
   if (rhs.literal)
     rhs.value = b_.scalar(*rhs.literal, type(lhs.value).dtype);
   auto pair = b_.broadcastPair(lhs.value, rhs.value, loc);
-  if (std::holds_alternative<std::string>(pair))
+  if (!pair)
     fail(loc, fmt::format("cannot {} {} and {}: shapes do not broadcast", verb, str(lhs.value),
                           str(rhs.value)));
-  auto [a, b] = std::get<std::pair<ValueId, ValueId>>(pair);
+  auto [a, b] = *pair;
   return make(loc, op, {a, b});
 }
 

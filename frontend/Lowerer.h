@@ -38,7 +38,7 @@ double literalValue(const Expr &e);
 class Lowerer {
 public:
   Lowerer(const Program &prog, const LowerOptions &opts, Function &fn, DiagnosticEngine &diags)
-      : prog_(prog), opts_(opts), fn_(fn), b_(fn), diags_(diags) {
+      : prog_(prog), opts_(opts), fn_(fn), b_(fn, diags), diags_(diags) {
     for (const DefDecl &d : prog.defs)
       defs_[d.name] = &d;
   }
@@ -99,9 +99,9 @@ private:
   /// Appends a node, turning a shape-rule error into a diagnostic at `loc`.
   ValueId make(SourceLoc loc, OpKind op, std::vector<ValueId> operands, Attrs attrs = {}) {
     auto r = b_.tryCreate(op, std::move(operands), std::move(attrs), loc);
-    if (auto *err = std::get_if<std::string>(&r))
-      fail(loc, *err);
-    return std::get<ValueId>(r);
+    if (!r)
+      fail(loc, r.message());
+    return *r;
   }
 
   TensorType lowerType(const TypeExpr &t) {
@@ -109,6 +109,9 @@ private:
     out.dtype = t.dtype == "f64" ? DType::F64 : t.dtype == "i32" ? DType::I32 : DType::F32;
     for (const DimExpr &d : t.dims)
       out.shape.push_back(d.symbol.empty() ? d.size : batch_);
+    if (auto why = shapeLimitProblem(out.shape))
+      fail(t.loc, fmt::format("type {} with B = {}, the minibatch size (from --batch or the train "
+                              "block), {}", typeToSource(t), batch_, *why));
     return out;
   }
 

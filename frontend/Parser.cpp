@@ -1,7 +1,15 @@
 //===- Parser.cpp - Recursive-descent parser of the .nn model language ----------------------===//
+//
+// Each parse function returns what it parsed; on a syntax error it reports the error once,
+// sets `failed_` and returns at once (a null expression, a partial declaration), and every
+// caller returns in turn, up to the statement loop of a block or the top level, which clears
+// the flag and skips to where parsing can resume. No exception is thrown.
+//
+//===----------------------------------------------------------------------------------------===//
 #include "frontend/Parser.h"
 
 #include "frontend/Lexer.h"
+#include "ir/Type.h"
 
 #include <fmt/format.h>
 
@@ -11,10 +19,6 @@
 
 namespace nnc {
 namespace {
-
-/// Thrown only inside the parser to unwind a statement after its error was reported; never
-/// escapes parseProgram.
-struct SyntaxError {};
 
 /// Deeper nesting than this is rejected, so that no input can exhaust the stack.
 constexpr int kMaxDepth = 200;
@@ -27,18 +31,25 @@ public:
   Program parseFile() {
     Program prog;
     while (!at(Tok::Eof)) {
-      try {
-        if (accept(Tok::Newline))
-          continue;
-        if (at(Tok::KwModel))
-          prog.models.push_back(parseModel());
-        else if (at(Tok::KwDef))
-          prog.defs.push_back(parseDef());
-        else if (at(Tok::KwTrain))
-          prog.trains.push_back(parseTrain());
-        else
-          fail(fmt::format("expected 'model', 'def' or 'train' at the top level, found {}", found()));
-      } catch (SyntaxError &) {
+      if (accept(Tok::Newline))
+        continue;
+      if (at(Tok::KwModel)) {
+        ModelDecl m = parseModel();
+        if (!failed_)
+          prog.models.push_back(std::move(m));
+      } else if (at(Tok::KwDef)) {
+        DefDecl d = parseDef();
+        if (!failed_)
+          prog.defs.push_back(std::move(d));
+      } else if (at(Tok::KwTrain)) {
+        TrainDecl t = parseTrain();
+        if (!failed_)
+          prog.trains.push_back(std::move(t));
+      } else {
+        fail(fmt::format("expected 'model', 'def' or 'train' at the top level, found {}", found()));
+      }
+      if (failed_) {
+        failed_ = false;
         recoverToTopLevel();
       }
     }
@@ -51,6 +62,7 @@ private:
   size_t pos_ = 0;
   int depth_ = 0;  ///< expression nesting, bounded by kMaxDepth
   int parens_ = 0; ///< open parentheses: inside them a newline does not end the statement
+  bool failed_ = false; ///< a syntax error was reported and the parse functions are returning
 
   const Token &tok() const { return toks_[pos_]; }
   bool at(Tok k) const { return tok().kind == k; }
@@ -73,16 +85,23 @@ private:
     default: return describe(t.kind);
     }
   }
-  [[noreturn]] void fail(const std::string &message) { fail(tok().loc, message); }
-  [[noreturn]] void fail(SourceLoc loc, const std::string &message) {
+  /// Reports a syntax error at the current token (or `loc`) and sets failed_; the caller
+  /// returns at once. Returns null so that an expression parser can `return fail(...)`.
+  std::nullptr_t fail(const std::string &message) { return fail(tok().loc, message); }
+  std::nullptr_t fail(SourceLoc loc, const std::string &message) {
     // An Error token was reported by the lexer already; do not pile a second message on it.
     if (!at(Tok::Error))
       diags_.error(loc, message);
-    throw SyntaxError{};
+    failed_ = true;
+    return nullptr;
   }
+  /// Consumes a token of kind `k` and returns it; otherwise fails, returning the current token
+  /// (the caller checks failed_ before using it).
   const Token &expect(Tok k, const std::string &what) {
-    if (!at(k))
+    if (!at(k)) {
       fail(fmt::format("expected {} {}, found {}", describe(k), what, found()));
+      return tok();
+    }
     const Token &t = tok();
     advance();
     return t;
@@ -128,9 +147,12 @@ private:
     }
   }
 
-  /// Parses `{ NEWLINE? item* }`, calling `item` for each statement line with recovery.
+  /// Parses `{ NEWLINE? item* }`, calling `item` for each statement line with recovery. Fails
+  /// only when the '{' is missing.
   template <typename F> void parseBlock(const char *block, F item) {
     SourceLoc open = expect(Tok::LBrace, fmt::format("to open the {}", block)).loc;
+    if (failed_)
+      return;
     while (true) {
       skipNewlines();
       if (accept(Tok::RBrace))
@@ -143,10 +165,10 @@ private:
         return;
       }
       size_t start = pos_;
-      try {
-        depth_ = parens_ = 0;
-        item();
-      } catch (SyntaxError &) {
+      depth_ = parens_ = 0;
+      item();
+      if (failed_) {
+        failed_ = false;
         if (pos_ == start) // the statement's first token was wrong: always make progress
           advance();
         recoverToNextLine();
@@ -160,6 +182,8 @@ private:
     m.loc = tok().loc;
     advance();
     const Token &name = expect(Tok::Ident, "after 'model'");
+    if (failed_)
+      return m;
     m.name = name.text;
     m.nameLoc = name.loc;
     parseBlock("model body", [&] { parseStmt(false, m.stmts); });
@@ -172,19 +196,27 @@ private:
     d.loc = tok().loc;
     advance();
     const Token &name = expect(Tok::Ident, "after 'def'");
+    if (failed_)
+      return d;
     d.name = name.text;
     d.nameLoc = name.loc;
     expect(Tok::LParen, "after the function name");
+    if (failed_)
+      return d;
     skipNewlines();
     if (!at(Tok::RParen)) {
       do {
         skipNewlines();
         const Token &p = expect(Tok::Ident, "as a parameter name");
+        if (failed_)
+          return d;
         d.params.emplace_back(p.text, p.loc);
         skipNewlines();
       } while (accept(Tok::Comma));
     }
     expect(Tok::RParen, "after the parameters");
+    if (failed_)
+      return d;
     parseBlock("function body", [&] { parseStmt(true, d.stmts); });
     return d;
   }
@@ -197,9 +229,16 @@ private:
     parseBlock("train block", [&] {
       TrainSetting s;
       s.loc = tok().loc;
-      s.name = expect(Tok::Ident, "as a training setting name").text;
+      const Token &name = expect(Tok::Ident, "as a training setting name");
+      if (failed_)
+        return;
+      s.name = name.text;
       s.value = parseExpr();
+      if (failed_)
+        return;
       endStatement();
+      if (failed_)
+        return;
       t.settings.push_back(std::move(s));
     });
     return t;
@@ -215,6 +254,8 @@ private:
     s.loc = tok().loc;
     auto nameThen = [&](const std::string &after) {
       const Token &n = expect(Tok::Ident, after);
+      if (failed_)
+        return;
       s.name = n.text;
       s.nameLoc = n.loc;
     };
@@ -227,8 +268,15 @@ private:
       std::string kw = tok().text;
       advance();
       nameThen(fmt::format("after '{}'", kw));
+      if (failed_)
+        return;
       expect(Tok::Colon, "between the name and its type");
-      s.type = parseType();
+      if (failed_)
+        return;
+      TypeExpr type = parseType();
+      if (failed_)
+        return;
+      s.type = std::move(type);
       if (s.kind == Stmt::Kind::Param && accept(Tok::Equal))
         s.value = parseExpr();
       break;
@@ -237,7 +285,11 @@ private:
       s.kind = Stmt::Kind::Output;
       advance();
       nameThen("after 'output'");
+      if (failed_)
+        return;
       expect(Tok::Equal, "after the output's name");
+      if (failed_)
+        return;
       s.value = parseExpr();
       break;
     case Tok::KwLoss:
@@ -253,7 +305,11 @@ private:
     case Tok::Ident:
       s.kind = Stmt::Kind::Assign;
       nameThen("");
+      if (failed_)
+        return;
       expect(Tok::Equal, "after the name in an assignment");
+      if (failed_)
+        return;
       s.value = parseExpr();
       break;
     default:
@@ -261,8 +317,13 @@ private:
                  : fmt::format("expected 'input', 'target', 'param', 'output', 'loss' or an "
                                "assignment, found {}",
                                found()));
+      return;
     }
+    if (failed_)
+      return;
     endStatement();
+    if (failed_)
+      return;
     s.broken = false;
   }
 
@@ -270,19 +331,27 @@ private:
   TypeExpr parseType() {
     TypeExpr t;
     t.loc = tok().loc;
-    if (!at(Tok::Ident))
+    if (!at(Tok::Ident)) {
       fail(fmt::format("expected a tensor type such as f32[B, 4], found {}", found()));
+      return t;
+    }
     t.dtype = tok().text;
-    if (t.dtype != "f32" && t.dtype != "f64" && t.dtype != "i32")
+    if (t.dtype != "f32" && t.dtype != "f64" && t.dtype != "i32") {
       fail(fmt::format("unknown element type '{}': expected f32, f64 or i32", t.dtype));
+      return t;
+    }
     advance();
     expect(Tok::LBracket, "after the element type");
+    if (failed_)
+      return t;
     do {
       DimExpr d;
       d.loc = tok().loc;
-      if (at(Tok::Minus) && toks_[pos_ + 1].kind == Tok::Number)
+      if (at(Tok::Minus) && toks_[pos_ + 1].kind == Tok::Number) {
         fail(SourceLoc{d.loc.line, d.loc.col, toks_[pos_ + 1].loc.len + 1},
              fmt::format("dimension -{} must be positive", toks_[pos_ + 1].text));
+        return t;
+      }
       if (at(Tok::Ident)) {
         d.symbol = tok().text;
       } else if (at(Tok::Number)) {
@@ -291,21 +360,26 @@ private:
         auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
         if (ec == std::errc::result_out_of_range)
           fail(fmt::format("dimension {} is too large", text));
-        if (ec != std::errc() || ptr != text.data() + text.size())
+        else if (ec != std::errc() || ptr != text.data() + text.size())
           fail(fmt::format("malformed dimension '{}': expected a positive integer", text));
-        if (v <= 0)
+        else if (v <= 0)
           fail(fmt::format("dimension {} must be positive", text));
-        if (v > (int64_t(1) << 31))
+        else if (v > kMaxDim)
           fail(fmt::format("dimension {} is too large", text));
+        if (failed_)
+          return t;
         d.size = v;
       } else {
         fail(fmt::format("expected a dimension (a positive integer or a name such as B), found {}",
                          found()));
+        return t;
       }
       advance();
       t.dims.push_back(std::move(d));
     } while (accept(Tok::Comma));
     expect(Tok::RBracket, "to close the type's dimensions");
+    if (failed_)
+      return t;
     t.loc.len = static_cast<uint32_t>(std::max<int64_t>(1, int64_t(toks_[pos_ - 1].loc.col) +
                                                                toks_[pos_ - 1].loc.len - t.loc.col));
     if (toks_[pos_ - 1].loc.line != t.loc.line)
@@ -315,12 +389,17 @@ private:
 
   /// expr := term (('+' | '-') term)*
   ExprPtr parseExpr() {
-    enterNesting();
+    if (!enterNesting())
+      return nullptr;
     int outer = depth_;
     ExprPtr lhs = parseTerm();
+    if (failed_)
+      return nullptr;
     skipNewlinesInsideParens();
     while (at(Tok::Plus) || at(Tok::Minus)) {
       lhs = binary(std::move(lhs), [&] { return parseTerm(); });
+      if (failed_)
+        return nullptr;
       skipNewlinesInsideParens();
     }
     depth_ = outer - 1;
@@ -331,9 +410,13 @@ private:
   ExprPtr parseTerm() {
     int outer = depth_;
     ExprPtr lhs = parseUnary();
+    if (failed_)
+      return nullptr;
     skipNewlinesInsideParens();
     while (at(Tok::Star) || at(Tok::Slash) || at(Tok::At)) {
       lhs = binary(std::move(lhs), [&] { return parseUnary(); });
+      if (failed_)
+        return nullptr;
       skipNewlinesInsideParens();
     }
     depth_ = outer;
@@ -343,13 +426,16 @@ private:
   /// A chain `a + b + c` builds a left-deep tree as deep as it has operators, and later stages
   /// walk trees recursively, so each operator counts as one level of nesting.
   template <typename F> ExprPtr binary(ExprPtr lhs, F rhs) {
-    enterNesting();
+    if (!enterNesting())
+      return nullptr;
     auto e = std::make_unique<Expr>(Expr::Kind::Binary, tok().loc);
     e->op = tok().text[0];
     advance();
     skipNewlinesInsideParens();
     e->args.push_back(std::move(lhs));
     e->args.push_back(rhs());
+    if (failed_)
+      return nullptr;
     return e;
   }
 
@@ -359,8 +445,11 @@ private:
       auto e = std::make_unique<Expr>(Expr::Kind::Unary, tok().loc);
       e->op = '-';
       advance();
-      enterNesting();
+      if (!enterNesting())
+        return nullptr;
       e->args.push_back(parseUnary());
+      if (failed_)
+        return nullptr;
       --depth_;
       return e;
     }
@@ -377,9 +466,9 @@ private:
       e->isInteger = t.text.find_first_of(".eE") == std::string::npos;
       e->number = std::strtod(t.text.c_str(), nullptr);
       if (!std::isfinite(e->number))
-        fail(fmt::format("number '{}' is out of range", t.text));
+        return fail(fmt::format("number '{}' is out of range", t.text));
       if (e->isInteger && e->number > 9007199254740992.0)
-        fail(fmt::format("integer '{}' is too large", t.text));
+        return fail(fmt::format("integer '{}' is too large", t.text));
       advance();
       return e;
     }
@@ -411,13 +500,17 @@ private:
       ++parens_;
       skipNewlines();
       ExprPtr e = parseExpr();
+      if (failed_)
+        return nullptr;
       skipNewlines();
       --parens_;
       expect(Tok::RParen, "to close the parenthesis");
+      if (failed_)
+        return nullptr;
       return e;
     }
     default:
-      fail(fmt::format("expected an expression, found {}", found()));
+      return fail(fmt::format("expected an expression, found {}", found()));
     }
   }
 
@@ -437,33 +530,41 @@ private:
         advance();
         skipNewlines();
         k.value = parseExpr();
+        if (failed_)
+          return nullptr;
         e->kwargs.push_back(std::move(k));
       } else {
         if (!e->kwargs.empty())
-          fail(fmt::format("positional argument after keyword argument '{}'",
-                           e->kwargs.back().name));
+          return fail(fmt::format("positional argument after keyword argument '{}'",
+                                  e->kwargs.back().name));
         e->args.push_back(parseExpr());
+        if (failed_)
+          return nullptr;
       }
       skipNewlines();
       if (!accept(Tok::Comma)) {
         if (!at(Tok::RParen))
-          fail(fmt::format("expected ',' or ')' in the arguments of '{}', found {}", e->text,
-                           found()));
+          return fail(fmt::format("expected ',' or ')' in the arguments of '{}', found {}", e->text,
+                                  found()));
         break;
       }
       skipNewlines();
     }
     --parens_;
     expect(Tok::RParen, "to close the argument list");
+    if (failed_)
+      return nullptr;
     return e;
   }
 
-  /// One more level of expression nesting; depth_ is reset per statement after an error.
-  void enterNesting() {
+  /// One more level of expression nesting; false (after reporting) past kMaxDepth. depth_ is
+  /// reset per statement after an error.
+  bool enterNesting() {
     if (++depth_ > kMaxDepth)
       fail(fmt::format("expression nested too deeply: more than {} levels of operators, calls "
                        "and parentheses",
                        kMaxDepth));
+    return !failed_;
   }
 
   void skipNewlinesInsideParens() {

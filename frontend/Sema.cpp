@@ -1,6 +1,8 @@
 //===- Sema.cpp - Name, arity and keyword checks on the AST ---------------------------------===//
 #include "frontend/Sema.h"
 
+#include "ir/Type.h"
+
 #include <fmt/format.h>
 
 #include <functional>
@@ -160,6 +162,14 @@ private:
       else if (isParam)
         diags_.error(d.loc, "a parameter's shape cannot depend on the minibatch size B");
     }
+    // The parser bounds each dimension; their product is bounded here, where the type is
+    // written (the dimensions named B count as 1; the batch size is checked when it is bound).
+    TensorType fixed;
+    for (const DimExpr &d : t.dims)
+      fixed.shape.push_back(d.symbol.empty() ? d.size : 1);
+    if (fixed.numElements() > kMaxElements)
+      diags_.error(t.loc, fmt::format("type {} has more than {} elements, the limit of one tensor",
+                                      typeToSource(t), kMaxElements));
   }
 
   void checkModel(const ModelDecl &m) {
@@ -430,8 +440,13 @@ private:
       checkExpr(arg);
       return;
     case ParamType::Int:
+      // Every integer argument is a size, a count or an axis: bounding it by the largest
+      // dimension keeps the shapes computed from it within the limits of a tensor type.
       if (const Expr *lit = literal(arg); !lit || !lit->isInteger)
         diags_.error(arg.loc, fmt::format("'{}' must be an integer, found '{}'", name, exprToSource(arg)));
+      else if (lit->number > double(kMaxDim))
+        diags_.error(arg.loc, fmt::format("'{}' is {}, more than {}, the largest size of a dimension",
+                                          name, exprToSource(arg), kMaxDim));
       return;
     case ParamType::Number:
       if (!literal(arg))

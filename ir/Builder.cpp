@@ -1,7 +1,8 @@
 //===- Builder.cpp - Checked construction of graph IR nodes ---------------------------------===//
 //
-// The checked factory (canonical attributes, then the shape rule), the typed conveniences that
-// spell out each op's attributes, and NumPy broadcasting lowered to explicit `broadcast` ops.
+// The checked factory (canonical attributes, then the shape rule), the poisoned stand-ins of a
+// front end's builder, the typed conveniences that spell out each op's attributes, and NumPy
+// broadcasting lowered to explicit `broadcast` ops.
 //
 //===----------------------------------------------------------------------------------------===//
 #include "ir/Builder.h"
@@ -14,30 +15,56 @@ namespace nnc {
 
 using V = std::vector<int64_t>;
 
-std::variant<ValueId, std::string> Builder::tryCreate(OpKind op, std::vector<ValueId> operands,
-                                                      Attrs attrs, SourceLoc loc) {
+Result<ValueId> Builder::tryCreate(OpKind op, std::vector<ValueId> operands, Attrs attrs,
+                                   SourceLoc loc) {
+  if (!loc.valid())
+    loc = loc_;
   std::vector<TensorType> types;
   for (size_t i = 0; i < operands.size(); ++i) {
     if (!fn_.isValid(operands[i]))
-      return fmt::format("{}: operand {} is not a value of function @{}", mnemonic(op), i, fn_.name());
+      return Error::at(loc, fmt::format("{}: operand {} is not a value of function @{}", mnemonic(op), i,
+                                        fn_.name()));
     types.push_back(fn_.type(operands[i]));
   }
+  // The error behind a poisoned operand was reported already; what depends on it is poisoned.
+  for (ValueId v : operands)
+    if (poisoned(v))
+      return poison(loc);
   if (auto e = canonicalizeAttrs(op, attrs))
-    return *e;
+    return Error::at(loc, *e);
   auto type = inferType(op, types, attrs);
   if (auto *e = std::get_if<std::string>(&type))
-    return *e;
-  return fn_.appendNode(
-      Node{op, std::move(operands), std::move(attrs), std::get<TensorType>(type), loc.valid() ? loc : loc_, {}});
+    return Error::at(loc, *e);
+  return fn_.appendNode(Node{op, std::move(operands), std::move(attrs), std::get<TensorType>(type), loc, {}});
 }
 
 ValueId Builder::create(OpKind op, std::vector<ValueId> operands, Attrs attrs, SourceLoc loc) {
   auto r = tryCreate(op, std::move(operands), std::move(attrs), loc);
-  if (auto *e = std::get_if<std::string>(&r)) {
-    std::fprintf(stderr, "nnc internal error: building an ill-typed node: %s\n", e->c_str());
+  if (r)
+    return *r;
+  if (!diags_) {
+    std::fprintf(stderr, "nnc internal error: building an ill-typed node: %s\n", r.message().c_str());
     std::abort();
   }
-  return std::get<ValueId>(r);
+  // Only the first failure is reported: a later one is nearly always a consequence of it (a
+  // shape read from a stand-in), and the first explains the mistake in the source.
+  if (!reported_)
+    report(*diags_, r.error());
+  reported_ = true;
+  return poison(r.error().diagnostics.front().loc);
+}
+
+ValueId Builder::poison(SourceLoc loc) {
+  ValueId v = fn_.appendNode(Node{OpKind::Constant,
+                                  {},
+                                  {{"value", 0.0}, {"dtype", std::string("f32")}, {"shape", V{}}},
+                                  TensorType(DType::F32, {}),
+                                  loc,
+                                  {}});
+  if (poisoned_.size() <= v.index)
+    poisoned_.resize(v.index + 1, false);
+  poisoned_[v.index] = true;
+  return v;
 }
 
 ValueId Builder::leakyRelu(ValueId x, double alpha) { return create(OpKind::LeakyRelu, {x}, {{"alpha", alpha}}); }
@@ -150,38 +177,40 @@ std::optional<V> Builder::broadcastShapes(const V &a, const V &b) {
   return out;
 }
 
-std::variant<ValueId, std::string> Builder::broadcastTo(ValueId v, const V &shape, SourceLoc loc) {
+Result<ValueId> Builder::broadcastTo(ValueId v, const V &shape, SourceLoc loc) {
   if (!fn_.isValid(v))
-    return std::string("broadcast of a value that does not exist");
+    return Error::at(loc.valid() ? loc : loc_, "broadcast of a value that does not exist");
   const TensorType &t = fn_.type(v);
-  if (t.shape == shape)
+  if (t.shape == shape || poisoned(v))
     return v;
   auto common = broadcastShapes(t.shape, shape);
   if (t.shape.size() > shape.size() || !common || *common != shape)
-    return fmt::format("cannot broadcast {} to {}", t.str(), formatShape(shape));
+    return Error::at(loc.valid() ? loc : loc_, fmt::format("cannot broadcast {} to {}", t.str(), formatShape(shape)));
   V dims;
   for (size_t i = 0; i < t.shape.size(); ++i)
     dims.push_back(static_cast<int64_t>(shape.size() - t.shape.size() + i));
   return tryCreate(OpKind::Broadcast, {v}, {{"shape", shape}, {"dims", dims}}, loc);
 }
 
-std::variant<std::pair<ValueId, ValueId>, std::string> Builder::broadcastPair(ValueId a, ValueId b,
-                                                                              SourceLoc loc) {
+Result<std::pair<ValueId, ValueId>> Builder::broadcastPair(ValueId a, ValueId b, SourceLoc loc) {
+  SourceLoc at = loc.valid() ? loc : loc_;
   if (!fn_.isValid(a) || !fn_.isValid(b))
-    return std::string("broadcast of a value that does not exist");
+    return Error::at(at, "broadcast of a value that does not exist");
+  if (poisoned(a) || poisoned(b))
+    return std::pair{a, b};
   const TensorType &ta = fn_.type(a), &tb = fn_.type(b);
   auto common = broadcastShapes(ta.shape, tb.shape);
   if (!common)
-    return fmt::format("cannot broadcast {} with {}", ta.str(), tb.str());
+    return Error::at(at, fmt::format("cannot broadcast {} with {}", ta.str(), tb.str()));
   if (ta.dtype != tb.dtype)
-    return fmt::format("cannot broadcast {} with {}: element types differ", ta.str(), tb.str());
+    return Error::at(at, fmt::format("cannot broadcast {} with {}: element types differ", ta.str(), tb.str()));
   auto ra = broadcastTo(a, *common, loc);
-  if (auto *e = std::get_if<std::string>(&ra))
-    return *e;
+  if (!ra)
+    return std::move(ra).error();
   auto rb = broadcastTo(b, *common, loc);
-  if (auto *e = std::get_if<std::string>(&rb))
-    return *e;
-  return std::pair{std::get<ValueId>(ra), std::get<ValueId>(rb)};
+  if (!rb)
+    return std::move(rb).error();
+  return std::pair{*ra, *rb};
 }
 
 } // namespace nnc

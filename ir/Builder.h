@@ -1,17 +1,22 @@
 //===- Builder.h - Checked construction of graph IR nodes -----------------------------------===//
 //
 // Builder appends nodes to a Function through one checked factory, tryCreate, which puts the
-// attributes in canonical form and runs the op's shape rule, returning the rule's message when
-// the node would be ill-typed. Front ends use tryCreate and turn the message into a located
-// diagnostic; passes, which build IR known to be well typed, use create and the typed
-// conveniences, which stop with an internal error on a broken invariant. The broadcasting
-// helpers turn NumPy-style implicit broadcasting into explicit `broadcast` ops.
+// attributes in canonical form and runs the op's shape rule, returning an error located at the
+// node when it would be ill-typed. Front ends use tryCreate, or give the builder their
+// DiagnosticEngine: then the first failed create (and so a failed typed convenience) reports a
+// located error there, and every failed create returns a poisoned stand-in value, from which
+// every later node is built silently as another stand-in, so that one mistake in the source
+// gives one diagnostic and no crash. Passes, which build IR known to be well typed, use create without an engine, where a
+// failure is a broken invariant of the compiler: an internal error that stops the process. The
+// broadcasting helpers turn NumPy-style implicit broadcasting into explicit `broadcast` ops.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
 #include "ir/Graph.h"
+#include "support/Result.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -22,7 +27,10 @@ namespace nnc {
 /// Appends nodes to one Function. See the file comment.
 class Builder {
 public:
+  /// A builder for passes: a failed create is an internal error.
   explicit Builder(Function &function) : fn_(function) {}
+  /// A builder for front ends: a failed create is reported to `diags` (see the file comment).
+  Builder(Function &function, DiagnosticEngine &diags) : fn_(function), diags_(&diags) {}
 
   Function &function() { return fn_; }
   const TensorType &type(ValueId v) const { return fn_.type(v); }
@@ -32,15 +40,18 @@ public:
   SourceLoc loc() const { return loc_; }
 
   /// Appends `op(operands) {attrs}` after canonicalizing attrs and running the shape rule;
-  /// returns the new value, or the error message (then nothing is appended). Invalid operand
-  /// ids are reported as errors, too. An invalid `loc` means the builder's current loc.
-  std::variant<ValueId, std::string> tryCreate(OpKind op, std::vector<ValueId> operands,
-                                               Attrs attrs = {}, SourceLoc loc = {});
-  /// As tryCreate, but a failure is an internal error (message to stderr, then abort) in every
-  /// build type.
+  /// returns the new value, or an error at the node's location carrying the rule's message
+  /// (then nothing is appended). Invalid operand ids are errors, too. An invalid `loc` means
+  /// the builder's current loc. A node with a poisoned operand is a poisoned stand-in.
+  Result<ValueId> tryCreate(OpKind op, std::vector<ValueId> operands, Attrs attrs = {},
+                            SourceLoc loc = {});
+  /// As tryCreate. On failure, a builder with a DiagnosticEngine reports the error there and
+  /// returns a poisoned stand-in; one without stops with an internal error (a compiler bug).
   ValueId create(OpKind op, std::vector<ValueId> operands, Attrs attrs = {}, SourceLoc loc = {});
+  /// True when `v` is a stand-in for a node that could not be built.
+  bool poisoned(ValueId v) const { return v.index < poisoned_.size() && poisoned_[v.index]; }
 
-  // --- typed conveniences: all use create, so they abort on ill-typed requests ---------------
+  // --- typed conveniences: all use create --------------------------------------------------
   ValueId unary(OpKind op, ValueId x) { return create(op, {x}); }
   ValueId binary(OpKind op, ValueId a, ValueId b) { return create(op, {a, b}); }
   ValueId neg(ValueId x) { return unary(OpKind::Neg, x); }
@@ -127,19 +138,23 @@ public:
   /// Broadcasts `a` and `b` to their common shape by NumPy rules (align trailing dimensions;
   /// a dimension of 1 or a missing one stretches), inserting `broadcast` ops only where a shape
   /// changes. Requires equal dtypes. Errors read "cannot broadcast f32[16,3] with f32[4]".
-  std::variant<std::pair<ValueId, ValueId>, std::string> broadcastPair(ValueId a, ValueId b,
-                                                                       SourceLoc loc = {});
+  Result<std::pair<ValueId, ValueId>> broadcastPair(ValueId a, ValueId b, SourceLoc loc = {});
   /// Broadcasts `v` to `shape` by NumPy rules (returns `v` itself when the shape is already
   /// right). Errors read "cannot broadcast f32[3] to [16,4]".
-  std::variant<ValueId, std::string> broadcastTo(ValueId v, const std::vector<int64_t> &shape,
-                                                 SourceLoc loc = {});
+  Result<ValueId> broadcastTo(ValueId v, const std::vector<int64_t> &shape, SourceLoc loc = {});
   /// The NumPy broadcast of two shapes, or nullopt when they are incompatible.
   static std::optional<std::vector<int64_t>> broadcastShapes(const std::vector<int64_t> &a,
                                                              const std::vector<int64_t> &b);
 
 private:
+  /// Appends a poisoned stand-in (an f32 scalar constant) at `loc`.
+  ValueId poison(SourceLoc loc);
+
   Function &fn_;
+  DiagnosticEngine *diags_ = nullptr;
+  bool reported_ = false; ///< a failed create was reported to diags_
   SourceLoc loc_;
+  std::vector<bool> poisoned_; ///< by ValueId::index
 };
 
 } // namespace nnc

@@ -482,9 +482,9 @@ private:
     }
     Attrs attrs{{"value", o.literal}, {"dtype", std::string(dtypeName(o.dtype))}, {"shape", std::vector<int64_t>{}}};
     auto made = b.tryCreate(OpKind::Constant, {}, std::move(attrs), loc);
-    if (auto *e = std::get_if<std::string>(&made))
-      return error(o.loc, *e);
-    out = constants_[key] = std::get<ValueId>(made);
+    if (!made)
+      return error(o.loc, made.message());
+    out = constants_[key] = *made;
     b.function().setStage(b.function().nodes().size() - 1, stage_);
     return true;
   }
@@ -534,9 +534,9 @@ private:
       if (!materialize(b, operands[i], loc, values[i]))
         return false;
     auto made = b.tryCreate(*op, std::move(values), std::move(attrs), loc);
-    if (auto *e = std::get_if<std::string>(&made))
-      return error(opLoc, *e);
-    ValueId v = std::get<ValueId>(made);
+    if (!made)
+      return error(opLoc, made.message());
+    ValueId v = *made;
     b.function().setStage(b.function().nodes().size() - 1, stage_);
     if (b.type(v) != declared)
       return error(typeLoc, fmt::format("declared type {} differs from the type {} that {} gives",

@@ -34,6 +34,15 @@ int64_t TensorType::numElements() const {
   return n;
 }
 
+std::optional<std::string> shapeLimitProblem(const std::vector<int64_t> &shape) {
+  for (int64_t d : shape)
+    if (d < 1 || d > kMaxDim)
+      return fmt::format("has a dimension outside [1, {}]", kMaxDim);
+  if (TensorType(DType::F32, shape).numElements() > kMaxElements)
+    return fmt::format("has more than {} elements", kMaxElements);
+  return std::nullopt;
+}
+
 std::string formatShape(const std::vector<int64_t> &shape) {
   return fmt::format("[{}]", fmt::join(shape, ","));
 }

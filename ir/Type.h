@@ -15,10 +15,17 @@
 
 namespace nnc {
 
-/// The largest dimension, and the most elements, a well-formed tensor type may have. The shape
-/// rules reject larger ones, so that no size computation on a well-formed graph overflows.
+/// The largest dimension, and the most elements, a well-formed tensor type may have (2^31 and
+/// 2^40, documented in docs/LANGUAGE.md). The front end rejects larger sizes where the source
+/// writes them, the shape rules where an op would produce them, so that no size or byte count
+/// computed on a well-formed graph overflows int64.
 inline constexpr int64_t kMaxDim = int64_t(1) << 31;
 inline constexpr int64_t kMaxElements = int64_t(1) << 40;
+
+/// Null when `shape` is within the limits above (each dimension in [1, kMaxDim], at most
+/// kMaxElements elements), else what is wrong with it: "has a dimension outside [1, 2147483648]"
+/// or "has more than 1099511627776 elements".
+std::optional<std::string> shapeLimitProblem(const std::vector<int64_t> &shape);
 
 /// Element type of a tensor. I1 is a boolean mask (the result of `cmp`, the mask of `select`).
 enum class DType : uint8_t { F32, F64, I32, I1 };

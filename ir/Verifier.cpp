@@ -24,17 +24,15 @@ bool isIdentifier(std::string_view s) {
   return true;
 }
 
-bool isLegalType(const TensorType &t) {
-  for (int64_t d : t.shape)
-    if (d < 1 || d > kMaxDim)
-      return false;
-  return t.numElements() <= kMaxElements;
-}
-} // namespace
+bool isLegalType(const TensorType &t) { return !shapeLimitProblem(t.shape); }
 
-std::vector<std::string> verifyFunction(const Function &f) {
-  std::vector<std::string> problems;
-  auto problem = [&](std::string msg) { problems.push_back(fmt::format("@{}: {}", f.name(), msg)); };
+/// Appends the problems of `f` to `problems`, each at the location of the argument or node
+/// concerned (results and updates have none).
+void checkFunction(const Function &f, std::vector<Diagnostic> &problems) {
+  SourceLoc at;
+  auto problem = [&](std::string msg) {
+    problems.push_back({Severity::Error, at, fmt::format("@{}: {}", f.name(), msg)});
+  };
   std::vector<std::string> names = valueNames(f);
   auto name = [&](ValueId v) -> std::string {
     return f.isValid(v) ? names[v.index] : "%<invalid>";
@@ -45,6 +43,7 @@ std::vector<std::string> verifyFunction(const Function &f) {
   std::vector<bool> defined(f.numValueIds(), false);
   std::set<std::string, std::less<>> argNames;
   for (const Argument &a : f.arguments()) {
+    at = a.loc;
     if (!isIdentifier(a.name))
       problem(fmt::format("argument name '{}' is not an identifier", a.name));
     if (!argNames.insert(a.name).second)
@@ -61,6 +60,7 @@ std::vector<std::string> verifyFunction(const Function &f) {
   }
 
   for (const Node &n : f.nodes()) {
+    at = n.loc;
     if (!f.isValid(n.result) || f.definingNode(n.result) != &n) {
       problem(fmt::format("a {} node has a broken result id", mnemonic(n.op)));
       continue;
@@ -98,6 +98,7 @@ std::vector<std::string> verifyFunction(const Function &f) {
                           std::get<TensorType>(type).str()));
   }
 
+  at = {};
   std::set<std::string, std::less<>> resultNames;
   for (const FunctionResult &r : f.results()) {
     if (!isIdentifier(r.name) || r.name == "update")
@@ -121,19 +122,56 @@ std::vector<std::string> verifyFunction(const Function &f) {
       problem(fmt::format("update of {} : {} with {} of type {}", name(u.state), f.type(u.state).str(),
                           name(u.value), f.type(u.value).str()));
   }
-  return problems;
 }
 
-std::vector<std::string> verifyModule(const Module &m) {
-  std::vector<std::string> problems;
+void checkModule(const Module &m, std::vector<Diagnostic> &problems) {
   std::set<std::string, std::less<>> names;
   for (const Function &f : m.functions()) {
     if (!names.insert(f.name()).second)
-      problems.push_back(fmt::format("function @{} is defined twice", f.name()));
-    for (std::string &p : verifyFunction(f))
-      problems.push_back(std::move(p));
+      problems.push_back({Severity::Error, {}, fmt::format("function @{} is defined twice", f.name())});
+    checkFunction(f, problems);
   }
-  return problems;
+}
+
+Result<void> toResult(std::vector<Diagnostic> problems) {
+  if (problems.empty())
+    return {};
+  std::string message;
+  for (const Diagnostic &d : problems)
+    message += (message.empty() ? "" : "\n") + d.message;
+  return Error{std::move(message), std::move(problems)};
+}
+
+std::vector<std::string> messages(const std::vector<Diagnostic> &problems) {
+  std::vector<std::string> out;
+  for (const Diagnostic &d : problems)
+    out.push_back(d.message);
+  return out;
+}
+} // namespace
+
+Result<void> verify(const Function &f) {
+  std::vector<Diagnostic> problems;
+  checkFunction(f, problems);
+  return toResult(std::move(problems));
+}
+
+Result<void> verify(const Module &m) {
+  std::vector<Diagnostic> problems;
+  checkModule(m, problems);
+  return toResult(std::move(problems));
+}
+
+std::vector<std::string> verifyFunction(const Function &f) {
+  std::vector<Diagnostic> problems;
+  checkFunction(f, problems);
+  return messages(problems);
+}
+
+std::vector<std::string> verifyModule(const Module &m) {
+  std::vector<Diagnostic> problems;
+  checkModule(m, problems);
+  return messages(problems);
 }
 
 } // namespace nnc

@@ -10,15 +10,23 @@
 #pragma once
 
 #include "ir/Graph.h"
+#include "support/Result.h"
 
 #include <string>
 #include <vector>
 
 namespace nnc {
 
-/// The problems of `function`, one message each, e.g.
+/// Success when `function` is well formed, else an Error with one diagnostic per problem,
+/// located at the offending argument or node where it has a location, e.g.
 /// "@train_step: %3 = matmul: result type f32[16,3] differs from the shape rule's f32[16,4]";
-/// empty when the function is well formed.
+/// the Error's message lists the problems one per line.
+Result<void> verify(const Function &function);
+/// As above for every function, plus duplicate function names.
+Result<void> verify(const Module &module);
+
+/// The problems that verify reports, one message each; empty when the function is well formed.
+/// For callers that phrase each problem themselves, and for tests.
 std::vector<std::string> verifyFunction(const Function &function);
 /// The problems of every function plus duplicate function names.
 std::vector<std::string> verifyModule(const Module &module);

@@ -253,9 +253,9 @@ Result<std::string> Compilation::llvmText(bool assembly) {
   auto m = optimizedGraphs();
   if (!m)
     return m.error();
-  llvm::Expected<std::string> text = emitModuleText(**m, assembly, settings_.disabledPasses);
+  Result<std::string> text = emitModuleText(**m, assembly, settings_.disabledPasses);
   if (!text)
-    return Error{"code generation failed: " + llvm::toString(text.takeError())};
+    return Error{"code generation failed: " + text.message()};
   kept = std::move(*text);
   return *kept;
 }
@@ -275,7 +275,7 @@ Result<Executable *> Compilation::executable() {
     setComputeThreads(co.threads);
   auto exe = Executable::compile(**m, co);
   if (!exe)
-    return Error{"code generation failed: " + llvm::toString(exe.takeError())};
+    return Error{"code generation failed: " + exe.message()};
   executable_ = std::move(*exe);
   return executable_.get();
 }

@@ -1,25 +1,57 @@
-//===- Result.h - A value or an error message ------------------------------------------------===//
+//===- Result.h - A value or the diagnostics that explain why there is none ------------------===//
 //
-// The runtime's I/O reports failures as values, never as exceptions or aborts: a Result<T> holds
-// either a T or an Error whose message is ready to show a user ("iris.csv:7: ..."). It is the
-// small subset of llvm::Expected that data and checkpoint code needs, without linking LLVM.
+// Every library layer of nnc reports failure as a value, never as an exception or an abort: a
+// Result<T> holds either a T or an Error. An Error is what a user is shown: located diagnostics
+// (severity, source location, message) of one source file, rendered like a C compiler does, or
+// a plain message for failures that have no place in a source file ("iris.csv:7: ..."). Its
+// `message` is always the finished text, so a caller that only prints needs nothing else; a
+// caller that merges the failure into its own DiagnosticEngine uses `diagnostics`. Only the
+// driver prints and chooses the exit status.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
+
+#include "support/Diagnostic.h"
 
 #include <cassert>
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace nnc {
 
-/// A failure described for a user: what went wrong and where (file, line or byte offset).
+/// A failure described for a user: `Error{"message"}` or one of the factories below.
 struct Error {
+  Error() = default;
+  explicit Error(std::string message) : message(std::move(message)) {}
+  Error(std::string message, std::vector<Diagnostic> diagnostics)
+      : message(std::move(message)), diagnostics(std::move(diagnostics)) {}
+
+  /// The text to show: the plain message, or the diagnostics rendered with file name, source
+  /// line and caret where they are known.
   std::string message;
+  /// The located diagnostics behind `message`; empty for a plain-message error.
+  std::vector<Diagnostic> diagnostics;
+
+  /// A failure with no place in a source file, e.g. "iris.csv:7: expected 5 columns, found 4".
+  static Error plain(std::string message) { return Error{std::move(message)}; }
+  /// One error at `loc` of a source file that is not at hand: `message` is the bare message
+  /// (the caller knows the file and renders the location, e.g. through a DiagnosticEngine).
+  static Error at(SourceLoc loc, std::string message);
+  /// The diagnostics collected by `diags` (it must have errors), rendered against its file.
+  static Error from(const DiagnosticEngine &diags);
+
+  /// True when the failure carries source locations.
+  bool located() const { return !diagnostics.empty(); }
 };
 
-/// Either a value of type T or an Error. Test it with `if (!r)` before using `*r`.
+/// Adds the diagnostics of `error` to `diags` (a plain-message error becomes one error without
+/// a location), so that one engine reports the failures of several stages in source order.
+void report(DiagnosticEngine &diags, const Error &error);
+
+/// Either a value of type T or an Error. Test it with `if (!r)` before using `*r`; using the
+/// value of a failed Result is a programmer error.
 template <class T> class [[nodiscard]] Result {
 public:
   Result(T value) : v_(std::move(value)) {}
@@ -35,7 +67,8 @@ public:
   const T *operator->() const { assert(ok()); return &std::get<0>(v_); }
 
   /// The error; only valid when !ok().
-  const Error &error() const { assert(!ok()); return std::get<1>(v_); }
+  const Error &error() const & { assert(!ok()); return std::get<1>(v_); }
+  Error &&error() && { assert(!ok()); return std::get<1>(std::move(v_)); }
   const std::string &message() const { return error().message; }
 
 private:
@@ -50,7 +83,8 @@ public:
 
   bool ok() const { return !failed_; }
   explicit operator bool() const { return ok(); }
-  const Error &error() const { assert(failed_); return error_; }
+  const Error &error() const & { assert(failed_); return error_; }
+  Error &&error() && { assert(failed_); return std::move(error_); }
   const std::string &message() const { return error().message; }
 
 private:

@@ -1,4 +1,10 @@
 //===- Executable.cpp - IR functions compiled to native code --------------------------------===//
+//
+// Compiling a module: emit every function into one LLVM module, take the machine code from the
+// object cache or generate it, load it, and give each function its arena. Every llvm::Error
+// from codegen/ is turned into an nnc Error here.
+//
+//===----------------------------------------------------------------------------------------===//
 #include "runtime/exec/Executable.h"
 
 #include "support/AtomicFile.h"
@@ -19,12 +25,21 @@
 
 namespace nnc {
 
-CompiledFunction::CompiledFunction(FunctionABI abi, Entry entry) : abi_(std::move(abi)), entry_(entry) {
-  size_t bytes = static_cast<size_t>(std::max<int64_t>(abi_.arenaBytes, 64));
+Result<std::unique_ptr<CompiledFunction>> CompiledFunction::create(FunctionABI abi, Entry entry) {
+  size_t bytes = static_cast<size_t>(std::max<int64_t>(abi.arenaBytes, 64));
   bytes = (bytes + 63) / 64 * 64;
-  arena_.reset(static_cast<char *>(std::aligned_alloc(64, bytes)));
-  std::memset(arena_.get(), 0, bytes);
+  std::unique_ptr<CompiledFunction> f(new CompiledFunction(std::move(abi), entry));
+  f->arena_.reset(static_cast<char *>(std::aligned_alloc(64, bytes)));
+  if (!f->arena_)
+    return Error{fmt::format("cannot allocate the {} bytes of scratch memory of function '{}': "
+                             "the model is too large for this machine (a smaller batch needs less)",
+                             bytes, f->abi_.symbol)};
+  std::memset(f->arena_.get(), 0, bytes);
+  return f;
 }
+
+/// The text of an llvm::Error from code generation, as an nnc Error (consuming it).
+static Error fromLlvm(llvm::Error error) { return Error{llvm::toString(std::move(error))}; }
 
 /// The LLVM symbol of IR function `name`.
 static std::string symbolFor(const std::string &name) {
@@ -92,14 +107,13 @@ static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Modul
   return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(view.data(), view.size()), module.getName());
 }
 
-llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &module,
-                                                                const CompileOptions &options) {
+Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, const CompileOptions &options) {
   auto start = std::chrono::steady_clock::now();
   auto jit = Jit::create(options.jit);
   if (!jit)
-    return jit.takeError();
+    return fromLlvm(jit.takeError());
   if (llvm::Error e = (*jit)->defineSymbol(kParallelForSymbol, reinterpret_cast<void *>(&nnc_parallel_for)))
-    return e;
+    return fromLlvm(std::move(e));
   // Two objects: the GEMM routines, the same for every model on this CPU (so nearly always
   // from the cache), and the model's functions, which call them.
   llvm::LLVMContext context;
@@ -110,22 +124,25 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Module &mo
   auto emitting = std::chrono::steady_clock::now();
   auto abis = emitAll(module, llvmModule, **jit, options.threads, /*externalGemm=*/true, options.disabledPasses);
   if (!abis)
-    return abis.takeError();
+    return fromLlvm(abis.takeError());
   exe->times_.emitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - emitting).count();
   for (auto [m, times] : {std::pair<llvm::Module *, CompileTimes::Object *>{&gemmModule, &exe->times_.gemm},
                           {&llvmModule, &exe->times_.model}}) {
     auto object = objectFor(*m, **jit, options.useCache, *times);
     if (!object)
-      return object.takeError();
+      return fromLlvm(object.takeError());
     if (llvm::Error e = (*jit)->addObject(std::move(*object)))
-      return e;
+      return fromLlvm(std::move(e));
   }
   exe->fromCache_ = exe->times_.model.fromCache;
   for (auto &[name, abi] : *abis) {
     auto entry = (*jit)->lookupAs<void(void **, char *)>(abi.symbol);
     if (!entry)
-      return entry.takeError();
-    exe->functions_[name] = std::make_unique<CompiledFunction>(abi, *entry);
+      return fromLlvm(entry.takeError());
+    auto function = CompiledFunction::create(abi, *entry);
+    if (!function)
+      return std::move(function).error();
+    exe->functions_[name] = std::move(*function);
   }
   exe->jit_ = std::move(*jit);
   exe->compileSeconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -155,21 +172,24 @@ CompiledFunction *Executable::function(const std::string &name) {
   return it == functions_.end() ? nullptr : it->second.get();
 }
 
-llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly,
-                                           const std::vector<std::string> &disabledPasses) {
+Result<std::string> emitModuleText(const Module &module, bool assembly,
+                                   const std::vector<std::string> &disabledPasses) {
   auto jit = Jit::create();
   if (!jit)
-    return jit.takeError();
+    return fromLlvm(jit.takeError());
   llvm::LLVMContext context;
   llvm::Module llvmModule("nnc", context);
   auto abis = emitAll(module, llvmModule, **jit, 1, false, disabledPasses);
   if (!abis)
-    return abis.takeError();
+    return fromLlvm(abis.takeError());
   if (llvm::Error e = (*jit)->optimize(llvmModule))
-    return e;
+    return fromLlvm(std::move(e));
   if (!assembly)
     return Jit::printIR(llvmModule);
-  return (*jit)->emitAssembly(llvmModule);
+  auto text = (*jit)->emitAssembly(llvmModule);
+  if (!text)
+    return fromLlvm(text.takeError());
+  return std::move(*text);
 }
 
 } // namespace nnc

@@ -2,7 +2,9 @@
 //
 // An Executable holds the JIT-compiled functions of one IR Module. Each CompiledFunction owns
 // its arena, allocated once, so calling it allocates nothing: the caller passes one pointer
-// per argument and per result (see codegen/Emitter.h for the calling convention).
+// per argument and per result (see codegen/Emitter.h for the calling convention). Failures of
+// code generation (codegen/ speaks llvm::Error) become nnc Errors here, at the boundary of
+// the runtime; so does an arena too large to allocate.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
@@ -10,6 +12,7 @@
 #include "codegen/Emitter.h"
 #include "codegen/Jit.h"
 #include "ir/Graph.h"
+#include "support/Result.h"
 
 #include <llvm/Support/Error.h>
 
@@ -24,7 +27,9 @@ namespace nnc {
 class CompiledFunction {
 public:
   using Entry = void (*)(void **buffers, char *arena);
-  CompiledFunction(FunctionABI abi, Entry entry);
+  /// The function at `entry` with a zeroed arena of abi.arenaBytes, or an Error when that
+  /// cannot be allocated.
+  static Result<std::unique_ptr<CompiledFunction>> create(FunctionABI abi, Entry entry);
 
   const FunctionABI &abi() const { return abi_; }
   /// Runs the function; `buffers` has abi().argTypes.size() + abi().resultTypes.size() entries.
@@ -34,6 +39,7 @@ private:
   struct Free {
     void operator()(char *p) const { std::free(p); }
   };
+  CompiledFunction(FunctionABI abi, Entry entry) : abi_(std::move(abi)), entry_(entry) {}
   FunctionABI abi_;
   Entry entry_;
   std::unique_ptr<char, Free> arena_;
@@ -73,8 +79,9 @@ struct CompileTimes {
 class Executable {
 public:
   /// Emits every function of `module` into one LLVM module, optimizes and JIT-compiles it.
-  static llvm::Expected<std::unique_ptr<Executable>> compile(const Module &module,
-                                                             const CompileOptions &options = {});
+  /// A failure's message is code generation's own (callers say which step failed).
+  static Result<std::unique_ptr<Executable>> compile(const Module &module,
+                                                     const CompileOptions &options = {});
   /// The compiled function `name`, or null.
   CompiledFunction *function(const std::string &name);
   /// Seconds spent emitting, optimizing and generating machine code (or loading it).
@@ -93,7 +100,7 @@ private:
 };
 
 /// Compiles `module` to optimized LLVM IR or assembly text without keeping the code.
-llvm::Expected<std::string> emitModuleText(const Module &module, bool assembly,
-                                           const std::vector<std::string> &disabledPasses = {});
+Result<std::string> emitModuleText(const Module &module, bool assembly,
+                                   const std::vector<std::string> &disabledPasses = {});
 
 } // namespace nnc

@@ -1,10 +1,11 @@
 //===- Safetensors.cpp - Checkpoints in the safetensors format -------------------------------===//
 //
-// nlohmann-json builds and parses the header; its exceptions are caught here, at the boundary,
-// and turned into Errors. Reading follows the reference implementation's checks: header size
-// within the file and below 100 MB, a JSON object starting with '{', known dtypes, shapes whose
-// byte size matches data_offsets, and offsets that tile the data block exactly (in range, no
-// overlap, no gap, nothing left over).
+// nlohmann-json builds and parses the header, used so that it never throws: strings are
+// checked to be UTF-8 before they are encoded, and the header is parsed through a SAX handler
+// that records a syntax error instead of throwing it. Reading follows the reference
+// implementation's checks: header size within the file and below 100 MB, a JSON object
+// starting with '{', known dtypes, shapes whose byte size matches data_offsets, and offsets
+// that tile the data block exactly (in range, no overlap, no gap, nothing left over).
 //
 //===----------------------------------------------------------------------------------------===//
 #include "runtime/records/Safetensors.h"
@@ -23,6 +24,44 @@ namespace {
 
 constexpr uint64_t kMaxHeaderSize = 100'000'000; // as in the reference implementation
 
+/// True when `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+/// U+10FFFF), which is what a JSON encoder requires.
+bool isUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = byte(i);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size())
+      return false;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      if ((byte(i + k) & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (byte(i + k) & 0x3F);
+    }
+    static constexpr uint32_t kMinFor[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinFor[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+/// Builds the header as nlohmann's DOM parser does, but records a syntax error (the byte where
+/// it was found and the parser's message) instead of throwing it.
+struct HeaderParser : nlohmann::detail::json_sax_dom_parser<nlohmann::json> {
+  explicit HeaderParser(nlohmann::json &out) : json_sax_dom_parser(out, /*allow_exceptions=*/false) {}
+  bool parse_error(std::size_t position, const std::string &, const nlohmann::detail::exception &e) {
+    failed = true;
+    byte = position;
+    message = e.what();
+    return false;
+  }
+  bool failed = false;
+  std::size_t byte = 0;
+  std::string message;
+};
+
 struct Entry {
   std::string name;
   ElementType dtype;
@@ -38,6 +77,8 @@ Result<std::string> encodeSafetensors(const Checkpoint &ckpt) {
     const HostTensor &t = entry.second;
     if (entry.first == "__metadata__")
       return Error{"a tensor may not be named '__metadata__'"};
+    if (!isUtf8(entry.first))
+      return Error{"cannot encode the checkpoint header: a tensor name is not valid UTF-8"};
     auto n = shapeElements(t.shape);
     if (!n || *n * elementSize(t.dtype) != t.bytes.size())
       return Error{fmt::format("tensor '{}' has {} bytes, which does not match its shape and dtype "
@@ -48,6 +89,10 @@ Result<std::string> encodeSafetensors(const Checkpoint &ckpt) {
     return elementSize(a->second.dtype) > elementSize(b->second.dtype);
   });
 
+  for (const auto &[key, value] : ckpt.metadata)
+    if (!isUtf8(key) || !isUtf8(value))
+      return Error{fmt::format("cannot encode the checkpoint header: metadata '{}' is not valid UTF-8",
+                               isUtf8(key) ? key : std::string("?"))};
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!ckpt.metadata.empty())
     header["__metadata__"] = ckpt.metadata;
@@ -59,12 +104,9 @@ Result<std::string> encodeSafetensors(const Checkpoint &ckpt) {
                             {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();
   }
-  std::string json;
-  try {
-    json = header.dump();
-  } catch (const nlohmann::json::exception &e) {
-    return Error{fmt::format("cannot encode the checkpoint header: {}", e.what())};
-  }
+  // Every string was checked above, so the strict encoding cannot fail; `replace` only makes
+  // that certain without an exception.
+  std::string json = header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   json.append((8 - json.size() % 8) % 8, ' ');
 
   std::string out;
@@ -84,8 +126,7 @@ Result<void> writeSafetensors(const std::string &path, const Checkpoint &ckpt) {
   return writeFileAtomically(path, *bytes);
 }
 
-/// The checks and the decoding; may throw nlohmann-json exceptions, which parseSafetensors catches.
-static Result<Checkpoint> decode(std::string_view bytes, std::string_view name) {
+Result<Checkpoint> parseSafetensors(std::string_view bytes, std::string_view name) {
   auto fail = [&](std::string what) { return Error{fmt::format("{}: {}", name, what)}; };
   if (bytes.size() < 8)
     return fail(fmt::format("truncated: {} bytes, less than the 8-byte header size", bytes.size()));
@@ -103,13 +144,10 @@ static Result<Checkpoint> decode(std::string_view bytes, std::string_view name) 
   std::string_view data = bytes.substr(8 + n);
 
   nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error &e) {
-    return fail(fmt::format("byte {}: the header is not valid JSON: {}", 8 + e.byte - 1, e.what()));
-  } catch (const nlohmann::json::exception &e) {
-    return fail(fmt::format("byte 8: the header is not valid JSON: {}", e.what()));
-  }
+  HeaderParser parser(header);
+  if (!nlohmann::json::sax_parse(text.begin(), text.end(), &parser) || parser.failed)
+    return fail(fmt::format("byte {}: the header is not valid JSON: {}", 8 + std::max<size_t>(parser.byte, 1) - 1,
+                            parser.failed ? parser.message : std::string("parse error")));
   if (!header.is_object())
     return fail("byte 8: the header is not a JSON object");
 
@@ -189,14 +227,6 @@ static Result<Checkpoint> decode(std::string_view bytes, std::string_view name) 
     ckpt.tensors.emplace(e.name, std::move(t));
   }
   return ckpt;
-}
-
-Result<Checkpoint> parseSafetensors(std::string_view bytes, std::string_view name) {
-  try {
-    return decode(bytes, name);
-  } catch (const nlohmann::json::exception &e) {
-    return Error{fmt::format("{}: malformed header: {}", name, e.what())};
-  }
 }
 
 Result<Checkpoint> readSafetensors(const std::string &path) {

@@ -140,7 +140,7 @@ void trainBothWays(const std::string &label, const ParsedModel &model, const std
   }
   auto exe = Executable::compile(all);
   if (!exe)
-    FAIL("compile: " << llvm::toString(exe.takeError()));
+    FAIL("compile: " << exe.message());
   for (size_t k = 0; k < cases.size(); ++k) {
     const OptimizerCase &oc = cases[k];
     INFO(label << " with " << oc.optimizer);
@@ -344,7 +344,7 @@ model drop {
   REQUIRE(fn.findResult("o").valid());
   auto exe = Executable::compile(m);
   if (!exe)
-    FAIL(llvm::toString(exe.takeError()));
+    FAIL(exe.message());
   CompiledFunction *cf = (*exe)->function(fn.name());
   REQUIRE(cf);
   std::map<std::string, Tensor> args;
@@ -420,7 +420,7 @@ void forwardOnRealData(const std::string &label, const std::string &text, int64_
   CHECK(loss < lossHi);
   auto exe = Executable::compile(m);
   if (!exe)
-    FAIL(llvm::toString(exe.takeError()));
+    FAIL(exe.message());
   EvalResult got = runCompiled(fn, *(*exe)->function(fn.name()), args);
   Tally tally;
   for (const auto &[name, value] : want.results)

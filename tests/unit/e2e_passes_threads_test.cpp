@@ -523,7 +523,7 @@ void checkPassesOff(const ModelCase &mc) {
     co.threads = threads;
     auto exe = Executable::compile(graphModule, co);
     if (!exe)
-      FAIL("compile: " << llvm::toString(exe.takeError()));
+      FAIL("compile: " << exe.message());
     for (size_t k = 0; k < graphVariants.size(); ++k) {
       const Function &fn = optimized[k].functions().front();
       CompiledFunction *cf = (*exe)->function(compiledAs[k]);
@@ -546,7 +546,7 @@ void checkPassesOff(const ModelCase &mc) {
       one.functions().push_back(defaultStep);
       auto cexe = Executable::compile(one, cco);
       if (!cexe)
-        FAIL("compile: " << llvm::toString(cexe.takeError()));
+        FAIL("compile: " << cexe.message());
       CompiledFunction *cf = (*cexe)->function(defaultStep.name());
       REQUIRE(cf);
       // The option reached code generation: the compiled function has the layout that

@@ -148,34 +148,107 @@ TEST_CASE("builder: tryCreate reports errors, broadcasting follows NumPy", "[ir]
   ValueId s = f.addArgument("s", f32({}), ArgRole::Input);
 
   auto e = b.tryCreate(OpKind::MatMul, {a, a});
-  REQUIRE(std::holds_alternative<std::string>(e));
-  CHECK(std::get<std::string>(e) == "cannot matrix-multiply f32[16,3] by f32[16,3]: inner dimensions 3 and 16 differ");
+  REQUIRE(!e);
+  CHECK(e.message() == "cannot matrix-multiply f32[16,3] by f32[16,3]: inner dimensions 3 and 16 differ");
+  REQUIRE(e.error().diagnostics.size() == 1);
+  CHECK(e.error().diagnostics[0].loc == b.loc()); // located at the builder's current place
   CHECK(f.nodes().empty()); // nothing was appended
-  CHECK(std::holds_alternative<std::string>(b.tryCreate(OpKind::Neg, {ValueId{77}})));
+  CHECK(!b.tryCreate(OpKind::Neg, {ValueId{77}}));
 
   auto p = b.broadcastPair(a, row);
-  REQUIRE(std::holds_alternative<std::pair<ValueId, ValueId>>(p));
-  auto [l, r] = std::get<std::pair<ValueId, ValueId>>(p);
+  REQUIRE(p.ok());
+  auto [l, r] = *p;
   CHECK(l == a); // already the common shape: no op
   CHECK(f.type(r) == f32({16, 3}));
   CHECK(f.definingNode(r)->attrs.getInts("dims") == std::vector<int64_t>{1});
 
   auto q = b.broadcastPair(col, row); // [16,1] with [3] -> [16,3], both sides stretch
-  REQUIRE(std::holds_alternative<std::pair<ValueId, ValueId>>(q));
-  CHECK(f.type(std::get<std::pair<ValueId, ValueId>>(q).first) == f32({16, 3}));
-  CHECK(f.type(std::get<std::pair<ValueId, ValueId>>(q).second) == f32({16, 3}));
+  REQUIRE(q.ok());
+  CHECK(f.type(q->first) == f32({16, 3}));
+  CHECK(f.type(q->second) == f32({16, 3}));
 
   auto sc = b.broadcastTo(s, {16, 3});
-  REQUIRE(std::holds_alternative<ValueId>(sc));
-  CHECK(f.definingNode(std::get<ValueId>(sc))->attrs.getInts("dims").empty());
+  REQUIRE(sc.ok());
+  CHECK(f.definingNode(*sc)->attrs.getInts("dims").empty());
 
   auto err = b.broadcastPair(a, bad);
-  REQUIRE(std::holds_alternative<std::string>(err));
-  CHECK(std::get<std::string>(err) == "cannot broadcast f32[16,3] with f32[4]");
+  REQUIRE(!err);
+  CHECK(err.message() == "cannot broadcast f32[16,3] with f32[4]");
   auto err2 = b.broadcastTo(a, {3});
-  REQUIRE(std::holds_alternative<std::string>(err2));
-  CHECK(std::get<std::string>(err2) == "cannot broadcast f32[16,3] to [3]");
+  REQUIRE(!err2);
+  CHECK(err2.message() == "cannot broadcast f32[16,3] to [3]");
   CHECK(Builder::broadcastShapes({8, 1, 6, 1}, {7, 1, 5}) == std::vector<int64_t>{8, 7, 6, 5});
   CHECK(!Builder::broadcastShapes({2}, {3}));
   CHECK(verifyFunction(f).empty());
+}
+
+TEST_CASE("verify returns an Error located at each broken node", "[ir]") {
+  Fixture fx;
+  CHECK(verify(fx.m).ok());
+  SourceLoc at{7, 3, 5};
+  fx.f->definingNode(fx.h)->loc = at;
+  fx.f->definingNode(fx.h)->type = f32({2, 5});
+  Result<void> r = verify(fx.m);
+  REQUIRE(!r);
+  REQUIRE(r.error().diagnostics.size() == verifyModule(fx.m).size());
+  CHECK(r.error().diagnostics[0].loc == at);
+  CHECK(r.error().diagnostics[0].message == verifyModule(fx.m)[0]);
+  CHECK(r.message().find("differs from the shape rule's f32[2,4]") != std::string::npos);
+}
+
+TEST_CASE("a front end's builder reports the first ill-typed node and poisons what follows", "[ir]") {
+  Module m;
+  Function &f = m.addFunction("f");
+  SourceFile file("m.nn", "one\ntwo\n");
+  DiagnosticEngine diags(&file);
+  Builder b(f, diags);
+  ValueId a = f.addArgument("a", f32({1024, 4}), ArgRole::Input);
+  ValueId w = f.addArgument("w", f32({4, kMaxDim}), ArgRole::State, true, "zeros");
+  b.setLoc({2, 1, 3});
+  ValueId y = b.matmul(a, w); // f32[1024, 2^31]: past the element limit
+  CHECK(b.poisoned(y));
+  REQUIRE(diags.errorCount() == 1);
+  CHECK(diags.diagnostics()[0].loc == SourceLoc{2, 1, 3});
+  CHECK(diags.diagnostics()[0].message.find("has more than 1099511627776 elements") != std::string::npos);
+  // Built from a stand-in: another stand-in, and no second diagnostic.
+  ValueId z = b.add(y, b.constantLike(y, 1));
+  CHECK(b.poisoned(z));
+  CHECK(b.poisoned(b.reduceSum(z, {0, 1})));
+  // A second, independent failure is not reported either: it is most likely a consequence.
+  CHECK(b.poisoned(b.matmul(a, a)));
+  CHECK(diags.errorCount() == 1);
+  CHECK(!b.poisoned(a));
+  // tryCreate on a poisoned operand succeeds with a stand-in; its own errors are returned.
+  auto t = b.tryCreate(OpKind::Neg, {z});
+  REQUIRE(t.ok());
+  CHECK(b.poisoned(*t));
+  CHECK(!b.tryCreate(OpKind::MatMul, {a, a}).ok());
+}
+
+TEST_CASE("Error: plain, located, from and back into a DiagnosticEngine", "[ir]") {
+  Error plain{"iris.csv:7: expected 5 columns, found 4"};
+  CHECK(plain.message == "iris.csv:7: expected 5 columns, found 4");
+  CHECK(!plain.located());
+
+  SourceFile file("m.nn", "model m {\n  loss mean(q)\n}\n");
+  DiagnosticEngine diags(&file);
+  diags.error({2, 13, 1}, "unknown name 'q'");
+  Error e = Error::from(diags);
+  CHECK(e.located());
+  CHECK(e.message == "m.nn:2:13: error: unknown name 'q'\n    loss mean(q)\n              ^\n");
+  CHECK(e.message == diags.renderAll());
+
+  DiagnosticEngine merged(&file);
+  report(merged, Error::at({2, 3, 4}, "the loss must be a float scalar"));
+  report(merged, plain);
+  REQUIRE(merged.errorCount() == 2);
+  CHECK(merged.diagnostics()[0].loc == SourceLoc{2, 3, 4});
+  CHECK(!merged.diagnostics()[1].loc.valid());
+  CHECK(merged.diagnostics()[1].message == plain.message);
+
+  Result<int> r = Error::at({1, 1, 5}, "x");
+  REQUIRE(!r);
+  CHECK(r.message() == "x");
+  Result<int> v = 3;
+  CHECK(*v == 3);
 }

@@ -173,3 +173,25 @@ TEST_CASE("safetensors: random byte flips never crash the reader", "[data]") {
   }
   CHECK(rejected > 0); // most flips land in the header and corrupt it
 }
+
+TEST_CASE("safetensors: names that are not UTF-8 and deeply nested headers are errors", "[data]") {
+  for (std::string name : {"\xc0\x80", "\xed\xa0\x80", "a\xe2\x82", "\xf4\x90\x80\x80"}) {
+    Checkpoint ckpt;
+    ckpt.tensors[name] = HostTensor::of<float>({1}, std::vector<float>{1});
+    auto e = encodeSafetensors(ckpt);
+    REQUIRE_FALSE(e.ok());
+    CHECK_THAT(e.message(), Contains("cannot encode the checkpoint header"));
+  }
+  Checkpoint fine;
+  fine.tensors["\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80"] = HostTensor::of<float>({1}, std::vector<float>{1});
+  auto bytes = encodeSafetensors(fine);
+  REQUIRE(bytes.ok());
+  auto back = parseSafetensors(*bytes, "u.st");
+  REQUIRE(back.ok());
+  CHECK(back->tensors.count("\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80") == 1);
+
+  std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  auto r = parseSafetensors(withHeader(deep, 0), "deep.st");
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.message(), Contains("deep.st: tensor 'a'"));
+}
