@@ -24,15 +24,8 @@ using Types = std::vector<TensorType>;
 
 std::string shapeStr(const V &s) { return formatShape(s); }
 
-/// Null when `shape` is a legal tensor shape, else what is wrong with it.
-std::optional<std::string> badShape(const V &shape) {
-  for (int64_t d : shape)
-    if (d < 1 || d > kMaxDim)
-      return fmt::format("has a dimension outside [1, {}]", kMaxDim);
-  if (TensorType(DType::F32, shape).numElements() > kMaxElements)
-    return fmt::format("has more than {} elements", kMaxElements);
-  return std::nullopt;
-}
+/// Null when `shape` is a legal tensor shape, else what is wrong with it (ir/Type.h's limits).
+std::optional<std::string> badShape(const V &shape) { return shapeLimitProblem(shape); }
 
 /// Checks that a shape attribute is a legal tensor shape.
 std::optional<std::string> checkShapeAttr(OpKind op, std::string_view name, const V &shape) {
