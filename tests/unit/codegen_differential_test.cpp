@@ -12,6 +12,7 @@
 #include "ir/Interpreter.h"
 #include "ir/Random.h"
 #include "runtime/exec/Executable.h"
+#include "runtime/exec/Storage.h"
 #include "runtime/exec/ThreadPool.h"
 
 #include "ir_samples.h"
@@ -44,30 +45,13 @@ Tensor randomData(const TensorType &t, uint64_t seed, double lo = 0.1, double hi
 
 /// Storage bytes of a tensor as the compiled code sees them.
 std::vector<char> toBuffer(const Tensor &t) {
-  int64_t eb = storageBytes(t.type.dtype);
-  std::vector<char> buf(static_cast<size_t>(std::max<int64_t>(1, t.type.numElements() * eb)));
-  for (size_t i = 0; i < t.data.size(); ++i) {
-    char *p = buf.data() + i * eb;
-    switch (t.type.dtype) {
-    case DType::F32: { float v = float(t.data[i]); std::memcpy(p, &v, 4); break; }
-    case DType::F64: { double v = t.data[i]; std::memcpy(p, &v, 8); break; }
-    case DType::I32: { int32_t v = int32_t(t.data[i]); std::memcpy(p, &v, 4); break; }
-    case DType::I1: *p = t.data[i] != 0; break;
-    }
-  }
+  std::vector<char> buf(storageSize(t.type));
+  for (size_t i = 0; i < t.data.size(); ++i)
+    writeElement(buf.data(), t.type.dtype, i, t.data[i]);
   return buf;
 }
 
-double element(const std::vector<char> &buf, DType d, size_t i) {
-  const char *p = buf.data() + i * storageBytes(d);
-  switch (d) {
-  case DType::F32: { float v; std::memcpy(&v, p, 4); return v; }
-  case DType::F64: { double v; std::memcpy(&v, p, 8); return v; }
-  case DType::I32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-  case DType::I1: return *p != 0;
-  }
-  return 0;
-}
+double element(const std::vector<char> &buf, DType d, size_t i) { return readElement(buf.data(), d, i); }
 
 /// Runs `fn` through the interpreter and the JIT on `args`, and compares every result and
 /// state update.
