@@ -50,14 +50,25 @@ static void initializeAllTargets() {
   });
 }
 
-/// The features a named CPU implies, as "+f1,+f2,..." (x86 only; empty elsewhere, where the
-/// CPU name alone selects them).
+/// The features a named CPU has, with every feature they imply (avx512vl brings avx512f, avx2
+/// brings avx), as "+f1,+f2,..." (x86 only; empty elsewhere, where the CPU name alone selects
+/// them).
 static std::string featuresOfCpu(const llvm::Triple &triple, llvm::StringRef cpu) {
   if (!triple.isX86())
     return {};
-  llvm::SmallVector<llvm::StringRef, 64> features;
-  llvm::X86::getFeaturesForCPU(cpu, features, /*NeedPlus=*/true);
-  return llvm::join(features, ",");
+  llvm::SmallVector<llvm::StringRef, 64> named;
+  llvm::X86::getFeaturesForCPU(cpu, named, /*NeedPlus=*/false);
+  llvm::StringMap<bool> features;
+  for (llvm::StringRef f : named) {
+    features[f] = true;
+    llvm::X86::updateImpliedFeatures(f, true, features); // sets what f implies, not f
+  }
+  std::vector<std::string> on;
+  for (const auto &f : features)
+    if (f.getValue())
+      on.push_back("+" + f.getKey().str());
+  std::sort(on.begin(), on.end()); // StringMap's order is not fixed; the cache key uses this
+  return llvm::join(on, ",");
 }
 
 llvm::Expected<std::unique_ptr<Jit>> Jit::create(JitOptions options) {
