@@ -248,16 +248,16 @@ std::string aotHeader(const AotArtifact &a) {
       if (arg.role != ArgRole::State) {
         param["a:" + arg.name] = identifier(arg.name, names);
         sig += fmt::format(", const {} *{}", cType(arg.type.dtype), param["a:" + arg.name]);
-        doc += fmt::format(" {} {}{};", arg.role == ArgRole::Input ? "input" : "target", arg.name, arg.type.str());
+        doc += fmt::format("\n   {} {}: {}", arg.role == ArgRole::Input ? "input" : "target", arg.name, arg.type.str());
       }
     for (const FunctionResult &r : fn.results()) {
       param["r:" + r.name] = identifier(r.name, names);
       sig += fmt::format(", {} *{}", cType(fn.type(r.value).dtype), param["r:" + r.name]);
-      doc += fmt::format(" output {}{};", r.name, fn.type(r.value).str());
+      doc += fmt::format("\n   output {}: {}", r.name, fn.type(r.value).str());
     }
-    out("/* {}:{} shapes at {}_BATCH rows (the first dimension is `rows`). Returns 0, or -1 when\n"
-        "   no entry point was compiled for `rows`. */\n",
-        fn.name(), doc, U);
+    out("/* {}, on `rows` examples; shapes at {}_BATCH rows (the first dimension is `rows`):{}\n"
+        "   Returns 0, or -1 when no entry point was compiled for `rows`. */\n",
+        fn.name(), U, doc);
     out("static inline int {}_{}({}, void *arena) {{\n", P, fn.name(), sig);
     for (const AotBatch &batch : a.batches) {
       const Function *f = batch.graphs->findFunction(fn.name());
