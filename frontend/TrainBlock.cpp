@@ -98,6 +98,8 @@ bool applyTrainOverrides(TrainConfig &c, const TrainOverrides &o, DiagnosticEngi
     c.seed = *o.seed;
   if (o.epochs)
     c.epochs = *o.epochs;
+  if (o.shuffle)
+    c.shuffle = *o.shuffle;
   bool optimizerChanged = false;
   if (o.optimizer && *o.optimizer != c.optimizerName) {
     c.optimizerName = *o.optimizer;

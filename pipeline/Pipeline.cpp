@@ -52,6 +52,12 @@ Result<void> checkPassNames(const CompileSettings &settings) {
 
 Error Compilation::errorFrom(const DiagnosticEngine &diags) const { return Error{diags.renderAll()}; }
 
+std::string Compilation::renderError(SourceLoc loc, const std::string &message) const {
+  DiagnosticEngine diags(front_ ? front_->source.get() : nullptr);
+  diags.error(loc, message);
+  return diags.renderAll();
+}
+
 Result<std::unique_ptr<Compilation>> Compilation::fromSource(std::string name, std::string text,
                                                              CompileSettings settings) {
   auto front = std::make_shared<Front>();

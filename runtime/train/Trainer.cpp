@@ -8,10 +8,13 @@
 #include "runtime/exec/Storage.h"
 #include "runtime/records/Safetensors.h"
 #include "runtime/train/Initializers.h"
+#include "ir/Interpreter.h"
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace nnc {
@@ -317,8 +320,8 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
   return out;
 }
 
-Result<void> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size_t b, bool training,
-                              BatchTotals &totals) {
+Result<double> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size_t b, bool training,
+                                BatchTotals &totals) {
   size_t rows = batcher.rowsIn(b);
   auto program = batchProgram(static_cast<int64_t>(rows));
   if (!program)
@@ -331,12 +334,14 @@ Result<void> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size
     return r.error();
   const Function &fn = *v.module->findFunction(name);
   auto &io = v.io[name];
+  double loss = 0;
   if (ValueId l = fn.findResult("loss"); l.valid())
-    totals.lossSum += readElement(io["result:loss"].data(), fn.type(l).dtype, 0) * double(rows);
+    loss = readElement(io["result:loss"].data(), fn.type(l).dtype, 0);
+  totals.lossSum += loss * double(rows);
   if (ValueId c = fn.findResult("correct"); c.valid())
     totals.correct += readElement(io["result:correct"].data(), fn.type(c).dtype, 0);
   totals.examples += rows;
-  return {};
+  return loss;
 }
 
 EvalStats Trainer::statsOf(const BatchTotals &totals) const {
@@ -359,16 +364,208 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
   size_t steps = batcher.numBatches();
   if (auto r = setStepsPerEpoch(static_cast<int64_t>(steps)); !r)
     return r.error();
-  BatchTotals totals;
-  for (size_t s = 0; s < steps; ++s) {
-    if (stop && stop->load())
+  if (position_.epoch != static_cast<int64_t>(epoch) || position_.stepInEpoch > static_cast<int64_t>(steps))
+    position_ = RunPosition{static_cast<int64_t>(epoch)};
+  BatchTotals totals{position_.lossSum, position_.correct, static_cast<size_t>(position_.examples)};
+  auto record = [&](size_t stepsDone) {
+    position_.stepInEpoch = static_cast<int64_t>(stepsDone);
+    position_.lossSum = totals.lossSum;
+    position_.correct = totals.correct;
+    position_.examples = static_cast<int64_t>(totals.examples);
+  };
+  // The last state known to be finite, and where it was: the non-finite guard replays from it.
+  size_t s = static_cast<size_t>(position_.stepInEpoch);
+  StateCopy good = copyState();
+  size_t goodStep = s;
+  BatchTotals goodTotals = totals;
+  bool stopped = false;
+  while (s < steps) {
+    if (stop && stop->load()) {
+      stopped = true;
       break;
-    if (auto r = runBatch(data, batcher, s, /*training=*/true, totals); !r)
-      return r.error();
+    }
+    auto loss = runBatch(data, batcher, s, /*training=*/true, totals);
+    if (!loss)
+      return loss.error();
+    bool bad = !std::isfinite(*loss);
+    // The whole state is checked only every kGuardInterval steps (and copied when finite), so
+    // the guard costs a scalar test per step.
+    if (!bad && (s + 1 - goodStep >= size_t(kGuardInterval) || s + 1 == steps)) {
+      if (stateIsFinite()) {
+        good = copyState();
+        goodStep = s + 1;
+        goodTotals = totals;
+      } else {
+        bad = true;
+      }
+    }
+    if (bad) {
+      totals = goodTotals;
+      auto found = findNonFinite(data, batcher, good, goodStep, s, totals);
+      if (!found)
+        return found.error();
+      auto [badStep, what] = *found;
+      record(badStep);
+      if (nonFinite_ == NonFinitePolicy::Stop)
+        return Error{fmt::format("{}\nnote: training stopped; the state is the one before that step (use "
+                                 "--on-nonfinite=skip to skip such minibatches)",
+                                 what)};
+      // A warning, not an error: the first in full, later ones on one line.
+      if (size_t e = what.find(": error: "); e != std::string::npos)
+        what.replace(e, 9, ": warning: ");
+      if (skipped_++ == 0)
+        fmt::print(stderr, "{}\nnote: skipping that minibatch (--on-nonfinite=skip)\n", what);
+      else
+        fmt::print(stderr, "{}; skipped\n", what.substr(0, what.find('\n')));
+      s = badStep + 1;
+      record(s);
+      good = copyState();
+      goodStep = s;
+      goodTotals = totals;
+      continue;
+    }
+    record(s + 1);
+    if (onStep_)
+      onStep_(stepCount(), static_cast<int64_t>(epoch), *loss);
     if (progress)
-      progress(s + 1, steps, totals.lossSum / double(totals.examples), totals.examples);
+      progress(s + 1, steps, totals.examples ? totals.lossSum / double(totals.examples) : 0.0, totals.examples);
+    ++s;
   }
-  return statsOf(totals);
+  EvalStats stats = statsOf(totals);
+  stats.complete = !stopped;
+  if (!stopped)
+    position_ = RunPosition{static_cast<int64_t>(epoch) + 1};
+  return stats;
+}
+
+Trainer::StateCopy Trainer::copyState() const {
+  StateCopy copy;
+  copy.reserve(stateOrder_.size());
+  for (const std::string &name : stateOrder_)
+    copy.push_back(state_.at(name)->bytes);
+  return copy;
+}
+
+void Trainer::restoreState(const StateCopy &copy) {
+  for (size_t i = 0; i < stateOrder_.size() && i < copy.size(); ++i)
+    state_.at(stateOrder_[i])->bytes = copy[i];
+}
+
+bool Trainer::stateIsFinite() const {
+  for (const auto &[name, s] : state_) {
+    if (s->type.dtype == DType::F32) {
+      const float *p = reinterpret_cast<const float *>(s->bytes.data());
+      size_t n = s->bytes.size() / sizeof(float);
+      // Summing 0*x is NaN exactly when some x is NaN or infinite: one branch-free pass.
+      float acc = 0;
+      for (size_t i = 0; i < n; ++i)
+        acc += 0.0f * p[i];
+      if (acc != 0)
+        return false;
+    } else if (s->type.dtype == DType::F64) {
+      const double *p = reinterpret_cast<const double *>(s->bytes.data());
+      size_t n = s->bytes.size() / sizeof(double);
+      double acc = 0;
+      for (size_t i = 0; i < n; ++i)
+        acc += 0.0 * p[i];
+      if (acc != 0)
+        return false;
+    }
+  }
+  return true;
+}
+
+Result<std::pair<size_t, std::string>> Trainer::findNonFinite(const Dataset &data, const Batcher &batcher,
+                                                              const StateCopy &good, size_t goodStep,
+                                                              size_t badStep, BatchTotals &totals) {
+  restoreState(good);
+  for (size_t j = goodStep; j <= badStep; ++j) {
+    StateCopy before = copyState();
+    BatchTotals t = totals;
+    auto loss = runBatch(data, batcher, j, /*training=*/true, t);
+    if (!loss)
+      return loss.error();
+    if (std::isfinite(*loss) && stateIsFinite()) {
+      totals = t;
+      continue;
+    }
+    restoreState(before);
+    int64_t stepNumber = stepCount() + 1;
+    std::string where = firstNonFiniteOp(data, batcher, j);
+    std::string what = std::isfinite(*loss) ? "the state became non-finite" : fmt::format("the loss is {}", *loss);
+    std::string at = fmt::format("at step {} (epoch {})", stepNumber, position_.epoch + 1);
+    if (where.empty())
+      return std::pair{j, fmt::format("{} {}; replaying that minibatch in the reference interpreter found no "
+                                      "op producing a non-finite value (the compiled code rounds differently)",
+                                      what, at)};
+    // `where` is a rendered diagnostic: the step goes into its first line.
+    size_t eol = where.find('\n');
+    std::string first = where.substr(0, eol), rest = eol == std::string::npos ? "" : where.substr(eol);
+    while (!rest.empty() && rest.back() == '\n')
+      rest.pop_back();
+    return std::pair{j, fmt::format("{} {}{}", first, at, rest)};
+  }
+  // The compiled step is deterministic, so the replay meets the same value; when it does not,
+  // the state is the one after the replayed steps, all finite.
+  return Error{fmt::format("internal error: a non-finite value at step {} of epoch {} did not recur when the "
+                           "steps were replayed",
+                           badStep + 1, position_.epoch + 1)};
+}
+
+std::string Trainer::firstNonFiniteOp(const Dataset &data, const Batcher &batcher, size_t b) {
+  size_t rows = batcher.rowsIn(b);
+  auto program = batchProgram(static_cast<int64_t>(rows));
+  if (!program)
+    return {};
+  BatchProgram &v = **program;
+  if (!stage(v, data, batcher, b))
+    return {};
+  auto graphs = v.compilation->trainingGraphs();
+  if (!graphs)
+    return {};
+  const Function *fn = (*graphs)->findFunction("train_step");
+  if (!fn)
+    return {};
+  std::map<std::string, Tensor> args;
+  for (const Argument &a : fn->arguments()) {
+    size_t n = static_cast<size_t>(a.type.numElements());
+    Tensor t(a.type, std::vector<double>(n));
+    if (a.role == ArgRole::State) {
+      auto it = state_.find(a.name);
+      if (it == state_.end())
+        return {};
+      for (size_t i = 0; i < n; ++i)
+        t.data[i] = readElement(it->second->bytes.data(), a.type.dtype, i);
+    } else if (a.role == ArgRole::Target && a.type.dtype == DType::I32) {
+      for (size_t i = 0; i < n && i < v.labels.size(); ++i)
+        t.data[i] = v.labels[i];
+    } else {
+      const std::vector<float> &src = a.role == ArgRole::Input ? v.features : v.targets;
+      for (size_t i = 0; i < n && i < src.size(); ++i)
+        t.data[i] = src[i];
+    }
+    args.emplace(a.name, std::move(t));
+  }
+  InterpreterOptions options;
+  options.keepAllValues = true;
+  auto result = nnc::evaluate(*fn, args, options);
+  auto *r = std::get_if<EvalResult>(&result);
+  if (!r)
+    return {};
+  for (const Node &node : fn->nodes()) {
+    if (!node.result.valid() || node.result.index >= r->values.size())
+      continue;
+    const Tensor &value = r->values[node.result.index];
+    if (value.type.dtype != DType::F32 && value.type.dtype != DType::F64)
+      continue;
+    for (double x : value.data) {
+      if (std::isfinite(x))
+        continue;
+      std::string kind = std::isnan(x) ? "NaN" : x > 0 ? "Inf" : "-Inf";
+      return v.compilation->renderError(node.loc, fmt::format("'{}' produced {}", mnemonic(node.op), kind));
+    }
+  }
+  return {};
 }
 
 Result<EvalStats> Trainer::evaluate(const Dataset &data) {
@@ -451,7 +648,27 @@ int64_t Trainer::stepCount() const {
   return it == state_.end() ? 0 : static_cast<int64_t>(readElement(it->second->bytes.data(), it->second->type.dtype, 0));
 }
 
-Result<void> Trainer::save(const std::string &path, int64_t epochsDone) const {
+namespace {
+
+/// A double as text that reads back to the same bits (hexadecimal floating point).
+std::string exactNumber(double x) { return fmt::format("{:a}", x); }
+
+Result<double> numberIn(const std::map<std::string, std::string> &meta, const char *key, const std::string &path) {
+  auto it = meta.find(key);
+  if (it == meta.end())
+    return 0.0;
+  char *end = nullptr;
+  double x = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end != 0)
+    return Error{fmt::format("{}: checkpoint metadata '{}' is '{}', not a number", path, key, it->second)};
+  return x;
+}
+
+} // namespace
+
+Result<void> Trainer::save(const std::string &path, const std::map<std::string, std::string> &metadata) const {
+  if (!stateIsFinite())
+    return Error{fmt::format("{}: not written: the state has non-finite values", path)};
   Checkpoint ckpt;
   for (const std::string &name : stateOrder_) {
     auto t = tensor(name);
@@ -465,23 +682,31 @@ Result<void> Trainer::save(const std::string &path, int64_t epochsDone) const {
     ckpt.tensors[kFeatureShift] = HostTensor::of<float>(shape, std::span<const float>(featureMap_->shift));
     ckpt.tensors[kFeatureFactor] = HostTensor::of<float>(shape, std::span<const float>(featureMap_->factor));
   }
-  ckpt.metadata[checkpoint_keys::kFormatVersion] = "1";
+  ckpt.metadata = metadata;
+  ckpt.metadata[checkpoint_keys::kFormatVersion] = "2";
   ckpt.metadata[checkpoint_keys::kModel] = modelName_;
   ckpt.metadata[checkpoint_keys::kStep] = std::to_string(stepCount());
-  ckpt.metadata[checkpoint_keys::kEpoch] = std::to_string(epochsDone);
+  ckpt.metadata[checkpoint_keys::kEpoch] = std::to_string(position_.epoch);
+  ckpt.metadata[checkpoint_keys::kEpochStep] = std::to_string(position_.stepInEpoch);
+  ckpt.metadata[checkpoint_keys::kEpochLossSum] = exactNumber(position_.lossSum);
+  ckpt.metadata[checkpoint_keys::kEpochCorrect] = exactNumber(position_.correct);
+  ckpt.metadata[checkpoint_keys::kEpochExamples] = std::to_string(position_.examples);
+  ckpt.metadata[checkpoint_keys::kStepsPerEpoch] = std::to_string(stepsPerEpoch_);
   ckpt.metadata[checkpoint_keys::kOptimizer] = config().optimizerName;
+  ckpt.metadata[checkpoint_keys::kSeed] = std::to_string(config().seed);
+  ckpt.metadata[checkpoint_keys::kBatch] = std::to_string(config().batch);
+  ckpt.metadata[checkpoint_keys::kShuffle] = config().shuffle ? "1" : "0";
   return writeSafetensors(path, ckpt);
 }
 
-Result<int64_t> Trainer::load(const std::string &path) {
+Result<Checkpoint> Trainer::readCheckpoint(const std::string &path, const std::vector<std::string> &names) const {
   auto ckpt = readSafetensors(path);
   if (!ckpt)
     return ckpt.error();
   if (auto it = ckpt->metadata.find(checkpoint_keys::kModel);
       it != ckpt->metadata.end() && it->second != modelName_)
     return Error{fmt::format("{}: the checkpoint is of model '{}', not '{}'", path, it->second, modelName_)};
-  // Check everything before changing anything, so a mismatched file leaves the state intact.
-  for (const std::string &name : stateOrder_) {
+  for (const std::string &name : names) {
     auto it = ckpt->tensors.find(name);
     if (it == ckpt->tensors.end())
       return Error{fmt::format("{}: the checkpoint has no tensor '{}'", path, name)};
@@ -490,16 +715,66 @@ Result<int64_t> Trainer::load(const std::string &path) {
       return Error{fmt::format("{}: tensor '{}' is {}{} in the checkpoint but {} in the model", path, name,
                                elementTypeName(it->second.dtype), formatShape(it->second.shape), s.type.str())};
   }
+  auto shift = ckpt->tensors.find(kFeatureShift), factor = ckpt->tensors.find(kFeatureFactor);
+  if ((shift == ckpt->tensors.end()) != (factor == ckpt->tensors.end()) ||
+      (shift != ckpt->tensors.end() &&
+       (shift->second.dtype != ElementType::F32 || factor->second.dtype != ElementType::F32 ||
+        shift->second.numel() != factor->second.numel())))
+    return Error{fmt::format("{}: the feature map ('{}', '{}') is incomplete or malformed", path, kFeatureShift,
+                             kFeatureFactor)};
+  return std::move(*ckpt);
+}
+
+std::vector<std::string> Trainer::modelStateNames() const {
+  std::vector<std::string> out;
+  const Function *eval = programs_.begin()->second->module->findFunction("eval");
+  for (const Argument &a : eval->arguments())
+    if (a.role == ArgRole::State)
+      out.push_back(a.name);
+  return out;
+}
+
+Result<std::map<std::string, std::string>> Trainer::load(const std::string &path) {
+  // Check everything before changing anything, so a mismatched file leaves the state intact.
+  auto ckpt = readCheckpoint(path, stateOrder_);
+  if (!ckpt)
+    return ckpt.error();
+  const auto &meta = ckpt->metadata;
+  RunPosition p;
+  auto epoch = numberIn(meta, checkpoint_keys::kEpoch, path), step = numberIn(meta, checkpoint_keys::kEpochStep, path),
+       lossSum = numberIn(meta, checkpoint_keys::kEpochLossSum, path),
+       correct = numberIn(meta, checkpoint_keys::kEpochCorrect, path),
+       examples = numberIn(meta, checkpoint_keys::kEpochExamples, path);
+  for (auto *r : {&epoch, &step, &lossSum, &correct, &examples})
+    if (!*r)
+      return r->error();
+  if (*epoch < 0 || *step < 0 || *examples < 0)
+    return Error{fmt::format("{}: the checkpoint's position (epoch {}, step {}) is negative", path, *epoch, *step)};
+  p.epoch = static_cast<int64_t>(*epoch);
+  p.stepInEpoch = static_cast<int64_t>(*step);
+  p.lossSum = *lossSum;
+  p.correct = *correct;
+  p.examples = static_cast<int64_t>(*examples);
   for (const std::string &name : stateOrder_)
     state_.at(name)->bytes = ckpt->tensors.at(name).bytes;
+  position_ = p;
   auto shift = ckpt->tensors.find(kFeatureShift), factor = ckpt->tensors.find(kFeatureFactor);
-  if (shift != ckpt->tensors.end() && factor != ckpt->tensors.end() && shift->second.dtype == ElementType::F32 &&
-      factor->second.dtype == ElementType::F32 && shift->second.numel() == factor->second.numel())
+  if (shift != ckpt->tensors.end())
     featureMap_ = FeatureTransform{shift->second.values<float>(), factor->second.values<float>()};
-  int64_t epochs = 0;
-  if (auto it = ckpt->metadata.find(checkpoint_keys::kEpoch); it != ckpt->metadata.end())
-    epochs = std::strtoll(it->second.c_str(), nullptr, 10);
-  return epochs;
+  return meta;
+}
+
+Result<std::map<std::string, std::string>> Trainer::loadParameters(const std::string &path) {
+  std::vector<std::string> names = modelStateNames();
+  auto ckpt = readCheckpoint(path, names);
+  if (!ckpt)
+    return ckpt.error();
+  for (const std::string &name : names)
+    state_.at(name)->bytes = ckpt->tensors.at(name).bytes;
+  auto shift = ckpt->tensors.find(kFeatureShift), factor = ckpt->tensors.find(kFeatureFactor);
+  if (shift != ckpt->tensors.end())
+    featureMap_ = FeatureTransform{shift->second.values<float>(), factor->second.values<float>()};
+  return ckpt->metadata;
 }
 
 } // namespace nnc
