@@ -11,6 +11,7 @@
 #include "ir/Interpreter.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <cmath>
@@ -151,6 +152,10 @@ Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
   const Function &predict = *v.module->findFunction("predict");
   if (predictOutput_.empty() && !predict.results().empty())
     predictOutput_ = predict.results().front().name;
+  // A label per time step: `correct` counts labels, and the accuracy is over all of them.
+  if (const Argument *y = argumentWithRole(*v.module->findFunction("train_step"), ArgRole::Target);
+      y && y->type.dtype == DType::I32)
+    labelsPerExample_ = std::max<int64_t>(1, perExample(y->type));
   if (params_.empty())
     for (const Argument &a : v.module->findFunction("train_step")->arguments())
       if (a.role == ArgRole::State && a.trainable)
@@ -221,9 +226,26 @@ Result<void> Trainer::call(BatchProgram &v, CompiledFunction *cf, const std::str
   return {};
 }
 
+/// The number of classes the model's i32 target `y` indexes, read from the ops that take it:
+/// softmax_cross_entropy (the logits' last dimension) or one_hot (its depth); 0 when unknown.
+static int64_t classesOf(const Function &fn, const Argument &y) {
+  ValueId target = y.value;
+  for (const Node &n : fn.nodes()) {
+    if (n.op == OpKind::SoftmaxCrossEntropy && n.operands.size() == 2 && n.operands[1] == target) {
+      const TensorType &logits = fn.type(n.operands[0]);
+      if (!logits.shape.empty())
+        return logits.shape.back();
+    }
+    if (n.op == OpKind::OneHot && !n.operands.empty() && n.operands[0] == target)
+      return n.attrs.getInt("depth");
+  }
+  return 0;
+}
+
 Result<void> Trainer::checkData(const Dataset &data) const {
+  std::string file = data.featureSource.empty() ? std::string() : data.featureSource + ": ";
   if (data.size() == 0)
-    return Error{"the data set has no examples"};
+    return Error{file + "the data set has no examples"};
   const BatchProgram &v = *programs_.begin()->second;
   const Function &train = *v.module->findFunction("train_step");
   const Argument *x = argumentWithRole(train, ArgRole::Input);
@@ -231,33 +253,51 @@ Result<void> Trainer::checkData(const Dataset &data) const {
   if (!x)
     return Error{fmt::format("model '{}' has no input to feed data to", modelName_)};
   if (static_cast<int64_t>(data.featureSize()) != perExample(x->type))
-    return Error{fmt::format("the data has {} features per example, but input '{}' is {} ({} per example)",
+    return Error{fmt::format("{}the data has {} features per example, but input '{}' is {} ({} per example)", file,
                              data.featureSize(), x->name, x->type.str(), perExample(x->type))};
   if (!y)
     return {};
+  std::string labelFile = data.labelSource.empty() ? file : data.labelSource + ": ";
   if (y->type.dtype == DType::I32) {
     if (data.labelKind != LabelKind::Class)
-      return Error{fmt::format("target '{}' is {}: it needs class labels, but the data has float targets",
-                               y->name, y->type.str())};
-    if (perExample(y->type) != 1)
-      return Error{fmt::format("target '{}' must be one class index per example, found {}", y->name, y->type.str())};
-    // A label outside the model's classes gives a NaN loss in the compiled code, never a
-    // stray memory access; a negative one is certainly a data error.
-    for (int32_t label : data.classLabels)
-      if (label < 0)
-        return Error{fmt::format("the data has a negative class label {}", label)};
+      return Error{fmt::format("{}target '{}' is {}: it needs class labels, but the data has float targets",
+                               labelFile, y->name, y->type.str())};
+    if (perExample(y->type) != static_cast<int64_t>(data.labelsPerExample()))
+      return Error{fmt::format("{}target '{}' is {} ({} labels per example), but the data has {} per example",
+                               labelFile, y->name, y->type.str(), perExample(y->type), data.labelsPerExample())};
+    // A label outside the model's classes would give a NaN loss (or a wrong one-hot row).
+    int64_t k = classesOf(train, *y);
+    size_t L = data.labelsPerExample();
+    if (k > 0 && static_cast<int64_t>(data.classNames.size()) > k)
+      return Error{fmt::format("{}the labels name {} classes ({}), but target '{}' of the model has {}", labelFile,
+                               data.classNames.size(), fmt::join(data.classNames, ", "), y->name, k)};
+    for (size_t i = 0; i < data.classLabels.size(); ++i) {
+      int32_t label = data.classLabels[i];
+      if (label < 0 || (k > 0 && label >= k))
+        return Error{fmt::format("{}: label {} is outside the model's {} classes (0 to {}) of target '{}'",
+                                 data.where(i / L, true), label, k, k - 1, y->name)};
+    }
     return {};
   }
   int64_t want = perExample(y->type);
   if (data.labelKind == LabelKind::Class) {
-    if (want != 1 && want != data.numClasses())
-      return Error{fmt::format("target '{}' is {} ({} per example), but the data has {} classes",
+    if (data.labelsPerExample() != 1)
+      return Error{fmt::format("{}target '{}' is {}: {} class labels per example need an i32 target", labelFile,
+                               y->name, y->type.str(), data.labelsPerExample())};
+    if (want != 1 && want != data.numClasses()) {
+      // Name the first label past the model's classes when that is the problem.
+      for (size_t i = 0; i < data.classLabels.size(); ++i)
+        if (data.classLabels[i] >= want)
+          return Error{fmt::format("{}: label {} is outside the model's {} classes (0 to {}) of target '{}' ({})",
+                                   data.where(i, true), data.classLabels[i], want, want - 1, y->name, y->type.str())};
+      return Error{fmt::format("{}target '{}' is {} ({} per example), but the data has {} classes", labelFile,
                                y->name, y->type.str(), want, data.numClasses())};
+    }
     return {};
   }
   if (static_cast<int64_t>(data.targetSize()) != want)
-    return Error{fmt::format("the data has {} target values per example, but target '{}' is {} ({} per example)",
-                             data.targetSize(), y->name, y->type.str(), want)};
+    return Error{fmt::format("{}the data has {} target values per example, but target '{}' is {} ({} per example)",
+                             labelFile, data.targetSize(), y->name, y->type.str(), want)};
   return {};
 }
 
@@ -271,7 +311,7 @@ Result<size_t> Trainer::stage(BatchProgram &v, const Dataset &data, const Batche
   BatchBuffers out;
   out.features = v.features;
   if (y && data.labelKind == LabelKind::Class && y->type.dtype == DType::I32) {
-    v.labels.resize(rows);
+    v.labels.resize(rows * data.labelsPerExample());
     out.classLabels = v.labels;
   } else if (y && data.labelKind == LabelKind::Class) {
     int64_t per = perExample(y->type);
@@ -350,7 +390,7 @@ EvalStats Trainer::statsOf(const BatchTotals &totals) const {
   if (totals.examples > 0) {
     stats.loss = totals.lossSum / double(totals.examples);
     stats.hasAccuracy = hasCorrect_;
-    stats.accuracy = totals.correct / double(totals.examples);
+    stats.accuracy = totals.correct / (double(totals.examples) * double(labelsPerExample_));
   }
   return stats;
 }

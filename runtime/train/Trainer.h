@@ -223,6 +223,7 @@ private:
   std::unique_ptr<Compilation> source_;
   std::string modelName_;
   bool hasCorrect_ = false;
+  int64_t labelsPerExample_ = 1; ///< class labels per example (a label per time step: T)
   std::string predictOutput_;
   int64_t stepsPerEpoch_ = 1;
   double compileSeconds_ = 0;

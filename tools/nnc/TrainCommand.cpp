@@ -294,10 +294,10 @@ public:
     Trainer &t = **trainer;
     t.setFeatureTransform(*map);
     if (auto r = t.checkData(train); !r)
-      return fail(fmt::format("{}: {}", spec, r.message()));
+      return fail(r.message());
     if (test)
       if (auto r = t.checkData(*test); !r)
-        return fail(fmt::format("{}: {}", common_.testData.empty() ? c.testData : common_.testData, r.message()));
+        return fail(r.message());
     if (!resume_.empty()) {
       if (auto r = t.load(resume_); !r)
         return fail(r.message());
