@@ -8,7 +8,7 @@
 #include "runtime/exec/Storage.h"
 #include "runtime/records/Safetensors.h"
 #include "runtime/train/Initializers.h"
-#include "ir/Interpreter.h"
+#include "ir/NonFinite.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -586,26 +586,12 @@ std::string Trainer::firstNonFiniteOp(const Dataset &data, const Batcher &batche
     }
     args.emplace(a.name, std::move(t));
   }
-  InterpreterOptions options;
-  options.keepAllValues = true;
-  auto result = nnc::evaluate(*fn, args, options);
-  auto *r = std::get_if<EvalResult>(&result);
-  if (!r)
+  auto found = firstNonFinite(*fn, args);
+  auto *bad = std::get_if<std::optional<NonFiniteValue>>(&found);
+  if (!bad || !*bad)
     return {};
-  for (const Node &node : fn->nodes()) {
-    if (!node.result.valid() || node.result.index >= r->values.size())
-      continue;
-    const Tensor &value = r->values[node.result.index];
-    if (value.type.dtype != DType::F32 && value.type.dtype != DType::F64)
-      continue;
-    for (double x : value.data) {
-      if (std::isfinite(x))
-        continue;
-      std::string kind = std::isnan(x) ? "NaN" : x > 0 ? "Inf" : "-Inf";
-      return v.compilation->renderError(node.loc, fmt::format("'{}' produced {}", mnemonic(node.op), kind));
-    }
-  }
-  return {};
+  return v.compilation->renderError((*bad)->node->loc, fmt::format("'{}' produced {}", mnemonic((*bad)->node->op),
+                                                                     nonFiniteName((*bad)->value)));
 }
 
 Result<EvalStats> Trainer::evaluate(const Dataset &data) {

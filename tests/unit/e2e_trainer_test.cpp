@@ -17,6 +17,8 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <filesystem>
 #include <unistd.h>
 
@@ -542,4 +544,25 @@ train {
   CHECK((*s)->stepCount() == 31);
   CHECK(stats->examples == 62);
   CHECK(std::isfinite(stats->loss));
+}
+
+TEST_CASE("a state with a NaN or infinity is never saved", "[e2e][trainer][nonfinite]") {
+  TempDir dir("nonfinite-save");
+  auto t = small();
+  REQUIRE(t->trainEpoch(syntheticData(8), 0));
+  std::string path = dir.file("good.safetensors");
+  REQUIRE(t->save(path));
+  const std::string good = bytesOf(path);
+  auto w = t->tensor("h.weight");
+  REQUIRE(w);
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    HostTensor broken = *w;
+    std::memcpy(broken.bytes.data() + 4, &bad, 4);
+    REQUIRE(t->setTensor("h.weight", broken));
+    CHECK_FALSE(t->stateIsFinite());
+    auto saved = t->save(path);
+    REQUIRE_FALSE(saved);
+    CHECK(saved.message().find("non-finite") != std::string::npos);
+    CHECK(bytesOf(path) == good); // the good checkpoint is left as it was
+  }
 }

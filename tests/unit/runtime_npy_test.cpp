@@ -128,5 +128,5 @@ TEST_CASE("npy: feature and label files form a data set", "[data]") {
   REQUIRE(writeNpy(y, HostTensor::of<int32_t>({2}, std::vector<int32_t>{1, -4})).ok());
   auto negative = loadNpyPair(x, y);
   REQUIRE_FALSE(negative.ok());
-  CHECK_THAT(negative.message(), Contains("label -4 of example 1"));
+  CHECK_THAT(negative.message(), Contains("row 1: label -4"));
 }

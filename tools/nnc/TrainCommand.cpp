@@ -259,13 +259,6 @@ public:
     if (!(*source)->warnings().empty())
       fmt::print(stderr, "{}", (*source)->warnings());
     const TrainConfig &c = (*source)->trainConfig();
-    if (resumed) {
-      auto opt = resumed->metadata.find(checkpoint_keys::kOptimizer);
-      if (opt != resumed->metadata.end() && opt->second != c.optimizerName)
-        return fail(fmt::format("{}: the run was saved with optimizer '{}', not '{}': its optimizer state does not "
-                                "carry over (use --init-from to start a new run from its weights)",
-                                resume_, opt->second, c.optimizerName));
-    }
     Dataset train;
     std::optional<Dataset> test;
     std::string prepared;
@@ -298,6 +291,16 @@ public:
     if (test)
       if (auto r = t.checkData(*test); !r)
         return fail(r.message());
+    if (resumed) {
+      auto model = resumed->metadata.find(checkpoint_keys::kModel);
+      if (model != resumed->metadata.end() && model->second != t.modelName())
+        return fail(fmt::format("{}: the checkpoint is of model '{}', not '{}'", resume_, model->second, t.modelName()));
+      auto opt = resumed->metadata.find(checkpoint_keys::kOptimizer);
+      if (opt != resumed->metadata.end() && opt->second != c.optimizerName)
+        return fail(fmt::format("{}: the run was saved with optimizer '{}', not '{}': its optimizer state does not "
+                                "carry over (use --init-from to start a new run from its weights)",
+                                resume_, opt->second, c.optimizerName));
+    }
     if (!resume_.empty()) {
       if (auto r = t.load(resume_); !r)
         return fail(r.message());
