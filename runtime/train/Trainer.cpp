@@ -432,7 +432,7 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
     // the guard costs a scalar test per step.
     if (!bad && (s + 1 - goodStep >= size_t(kGuardInterval) || s + 1 == steps)) {
       if (stateIsFinite()) {
-        good = copyState();
+        copyStateInto(good);
         goodStep = s + 1;
         goodTotals = totals;
       } else {
@@ -480,10 +480,14 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
 
 Trainer::StateCopy Trainer::copyState() const {
   StateCopy copy;
-  copy.reserve(stateOrder_.size());
-  for (const std::string &name : stateOrder_)
-    copy.push_back(state_.at(name)->bytes);
+  copyStateInto(copy);
   return copy;
+}
+
+void Trainer::copyStateInto(StateCopy &copy) const {
+  copy.resize(stateOrder_.size());
+  for (size_t i = 0; i < stateOrder_.size(); ++i)
+    copy[i] = state_.at(stateOrder_[i])->bytes; // reuses the copy's buffers
 }
 
 void Trainer::restoreState(const StateCopy &copy) {
@@ -492,23 +496,30 @@ void Trainer::restoreState(const StateCopy &copy) {
 }
 
 bool Trainer::stateIsFinite() const {
+  // NaN and infinity are the values whose exponent bits are all ones: an integer test that
+  // vectorizes, one pass over the state.
   for (const auto &[name, s] : state_) {
     if (s->type.dtype == DType::F32) {
-      const float *p = reinterpret_cast<const float *>(s->bytes.data());
-      size_t n = s->bytes.size() / sizeof(float);
-      // Summing 0*x is NaN exactly when some x is NaN or infinite: one branch-free pass.
-      float acc = 0;
-      for (size_t i = 0; i < n; ++i)
-        acc += 0.0f * p[i];
-      if (acc != 0)
+      size_t n = s->bytes.size() / sizeof(uint32_t);
+      const uint8_t *p = s->bytes.data();
+      uint32_t bad = 0;
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, p + i * sizeof(bits), sizeof(bits));
+        bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+      }
+      if (bad)
         return false;
     } else if (s->type.dtype == DType::F64) {
-      const double *p = reinterpret_cast<const double *>(s->bytes.data());
-      size_t n = s->bytes.size() / sizeof(double);
-      double acc = 0;
-      for (size_t i = 0; i < n; ++i)
-        acc += 0.0 * p[i];
-      if (acc != 0)
+      size_t n = s->bytes.size() / sizeof(uint64_t);
+      const uint8_t *p = s->bytes.data();
+      uint64_t bad = 0;
+      for (size_t i = 0; i < n; ++i) {
+        uint64_t bits;
+        std::memcpy(&bits, p + i * sizeof(bits), sizeof(bits));
+        bad |= static_cast<uint64_t>((bits & 0x7ff0000000000000ull) == 0x7ff0000000000000ull);
+      }
+      if (bad)
         return false;
     }
   }

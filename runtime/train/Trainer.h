@@ -207,6 +207,7 @@ private:
   std::vector<std::string> modelStateNames() const;
   using StateCopy = std::vector<std::vector<uint8_t>>; ///< in stateOrder_
   StateCopy copyState() const;
+  void copyStateInto(StateCopy &copy) const;
   void restoreState(const StateCopy &copy);
   /// After a non-finite value at step `badStep` of the epoch (or in the state checked after
   /// it): replays from `good` (the state before step `goodStep`, whose epoch sums were

@@ -340,7 +340,8 @@ public:
     if (const char *env = std::getenv("NNC_STOP_AFTER_STEPS"))
       stopAfter = std::strtoll(env, nullptr, 10);
     int64_t stepsThisRun = 0;
-    t.setStepObserver([&](int64_t step, int64_t epoch, double loss) {
+    if (logEvery_ > 0 || stopAfter > 0)
+      t.setStepObserver([&](int64_t step, int64_t epoch, double loss) {
       if (logEvery_ > 0 && step % logEvery_ == 0) {
         if (tty)
           fmt::print("\r{:<100}\r", "");
