@@ -183,9 +183,8 @@ public:
         ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}));
     sub->add_option("--seed", common_.seed, "seed of initialization, shuffling and dropout")
         ->each([this](const std::string &) { common_.seedGiven = true; });
-    sub->add_flag("--shuffle,!--no-shuffle", shuffleFlag_,
-                  "shuffle the examples every epoch (default: the train block's `shuffle`, else on)")
-        ->each([this](const std::string &) { common_.shuffle = shuffleFlag_; });
+    shuffleOption_ = sub->add_flag("--shuffle,!--no-shuffle", shuffleFlag_,
+                                   "shuffle the examples every epoch (default: the train block's `shuffle`, else on)");
     sub->add_option("--save", save_, "write the trained state to this checkpoint (.safetensors)");
     sub->add_option("--log", log_, "write per-epoch learning curves to this CSV file");
     sub->add_option("--log-every", logEvery_, "print the loss of every N-th train step, at full precision")
@@ -204,6 +203,8 @@ public:
   }
 
   int run() override {
+    if (shuffleOption_->count() > 0)
+      common_.shuffle = shuffleFlag_;
     CompileSettings settings = common_.settings();
     if (epochs_ > 0)
       settings.train.epochs = epochs_;
@@ -459,6 +460,7 @@ private:
   std::string onNonFinite_ = "stop";
   int64_t logEvery_ = 0;
   bool shuffleFlag_ = true;
+  CLI::Option *shuffleOption_ = nullptr;
   bool quiet_ = false;
 
   /// The run's settings a checkpoint keeps beside the Trainer's own (seed, batch, position).
