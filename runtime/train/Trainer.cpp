@@ -168,13 +168,13 @@ Result<void> Trainer::initState(const Function &fn) {
                                  a.name, it->second->type.str(), a.type.str())};
       continue;
     }
-    auto values = initialValues(a.init, a.type, config().seed, a.name);
-    if (auto *err = std::get_if<std::string>(&values))
-      return Error{*err};
+    Result<std::vector<double>> values = initialValues(a.init, a.type, config().seed, a.name);
+    if (!values)
+      return std::move(values).error();
     auto s = std::make_unique<State>();
     s->type = a.type;
     s->bytes.assign(storageSize(a.type), 0);
-    const auto &vals = std::get<std::vector<double>>(values);
+    const std::vector<double> &vals = *values;
     for (size_t i = 0; i < vals.size(); ++i)
       writeElement(s->bytes.data(), a.type.dtype, i, vals[i]);
     state_[a.name] = std::move(s);

@@ -51,18 +51,22 @@ public:
       return reportError(graph.error());
     const Function &forward = (*graph)->functions().front();
     options_.seed = seed_;
-    auto args = randomCheckArguments(forward, seed_);
-    if (auto *e = std::get_if<std::string>(&args)) {
-      fmt::print(stderr, "{}: error: {}\n", file_, *e);
-      return kUserError;
-    }
-    auto checked = checkGradients(forward, std::get<std::map<std::string, Tensor>>(args), options_);
-    if (auto *e = std::get_if<std::string>(&checked)) {
-      fmt::print(stderr, "{}: error: {}\n", file_, *e);
-      return kUserError;
-    }
-    print((*compilation)->model().name, std::get<GradCheckReport>(checked));
-    return std::get<GradCheckReport>(checked).passed ? kOk : kUserError;
+    // A located error (an argument or node of the model) is shown at its source line; others
+    // name the file.
+    auto fail = [&](const Error &e) {
+      if (e.located())
+        return reportError((*compilation)->render(e));
+      fmt::print(stderr, "{}: error: {}\n", file_, e.message);
+      return static_cast<int>(kUserError);
+    };
+    Result<std::map<std::string, Tensor>> args = randomCheckArguments(forward, seed_);
+    if (!args)
+      return fail(args.error());
+    Result<GradCheckReport> checked = checkGradients(forward, *args, options_);
+    if (!checked)
+      return fail(checked.error());
+    print((*compilation)->model().name, *checked);
+    return checked->passed ? kOk : kUserError;
   }
 
 private:
