@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# add-op.sh SOURCE_DIR PATCH OP: adds an elementwise op the way docs/EXTENDING.md says, in a
+# add-op.sh SOURCE_DIR PATCH OP [WORK_DIR]: adds an elementwise op the way docs/EXTENDING.md says, in a
 # copy of the tree, and proves that the documented places are enough and each is needed.
 #
 #   1. Copy the tree's files (git ls-files: tracked, and untracked ones not ignored) to a
@@ -13,7 +13,10 @@
 #      `nnc train` on Iris that must learn.
 #   5. Take back one concern at a time (the interpreter kernel, the gradient rule, the codegen
 #      row, the test sample, the docs/IR.md row): each time the op tests must fail.
-# Exit 0 when all of that holds. Needs git, cmake, ninja and the build's packages.
+# Exit 0 when all of that holds. Needs git, cmake, ninja and the build's packages. WORK_DIR (ctest
+# gives one in its build tree) is emptied first and kept afterwards, so that a failure can be
+# looked at and, the paths being the same, ccache serves a rerun; without it a temporary
+# directory is used and removed.
 set -euo pipefail
 
 src=$(cd "$1" && pwd)
@@ -24,8 +27,15 @@ model="$src/tests/extending/$op.nn"
 fail() { echo "add-op: FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/nnc-add-op.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+if [ -n "${4:-}" ]; then
+  work=$4
+  rm -rf "$work"
+  mkdir -p "$work"
+  work=$(cd "$work" && pwd)
+else
+  work=$(mktemp -d "${TMPDIR:-/tmp}/nnc-add-op.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+fi
 tree="$work/src"
 mkdir -p "$tree"
 
@@ -69,11 +79,14 @@ nnc="$build/tools/nnc"
 op_tests="$build/tests/nnc_op_tests"
 
 step "the op tests"
-"$op_tests" || fail "the op tests fail with the new op"
-"$op_tests" --list-test-names-only | grep -q . || fail "nnc_op_tests holds no tests"
+"$op_tests" >"$work/test.log" 2>&1 || { cat "$work/test.log"; fail "the op tests fail with the new op"; }
+tail -n 2 "$work/test.log"
+grep -Eq '^All tests passed \([0-9]+ assertions? in [1-9][0-9]* test cases?\)' "$work/test.log" ||
+  fail "nnc_op_tests ran no test"
 
 step "the new op in a model: nnc check and nnc train"
-"$nnc" --list-builtins | grep -q "^  $op(" || fail "'$op' is not a builtin"
+builtins=$("$nnc" --list-builtins) || fail "nnc --list-builtins fails"
+grep -q "^  $op(" <<<"$builtins" || fail "'$op' is not a builtin"
 (cd "$work" && "$nnc" check "$model") || fail "the gradient check of $model fails"
 out=$(cd "$work" && "$nnc" train "$model" --data "$src/examples/iris.csv" --quiet) ||
   fail "training $model fails"
@@ -85,10 +98,14 @@ step "each concern, taken back alone, fails the op tests"
 for f in ir/Interpreter.cpp passes/training/GradRules.cpp codegen/ScalarOps.cpp tests/unit/ir_samples.h docs/IR.md; do
   printf '%s\n' "$touched" | grep -qx "$f" || fail "the patch does not touch $f"
   cp "$src/$f" "$tree/$f"
+  rm -f "$work/build.log" "$work/test.log"
   if cmake --build "$build" --target nnc_op_tests >"$work/build.log" 2>&1 && "$op_tests" >"$work/test.log" 2>&1; then
     fail "without its change to $f the op tests still pass"
   fi
-  echo "without $f: the op tests fail, as they must"
+  # Why: the first failed check's message, or the first compiler error.
+  why=$(awk '/with messages?:$/ { getline; sub(/^ +/, ""); print; exit }' "$work/test.log" 2>/dev/null || true)
+  [ -n "$why" ] || why=$(grep -m1 'error:' "$work/build.log" 2>/dev/null || true)
+  echo "without $f: the op tests fail, as they must (${why:-see $work})"
   cp "$work/patched/$f" "$tree/$f"
 done
 echo "add-op: $op added the documented way: builds, passes, and needs every place"
