@@ -54,16 +54,12 @@ void KernelEmitter::emitGroupRows(const std::vector<const Node *> &group, Value 
   });
 }
 
-/// An elementwise kernel or loop group: large ones (at least two rows and 2^15 elements) are
-/// split into row blocks over threads (parallelRows).
+/// An elementwise kernel or loop group, its rows split over threads as the plan says.
 void KernelEmitter::emitLoopGroup(const Kernel &k) {
   std::vector<const Node *> group;
   for (size_t i : k.nodes)
     group.push_back(&node(i));
-  const std::vector<int64_t> &shape = group[0]->type.shape;
-  int64_t rows = shape.empty() ? 1 : shape[0];
-  parallelRows(rows, product(shape) >= (int64_t(1) << 15), shape.size() == 1 ? 64 : 1,
-               [&](Value *begin, Value *end) { emitGroupRows(group, begin, end); });
+  parallelRows(k.rows, [&](Value *begin, Value *end) { emitGroupRows(group, begin, end); });
 }
 
 } // namespace nnc

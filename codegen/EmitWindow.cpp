@@ -15,7 +15,7 @@ using llvm::Value;
 
 /// conv2d and its two adjoints share one loop nest over (n, o, oy, ox, c, ky, kx) with the
 /// in-bounds test of the interpreter's Window: y[n,o,oy,ox] += x[n,c,iy,ix] * w[o,c,ky,kx].
-void KernelEmitter::emitConv(const Node &n) {
+void KernelEmitter::emitConv(const Node &n, const RowSplit &split) {
   ValueId x, w, y; // the roles in the forward convolution
   std::vector<int64_t> xs, ws, ys;
   if (n.op == OpKind::Conv2D) {
@@ -55,8 +55,7 @@ void KernelEmitter::emitConv(const Node &n) {
       });
     }); }); });
   }); }); };
-  bool large = N * O * OH * OW * C * KH * KW >= (int64_t(1) << 18);
-  parallelRows(weightGrad ? O : N, large, 1, [&](Value *begin, Value *end) {
+  parallelRows(split, [&](Value *begin, Value *end) {
     loops_.forRange(begin, end, [&](Value *r) {
       loops_.forRange(weightGrad ? N : O, [&](Value *q) { weightGrad ? point(q, r) : point(r, q); });
     });
@@ -64,13 +63,13 @@ void KernelEmitter::emitConv(const Node &n) {
 }
 
 /// maxpool2d, avgpool2d and their adjoints over the interpreter's Window geometry.
-void KernelEmitter::emitPool(const Node &n) {
+void KernelEmitter::emitPool(const Node &n, const RowSplit &split) {
   bool grad = n.op == OpKind::MaxPool2DGrad || n.op == OpKind::AvgPool2DGrad;
   bool isMax = n.op == OpKind::MaxPool2D || n.op == OpKind::MaxPool2DGrad;
   std::vector<int64_t> xs = n.op == OpKind::MaxPool2DGrad ? type(n.operands[0]).shape : grad ? n.type.shape : type(n.operands[0]).shape;
   std::vector<int64_t> ys = n.op == OpKind::MaxPool2DGrad ? type(n.operands[1]).shape : grad ? type(n.operands[0]).shape : n.type.shape;
   std::vector<int64_t> k = n.attrs.getInts("kernel"), s = n.attrs.getInts("stride"), p = n.attrs.getInts("pad", {0, 0});
-  int64_t NC = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  int64_t H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
   DType d = n.type.dtype;
   double area = double(k[0] * k[1]);
   fill(n.result, n.op == OpKind::MaxPool2D ? -INFINITY : 0);
@@ -113,8 +112,7 @@ void KernelEmitter::emitPool(const Node &n) {
       });
     }
   }); }); };
-  parallelRows(NC, NC * OH * OW * k[0] * k[1] >= (int64_t(1) << 16), 1,
-               [&](Value *begin, Value *end) { loops_.forRange(begin, end, plane); });
+  parallelRows(split, [&](Value *begin, Value *end) { loops_.forRange(begin, end, plane); });
 }
 
 } // namespace nnc

@@ -66,13 +66,16 @@ void emitGemmRoutines(llvm::Module &module, unsigned vectorBits) {
 }
 
 llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,
-                                         llvm::Module &module, const EmitOptions &options) {
+                                         llvm::Module &module, const EmitOptions &options, KernelPlan *planOut) {
   for (const Node &n : fn.nodes())
     if (!hasLowering(n.op))
       return llvm::createStringError(llvm::inconvertibleErrorCode(), "no lowering for op '%s'",
                                      std::string(mnemonic(n.op)).c_str());
   KernelPlan plan = planKernels(fn, options);
-  return KernelEmitter(fn, plan, module, options).emit(symbol);
+  auto abi = KernelEmitter(fn, plan, module, options).emit(symbol);
+  if (planOut)
+    *planOut = std::move(plan);
+  return abi;
 }
 
 } // namespace nnc

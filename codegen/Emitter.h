@@ -41,6 +41,8 @@ class Module;
 
 namespace nnc {
 
+struct KernelPlan; // codegen/KernelPlan.h
+
 /// How a compiled function sees memory; see the file comment.
 struct FunctionABI {
   std::string symbol;
@@ -99,8 +101,10 @@ inline constexpr const char *kParallelForSymbol = "nnc_parallel_for";
 
 /// Emits `fn` into `module` as function `symbol` (adding the GEMM routines it needs once per
 /// module). Fails only for an op the emitter cannot lower, which the op-table test rules out.
+/// With `planOut`, the kernel plan it emitted from is moved there.
 llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,
-                                         llvm::Module &module, const EmitOptions &options = {});
+                                         llvm::Module &module, const EmitOptions &options = {},
+                                         KernelPlan *planOut = nullptr);
 
 /// The bytes one element of `dtype` occupies in a buffer.
 int64_t storageBytes(DType dtype);

@@ -89,8 +89,8 @@ void KernelEmitter::emitKernel(const Kernel &k) {
   case KernelKind::Reduce: return emitReduce(n);
   case KernelKind::Normalize: return emitNormalize(n);
   case KernelKind::LabeledRows: return emitLabeledRows(n);
-  case KernelKind::Conv: return emitConv(n);
-  case KernelKind::Pool: return emitPool(n);
+  case KernelKind::Conv: return emitConv(n, k.rows);
+  case KernelKind::Pool: return emitPool(n, k.rows);
   case KernelKind::OneHot: return emitOneHot(n);
   case KernelKind::Gather: return emitGather(n);
   case KernelKind::ScatterAdd: return emitScatterAdd(n);
@@ -193,18 +193,15 @@ void KernelEmitter::copyAccess(const Access &a, const TensorType &t, Value *toPt
   });
 }
 
-/// body(begin, end) computes rows [begin, end) of a kernel whose rows are independent. With
-/// threads, `parallel-loops` and `large`, the rows are split into one block per thread (a
-/// multiple of `granule` rows): body is emitted into a task function that rebinds every buffer
-/// from {buffers, arena} and runs under nnc_parallel_for. Each element is computed the same way
-/// whatever the split, so the results do not depend on the thread count.
-void KernelEmitter::parallelRows(int64_t rows, bool large, int64_t granule,
-                                 const std::function<void(Value *, Value *)> &body) {
-  if (!opts_.parallelLoops || opts_.threads < 2 || rows < 2 || !large)
+/// body(begin, end) computes rows [begin, end) of a kernel whose rows are independent. When the
+/// plan splits them (planRowSplit), body is emitted into a task function that rebinds every
+/// buffer from {buffers, arena} and runs under nnc_parallel_for, one block of rows per task.
+/// Each element is computed the same way whatever the split, so the results do not depend on
+/// the thread count.
+void KernelEmitter::parallelRows(const RowSplit &split, const std::function<void(Value *, Value *)> &body) {
+  const int64_t rows = split.rows, chunk = split.chunk, blocks = split.blocks;
+  if (!split.parallel)
     return body(c64(0), c64(rows));
-  int64_t chunk = (rows + opts_.threads - 1) / opts_.threads;
-  chunk = (chunk + granule - 1) / granule * granule;
-  int64_t blocks = (rows + chunk - 1) / chunk;
   // void task(ptr ctx, i64 i): rows [i*chunk, min((i+1)*chunk, rows)); ctx = {buffers, arena}.
   auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64()}, false);
   auto *task = llvm::Function::Create(ty, llvm::Function::InternalLinkage, f_->getName() + ".rows", m_);

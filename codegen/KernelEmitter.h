@@ -65,7 +65,7 @@ private:
   void makeAliasScopes();
   void bindStorage(Value *buffers, Value *arena);
   llvm::Function *gemmRoutine(const GemmSpec &spec);
-  void parallelRows(int64_t rows, bool large, int64_t granule, const std::function<void(Value *, Value *)> &body);
+  void parallelRows(const RowSplit &split, const std::function<void(Value *, Value *)> &body);
 
   static int64_t product(const std::vector<int64_t> &v) {
     int64_t p = 1;
@@ -118,8 +118,8 @@ private:
   LabeledRow labeledRow(ValueId s, ValueId labels, Value *r, int64_t C);
 
   // --- EmitWindow.cpp ----------------------------------------------------------------------
-  void emitConv(const Node &n);
-  void emitPool(const Node &n);
+  void emitConv(const Node &n, const RowSplit &split);
+  void emitPool(const Node &n, const RowSplit &split);
 
   // --- EmitMatMul.cpp ----------------------------------------------------------------------
   void declareGemmRoutines();

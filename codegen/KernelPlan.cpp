@@ -88,6 +88,8 @@ std::vector<Kernel> listKernels(const Function &fn, const EmitOptions &options, 
         k.narrow = isNarrowMatMul(fn, n, options);
       }
     }
+    if (k.kind == KernelKind::Elementwise || k.kind == KernelKind::Conv || k.kind == KernelKind::Pool)
+      k.rows = planRowSplit(fn, k, options);
     kernels.push_back(std::move(k));
   }
   return kernels;

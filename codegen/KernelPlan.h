@@ -60,6 +60,14 @@ struct MatMulSplit {
   int64_t M = 0, N = 0, K = 0, blocks = 1, rows = 0, scratchBytes = 0;
 };
 
+/// How the independent rows of a loop kernel (elementwise, convolution, pooling) are split over
+/// threads: with `parallel`, `blocks` tasks of `chunk` rows each (the last may be shorter) out of
+/// `rows`, run by nnc_parallel_for; otherwise all rows on the calling thread.
+struct RowSplit {
+  int64_t rows = 1, chunk = 1, blocks = 1;
+  bool parallel = false;
+};
+
 /// Which emitter builds a kernel (codegen/KernelEmitter.h lists the file of each).
 enum class KernelKind {
   Elementwise,             ///< a loop nest (or loop group) over the result shape
@@ -92,6 +100,7 @@ struct Kernel {
   /// of a loop group in order. An epilogue kernel lists the elementwise node it computes.
   std::vector<size_t> nodes;
   MatMulSplit split; ///< MatMul and MatMulEpilogue: the thread split
+  RowSplit rows;     ///< Elementwise, Conv and Pool: the thread split of the rows
   bool narrow = false; ///< MatMul and MatMulEpilogue: nnc_sgemm_narrow (N ≤ one vector)
 };
 
@@ -161,6 +170,11 @@ void planAliasClasses(const Function &fn, KernelPlan &plan);
 
 /// The thread split of the matrix product `n` (GEMM blocking for options.vectorBits).
 MatMulSplit planMatMulSplit(const Function &fn, const Node &n, const EmitOptions &options);
+/// The thread split of the rows of loop kernel `k` (Elementwise, Conv or Pool; one block for
+/// other kinds): split when the kernel is large enough to pay for the tasks (elementwise 2^15
+/// elements, pooling 2^16 window terms, convolution 2^18 multiply-adds), `parallel-loops` is
+/// on and there are threads.
+RowSplit planRowSplit(const Function &fn, const Kernel &k, const EmitOptions &options);
 /// True when `n` (a matrix product) is f32 with at most one vector of columns and takes the
 /// narrow routine.
 bool isNarrowMatMul(const Function &fn, const Node &n, const EmitOptions &options);

@@ -186,6 +186,59 @@ MatMulSplit planMatMulSplit(const Function &fn, const Node &n, const EmitOptions
   return s;
 }
 
+RowSplit planRowSplit(const Function &fn, const Kernel &k, const EmitOptions &options) {
+  const Node &n = fn.nodes()[k.nodes.front()];
+  auto shapeOf = [&](ValueId v) -> const std::vector<int64_t> & { return fn.type(v).shape; };
+  int64_t rows = 1, granule = 1;
+  bool large = false;
+  switch (k.kind) {
+  case KernelKind::Elementwise: { // row blocks of the result; vectors in multiples of 64
+    const std::vector<int64_t> &shape = n.type.shape;
+    rows = shape.empty() ? 1 : shape[0];
+    granule = shape.size() == 1 ? 64 : 1;
+    large = n.type.numElements() >= (int64_t(1) << 15);
+    break;
+  }
+  case KernelKind::Conv: { // by batch element; the weight gradient by output channel
+    const std::vector<int64_t> *xs, *ws, *ys;
+    if (n.op == OpKind::Conv2D)
+      xs = &shapeOf(n.operands[0]), ws = &shapeOf(n.operands[1]), ys = &n.type.shape;
+    else if (n.op == OpKind::Conv2DGradInput) // (dy, w) -> dx
+      ys = &shapeOf(n.operands[0]), ws = &shapeOf(n.operands[1]), xs = &n.type.shape;
+    else // Conv2DGradWeight: (x, dy) -> dw
+      xs = &shapeOf(n.operands[0]), ys = &shapeOf(n.operands[1]), ws = &n.type.shape;
+    int64_t N = (*xs)[0], C = (*xs)[1], O = (*ws)[0], KH = (*ws)[2], KW = (*ws)[3], OH = (*ys)[2], OW = (*ys)[3];
+    rows = n.op == OpKind::Conv2DGradWeight ? O : N;
+    large = N * O * OH * OW * C * KH * KW >= (int64_t(1) << 18);
+    break;
+  }
+  case KernelKind::Pool: { // by (batch, channel) plane
+    bool grad = n.op == OpKind::MaxPool2DGrad || n.op == OpKind::AvgPool2DGrad;
+    const std::vector<int64_t> &xs = n.op == OpKind::MaxPool2DGrad ? shapeOf(n.operands[0])
+                                     : grad                        ? n.type.shape
+                                                                   : shapeOf(n.operands[0]);
+    const std::vector<int64_t> &ys = n.op == OpKind::MaxPool2DGrad ? shapeOf(n.operands[1])
+                                     : grad                        ? shapeOf(n.operands[0])
+                                                                   : n.type.shape;
+    std::vector<int64_t> kernel = n.attrs.getInts("kernel");
+    rows = xs[0] * xs[1];
+    large = rows * ys[2] * ys[3] * kernel[0] * kernel[1] >= (int64_t(1) << 16);
+    break;
+  }
+  default:
+    break;
+  }
+  RowSplit s;
+  s.rows = s.chunk = rows;
+  if (!options.parallelLoops || options.threads < 2 || rows < 2 || !large)
+    return s;
+  s.parallel = true;
+  s.chunk = (rows + options.threads - 1) / options.threads;
+  s.chunk = (s.chunk + granule - 1) / granule * granule;
+  s.blocks = (rows + s.chunk - 1) / s.chunk;
+  return s;
+}
+
 /// The GEMM packing scratch: the most any one matrix product needs (all its row blocks
 /// together), at the start of the arena.
 void planGemmScratch(const Function &fn, const EmitOptions &options, KernelPlan &plan) {

@@ -4,9 +4,9 @@
 // operators with NumPy broadcasting, and calls, which go to a `def` or to the row of a builtin
 // (the row's op, or its lowering function in LowerBuiltins.cpp). Layers and `def` calls expand
 // in place; a layer names its parameters after the variable it is assigned to, or
-// `<layer>_<n>` when it is nested. A statement with an error is reported once and its name is
-// poisoned, so uses of it later add no follow-on errors. The train block's settings are read
-// here too.
+// `<layer>_<n>` when it is nested. A statement with an error is reported once, lowering returns
+// from it (Lowerer.h) and its name is poisoned, so uses of it later add no follow-on errors. The
+// train block's settings are read here too.
 //
 //===----------------------------------------------------------------------------------------===//
 #include "frontend/Lower.h"
@@ -67,7 +67,7 @@ ValueId Lowerer::applyActivation(std::string_view act, ValueId x, SourceLoc loc)
     return x;
   const Builtin *bi = findBuiltin(act, BuiltinKind::Activation);
   if (!bi || !bi->op)
-    fail(loc, fmt::format("unknown activation '{}'", act));
+    return fail(loc, fmt::format("unknown activation '{}'", act));
   return applyOp(*bi, {x}, BoundArgs{}, loc);
 }
 
@@ -76,9 +76,12 @@ ValueId Lowerer::applyOp(const Builtin &bi, std::vector<ValueId> operands, const
   for (const BuiltinParam &p : bi.params) {
     std::string attr(p.attr.empty() ? p.name : p.attr);
     const Expr *v = a.get(p.name);
-    if (attr == "axis")
-      attrs.set(attr, axisArg(a, operands.at(0), loc));
-    else if (!v || p.type == ParamType::Tensor)
+    if (attr == "axis") {
+      std::optional<int64_t> axis = axisArg(a, operands.at(0), loc);
+      if (!axis)
+        return Failed{};
+      attrs.set(attr, *axis);
+    } else if (!v || p.type == ParamType::Tensor)
       continue;
     else if (p.type == ParamType::Int)
       attrs.set(attr, static_cast<int64_t>(literal(*v)));
@@ -92,16 +95,16 @@ ValueId Lowerer::applyOp(const Builtin &bi, std::vector<ValueId> operands, const
 
 ValueId Lowerer::arith(OpKind op, std::string_view verb, Val lhs, Val rhs, SourceLoc loc) {
   if (!lhs.literal && !rhs.literal && type(lhs.value).dtype != type(rhs.value).dtype)
-    fail(loc, fmt::format("cannot {} {} and {}: element types differ", verb, str(lhs.value),
-                          str(rhs.value)));
+    return fail(loc, fmt::format("cannot {} {} and {}: element types differ", verb, str(lhs.value),
+                                 str(rhs.value)));
   if (lhs.literal)
     lhs.value = b_.scalar(*lhs.literal, type(rhs.value).dtype);
   if (rhs.literal)
     rhs.value = b_.scalar(*rhs.literal, type(lhs.value).dtype);
   auto pair = b_.broadcastPair(lhs.value, rhs.value, loc);
   if (!pair)
-    fail(loc, fmt::format("cannot {} {} and {}: shapes do not broadcast", verb, str(lhs.value),
-                          str(rhs.value)));
+    return fail(loc, fmt::format("cannot {} {} and {}: shapes do not broadcast", verb, str(lhs.value),
+                                 str(rhs.value)));
   auto [a, b] = *pair;
   return make(loc, op, {a, b});
 }
@@ -126,27 +129,33 @@ Val Lowerer::lowerExpr(const Expr &e, const std::string &assignName) {
     return Val{{}, e.number};
   case Expr::Kind::Bool:
   case Expr::Kind::String:
-    fail(e.loc, fmt::format("'{}' is not a tensor value", exprToSource(e)));
+    return fail(e.loc, fmt::format("'{}' is not a tensor value", exprToSource(e)));
   case Expr::Kind::Name: {
     if (poisoned_.count(e.text))
-      throw LowerError{};
+      return Failed{}; // its statement's error was reported
     if (auto it = scope_.find(e.text); it != scope_.end())
       return Val{it->second, {}};
     if (auto it = params_.find(prefix_ + e.text); it != params_.end())
       return Val{it->second, {}};
     if (auto it = params_.find(e.text); it != params_.end())
       return Val{it->second, {}};
-    fail(e.loc, fmt::format("unknown name '{}'", e.text));
+    return fail(e.loc, fmt::format("unknown name '{}'", e.text));
   }
   case Expr::Kind::Unary: {
     Val x = lowerExpr(*e.args[0]);
+    if (x.failed())
+      return x;
     if (x.literal)
       return Val{{}, -*x.literal};
     return Val{make(e.loc, OpKind::Neg, {x.value}), {}};
   }
   case Expr::Kind::Binary: {
     Val lhs = lowerExpr(*e.args[0]);
+    if (lhs.failed())
+      return lhs;
     Val rhs = lowerExpr(*e.args[1]);
+    if (rhs.failed())
+      return rhs;
     b_.setLoc(e.loc);
     if (lhs.literal && rhs.literal && e.op != '@') {
       double x = *lhs.literal, y = *rhs.literal;
@@ -159,14 +168,14 @@ Val Lowerer::lowerExpr(const Expr &e, const std::string &assignName) {
     case '/': return Val{arith(OpKind::Div, "divide", lhs, rhs, e.loc), {}};
     default:
       if (lhs.literal || rhs.literal)
-        fail(e.loc, "cannot matrix-multiply a number; use '*' to scale");
+        return fail(e.loc, "cannot matrix-multiply a number; use '*' to scale");
       return Val{make(e.loc, OpKind::MatMul, {lhs.value, rhs.value}), {}};
     }
   }
   case Expr::Kind::Call:
     return lowerCall(e, assignName);
   }
-  fail(e.loc, "unsupported expression");
+  return fail(e.loc, "unsupported expression");
 }
 
 Val Lowerer::lowerCall(const Expr &e, const std::string &assignName) {
@@ -174,18 +183,22 @@ Val Lowerer::lowerCall(const Expr &e, const std::string &assignName) {
     return lowerDefCall(e, *it->second, assignName);
   const Builtin *bi = findBuiltin(e.text);
   if (!bi)
-    fail(e.loc, fmt::format("unknown function '{}'", e.text));
+    return fail(e.loc, fmt::format("unknown function '{}'", e.text));
   BoundArgs a;
   if (!bindArgs(e, *bi, a, diags_))
-    throw LowerError{};
+    return Failed{}; // bindArgs reported why
   if (bi->lower)
     return (this->*bi->lower)(e, *bi, a, assignName);
   if (!bi->op)
-    fail(e.loc, fmt::format("'{}' cannot be used here", bi->name));
+    return fail(e.loc, fmt::format("'{}' cannot be used here", bi->name));
   std::vector<ValueId> operands;
   for (const BuiltinParam &p : bi->params)
-    if (p.type == ParamType::Tensor)
-      operands.push_back(floatArg(a, *bi, p.name));
+    if (p.type == ParamType::Tensor) {
+      ValueId operand = floatArg(a, *bi, p.name);
+      if (!operand.valid())
+        return Failed{};
+      operands.push_back(operand);
+    }
   return Val{applyOp(*bi, std::move(operands), a, e.loc), {}};
 }
 
@@ -193,8 +206,12 @@ Val Lowerer::lowerCall(const Expr &e, const std::string &assignName) {
 /// inside are prefixed with the name the call is assigned to (or `<def>_<n>`).
 Val Lowerer::lowerDefCall(const Expr &e, const DefDecl &d, const std::string &assignName) {
   std::vector<ValueId> args;
-  for (const ExprPtr &arg : e.args)
-    args.push_back(tensor(lowerExpr(*arg)));
+  for (const ExprPtr &arg : e.args) {
+    ValueId v = tensor(lowerExpr(*arg));
+    if (!v.valid())
+      return Failed{};
+    args.push_back(v);
+  }
   // Literal arguments, and size parameters of the caller passed on, bind the size parameters.
   std::unordered_map<std::string, const Expr *> sizes;
   for (size_t i = 0; i < d.params.size() && i < e.args.size(); ++i) {
@@ -217,29 +234,29 @@ Val Lowerer::lowerDefCall(const Expr &e, const DefDecl &d, const std::string &as
   for (size_t i = 0; i < d.params.size() && i < args.size(); ++i)
     scope_[d.params[i].first] = args[i];
   std::optional<Val> result;
-  try {
-    for (const Stmt &s : d.stmts) {
-      if (s.kind == Stmt::Kind::Assign)
-        scope_[s.name] = tensor(lowerExpr(*s.value, s.name));
-      else if (s.kind == Stmt::Kind::Return) {
-        result = lowerExpr(*s.value);
+  bool failed = false;
+  for (const Stmt &s : d.stmts) {
+    if (s.kind == Stmt::Kind::Assign) {
+      ValueId v = tensor(lowerExpr(*s.value, s.name));
+      if ((failed = !v.valid()))
         break;
-      }
+      scope_[s.name] = v;
+    } else if (s.kind == Stmt::Kind::Return) {
+      result = lowerExpr(*s.value);
+      failed = result->failed();
+      break;
     }
-  } catch (LowerError &) {
-    diags_.note(e.loc, fmt::format("in the call of '{}' here", d.name));
-    scope_ = std::move(savedScope);
-    poisoned_ = std::move(savedPoison);
-    prefix_ = savedPrefix;
-    sizeArgs_ = std::move(savedSizes);
-    throw;
   }
+  if (failed)
+    diags_.note(e.loc, fmt::format("in the call of '{}' here", d.name));
   scope_ = std::move(savedScope);
   poisoned_ = std::move(savedPoison);
   prefix_ = savedPrefix;
   sizeArgs_ = std::move(savedSizes);
+  if (failed)
+    return Failed{};
   if (!result)
-    fail(d.nameLoc, fmt::format("function '{}' has no 'return'", d.name));
+    return fail(d.nameLoc, fmt::format("function '{}' has no 'return'", d.name));
   return *result;
 }
 
@@ -265,53 +282,64 @@ std::optional<LoweredModel> Lowerer::run(const ModelDecl &model, int64_t batch) 
     }
   std::optional<ValueId> loss;
   std::vector<std::pair<std::string, ValueId>> outputs;
-  for (const Stmt &s : model.stmts) {
-    try {
-      b_.setLoc(s.loc);
-      switch (s.kind) {
-      case Stmt::Kind::Input:
-        scope_[s.name] = fn_.addArgument(s.name, lowerType(*s.type), ArgRole::Input, false, {}, s.nameLoc);
-        break;
-      case Stmt::Kind::Target:
-        if (opts_.mode == LowerMode::Predict)
-          poisoned_.insert(s.name);
-        else
-          scope_[s.name] = fn_.addArgument(s.name, lowerType(*s.type), ArgRole::Target, false, {}, s.nameLoc);
-        break;
-      case Stmt::Kind::Param: {
-        TensorType t = lowerType(*s.type);
-        std::string init = s.value ? initText(*s.value) : t.rank() >= 2 ? "glorot_uniform" : "zeros";
-        scope_[s.name] = param(s.name, t, init, s.nameLoc);
-        break;
-      }
-      case Stmt::Kind::Assign:
-        scope_[s.name] = tensor(lowerExpr(*s.value, s.name));
-        break;
-      case Stmt::Kind::Output: {
-        ValueId v = tensor(lowerExpr(*s.value, s.name));
-        scope_[s.name] = v;
-        outputs.emplace_back(s.name, v);
-        break;
-      }
-      case Stmt::Kind::Loss: {
-        if (opts_.mode == LowerMode::Predict)
-          break;
-        ValueId v = tensor(lowerExpr(*s.value));
-        if (type(v).rank() != 0 || !isFloat(type(v).dtype))
-          fail(s.value->loc, fmt::format("the loss must be a float scalar, but this is {}; "
-                                         "average it with mean(...)",
-                                         str(v)));
-        loss = v;
-        break;
-      }
-      case Stmt::Kind::Return:
-        break;
-      }
-    } catch (LowerError &) {
-      if (!s.name.empty())
+  // One statement; false when it failed (its error is reported).
+  auto lowerStatement = [&](const Stmt &s) -> bool {
+    b_.setLoc(s.loc);
+    switch (s.kind) {
+    case Stmt::Kind::Input:
+    case Stmt::Kind::Target: {
+      if (s.kind == Stmt::Kind::Target && opts_.mode == LowerMode::Predict) {
         poisoned_.insert(s.name);
+        return true;
+      }
+      std::optional<TensorType> t = lowerType(*s.type);
+      if (!t)
+        return false;
+      ArgRole role = s.kind == Stmt::Kind::Input ? ArgRole::Input : ArgRole::Target;
+      scope_[s.name] = fn_.addArgument(s.name, *t, role, false, {}, s.nameLoc);
+      return true;
     }
-  }
+    case Stmt::Kind::Param: {
+      std::optional<TensorType> t = lowerType(*s.type);
+      if (!t)
+        return false;
+      std::string init = s.value ? initText(*s.value) : t->rank() >= 2 ? "glorot_uniform" : "zeros";
+      scope_[s.name] = param(s.name, *t, init, s.nameLoc);
+      return true;
+    }
+    case Stmt::Kind::Assign:
+    case Stmt::Kind::Output: {
+      ValueId v = tensor(lowerExpr(*s.value, s.name));
+      if (!v.valid())
+        return false;
+      scope_[s.name] = v;
+      if (s.kind == Stmt::Kind::Output)
+        outputs.emplace_back(s.name, v);
+      return true;
+    }
+    case Stmt::Kind::Loss: {
+      if (opts_.mode == LowerMode::Predict)
+        return true;
+      ValueId v = tensor(lowerExpr(*s.value));
+      if (!v.valid())
+        return false;
+      if (type(v).rank() != 0 || !isFloat(type(v).dtype)) {
+        (void)fail(s.value->loc, fmt::format("the loss must be a float scalar, but this is {}; "
+                                             "average it with mean(...)",
+                                             str(v)));
+        return false;
+      }
+      loss = v;
+      return true;
+    }
+    case Stmt::Kind::Return:
+      return true;
+    }
+    return true;
+  };
+  for (const Stmt &s : model.stmts)
+    if (!lowerStatement(s) && !s.name.empty())
+      poisoned_.insert(s.name);
   if (diags_.errorCount() > errorsBefore)
     return std::nullopt;
   if (loss)

@@ -19,16 +19,22 @@ namespace nnc::lowering {
 // --- operations ------------------------------------------------------------------------------
 
 Val Lowerer::lowerBroadcasting(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
-  return Val{arith(*bi.op, fmt::format("take the {} of", bi.name), lowerExpr(*a.get("a")), lowerExpr(*a.get("b")),
-                   e.loc),
-             {}};
+  Val lhs = lowerExpr(*a.get("a"));
+  if (lhs.failed())
+    return lhs;
+  Val rhs = lowerExpr(*a.get("b"));
+  if (rhs.failed())
+    return rhs;
+  return Val{arith(*bi.op, fmt::format("take the {} of", bi.name), lhs, rhs, e.loc), {}};
 }
 
 Val Lowerer::lowerTranspose(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
   ValueId v = floatArg(a, bi, "x");
+  if (!v.valid())
+    return Failed{};
   int64_t r = type(v).rank();
   if (r < 2)
-    fail(e.loc, fmt::format("transpose needs a tensor of rank 2 or more, found {}", str(v)));
+    return fail(e.loc, fmt::format("transpose needs a tensor of rank 2 or more, found {}", str(v)));
   std::vector<int64_t> perm(r);
   std::iota(perm.begin(), perm.end(), 0);
   std::swap(perm[r - 1], perm[r - 2]);
@@ -37,9 +43,11 @@ Val Lowerer::lowerTranspose(const Expr &e, const Builtin &bi, const BoundArgs &a
 
 Val Lowerer::lowerFlatten(const Expr &e, const Builtin &, const BoundArgs &a, const std::string &) {
   ValueId v = tensor(lowerExpr(*a.get("x")));
+  if (!v.valid())
+    return Failed{};
   const std::vector<int64_t> s = type(v).shape;
   if (s.empty())
-    fail(e.loc, "flatten needs a tensor of rank 1 or more");
+    return fail(e.loc, "flatten needs a tensor of rank 1 or more");
   int64_t rest = 1;
   for (size_t i = 1; i < s.size(); ++i)
     rest *= s[i];
@@ -48,17 +56,27 @@ Val Lowerer::lowerFlatten(const Expr &e, const Builtin &, const BoundArgs &a, co
 
 Val Lowerer::lowerOneHot(const Expr &e, const Builtin &, const BoundArgs &a, const std::string &) {
   ValueId labels = tensor(lowerExpr(*a.get("labels")));
+  if (!labels.valid())
+    return Failed{};
   if (type(labels).dtype != DType::I32)
-    fail(a.get("labels")->loc, fmt::format("one_hot needs i32 labels, found {}", str(labels)));
-  return Val{b_.oneHot(labels, positiveArg(a, "depth", 1, e.loc), float_), {}};
+    return fail(a.get("labels")->loc, fmt::format("one_hot needs i32 labels, found {}", str(labels)));
+  std::optional<int64_t> depth = positiveArg(a, "depth", 1, e.loc);
+  if (!depth)
+    return Failed{};
+  return Val{b_.oneHot(labels, *depth, float_), {}};
 }
 
 Val Lowerer::lowerReduction(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
   ValueId v = floatArg(a, bi, "x");
+  if (!v.valid())
+    return Failed{};
   std::vector<int64_t> axes;
-  if (a.get("axis"))
-    axes = {axisArg(a, v, e.loc)};
-  else
+  if (a.get("axis")) {
+    std::optional<int64_t> axis = axisArg(a, v, e.loc);
+    if (!axis)
+      return Failed{};
+    axes = {*axis};
+  } else
     for (int64_t i = 0; i < type(v).rank(); ++i)
       axes.push_back(i);
   if (axes.empty())
@@ -76,17 +94,21 @@ Val Lowerer::lowerClassLoss(const Expr &e, const Builtin &bi, const BoundArgs &a
   bool hinge = bi.op == OpKind::MulticlassHinge;
   std::string_view first = bi.params[0].name; // "logits" or "scores"
   ValueId logits = floatArg(a, bi, first);
+  if (!logits.valid())
+    return Failed{};
   ValueId labels = tensor(lowerExpr(*a.get("labels")));
+  if (!labels.valid())
+    return Failed{};
   const std::vector<int64_t> ls = type(logits).shape;
   if (ls.empty())
-    fail(loc, fmt::format("'{}' needs class scores of rank 1 or more, found {}", first, str(logits)));
+    return fail(loc, fmt::format("'{}' needs class scores of rank 1 or more, found {}", first, str(logits)));
   std::vector<int64_t> rows(ls.begin(), ls.end() - 1);
   int64_t classes = ls.back();
   if (type(labels).dtype == DType::I32) {
     if (type(labels).shape != rows)
-      fail(a.get("labels")->loc,
-           fmt::format("labels {} do not match {} {}: expected i32{}", str(labels), first,
-                       str(logits), formatShape(rows)));
+      return fail(a.get("labels")->loc,
+                  fmt::format("labels {} do not match {} {}: expected i32{}", str(labels), first,
+                              str(logits), formatShape(rows)));
     int64_t count = 1;
     for (int64_t r : rows)
       count *= r;
@@ -97,17 +119,21 @@ Val Lowerer::lowerClassLoss(const Expr &e, const Builtin &bi, const BoundArgs &a
       // max(0, m + s_j - s_y) = m * max(0, 1 + s_j/m - s_y/m): any margin from the unit one.
       double margin = numArg(a, "margin", 1.0);
       if (margin <= 0)
-        fail(a.get("margin")->loc, "'margin' must be positive");
+        return fail(a.get("margin")->loc, "'margin' must be positive");
       if (margin == 1.0) {
         out = make(loc, *bi.op, {l2, y2});
       } else {
         ValueId scaled = b_.div(l2, b_.constantLike(l2, margin));
         ValueId h = make(loc, *bi.op, {scaled, y2});
+        if (!h.valid())
+          return Failed{};
         out = b_.mul(h, b_.constantLike(h, margin));
       }
     } else {
       out = make(loc, *bi.op, {l2, y2});
     }
+    if (!out.valid())
+      return Failed{};
     if (!classLogits_.valid() && fn_.isArgument(labels) &&
         fn_.argument(labels).role == ArgRole::Target) {
       classLogits_ = l2;
@@ -116,31 +142,45 @@ Val Lowerer::lowerClassLoss(const Expr &e, const Builtin &bi, const BoundArgs &a
     return Val{rows.size() == 1 ? out : b_.reshape(out, rows), {}};
   }
   if (hinge)
-    fail(a.get("labels")->loc, fmt::format("{} needs i32 class labels, found {}", n, str(labels)));
+    return fail(a.get("labels")->loc, fmt::format("{} needs i32 class labels, found {}", n, str(labels)));
   // Soft targets: -sum(t * log_softmax(logits)) over the class axis.
   if (type(labels).shape != ls || type(labels).dtype != type(logits).dtype)
-    fail(a.get("labels")->loc,
-         fmt::format("labels must be i32{} class indices or {} probabilities, found {}",
-                     formatShape(rows), str(logits), str(labels)));
+    return fail(a.get("labels")->loc,
+                fmt::format("labels must be i32{} class indices or {} probabilities, found {}",
+                            formatShape(rows), str(logits), str(labels)));
   int64_t last = type(logits).rank() - 1;
   ValueId ls2 = make(loc, OpKind::LogSoftmax, {logits}, {{"axis", last}});
+  if (!ls2.valid())
+    return Failed{};
   return Val{b_.neg(b_.reduceSum(b_.mul(labels, ls2), {last})), {}};
 }
 
 Val Lowerer::lowerBinaryCrossEntropy(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
   ValueId logits = floatArg(a, bi, "logits");
+  if (!logits.valid())
+    return Failed{};
   ValueId t = tensor(lowerExpr(*a.get("targets")));
+  if (!t.valid())
+    return Failed{};
   if (type(t).dtype == DType::I32)
     t = b_.cast(t, type(logits).dtype);
   if (type(t).shape != type(logits).shape)
-    fail(a.get("targets")->loc, fmt::format("targets {} do not match logits {}", str(t), str(logits)));
+    return fail(a.get("targets")->loc, fmt::format("targets {} do not match logits {}", str(t), str(logits)));
   return Val{make(e.loc, *bi.op, {logits, t}), {}};
 }
 
 /// (y - t)^2 summed over each example's features.
 Val Lowerer::lowerSquaredError(const Expr &e, const Builtin &, const BoundArgs &a, const std::string &) {
-  Val y = lowerExpr(*a.get("y")), t = lowerExpr(*a.get("t"));
-  ValueId sq = b_.square(arith(OpKind::Sub, "subtract", y, t, e.loc));
+  Val y = lowerExpr(*a.get("y"));
+  if (y.failed())
+    return y;
+  Val t = lowerExpr(*a.get("t"));
+  if (t.failed())
+    return t;
+  ValueId diff = arith(OpKind::Sub, "subtract", y, t, e.loc);
+  if (!diff.valid())
+    return Failed{};
+  ValueId sq = b_.square(diff);
   int64_t r = type(sq).rank();
   if (r <= 1)
     return Val{sq, {}};
@@ -155,9 +195,13 @@ template <typename Term> Val Lowerer::penalize(const Builtin &bi, const BoundArg
   std::optional<ValueId> total;
   for (const Expr *arg : a.rest) {
     ValueId w = tensor(lowerExpr(*arg));
+    if (!w.valid())
+      return Failed{};
     if (!fn_.isArgument(w) || !fn_.argument(w).trainable)
-      fail(arg->loc, fmt::format("'{}' penalizes parameters, but '{}' is not one", bi.name, exprToSource(*arg)));
+      return fail(arg->loc, fmt::format("'{}' penalizes parameters, but '{}' is not one", bi.name, exprToSource(*arg)));
     ValueId t = term(w);
+    if (!t.valid())
+      return Failed{};
     if (total && type(*total).dtype != type(t).dtype)
       t = b_.cast(t, type(*total).dtype);
     total = total ? b_.add(*total, t) : t;
@@ -171,7 +215,7 @@ Val Lowerer::lowerPenalty(const Expr &e, const Builtin &bi, const BoundArgs &a, 
     ValueId t = make(e.loc, *bi.op, {w});
     std::vector<int64_t> all(type(w).rank());
     std::iota(all.begin(), all.end(), 0);
-    return all.empty() ? t : b_.reduceSum(t, all);
+    return all.empty() || !t.valid() ? t : b_.reduceSum(t, all);
   });
 }
 
@@ -179,16 +223,21 @@ Val Lowerer::lowerPenalty(const Expr &e, const Builtin &bi, const BoundArgs &a, 
 Val Lowerer::lowerElasticNet(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
   double ratio = numArg(a, "l1_ratio", 0.5);
   if (ratio < 0 || ratio > 1)
-    fail(a.get("l1_ratio")->loc, "'l1_ratio' must be between 0 and 1");
+    return fail(a.get("l1_ratio")->loc, "'l1_ratio' must be between 0 and 1");
   return penalize(bi, a, [&](ValueId w) {
     std::vector<int64_t> all(type(w).rank());
     std::iota(all.begin(), all.end(), 0);
     auto sumOf = [&](OpKind op) {
       ValueId t = make(e.loc, op, {w});
-      return all.empty() ? t : b_.reduceSum(t, all);
+      return all.empty() || !t.valid() ? t : b_.reduceSum(t, all);
     };
-    return b_.add(b_.mul(b_.scalar(ratio, type(w).dtype), sumOf(OpKind::Abs)),
-                  b_.mul(b_.scalar(1 - ratio, type(w).dtype), sumOf(OpKind::Square)));
+    ValueId l1 = sumOf(OpKind::Abs);
+    if (!l1.valid())
+      return l1;
+    ValueId l2 = sumOf(OpKind::Square);
+    if (!l2.valid())
+      return l2;
+    return b_.add(b_.mul(b_.scalar(ratio, type(w).dtype), l1), b_.mul(b_.scalar(1 - ratio, type(w).dtype), l2));
   });
 }
 
@@ -197,11 +246,16 @@ Val Lowerer::lowerElasticNet(const Expr &e, const Builtin &bi, const BoundArgs &
 Val Lowerer::lowerDense(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
   SourceLoc loc = e.loc;
   ValueId x = floatTensor(*a.get("x"), "the input of 'dense'");
+  if (!x.valid())
+    return Failed{};
   b_.setLoc(loc);
   const std::vector<int64_t> xs = type(x).shape;
   if (xs.empty())
-    fail(loc, fmt::format("dense needs an input of rank 1 or more, found {}", str(x)));
-  int64_t in = xs.back(), units = positiveArg(a, "units", 1, loc);
+    return fail(loc, fmt::format("dense needs an input of rank 1 or more, found {}", str(x)));
+  std::optional<int64_t> unitsArg = positiveArg(a, "units", 1, loc);
+  if (!unitsArg)
+    return Failed{};
+  int64_t in = xs.back(), units = *unitsArg;
   DType dt = type(x).dtype;
   std::string name = layerName(bi.name, assignName);
   ValueId w = param(name + ".weight", TensorType(dt, {in, units}), initArg(a, "glorot_uniform"), loc);
@@ -221,17 +275,29 @@ Val Lowerer::lowerDense(const Expr &e, const Builtin &bi, const BoundArgs &a, co
 Val Lowerer::lowerConv2D(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
   SourceLoc loc = e.loc;
   ValueId x = floatTensor(*a.get("x"), "the input of 'conv2d'");
+  if (!x.valid())
+    return Failed{};
   b_.setLoc(loc);
   if (type(x).rank() != 4)
-    fail(loc, fmt::format("conv2d needs an NCHW input [N, C, H, W], found {}", str(x)));
-  int64_t c = type(x).shape[1], f = positiveArg(a, "filters", 1, loc);
-  int64_t k = positiveArg(a, "kernel", 3, loc), s = positiveArg(a, "stride", 1, loc);
+    return fail(loc, fmt::format("conv2d needs an NCHW input [N, C, H, W], found {}", str(x)));
+  std::optional<int64_t> filters = positiveArg(a, "filters", 1, loc);
+  if (!filters)
+    return Failed{};
+  std::optional<int64_t> kernel = positiveArg(a, "kernel", 3, loc);
+  if (!kernel)
+    return Failed{};
+  std::optional<int64_t> stride = positiveArg(a, "stride", 1, loc);
+  if (!stride)
+    return Failed{};
+  int64_t c = type(x).shape[1], f = *filters, k = *kernel, s = *stride;
   int64_t p = intArg(a, "pad", 0);
   if (p < 0)
-    fail(a.get("pad")->loc, "'pad' must not be negative");
+    return fail(a.get("pad")->loc, "'pad' must not be negative");
   std::string name = layerName(bi.name, assignName);
   ValueId w = param(name + ".weight", TensorType(type(x).dtype, {f, c, k, k}), initArg(a, "he_uniform"), loc);
   ValueId y = make(loc, *bi.op, {x, w}, {{"stride", std::vector<int64_t>{s, s}}, {"pad", std::vector<int64_t>{p, p}}});
+  if (!y.valid())
+    return Failed{};
   if (boolArg(a, "bias", true)) {
     ValueId bias = param(name + ".bias", TensorType(type(x).dtype, {f}), "zeros", loc);
     y = b_.add(y, spread(bias, y, 1));
@@ -243,21 +309,31 @@ Val Lowerer::lowerConv2D(const Expr &e, const Builtin &bi, const BoundArgs &a, c
 Val Lowerer::lowerPool(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
   SourceLoc loc = e.loc;
   ValueId x = floatTensor(*a.get("x"), fmt::format("the input of '{}'", bi.name));
+  if (!x.valid())
+    return Failed{};
   if (type(x).rank() != 4)
-    fail(loc, fmt::format("{} needs an NCHW input [N, C, H, W], found {}", bi.name, str(x)));
-  int64_t k = positiveArg(a, "size", 2, loc), s = positiveArg(a, "stride", k, loc);
+    return fail(loc, fmt::format("{} needs an NCHW input [N, C, H, W], found {}", bi.name, str(x)));
+  std::optional<int64_t> size = positiveArg(a, "size", 2, loc);
+  if (!size)
+    return Failed{};
+  std::optional<int64_t> stride = positiveArg(a, "stride", *size, loc);
+  if (!stride)
+    return Failed{};
+  int64_t k = *size, s = *stride;
   int64_t p = intArg(a, "pad", 0);
   if (p < 0 || p >= k)
-    fail(a.get("pad")->loc, "'pad' must be at least 0 and less than the window size");
+    return fail(a.get("pad")->loc, "'pad' must be at least 0 and less than the window size");
   std::vector<int64_t> kk{k, k}, ss{s, s}, pp{p, p};
   return Val{make(loc, *bi.op, {x}, {{"kernel", kk}, {"stride", ss}, {"pad", pp}}), {}};
 }
 
 Val Lowerer::lowerDropout(const Expr &e, const Builtin &, const BoundArgs &a, const std::string &) {
   ValueId x = floatTensor(*a.get("x"), "the input of 'dropout'");
+  if (!x.valid())
+    return Failed{};
   double rate = numArg(a, "rate", 0.5);
   if (rate < 0 || rate >= 1)
-    fail(a.get("rate")->loc, fmt::format("dropout rate must be in [0, 1), found {}", rate));
+    return fail(a.get("rate")->loc, fmt::format("dropout rate must be in [0, 1), found {}", rate));
   if (opts_.mode != LowerMode::Train || rate == 0)
     return Val{x, {}};
   b_.setLoc(e.loc);
@@ -273,15 +349,17 @@ Val Lowerer::lowerDropout(const Expr &e, const Builtin &, const BoundArgs &a, co
 Val Lowerer::lowerBatchNorm(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
   SourceLoc loc = e.loc;
   ValueId x = floatTensor(*a.get("x"), "the input of 'batchnorm'");
+  if (!x.valid())
+    return Failed{};
   b_.setLoc(loc);
   int64_t r = type(x).rank();
   if (r != 2 && r != 4)
-    fail(loc, fmt::format("batchnorm needs [N, F] or [N, C, H, W] input, found {}", str(x)));
+    return fail(loc, fmt::format("batchnorm needs [N, F] or [N, C, H, W] input, found {}", str(x)));
   double momentum = numArg(a, "momentum", 0.9), eps = numArg(a, "eps", 1e-5);
   if (momentum < 0 || momentum > 1)
-    fail(a.get("momentum")->loc, "'momentum' must be between 0 and 1");
+    return fail(a.get("momentum")->loc, "'momentum' must be between 0 and 1");
   if (eps <= 0)
-    fail(a.get("eps")->loc, "'eps' must be positive");
+    return fail(a.get("eps")->loc, "'eps' must be positive");
   const std::vector<int64_t> xs = type(x).shape;
   int64_t f = xs[1];
   std::vector<int64_t> axes = r == 2 ? std::vector<int64_t>{0} : std::vector<int64_t>{0, 2, 3};
@@ -315,10 +393,17 @@ Val Lowerer::lowerBatchNorm(const Expr &e, const Builtin &bi, const BoundArgs &a
 
 Val Lowerer::lowerEmbedding(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
   ValueId ids = tensor(lowerExpr(*a.get("ids")));
+  if (!ids.valid())
+    return Failed{};
   if (type(ids).dtype != DType::I32)
-    fail(a.get("ids")->loc, fmt::format("embedding needs i32 ids, found {}", str(ids)));
-  int64_t vocab = positiveArg(a, "vocab", 1, e.loc), dim = positiveArg(a, "dim", 1, e.loc);
-  ValueId table = param(layerName(bi.name, assignName) + ".weight", TensorType(float_, {vocab, dim}),
+    return fail(a.get("ids")->loc, fmt::format("embedding needs i32 ids, found {}", str(ids)));
+  std::optional<int64_t> vocab = positiveArg(a, "vocab", 1, e.loc);
+  if (!vocab)
+    return Failed{};
+  std::optional<int64_t> dim = positiveArg(a, "dim", 1, e.loc);
+  if (!dim)
+    return Failed{};
+  ValueId table = param(layerName(bi.name, assignName) + ".weight", TensorType(float_, {*vocab, *dim}),
                         initArg(a, "uniform(-0.05,0.05)"), e.loc);
   return Val{make(e.loc, *bi.op, {table, ids}), {}};
 }
@@ -327,11 +412,16 @@ Val Lowerer::lowerEmbedding(const Expr &e, const Builtin &bi, const BoundArgs &a
 Val Lowerer::lowerRnn(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {
   SourceLoc loc = e.loc;
   ValueId x = floatTensor(*a.get("x"), "the input of 'rnn'");
+  if (!x.valid())
+    return Failed{};
   b_.setLoc(loc);
   if (type(x).rank() != 3)
-    fail(loc, fmt::format("rnn needs a sequence input [N, T, D], found {}", str(x)));
+    return fail(loc, fmt::format("rnn needs a sequence input [N, T, D], found {}", str(x)));
   int64_t nb = type(x).shape[0], steps = type(x).shape[1], d = type(x).shape[2];
-  int64_t units = positiveArg(a, "units", 1, loc);
+  std::optional<int64_t> unitsArg = positiveArg(a, "units", 1, loc);
+  if (!unitsArg)
+    return Failed{};
+  int64_t units = *unitsArg;
   DType dt = type(x).dtype;
   std::string name = layerName(bi.name, assignName);
   ValueId wx = param(name + ".w_x", TensorType(dt, {d, units}), "glorot_uniform", loc);
@@ -346,6 +436,8 @@ Val Lowerer::lowerRnn(const Expr &e, const Builtin &bi, const BoundArgs &a, cons
   for (int64_t t = 0; t < steps; ++t) {
     ValueId xt = b_.reshape(b_.slice(xw, {0, t, 0}, {nb, 1, units}), {nb, units});
     h = applyActivation(act, b_.add(b_.add(xt, b_.matmul(h, wh)), biasB), loc);
+    if (!h.valid())
+      return Failed{};
     states.push_back(b_.reshape(h, {nb, 1, units}));
   }
   return Val{states.size() == 1 ? states[0] : b_.concat(states, 1), {}};

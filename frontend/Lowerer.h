@@ -4,8 +4,13 @@
 // statements in order. Each expression lowers to a Val: a tensor value, or a number literal
 // that takes the type of the tensor it meets (`0.5 * x`). A call of a builtin lowers by its row
 // in Builtins.cpp: a row that names an op applies it (applyOp), a row that names a lowering
-// function (one of the `lower...` members below, defined in LowerBuiltins.cpp) calls it. A
-// statement with an error is reported once and unwound with LowerError.
+// function (one of the `lower...` members below, defined in LowerBuiltins.cpp) calls it.
+//
+// Errors flow by return, as in the parser: `fail` reports a statement's error and returns
+// Failed, which each function returns at once as its own kind of failure (a failed Val, an
+// invalid ValueId, an empty optional), up to the statement loop, which poisons the statement's
+// name and goes on with the next statement; a `def` call on the way adds its "in the call of"
+// note. So one mistake gives one error, and nothing after it in the statement is lowered.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once
@@ -23,13 +28,21 @@
 
 namespace nnc::lowering {
 
-/// Unwinds the lowering of one statement after its error was reported.
-struct LowerError {};
-
-/// A lowered expression: a tensor, or a number literal whose type is decided by its use.
+/// A lowered expression: a tensor, or a number literal whose type is decided by its use;
+/// neither when lowering it failed (the error is reported).
 struct Val {
   ValueId value;
   std::optional<double> literal;
+
+  bool failed() const { return !value.valid() && !literal; }
+};
+
+/// The failure of a lowering function whose error was reported: converts to the failure of
+/// each result kind the lowering functions have.
+struct Failed {
+  operator Val() const { return Val{}; }
+  operator ValueId() const { return ValueId{}; }
+  template <class T> operator std::optional<T>() const { return std::nullopt; }
 };
 
 /// The value of a number literal, negated ones included (`-0.5`).
@@ -46,7 +59,7 @@ public:
   std::optional<LoweredModel> run(const ModelDecl &model, int64_t batch);
 
   // --- the lowering functions builtin rows name (LowerBuiltins.cpp), each (call, row, bound
-  // arguments, the name the call is assigned to) -> value ---------------------------------------
+  // arguments, the name the call is assigned to) -> value, or a failed Val after reporting --------
   Val lowerBroadcasting(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &);
   Val lowerTranspose(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &);
   Val lowerFlatten(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &);
@@ -91,30 +104,31 @@ private:
   /// The first classification loss's logits [N,C] and i32 labels [N], for "correct".
   ValueId classLogits_, classLabels_;
 
-  [[noreturn]] void fail(SourceLoc loc, const std::string &message) {
+  /// Reports the error of the statement being lowered; the caller returns the result.
+  [[nodiscard]] Failed fail(SourceLoc loc, const std::string &message) {
     diags_.error(loc, message);
-    throw LowerError{};
+    return Failed{};
   }
 
   const TensorType &type(ValueId v) const { return fn_.type(v); }
   std::string str(ValueId v) const { return type(v).str(); }
 
-  /// Appends a node, turning a shape-rule error into a diagnostic at `loc`.
+  /// Appends a node, turning a shape-rule error into a diagnostic at `loc`; invalid then.
   ValueId make(SourceLoc loc, OpKind op, std::vector<ValueId> operands, Attrs attrs = {}) {
     auto r = b_.tryCreate(op, std::move(operands), std::move(attrs), loc);
     if (!r)
-      fail(loc, r.message());
+      return fail(loc, r.message());
     return *r;
   }
 
-  TensorType lowerType(const TypeExpr &t) {
+  std::optional<TensorType> lowerType(const TypeExpr &t) {
     TensorType out;
     out.dtype = t.dtype == "f64" ? DType::F64 : t.dtype == "i32" ? DType::I32 : DType::F32;
     for (const DimExpr &d : t.dims)
       out.shape.push_back(d.symbol.empty() ? d.size : batch_);
     if (auto why = shapeLimitProblem(out.shape))
-      fail(t.loc, fmt::format("type {} with B = {}, the minibatch size (from --batch or the train "
-                              "block), {}", typeToSource(t), batch_, *why));
+      return fail(t.loc, fmt::format("type {} with B = {}, the minibatch size (from --batch or the train "
+                                     "block), {}", typeToSource(t), batch_, *why));
     return out;
   }
 
@@ -139,10 +153,10 @@ private:
     const Expr *e = a.get(name);
     return e ? e->number != 0 : def;
   }
-  int64_t positiveArg(const BoundArgs &a, std::string_view name, int64_t def, SourceLoc loc) {
+  std::optional<int64_t> positiveArg(const BoundArgs &a, std::string_view name, int64_t def, SourceLoc loc) {
     int64_t v = intArg(a, name, def);
     if (v < 1)
-      fail(a.get(name) ? a.get(name)->loc : loc, fmt::format("'{}' must be at least 1, found {}", name, v));
+      return fail(a.get(name) ? a.get(name)->loc : loc, fmt::format("'{}' must be at least 1, found {}", name, v));
     return v;
   }
   /// An initializer expression as the text recorded on the parameter: `normal(0,0.01)`.
@@ -152,10 +166,8 @@ private:
   }
   std::string initText(const Expr &e);
   /// The `axis` argument (default -1, the last) counted from the front for `x`.
-  int64_t axisArg(const BoundArgs &a, ValueId x, SourceLoc loc) {
-    int64_t axis = 0;
-    normalizeAxisCheck(x, intArg(a, "axis", -1), a.get("axis") ? a.get("axis")->loc : loc, axis);
-    return axis;
+  std::optional<int64_t> axisArg(const BoundArgs &a, ValueId x, SourceLoc loc) {
+    return normalizeAxis(x, intArg(a, "axis", -1), a.get("axis") ? a.get("axis")->loc : loc);
   }
 
   // --- values --------------------------------------------------------------------------------
@@ -164,8 +176,10 @@ private:
 
   ValueId floatTensor(const Expr &e, std::string_view role) {
     ValueId v = tensor(lowerExpr(e));
+    if (!v.valid())
+      return Failed{};
     if (!isFloat(type(v).dtype))
-      fail(e.loc, fmt::format("{} must be a float tensor, but '{}' is {}", role, exprToSource(e), str(v)));
+      return fail(e.loc, fmt::format("{} must be a float tensor, but '{}' is {}", role, exprToSource(e), str(v)));
     return v;
   }
   /// Tensor argument `name` of builtin `bi`, which must be a float tensor.
@@ -173,15 +187,15 @@ private:
     return floatTensor(*a.get(name), fmt::format("'{}' of '{}'", name, bi.name));
   }
 
-  ValueId normalizeAxisCheck(ValueId x, int64_t axis, SourceLoc loc, int64_t &out) {
+  std::optional<int64_t> normalizeAxis(ValueId x, int64_t axis, SourceLoc loc) {
     int64_t rank = type(x).rank();
     if (axis < -rank || axis >= rank || rank == 0)
-      fail(loc, fmt::format("axis {} is out of range for {}", axis, str(x)));
-    out = axis < 0 ? axis + rank : axis;
-    return x;
+      return fail(loc, fmt::format("axis {} is out of range for {}", axis, str(x)));
+    return axis < 0 ? axis + rank : axis;
   }
 
   /// Applies `op` to two operands after NumPy broadcasting; literals take the other's type.
+  /// Neither operand may be a failed Val.
   ValueId arith(OpKind op, std::string_view verb, Val lhs, Val rhs, SourceLoc loc);
 
   /// Broadcasts a per-feature vector [F] over `like` along dimension `dim`.

@@ -38,19 +38,19 @@ std::map<std::string, double> callArguments(const Expr &e, const Builtin *b) {
 /// or `schedLoc`.
 bool resolve(TrainConfig &c, DiagnosticEngine &diags, SourceLoc optLoc, SourceLoc schedLoc) {
   bool ok = true;
-  auto opt = resolveOptimizer(c.optimizerName, c.optimizerArgs, c.weightDecay);
-  if (auto *e = std::get_if<std::string>(&opt)) {
-    diags.error(optLoc, *e);
+  Result<OptimizerParams> opt = resolveOptimizer(c.optimizerName, c.optimizerArgs, c.weightDecay);
+  if (!opt) {
+    diags.error(optLoc, opt.message());
     ok = false;
   } else {
-    c.optimizer = std::get<OptimizerParams>(opt);
+    c.optimizer = *opt;
   }
-  auto schedule = resolveSchedule(c.scheduleName, c.scheduleArgs);
-  if (auto *e = std::get_if<std::string>(&schedule)) {
-    diags.error(schedLoc, *e);
+  Result<ScheduleParams> schedule = resolveSchedule(c.scheduleName, c.scheduleArgs);
+  if (!schedule) {
+    diags.error(schedLoc, schedule.message());
     ok = false;
   } else {
-    c.schedule = std::get<ScheduleParams>(schedule);
+    c.schedule = *schedule;
   }
   return ok;
 }

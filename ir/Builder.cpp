@@ -30,12 +30,12 @@ Result<ValueId> Builder::tryCreate(OpKind op, std::vector<ValueId> operands, Att
   for (ValueId v : operands)
     if (poisoned(v))
       return poison(loc);
-  if (auto e = canonicalizeAttrs(op, attrs))
-    return Error::at(loc, *e);
-  auto type = inferType(op, types, attrs);
-  if (auto *e = std::get_if<std::string>(&type))
-    return Error::at(loc, *e);
-  return fn_.appendNode(Node{op, std::move(operands), std::move(attrs), std::get<TensorType>(type), loc, {}});
+  if (Result<void> canonical = canonicalizeAttrs(op, attrs); !canonical)
+    return Error::at(loc, canonical.message());
+  Result<TensorType> type = inferType(op, types, attrs);
+  if (!type)
+    return Error::at(loc, type.message());
+  return fn_.appendNode(Node{op, std::move(operands), std::move(attrs), *type, loc, {}});
 }
 
 ValueId Builder::create(OpKind op, std::vector<ValueId> operands, Attrs attrs, SourceLoc loc) {

@@ -526,14 +526,14 @@ std::optional<std::string> checkTensor(const Tensor &t, const TensorType &type, 
   return std::nullopt;
 }
 
-/// Runs the kernel of `op` for a result of `type`.
-std::variant<Tensor, std::string> runKernel(OpKind op, const Operands &in, const Attrs &attrs, const TensorType &type,
-                                            const InterpreterOptions &options) {
+/// Runs the kernel of `op` for a result of `type`; an error is located at `loc`.
+Result<Tensor> runKernel(OpKind op, const Operands &in, const Attrs &attrs, const TensorType &type,
+                         const InterpreterOptions &options, SourceLoc loc = {}) {
   const Kernel *kernel = findKernel(op);
   if (!kernel)
-    return fmt::format("the interpreter has no kernel for {}", mnemonic(op));
+    return Error::at(loc, fmt::format("the interpreter has no kernel for {}", mnemonic(op)));
   if (type.numElements() > kMaxInterpreterElements)
-    return fmt::format("{} result {} is too large for the interpreter", mnemonic(op), type.str());
+    return Error::at(loc, fmt::format("{} result {} is too large for the interpreter", mnemonic(op), type.str()));
   Tensor out = Tensor::filled(type, 0.0);
   (*kernel)(in, attrs, out);
   if (type.dtype == DType::F32 && !options.promoteF32ToF64)
@@ -545,38 +545,39 @@ std::variant<Tensor, std::string> runKernel(OpKind op, const Operands &in, const
 
 bool hasKernel(OpKind op) { return findKernel(op) != nullptr; }
 
-std::variant<Tensor, std::string> evaluateOp(OpKind op, const std::vector<Tensor> &operands, Attrs attrs,
-                                             const InterpreterOptions &options) {
+Result<Tensor> evaluateOp(OpKind op, const std::vector<Tensor> &operands, Attrs attrs,
+                          const InterpreterOptions &options) {
   std::vector<TensorType> types;
   Operands in;
   for (size_t i = 0; i < operands.size(); ++i) {
     if (auto e = checkTensor(operands[i], operands[i].type, fmt::format("operand {}", i)))
-      return *e;
+      return Error{*e};
     types.push_back(operands[i].type);
     in.push_back(&operands[i]);
   }
-  if (auto e = canonicalizeAttrs(op, attrs))
-    return *e;
-  auto type = inferType(op, types, attrs);
-  if (auto *e = std::get_if<std::string>(&type))
-    return *e;
-  return runKernel(op, in, attrs, std::get<TensorType>(type), options);
+  if (Result<void> canonical = canonicalizeAttrs(op, attrs); !canonical)
+    return std::move(canonical).error();
+  Result<TensorType> type = inferType(op, types, attrs);
+  if (!type)
+    return std::move(type).error();
+  return runKernel(op, in, attrs, *type, options);
 }
 
-std::variant<EvalResult, std::string> evaluate(const Function &f, const std::map<std::string, Tensor> &args,
-                                               const InterpreterOptions &options) {
-  if (auto problems = verifyFunction(f); !problems.empty())
-    return fmt::format("cannot evaluate a malformed function: {}", problems.front());
+Result<EvalResult> evaluate(const Function &f, const std::map<std::string, Tensor> &args,
+                            const InterpreterOptions &options) {
+  if (Result<void> wellFormed = verify(f); !wellFormed)
+    return Error{fmt::format("cannot evaluate a malformed function: {}",
+                             wellFormed.error().diagnostics.front().message)};
   std::vector<Tensor> values(f.numValueIds());
   for (const auto &[name, tensor] : args)
     if (!f.findArgument(name))
-      return fmt::format("@{} has no argument %{}", f.name(), name);
+      return Error{fmt::format("@{} has no argument %{}", f.name(), name)};
   for (const Argument &a : f.arguments()) {
     auto it = args.find(a.name);
     if (it == args.end())
-      return fmt::format("argument %{} of @{} is missing", a.name, f.name());
+      return Error{fmt::format("argument %{} of @{} is missing", a.name, f.name())};
     if (auto e = checkTensor(it->second, a.type, fmt::format("argument %{}", a.name)))
-      return *e;
+      return Error::at(a.loc, *e);
     values[a.value.index] = it->second;
     if (a.type.dtype == DType::F32 && !options.promoteF32ToF64)
       roundToF32(values[a.value.index]);
@@ -585,10 +586,10 @@ std::variant<EvalResult, std::string> evaluate(const Function &f, const std::map
     Operands in;
     for (ValueId v : n.operands)
       in.push_back(&values[v.index]);
-    auto out = runKernel(n.op, in, n.attrs, n.type, options);
-    if (auto *e = std::get_if<std::string>(&out))
-      return *e;
-    values[n.result.index] = std::move(std::get<Tensor>(out));
+    Result<Tensor> out = runKernel(n.op, in, n.attrs, n.type, options, n.loc);
+    if (!out)
+      return std::move(out).error();
+    values[n.result.index] = std::move(*out);
   }
   EvalResult result;
   for (const FunctionResult &r : f.results())

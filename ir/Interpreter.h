@@ -12,10 +12,10 @@
 #pragma once
 
 #include "ir/Graph.h"
+#include "support/Result.h"
 
 #include <map>
 #include <string>
-#include <variant>
 #include <vector>
 
 namespace nnc {
@@ -53,14 +53,15 @@ struct EvalResult {
 
 /// Evaluates `function` with `args` (by argument name; every argument must be given, with its
 /// exact type, data of the right length, integral i32 values and 0/1 i1 values). Returns the
-/// results and state updates, or an error message.
-std::variant<EvalResult, std::string> evaluate(const Function &function,
+/// results and state updates, or an Error (located at the node whose result is too large for
+/// the interpreter, where that is the problem).
+Result<EvalResult> evaluate(const Function &function,
                                                const std::map<std::string, Tensor> &args,
                                                const InterpreterOptions &options = {});
 
 /// Evaluates one op on operand tensors: runs the shape rule on canonicalized attrs, then the
 /// kernel. Returns the result or the shape rule's message.
-std::variant<Tensor, std::string> evaluateOp(OpKind op, const std::vector<Tensor> &operands,
+Result<Tensor> evaluateOp(OpKind op, const std::vector<Tensor> &operands,
                                              Attrs attrs = {},
                                              const InterpreterOptions &options = {});
 

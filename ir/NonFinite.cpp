@@ -5,14 +5,14 @@
 
 namespace nnc {
 
-std::variant<std::optional<NonFiniteValue>, std::string> firstNonFinite(const Function &function,
-                                                                        const std::map<std::string, Tensor> &args) {
+Result<std::optional<NonFiniteValue>> firstNonFinite(const Function &function,
+                                                     const std::map<std::string, Tensor> &args) {
   InterpreterOptions options;
   options.keepAllValues = true;
   auto result = evaluate(function, args, options);
-  if (auto *message = std::get_if<std::string>(&result))
-    return *message;
-  const EvalResult &r = std::get<EvalResult>(result);
+  if (!result)
+    return result.error();
+  const EvalResult &r = *result;
   for (const Node &node : function.nodes()) {
     if (!node.result.valid() || node.result.index >= r.values.size())
       continue;

@@ -9,10 +9,10 @@
 #pragma once
 
 #include "ir/Interpreter.h"
+#include "support/Result.h"
 
 #include <optional>
 #include <string>
-#include <variant>
 
 namespace nnc {
 
@@ -23,9 +23,9 @@ struct NonFiniteValue {
 
 /// Evaluates `function` on `args` (as nnc::evaluate) and finds the first node in node order whose
 /// (floating-point) result has a NaN or infinite element: nullopt when every value is finite,
-/// the interpreter's message when the evaluation fails.
-std::variant<std::optional<NonFiniteValue>, std::string> firstNonFinite(const Function &function,
-                                                                        const std::map<std::string, Tensor> &args);
+/// the interpreter's error when the evaluation fails.
+Result<std::optional<NonFiniteValue>> firstNonFinite(const Function &function,
+                                                     const std::map<std::string, Tensor> &args);
 
 /// "NaN", "Inf" or "-Inf".
 std::string nonFiniteName(double value);

@@ -72,28 +72,28 @@ const std::vector<AttrSpec> &specsOf(OpKind op) {
 
 std::span<const AttrSpec> attrSpecs(OpKind op) { return specsOf(op); }
 
-std::optional<std::string> canonicalizeAttrs(OpKind op, Attrs &attrs) {
+Result<void> canonicalizeAttrs(OpKind op, Attrs &attrs) {
   const auto &specs = specsOf(op);
   for (const auto &[name, value] : attrs) {
     auto it = std::find_if(specs.begin(), specs.end(), [&](const AttrSpec &s) { return s.name == name; });
     if (it == specs.end())
-      return fmt::format("{} has no attribute '{}'", mnemonic(op), name);
+      return Error{fmt::format("{} has no attribute '{}'", mnemonic(op), name)};
     if (attrKind(value) != it->kind &&
         !(it->kind == AttrKind::Float && attrKind(value) == AttrKind::Int))
-      return fmt::format("attribute '{}' of {} must be {} {}, got {}", name, mnemonic(op),
+      return Error{fmt::format("attribute '{}' of {} must be {} {}, got {}", name, mnemonic(op),
                          it->kind == AttrKind::Int || it->kind == AttrKind::Ints ? "an" : "a", attrKindName(it->kind),
-                         formatAttr(value));
+                         formatAttr(value))};
   }
   for (const AttrSpec &s : specs) {
     const Attr *a = attrs.find(s.name);
     if (!a && !s.defaultValue)
-      return fmt::format("{} requires attribute '{}'", mnemonic(op), s.name);
+      return Error{fmt::format("{} requires attribute '{}'", mnemonic(op), s.name)};
     if (!a)
       attrs.set(std::string(s.name), *s.defaultValue);
     else if (s.kind == AttrKind::Float && attrKind(*a) == AttrKind::Int)
       attrs.set(std::string(s.name), static_cast<double>(std::get<int64_t>(*a)));
   }
-  return std::nullopt;
+  return {};
 }
 
 // --- mnemonics and predicates ----------------------------------------------------------------

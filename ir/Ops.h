@@ -13,6 +13,7 @@
 
 #include "ir/Attrs.h"
 #include "ir/Type.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <optional>
@@ -78,16 +79,15 @@ struct AttrSpec {
 std::span<const AttrSpec> attrSpecs(OpKind op);
 
 /// Puts `attrs` into the canonical form of `op`: fills in defaults, converts integers given
-/// for float attributes. Returns an error message for an unknown attribute, a missing required
-/// one or one of the wrong kind; nullopt on success. Builder::tryCreate calls it, so every node
+/// for float attributes. Returns an Error for an unknown attribute, a missing required one or
+/// one of the wrong kind. Builder::tryCreate calls it, so every node
 /// in a Function carries all the attributes of its op.
-std::optional<std::string> canonicalizeAttrs(OpKind op, Attrs &attrs);
+Result<void> canonicalizeAttrs(OpKind op, Attrs &attrs);
 
 /// The type/shape rule of `op`: the result type for these operand types and (canonical)
 /// attributes, or a human-readable message saying what is wrong, including wrong operand
 /// counts, illegal dtypes and bad attribute values.
-std::variant<TensorType, std::string> inferType(OpKind op, const std::vector<TensorType> &operands,
-                                                const Attrs &attrs);
+Result<TensorType> inferType(OpKind op, const std::vector<TensorType> &operands, const Attrs &attrs);
 
 /// The comparison predicates of `cmp` (attribute `predicate`): "lt", "le", "gt", "ge", "eq",
 /// "ne".

@@ -19,7 +19,7 @@ namespace nnc {
 namespace {
 
 using V = std::vector<int64_t>;
-using TypeOrError = std::variant<TensorType, std::string>;
+using TypeOrError = Result<TensorType>;
 using Types = std::vector<TensorType>;
 
 std::string shapeStr(const V &s) { return formatShape(s); }
@@ -35,11 +35,11 @@ std::optional<std::string> checkShapeAttr(OpKind op, std::string_view name, cons
 }
 
 /// The dtype named by string attribute `name`, or an error.
-std::variant<DType, std::string> dtypeAttr(OpKind op, const Attrs &attrs, std::string_view name) {
+Result<DType> dtypeAttr(OpKind op, const Attrs &attrs, std::string_view name) {
   std::string text = attrs.getString(name);
   if (auto d = parseDType(text))
     return *d;
-  return fmt::format("{}: attribute '{}' = \"{}\" is not a dtype (f32, f64, i32, i1)", mnemonic(op), name, text);
+  return Error{fmt::format("{}: attribute '{}' = \"{}\" is not a dtype (f32, f64, i32, i1)", mnemonic(op), name, text)};
 }
 
 /// Checks that `pair` is a 2-element list with every element >= `min`.
@@ -55,13 +55,13 @@ int64_t windowCount(int64_t n, int64_t k, int64_t s, int64_t p) { return (n + 2 
 
 /// The NCHW output shape of a conv2d/pool window over `in` (rank 4), with output channels
 /// `channels`, or an error.
-std::variant<V, std::string> windowShape(OpKind op, const V &in, int64_t channels, const V &kernel,
-                                         const V &stride, const V &pad) {
+Result<V> windowShape(OpKind op, const V &in, int64_t channels, const V &kernel, const V &stride,
+                      const V &pad) {
   V out{in[0], channels, 0, 0};
   for (int i = 0; i < 2; ++i) {
     if (in[2 + i] + 2 * pad[i] < kernel[i])
-      return fmt::format("{}: kernel {}x{} does not fit into the padded input {}x{}", mnemonic(op),
-                         kernel[0], kernel[1], in[2] + 2 * pad[0], in[3] + 2 * pad[1]);
+      return Error{fmt::format("{}: kernel {}x{} does not fit into the padded input {}x{}", mnemonic(op),
+                               kernel[0], kernel[1], in[2] + 2 * pad[0], in[3] + 2 * pad[1])};
     out[2 + i] = windowCount(in[2 + i], kernel[i], stride[i], pad[i]);
   }
   return out;
@@ -91,7 +91,7 @@ std::optional<std::string> checkRank4Float(OpKind op, const TensorType &t, std::
 /// The shape rule proper; attrs are canonical and of the declared kinds.
 TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   const std::string_view name = mnemonic(op);
-  auto err = [&](std::string msg) -> TypeOrError { return msg; };
+  auto err = [&](std::string msg) -> TypeOrError { return Error{std::move(msg)}; };
   auto floatOnly = [&](const TensorType &t) -> std::optional<std::string> {
     if (!isFloat(t.dtype))
       return fmt::format("{} expects a float operand, got {}", name, t.str());
@@ -114,7 +114,7 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::Sign:
   case OpKind::Square:
     if (auto e = numeric(in[0]))
-      return *e;
+      return Error{*e};
     return in[0];
   case OpKind::Exp:
   case OpKind::Log:
@@ -128,13 +128,13 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::Softplus:
   case OpKind::PowC:
     if (auto e = floatOnly(in[0]))
-      return *e;
+      return Error{*e};
     return in[0];
   case OpKind::Cast: {
     auto d = dtypeAttr(op, a, "dtype");
-    if (auto *e = std::get_if<std::string>(&d))
-      return *e;
-    return TensorType(std::get<DType>(d), in[0].shape);
+    if (!d)
+      return d.error();
+    return TensorType(*d, in[0].shape);
   }
 
   case OpKind::Add:
@@ -158,7 +158,7 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
       return TensorType(DType::I1, in[0].shape);
     }
     if (auto e = op == OpKind::Div ? floatOnly(in[0]) : numeric(in[0]))
-      return *e;
+      return Error{*e};
     return in[0];
   }
   case OpKind::Select:
@@ -175,12 +175,12 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::RandomUniform:
   case OpKind::RandomBernoulli: {
     auto d = dtypeAttr(op, a, "dtype");
-    if (auto *e = std::get_if<std::string>(&d))
-      return *e;
-    DType dtype = std::get<DType>(d);
+    if (!d)
+      return d.error();
+    DType dtype = *d;
     V shape = a.getInts("shape");
     if (auto e = checkShapeAttr(op, "shape", shape))
-      return *e;
+      return Error{*e};
     if (op == OpKind::Constant) {
       double v = a.getFloat("value");
       if (dtype == DType::I32 && !(v >= -2147483648.0 && v <= 2147483647.0 && v == std::trunc(v)))
@@ -189,7 +189,7 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
         return err(fmt::format("constant: value {} is not an i1 (0 or 1)", formatAttr(v)));
     } else if (op == OpKind::Iota) {
       if (auto e = checkAxis(a.getInt("axis"), static_cast<int64_t>(shape.size())))
-        return *e;
+        return Error{*e};
       if (dtype == DType::I1)
         return err("iota: dtype i1 cannot hold indices");
     } else {
@@ -207,7 +207,7 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::Broadcast: {
     V shape = a.getInts("shape"), dims = a.getInts("dims");
     if (auto e = checkShapeAttr(op, "shape", shape))
-      return *e;
+      return Error{*e};
     if (static_cast<int64_t>(dims.size()) != in[0].rank())
       return err(fmt::format("broadcast: dims {} must name one result dimension for each of the {} "
                              "dimensions of {}",
@@ -225,7 +225,7 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::Reshape: {
     V shape = a.getInts("shape");
     if (auto e = checkShapeAttr(op, "shape", shape))
-      return *e;
+      return Error{*e};
     TensorType out(in[0].dtype, shape);
     if (out.numElements() != in[0].numElements())
       return err(fmt::format("cannot reshape {} ({} elements) to {} ({} elements)", in[0].str(),
@@ -274,7 +274,7 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::Concat: {
     int64_t axis = a.getInt("axis");
     if (auto e = checkAxis(axis, in[0].rank()))
-      return *e;
+      return Error{*e};
     TensorType out = in[0];
     for (size_t k = 1; k < in.size(); ++k) {
       bool ok = in[k].dtype == out.dtype && in[k].rank() == out.rank();
@@ -291,11 +291,11 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::ReduceMean:
   case OpKind::ReduceMax: {
     if (auto e = op == OpKind::ReduceMean ? floatOnly(in[0]) : numeric(in[0]))
-      return *e;
+      return Error{*e};
     V axes = a.getInts("axes");
     for (size_t i = 0; i < axes.size(); ++i) {
       if (auto e = checkAxis(axes[i], in[0].rank()))
-        return *e;
+        return Error{*e};
       if (i > 0 && axes[i] <= axes[i - 1])
         return err(fmt::format("{}: axes {} must be increasing without repeats", name, formatAttr(axes)));
     }
@@ -339,10 +339,10 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::LogSoftmax:
   case OpKind::LogSumExp: {
     if (auto e = floatOnly(in[0]))
-      return *e;
+      return Error{*e};
     int64_t axis = a.getInt("axis");
     if (auto e = checkAxis(axis, in[0].rank()))
-      return *e;
+      return Error{*e};
     if (op != OpKind::LogSumExp)
       return in[0];
     TensorType out = in[0];
@@ -357,14 +357,14 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
     if (in[0].dtype != DType::I32)
       return err(fmt::format("one_hot: labels must be i32, got {}", in[0].str()));
     auto d = dtypeAttr(op, a, "dtype");
-    if (auto *e = std::get_if<std::string>(&d))
-      return *e;
+    if (!d)
+      return d.error();
     int64_t depth = a.getInt("depth");
     if (depth < 1 || depth > kMaxDim)
       return err(fmt::format("one_hot: depth {} must be in [1, {}]", depth, kMaxDim));
     V shape = in[0].shape;
     shape.push_back(depth);
-    return TensorType(std::get<DType>(d), shape);
+    return TensorType(*d, shape);
   }
   case OpKind::Gather: {
     const TensorType &table = in[0], &idx = in[1];
@@ -379,7 +379,7 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::ScatterAdd: {
     const TensorType &upd = in[0], &idx = in[1];
     if (auto e = numeric(upd))
-      return *e;
+      return Error{*e};
     if (idx.dtype != DType::I32)
       return err(fmt::format("scatter_add: indices must be i32, got {}", idx.str()));
     if (upd.rank() < idx.rank() || !std::equal(idx.shape.begin(), idx.shape.end(), upd.shape.begin()))
@@ -398,9 +398,9 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::Conv2DGradWeight: {
     V stride = a.getInts("stride"), pad = a.getInts("pad");
     if (auto e = checkPair(op, "stride", stride, 1))
-      return *e;
+      return Error{*e};
     if (auto e = checkPair(op, "pad", pad, 0))
-      return *e;
+      return Error{*e};
     // Recover x, w and y of the forward convolution y = conv2d(x, w).
     TensorType x, w, y;
     if (op == OpKind::Conv2D) {
@@ -411,27 +411,27 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
       if (shape.size() != 4)
         return err(fmt::format("{}: input_shape {} must have 4 dimensions", name, formatAttr(shape)));
       if (auto e = checkShapeAttr(op, "input_shape", shape))
-        return *e;
+        return Error{*e};
       x = TensorType(y.dtype, shape);
     } else {
       x = in[0], y = in[1];
       V kernel = a.getInts("kernel");
       if (auto e = checkPair(op, "kernel", kernel, 1))
-        return *e;
+        return Error{*e};
       w = TensorType(x.dtype, {y.rank() == 4 ? y.shape[1] : 1, x.rank() == 4 ? x.shape[1] : 1, kernel[0], kernel[1]});
     }
     if (auto e = checkRank4Float(op, x, "the input"))
-      return *e;
+      return Error{*e};
     if (auto e = checkRank4Float(op, w, "the weight"))
-      return *e;
+      return Error{*e};
     if (x.dtype != w.dtype || x.shape[1] != w.shape[1])
       return err(fmt::format("cannot convolve {} with weight {}: need one dtype and C = {} input channels "
                              "in both",
                              x.str(), w.str(), x.shape[1]));
     auto out = windowShape(op, x.shape, w.shape[0], {w.shape[2], w.shape[3]}, stride, pad);
-    if (auto *e = std::get_if<std::string>(&out))
-      return *e;
-    TensorType expected(x.dtype, std::get<V>(out));
+    if (!out)
+      return out.error();
+    TensorType expected(x.dtype, *out);
     if (op == OpKind::Conv2D)
       return expected;
     if (y != expected)
@@ -444,22 +444,22 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   case OpKind::MaxPool2DGrad:
   case OpKind::AvgPool2DGrad: {
     if (auto e = checkPoolAttrs(op, a))
-      return *e;
+      return Error{*e};
     TensorType x = in[0];
     if (op == OpKind::AvgPool2DGrad) {
       V shape = a.getInts("input_shape");
       if (shape.size() != 4)
         return err(fmt::format("{}: input_shape {} must have 4 dimensions", name, formatAttr(shape)));
       if (auto e = checkShapeAttr(op, "input_shape", shape))
-        return *e;
+        return Error{*e};
       x = TensorType(in[0].dtype, shape);
     }
     if (auto e = checkRank4Float(op, x, "the input"))
-      return *e;
+      return Error{*e};
     auto out = windowShape(op, x.shape, x.shape[1], a.getInts("kernel"), a.getInts("stride"), a.getInts("pad"));
-    if (auto *e = std::get_if<std::string>(&out))
-      return *e;
-    TensorType expected(x.dtype, std::get<V>(out));
+    if (!out)
+      return out.error();
+    TensorType expected(x.dtype, *out);
     if (op == OpKind::MaxPool2D || op == OpKind::AvgPool2D)
       return expected;
     const TensorType &dy = op == OpKind::MaxPool2DGrad ? in[1] : in[0];
@@ -485,7 +485,7 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
   }
   case OpKind::BceWithLogits:
     if (auto e = floatOnly(in[0]))
-      return *e;
+      return Error{*e};
     if (in[0] != in[1])
       return err(fmt::format("bce_with_logits: logits {} and targets {} differ in type", in[0].str(), in[1].str()));
     return in[0];
@@ -495,23 +495,22 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
 
 } // namespace
 
-std::variant<TensorType, std::string> inferType(OpKind op, const std::vector<TensorType> &operands,
-                                                const Attrs &attrs) {
+Result<TensorType> inferType(OpKind op, const std::vector<TensorType> &operands, const Attrs &attrs) {
   int n = numOperands(op);
   if (n >= 0 && operands.size() != static_cast<size_t>(n))
-    return fmt::format("{} takes {} operand{}, got {}", mnemonic(op), n, n == 1 ? "" : "s", operands.size());
+    return Error{fmt::format("{} takes {} operand{}, got {}", mnemonic(op), n, n == 1 ? "" : "s", operands.size())};
   if (n < 0 && operands.empty())
-    return fmt::format("{} takes at least one operand", mnemonic(op));
+    return Error{fmt::format("{} takes at least one operand", mnemonic(op))};
   for (const TensorType &t : operands)
     if (auto why = badShape(t.shape))
-      return fmt::format("{}: operand type {} {}", mnemonic(op), t.str(), *why);
+      return Error{fmt::format("{}: operand type {} {}", mnemonic(op), t.str(), *why)};
   Attrs canonical = attrs;
-  if (auto e = canonicalizeAttrs(op, canonical))
-    return *e;
+  if (Result<void> ok = canonicalizeAttrs(op, canonical); !ok)
+    return std::move(ok).error();
   TypeOrError result = rule(op, operands, canonical);
-  if (auto *t = std::get_if<TensorType>(&result))
-    if (auto why = badShape(t->shape))
-      return fmt::format("{}: the result type {} {}", mnemonic(op), t->str(), *why);
+  if (result)
+    if (auto why = badShape(result->shape))
+      return Error{fmt::format("{}: the result type {} {}", mnemonic(op), result->str(), *why)};
   return result;
 }
 

@@ -611,10 +611,13 @@ private:
     }
     if (!expectPunct('}'))
       return false;
-    std::vector<std::string> problems = verifyFunction(f);
-    for (const std::string &p : problems)
-      error(funcLoc, p);
-    return problems.empty();
+    Result<void> wellFormed = verify(f);
+    if (wellFormed)
+      return true;
+    // The verifier locates a problem in the .nn source; in this text it is at the function.
+    for (const Diagnostic &d : wellFormed.error().diagnostics)
+      error(funcLoc, d.message);
+    return false;
   }
 
   Lexer lexer_;
@@ -627,8 +630,14 @@ private:
 
 } // namespace
 
-std::optional<Module> parseModule(const SourceFile &file, DiagnosticEngine &diags) {
-  return Parser(file, diags).parseModule();
+Result<Module> parseModule(const SourceFile &file) {
+  DiagnosticEngine diags(&file);
+  std::optional<Module> m = Parser(file, diags).parseModule();
+  if (!m && !diags.hasErrors())
+    diags.error({}, "internal error: the IR parser failed without saying why");
+  if (diags.hasErrors())
+    return Error::from(diags);
+  return std::move(*m);
 }
 
 } // namespace nnc

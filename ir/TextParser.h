@@ -8,17 +8,15 @@
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
-#include "support/Diagnostic.h"
 #include "ir/Graph.h"
-
-#include <optional>
+#include "support/Result.h"
 
 namespace nnc {
 
-/// Parses `file` (its text) into a Module, reporting errors to `diags` with locations in
-/// `file`; nullopt when there was any error. The `loc(...)` annotations of the text become the
-/// nodes' and arguments' SourceLocs (they refer to the .nn source named by the `source` line,
-/// not to this text); stage labels become the nodes' stages.
-std::optional<Module> parseModule(const SourceFile &file, DiagnosticEngine &diags);
+/// Parses `file` (its text) into a Module, or an Error with every problem found as a
+/// diagnostic located in `file`. The `loc(...)` annotations of the text become the nodes' and
+/// arguments' SourceLocs (they refer to the .nn source named by the `source` line, not to this
+/// text); stage labels become the nodes' stages.
+Result<Module> parseModule(const SourceFile &file);
 
 } // namespace nnc

@@ -84,18 +84,18 @@ void checkFunction(const Function &f, std::vector<Diagnostic> &problems) {
     if (!operandsOk)
       continue;
     Attrs canonical = n.attrs;
-    if (auto e = canonicalizeAttrs(n.op, canonical)) {
-      problem(fmt::format("{}: {}", where, *e));
+    if (Result<void> ok = canonicalizeAttrs(n.op, canonical); !ok) {
+      problem(fmt::format("{}: {}", where, ok.message()));
       continue;
     }
     if (!(canonical == n.attrs))
       problem(fmt::format("{}: attributes {} are not canonical (expected {})", where, n.attrs.str(), canonical.str()));
-    auto type = inferType(n.op, types, canonical);
-    if (auto *e = std::get_if<std::string>(&type))
-      problem(fmt::format("{}: {}", where, *e));
-    else if (std::get<TensorType>(type) != n.type)
+    Result<TensorType> type = inferType(n.op, types, canonical);
+    if (!type)
+      problem(fmt::format("{}: {}", where, type.message()));
+    else if (*type != n.type)
       problem(fmt::format("{}: result type {} differs from the shape rule's {}", where, n.type.str(),
-                          std::get<TensorType>(type).str()));
+                          type->str()));
   }
 
   at = {};
@@ -142,12 +142,6 @@ Result<void> toResult(std::vector<Diagnostic> problems) {
   return Error{std::move(message), std::move(problems)};
 }
 
-std::vector<std::string> messages(const std::vector<Diagnostic> &problems) {
-  std::vector<std::string> out;
-  for (const Diagnostic &d : problems)
-    out.push_back(d.message);
-  return out;
-}
 } // namespace
 
 Result<void> verify(const Function &f) {
@@ -160,18 +154,6 @@ Result<void> verify(const Module &m) {
   std::vector<Diagnostic> problems;
   checkModule(m, problems);
   return toResult(std::move(problems));
-}
-
-std::vector<std::string> verifyFunction(const Function &f) {
-  std::vector<Diagnostic> problems;
-  checkFunction(f, problems);
-  return messages(problems);
-}
-
-std::vector<std::string> verifyModule(const Module &m) {
-  std::vector<Diagnostic> problems;
-  checkModule(m, problems);
-  return messages(problems);
 }
 
 } // namespace nnc

@@ -25,10 +25,4 @@ Result<void> verify(const Function &function);
 /// As above for every function, plus duplicate function names.
 Result<void> verify(const Module &module);
 
-/// The problems that verify reports, one message each; empty when the function is well formed.
-/// For callers that phrase each problem themselves, and for tests.
-std::vector<std::string> verifyFunction(const Function &function);
-/// The problems of every function plus duplicate function names.
-std::vector<std::string> verifyModule(const Module &module);
-
 } // namespace nnc

@@ -51,7 +51,15 @@ Result<void> checkPassNames(const CompileSettings &settings) {
   return {};
 }
 
-Error Compilation::errorFrom(const DiagnosticEngine &diags) const { return Error{diags.renderAll()}; }
+Error Compilation::errorFrom(const DiagnosticEngine &diags) const { return Error::from(diags); }
+
+Error Compilation::render(const Error &error) const {
+  if (!error.located() || !front_)
+    return error;
+  DiagnosticEngine diags(front_->source.get());
+  report(diags, error);
+  return Error::from(diags);
+}
 
 std::string Compilation::renderError(SourceLoc loc, const std::string &message) const {
   DiagnosticEngine diags(front_ ? front_->source.get() : nullptr);
@@ -90,15 +98,16 @@ Result<std::unique_ptr<Compilation>> Compilation::fromFile(const std::string &pa
 Result<std::unique_ptr<Compilation>> Compilation::fromIrText(std::string name, std::string text,
                                                              CompileSettings settings) {
   SourceFile source(std::move(name), std::move(text));
-  DiagnosticEngine diags(&source);
-  std::optional<Module> module = parseModule(source, diags);
-  if (diags.hasErrors() || !module)
-    return Error{diags.renderAll()};
-  std::string problems;
-  for (const std::string &p : verifyModule(*module))
-    problems += fmt::format("{}: error: {}\n", source.name(), p);
-  if (!problems.empty())
+  Result<Module> module = parseModule(source);
+  if (!module)
+    return std::move(module).error();
+  if (Result<void> wellFormed = verify(*module); !wellFormed) {
+    // The verifier's locations point into the .nn source, not into this text: name the file.
+    std::string problems;
+    for (const Diagnostic &d : wellFormed.error().diagnostics)
+      problems += fmt::format("{}: error: {}\n", source.name(), d.message);
     return Error{problems};
+  }
   std::unique_ptr<Compilation> c(new Compilation());
   c->settings_ = std::move(settings);
   c->modelGraph_ = std::move(*module);
@@ -137,10 +146,11 @@ static LowerOptions lowerOptions(const CompileSettings &settings, int64_t batch,
 /// An Error listing the verifier's problems with `module`, a compiler bug; empty when none.
 static std::optional<Error> verifyProblems(const Module &module, std::string_view what) {
   std::string out;
-  for (const std::string &p : verifyModule(module))
-    out += fmt::format("internal error: {} does not verify: {}\n", what, p);
-  if (out.empty())
+  Result<void> wellFormed = verify(module);
+  if (wellFormed)
     return std::nullopt;
+  for (const Diagnostic &d : wellFormed.error().diagnostics)
+    out += fmt::format("internal error: {} does not verify: {}\n", what, d.message);
   return Error{out};
 }
 
@@ -198,12 +208,12 @@ Result<const Module *> Compilation::trainingGraphs() {
     for (Function &fn : lowered.functions())
       stabilize(fn);
   const auto &fns = lowered.functions();
-  auto built = buildTrainingModule(fns[0], fns[1], fns[2], step);
-  if (auto *d = std::get_if<Diagnostic>(&built)) {
-    diags.report(d->severity, d->loc, d->message);
+  Result<Module> built = buildTrainingModule(fns[0], fns[1], fns[2], step);
+  if (!built) {
+    report(diags, built.error());
     return errorFrom(diags);
   }
-  Module &m = std::get<Module>(built);
+  Module &m = *built;
   m.setSourceName(front_->source->name());
   if (auto e = verifyProblems(m, "the training module"))
     return *e;
@@ -232,9 +242,9 @@ Result<const Module *> Compilation::optimizedGraphs() {
   options.printAfterAll = settings_.printAfterAll;
   options.dump = settings_.dump;
   report_ = {};
-  std::optional<Module> optimized = runPipeline(**input, options, &report_);
+  Result<Module> optimized = runPipeline(**input, options, &report_);
   if (!optimized)
-    return Error{"internal error: " + report_.error};
+    return Error{"internal error: " + optimized.message()};
   optimizedGraphs_ = std::move(*optimized);
   return &*optimizedGraphs_;
 }

@@ -116,6 +116,11 @@ public:
   /// What lowering learned about the model (its name, whether it classifies); set by
   /// trainingGraphs().
   const LoweredModel &model() const { return model_; }
+  /// An Error of a later stage run on this compilation's graphs (the gradient check, the
+  /// interpreter) rendered against its source: located diagnostics become
+  /// "file:line:col: error: ..." with the source line and a caret. Other errors are returned
+  /// as they are.
+  Error render(const Error &error) const;
   /// CompileStage::OptimizedGraphs: the training graphs (a .nn program) or the model graph (textual
   /// IR) after the graph passes of the settings, or unchanged when settings().optimize is off.
   Result<const Module *> optimizedGraphs();

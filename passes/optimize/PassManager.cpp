@@ -73,17 +73,15 @@ uint64_t intermediateBytes(const Function &f) {
   return bytes;
 }
 
-std::optional<Module> runPipeline(Module module, const PipelineOptions &options, PipelineReport *report) {
+Result<Module> runPipeline(Module module, const PipelineOptions &options, PipelineReport *report) {
   PipelineReport local;
   PipelineReport &r = report ? *report : local;
   std::vector<std::string> names = options.passes;
   if (names.empty())
     names.assign(kDefaultPipeline, std::end(kDefaultPipeline));
   for (const std::string &name : names)
-    if (!findPass(name)) {
-      r.error = fmt::format("unknown pass '{}' (--passes=list shows the pipeline)", name);
-      return std::nullopt;
-    }
+    if (!findPass(name))
+      return Error{fmt::format("unknown pass '{}' (--passes=list shows the pipeline)", name)};
   for (const std::string &name : names) {
     if (contains(options.disabled, name))
       continue;
@@ -100,10 +98,11 @@ std::optional<Module> runPipeline(Module module, const PipelineOptions &options,
     s.bytesAfter = countBytes(module);
     r.stats.push_back(s);
     if (options.verifyEach) {
-      std::vector<std::string> problems = verifyModule(module);
-      if (!problems.empty()) {
-        r.error = fmt::format("the IR does not verify after pass '{}': {}", name, fmt::join(problems, "; "));
-        return std::nullopt;
+      if (Result<void> wellFormed = verify(module); !wellFormed) {
+        std::vector<std::string> problems;
+        for (const Diagnostic &d : wellFormed.error().diagnostics)
+          problems.push_back(d.message);
+        return Error{fmt::format("the IR does not verify after pass '{}': {}", name, fmt::join(problems, "; "))};
       }
     }
     if (options.dump && (options.printAfterAll || contains(options.dumpAfter, name)))

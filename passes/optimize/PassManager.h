@@ -7,8 +7,8 @@
 // --stats; the runtime calls runPipeline on the training module before code generation:
 //
 //   PipelineReport report;
-//   std::optional<Module> optimized = runPipeline(std::move(training), {}, &report);
-//   if (!optimized) ... report.error says which pass failed and why (a compiler bug) ...
+//   Result<Module> optimized = runPipeline(std::move(training), {}, &report);
+//   if (!optimized) ... optimized.message() says which pass failed and why (a compiler bug) ...
 //
 // Every pass keeps the functions' signatures, result names and state updates, so the optimized
 // module is a drop-in replacement for the one given.
@@ -17,6 +17,7 @@
 #pragma once
 
 #include "ir/Graph.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <functional>
@@ -80,16 +81,15 @@ struct PipelineOptions {
   std::function<void(const std::string &)> dump;
 };
 
-/// What runPipeline did, pass by pass, or why it failed.
+/// What runPipeline did, pass by pass.
 struct PipelineReport {
   std::vector<PassStats> stats; ///< one entry per pass run, in order
-  std::string error;            ///< set when runPipeline returns nullopt
 };
 
 /// Runs the pipeline of `options` over every function of `module`. Returns the optimized module,
-/// or nullopt with `report->error` set when a pass name is unknown or the module does not
-/// verify after a pass (verifyEach). `report` may be null.
-std::optional<Module> runPipeline(Module module, const PipelineOptions &options = {},
+/// or an Error when a pass name is unknown or the module does not verify after a pass
+/// (verifyEach, a compiler bug). `report` (may be null) receives the passes' statistics.
+Result<Module> runPipeline(Module module, const PipelineOptions &options = {},
                                   PipelineReport *report = nullptr);
 
 /// The pipeline with its passes' descriptions, one per line, as `nnc --passes=list` prints it.

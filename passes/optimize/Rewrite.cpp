@@ -77,14 +77,13 @@ ValueId Rewriter::create(OpKind op, std::vector<ValueId> operands, Attrs attrs, 
   std::vector<TensorType> types;
   for (ValueId v : operands)
     types.push_back(out_.type(v));
-  std::optional<std::string> error = canonicalizeAttrs(op, attrs);
-  auto type = error ? std::variant<TensorType, std::string>(*error) : inferType(op, types, attrs);
-  if (auto *e = std::get_if<std::string>(&type)) {
-    std::fprintf(stderr, "nnc internal error: a rewrite built an ill-typed node: %s\n", e->c_str());
+  Result<void> canonical = canonicalizeAttrs(op, attrs);
+  Result<TensorType> type = canonical ? inferType(op, types, attrs) : Result<TensorType>(canonical.error());
+  if (!type) {
+    std::fprintf(stderr, "nnc internal error: a rewrite built an ill-typed node: %s\n", type.message().c_str());
     std::abort();
   }
-  Node candidate{op, std::move(operands), std::move(attrs), std::get<TensorType>(type), loc.valid() ? loc : loc_, {},
-                 stage_};
+  Node candidate{op, std::move(operands), std::move(attrs), *type, loc.valid() ? loc : loc_, {}, stage_};
 
   if (depth_ < kMaxDepth) {
     for (const Rule &r : rules_) {

@@ -89,8 +89,8 @@ std::optional<ValueId> foldConstants(Rewriter &rw, const Match &m) {
     TensorType t = elementwise ? TensorType(rw.type(n.operands[i]).dtype, {}) : rw.type(n.operands[i]);
     operands.push_back(Tensor::filled(t, values[i]));
   }
-  auto result = evaluateOp(n.op, operands, n.attrs, exact);
-  const Tensor *t = std::get_if<Tensor>(&result);
+  Result<Tensor> result = evaluateOp(n.op, operands, n.attrs, exact);
+  const Tensor *t = result ? &*result : nullptr;
   if (!t || t->data.empty())
     return none();
   for (double v : t->data)

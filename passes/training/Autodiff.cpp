@@ -41,23 +41,21 @@ std::vector<bool> valuesReaching(const Function &f, ValueId output) {
 namespace {
 
 /// The error for a node whose op has no usable rule.
-Diagnostic missingRule(const Function &f, const Node &n, std::string_view why) {
+Error missingRule(const Function &f, const Node &n, std::string_view why) {
   std::string where = n.loc.valid() ? fmt::format(" (used at line {})", n.loc.line) : "";
-  return Diagnostic{Severity::Error, n.loc,
-                    fmt::format("cannot differentiate '{}'{}: {} (in {} of @{})", mnemonic(n.op), where, why,
-                                valueName(f, n.result), f.name())};
+  return Error::at(n.loc, fmt::format("cannot differentiate '{}'{}: {} (in {} of @{})", mnemonic(n.op), where, why,
+                                      valueName(f, n.result), f.name()));
 }
 
 } // namespace
 
-std::variant<std::vector<ValueId>, Diagnostic>
+Result<std::vector<ValueId>>
 appendGradients(Function &f, ValueId loss, const std::vector<ValueId> &wrt, const GradRuleTable &rules) {
   if (!f.isValid(loss) || !f.type(loss).isScalar() || !isFloat(f.type(loss).dtype))
-    return Diagnostic{Severity::Error, {}, fmt::format("the loss of @{} must be a float scalar", f.name())};
+    return Error::at({}, fmt::format("the loss of @{} must be a float scalar", f.name()));
   for (ValueId v : wrt)
     if (!f.isValid(v) || !isFloat(f.type(v).dtype))
-      return Diagnostic{Severity::Error, {},
-                        fmt::format("@{}: can only differentiate with respect to float values", f.name())};
+      return Error::at({}, fmt::format("@{}: can only differentiate with respect to float values", f.name()));
 
   // 1-2. Active values, and the values the loss depends on.
   std::vector<bool> active = activeValues(f, wrt);

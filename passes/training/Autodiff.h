@@ -9,11 +9,10 @@
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
-#include "support/Diagnostic.h"
+#include "support/Result.h"
 #include "ir/Graph.h"
 #include "passes/training/GradRules.h"
 
-#include <variant>
 #include <vector>
 
 namespace nnc {
@@ -43,7 +42,7 @@ std::vector<bool> valuesReaching(const Function &function, ValueId output);
 ///   5. Sum the adjoints of values used several times (one `add` per extra use).
 ///   6. Return the adjoint of each of `wrt`, or a zero constant.
 /// Backward nodes carry the source location of the forward node they differentiate.
-std::variant<std::vector<ValueId>, Diagnostic>
+Result<std::vector<ValueId>>
 appendGradients(Function &function, ValueId loss, const std::vector<ValueId> &wrt,
                 const GradRuleTable &rules = defaultGradRules());
 

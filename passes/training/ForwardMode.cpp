@@ -14,16 +14,16 @@
 
 namespace nnc {
 
-std::variant<ValueId, Diagnostic>
+Result<ValueId>
 appendJvp(Function &f, ValueId output, const std::vector<std::pair<ValueId, ValueId>> &seeds,
           const GradRuleTable &rules) {
   if (!f.isValid(output))
-    return Diagnostic{Severity::Error, {}, fmt::format("@{}: the output to differentiate does not exist", f.name())};
+    return Error::at({}, fmt::format("@{}: the output to differentiate does not exist", f.name()));
   // 1. Seeds.
   std::vector<ValueId> tangent(f.numValueIds());
   for (auto [v, t] : seeds) {
     if (!f.isValid(v) || !f.isValid(t) || f.type(v) != f.type(t) || !isFloat(f.type(v).dtype))
-      return Diagnostic{Severity::Error, {}, fmt::format("@{}: a tangent must be a float value of its value's type", f.name())};
+      return Error::at({}, fmt::format("@{}: a tangent must be a float value of its value's type", f.name()));
     tangent[v.index] = t;
   }
   std::vector<bool> reaches = valuesReaching(f, output);
@@ -44,10 +44,9 @@ appendJvp(Function &f, ValueId output, const std::vector<std::pair<ValueId, Valu
     const GradRule *rule = rules.find(n.op);
     if (!rule || rule->kind == RuleKind::NotDifferentiable) {
       std::string where = n.loc.valid() ? fmt::format(" (used at line {})", n.loc.line) : "";
-      return Diagnostic{Severity::Error, n.loc,
-                        fmt::format("cannot differentiate '{}'{}: the op has no {} (in {} of @{})", mnemonic(n.op),
-                                    where, rule ? "derivative by design" : "gradient rule", valueName(f, n.result),
-                                    f.name())};
+      return Error::at(n.loc, fmt::format("cannot differentiate '{}'{}: the op has no {} (in {} of @{})",
+                                          mnemonic(n.op), where, rule ? "derivative by design" : "gradient rule",
+                                          valueName(f, n.result), f.name()));
     }
     b.setLoc(n.loc);
     tangent[n.result.index] = applyJvp(*rule, b, n, ts);

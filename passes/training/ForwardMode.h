@@ -9,12 +9,11 @@
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
-#include "support/Diagnostic.h"
+#include "support/Result.h"
 #include "ir/Graph.h"
 #include "passes/training/GradRules.h"
 
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace nnc {
@@ -30,7 +29,7 @@ namespace nnc {
 ///      its rule derives (applyJvp); an op with no usable rule is an error at its source line.
 ///      Integer and mask results, and ops without the flag, have zero tangents.
 ///   3. Return the output's tangent.
-std::variant<ValueId, Diagnostic>
+Result<ValueId>
 appendJvp(Function &function, ValueId output, const std::vector<std::pair<ValueId, ValueId>> &seeds,
           const GradRuleTable &rules = defaultGradRules());
 

@@ -37,20 +37,19 @@ double relativeError(double a, double b, double floor) {
   return std::fabs(a - b) / std::max({std::fabs(a), std::fabs(b), floor});
 }
 
-std::variant<double, std::string> evalLoss(const Function &f, const std::map<std::string, Tensor> &args) {
-  auto r = evaluate(f, args, kF64);
-  if (auto *e = std::get_if<std::string>(&r))
-    return *e;
-  return std::get<EvalResult>(r).results.at("loss").data[0];
+Result<double> evalLoss(const Function &f, const std::map<std::string, Tensor> &args) {
+  Result<EvalResult> r = evaluate(f, args, kF64);
+  if (!r)
+    return std::move(r).error();
+  return r->results.at("loss").data[0];
 }
 
 } // namespace
 
-std::variant<GradCheckReport, std::string> checkGradients(const Function &forward,
-                                                          const std::map<std::string, Tensor> &args,
-                                                          const GradCheckOptions &o) {
+Result<GradCheckReport> checkGradients(const Function &forward, const std::map<std::string, Tensor> &args,
+                                       const GradCheckOptions &o) {
   if (!forward.findResult("loss").valid())
-    return fmt::format("@{} has no loss to check", forward.name());
+    return Error{fmt::format("@{} has no loss to check", forward.name())};
   Function lossFn = lossOnly(forward);
 
   // The loss with its gradients (results grad.<param>) and its JVP along tangent.<param>.
@@ -63,20 +62,20 @@ std::variant<GradCheckReport, std::string> checkGradients(const Function &forwar
       names.push_back(a.name);
     }
   if (params.empty())
-    return fmt::format("@{} has no trainable parameters", forward.name());
+    return Error{fmt::format("@{} has no trainable parameters", forward.name())};
   ValueId loss = f.findResult("loss");
-  auto grads = appendGradients(f, loss, params, *o.rules);
-  if (auto *d = std::get_if<Diagnostic>(&grads))
-    return d->loc.valid() ? fmt::format("line {}: {}", d->loc.line, d->message) : d->message;
+  Result<std::vector<ValueId>> grads = appendGradients(f, loss, params, *o.rules);
+  if (!grads)
+    return std::move(grads).error();
   std::vector<std::pair<ValueId, ValueId>> seeds;
   for (size_t i = 0; i < params.size(); ++i) {
-    f.addResult("grad." + names[i], std::get<std::vector<ValueId>>(grads)[i]);
+    f.addResult("grad." + names[i], (*grads)[i]);
     seeds.emplace_back(params[i], f.addArgument("tangent." + names[i], f.type(params[i]), ArgRole::Input));
   }
-  auto jvp = appendJvp(f, loss, seeds, *o.rules);
-  if (auto *d = std::get_if<Diagnostic>(&jvp))
-    return d->loc.valid() ? fmt::format("line {}: {}", d->loc.line, d->message) : d->message;
-  f.addResult("jvp", std::get<ValueId>(jvp));
+  Result<ValueId> jvp = appendJvp(f, loss, seeds, *o.rules);
+  if (!jvp)
+    return std::move(jvp).error();
+  f.addResult("jvp", *jvp);
 
   // A random direction for the JVP.
   std::mt19937_64 rng(o.seed);
@@ -88,10 +87,10 @@ std::variant<GradCheckReport, std::string> checkGradients(const Function &forwar
       v = normal(rng);
     withTangents["tangent." + names[i]] = std::move(t);
   }
-  auto base = evaluate(f, withTangents, kF64);
-  if (auto *e = std::get_if<std::string>(&base))
-    return *e;
-  const EvalResult &r = std::get<EvalResult>(base);
+  Result<EvalResult> base = evaluate(f, withTangents, kF64);
+  if (!base)
+    return std::move(base).error();
+  const EvalResult &r = *base;
 
   GradCheckReport report;
   report.loss = r.results.at("loss").data[0];
@@ -123,12 +122,12 @@ std::variant<GradCheckReport, std::string> checkGradients(const Function &forwar
         const double offsets[4] = {h, -h, 2 * h, -2 * h};
         for (int k = 0; k < 4; ++k) {
           x[c] = saved + offsets[k];
-          auto v = evalLoss(lossFn, point);
-          if (auto *e = std::get_if<std::string>(&v)) {
+          Result<double> v = evalLoss(lossFn, point);
+          if (!v) {
             x[c] = saved;
-            return *e;
+            return std::move(v).error();
           }
-          f[k] = std::get<double>(v);
+          f[k] = *v;
         }
         x[c] = saved;
         double fd = (8 * (f[0] - f[1]) - (f[2] - f[3])) / (12 * h);
@@ -196,7 +195,7 @@ int64_t indexBound(const Function &f, ValueId v, const std::vector<std::vector<V
 
 } // namespace
 
-std::variant<std::map<std::string, Tensor>, std::string> randomCheckArguments(const Function &f, uint64_t seed) {
+Result<std::map<std::string, Tensor>> randomCheckArguments(const Function &f, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> normal;
   std::uniform_real_distribution<double> uniform;
@@ -211,7 +210,7 @@ std::variant<std::map<std::string, Tensor>, std::string> randomCheckArguments(co
       if (a.role != ArgRole::State) {
         int64_t bound = indexBound(f, a.value, users);
         if (bound == 0)
-          return fmt::format("cannot tell the range of the i32 argument '{}' from its uses", a.name);
+          return Error::at(a.loc, fmt::format("cannot tell the range of the i32 argument '{}' from its uses", a.name));
         for (double &v : t.data)
           v = static_cast<double>(rng() % static_cast<uint64_t>(bound));
       }

@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <variant>
 #include <vector>
 
 namespace nnc {
@@ -60,18 +59,17 @@ struct GradCheckReport {
 };
 
 /// Checks the gradients of the `loss` result of `forward` at the arguments `args` (every
-/// argument of `forward`, by name). Errors: no loss, no trainable parameter, a missing rule, an
-/// interpreter failure.
-std::variant<GradCheckReport, std::string> checkGradients(const Function &forward,
-                                                          const std::map<std::string, Tensor> &args,
-                                                          const GradCheckOptions &options = {});
+/// argument of `forward`, by name). Errors: no loss, no trainable parameter, a missing rule (an
+/// error located at the node), an interpreter failure.
+Result<GradCheckReport> checkGradients(const Function &forward, const std::map<std::string, Tensor> &args,
+                                       const GradCheckOptions &options = {});
 
 /// Random arguments for a gradient check of `forward`, from `seed`: trainable parameters
 /// normal(0, 1/sqrt(fan-in)) (0.5 for vectors), other state at its init (1 for "ones", else 0),
 /// float inputs normal(0, 1), float targets uniform [0, 1), i32 labels and indices uniform in
 /// the range their use implies (the classes of a loss or one_hot, the rows of a gather), i1
-/// values 0 or 1. Fails for an i32 argument whose range cannot be told.
-std::variant<std::map<std::string, Tensor>, std::string> randomCheckArguments(const Function &forward,
-                                                                              uint64_t seed);
+/// values 0 or 1. Fails for an i32 argument whose range cannot be told (an error located at the
+/// argument's declaration).
+Result<std::map<std::string, Tensor>> randomCheckArguments(const Function &forward, uint64_t seed);
 
 } // namespace nnc

@@ -34,9 +34,8 @@ double get(const std::map<std::string, double> &args, const std::string &k, doub
 
 // --- hyper-parameters --------------------------------------------------------------------------
 
-std::variant<OptimizerParams, std::string> resolveOptimizer(const std::string &name,
-                                                            const std::map<std::string, double> &args,
-                                                            double weightDecay) {
+Result<OptimizerParams> resolveOptimizer(const std::string &name, const std::map<std::string, double> &args,
+                                         double weightDecay) {
   OptimizerParams p;
   std::set<std::string> known{"lr", "weight_decay"};
   if (name == "sgd" || name == "momentum" || name == "nesterov") {
@@ -48,7 +47,7 @@ std::variant<OptimizerParams, std::string> resolveOptimizer(const std::string &n
     p.momentum = get(args, "momentum", name == "sgd" ? 0.0 : 0.9);
     p.nesterov = name == "nesterov" || get(args, "nesterov", 0) != 0;
     if (p.nesterov && p.momentum <= 0)
-      return std::string("Nesterov momentum needs a momentum above 0");
+      return Error{"Nesterov momentum needs a momentum above 0"};
   } else if (name == "adagrad") {
     p.kind = OptimizerKind::Adagrad;
     known.insert("eps");
@@ -68,10 +67,10 @@ std::variant<OptimizerParams, std::string> resolveOptimizer(const std::string &n
     p.beta2 = get(args, "beta2", 0.999);
     p.eps = get(args, "eps", 1e-8);
   } else {
-    return fmt::format("unknown optimizer '{}' (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw)", name);
+    return Error{fmt::format("unknown optimizer '{}' (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw)", name)};
   }
   if (auto e = checkNames("optimizer", name, args, known))
-    return *e;
+    return Error{*e};
   // Weight decay: AdamW's own is decoupled (default 0.01, or the train block's); every other
   // optimizer's is the coupled L2 kind, and the train block's setting adds a decoupled one.
   if (p.kind == OptimizerKind::AdamW) {
@@ -81,17 +80,16 @@ std::variant<OptimizerParams, std::string> resolveOptimizer(const std::string &n
     p.decoupled = weightDecay;
   }
   if (!(p.lr > 0))
-    return fmt::format("the learning rate must be positive, found {}", p.lr);
+    return Error{fmt::format("the learning rate must be positive, found {}", p.lr)};
   if (p.momentum < 0 || p.eps < 0 || p.l2 < 0 || p.decoupled < 0)
-    return std::string("momentum, eps and weight decay must not be negative");
+    return Error{"momentum, eps and weight decay must not be negative"};
   for (double beta : {p.beta1, p.beta2, p.rho})
     if (!(beta >= 0 && beta < 1))
-      return fmt::format("beta1, beta2 and rho must be in [0, 1), found {}", beta);
+      return Error{fmt::format("beta1, beta2 and rho must be in [0, 1), found {}", beta)};
   return p;
 }
 
-std::variant<ScheduleParams, std::string> resolveSchedule(const std::string &name,
-                                                          const std::map<std::string, double> &args) {
+Result<ScheduleParams> resolveSchedule(const std::string &name, const std::map<std::string, double> &args) {
   ScheduleParams s;
   std::set<std::string> known;
   if (name == "constant") {
@@ -115,18 +113,18 @@ std::variant<ScheduleParams, std::string> resolveSchedule(const std::string &nam
     known = {"epochs"};
     s.warmup = static_cast<int64_t>(get(args, "epochs", 1));
   } else {
-    return fmt::format("unknown schedule '{}' (constant, step, exponential, cosine, warmup)", name);
+    return Error{fmt::format("unknown schedule '{}' (constant, step, exponential, cosine, warmup)", name)};
   }
   if (auto e = checkNames("schedule", name, args, known))
-    return *e;
+    return Error{*e};
   if (s.every < 1)
-    return std::string("the step schedule's 'every' must be at least 1");
+    return Error{"the step schedule's 'every' must be at least 1"};
   if (!(s.gamma > 0 && s.gamma <= 1))
-    return fmt::format("the schedule's 'gamma' must be in (0, 1], found {}", s.gamma);
+    return Error{fmt::format("the schedule's 'gamma' must be in (0, 1], found {}", s.gamma)};
   if (s.warmup < 0 || (s.kind == ScheduleKind::Warmup && s.warmup < 1))
-    return std::string("warm-up epochs must be at least 1 (0 allowed for cosine)");
+    return Error{"warm-up epochs must be at least 1 (0 allowed for cosine)"};
   if (s.minLr < 0)
-    return std::string("the schedule's 'min_lr' must not be negative");
+    return Error{"the schedule's 'min_lr' must not be negative"};
   return s;
 }
 
@@ -215,8 +213,7 @@ StepScalars appendStepScalars(Builder &b, const OptimizerParams &o, ValueId lr, 
   return s;
 }
 
-std::variant<ValueId, std::string> appendParameterUpdate(Builder &b, const OptimizerParams &o,
-                                                         const ParamUpdateInputs &in) {
+Result<ValueId> appendParameterUpdate(Builder &b, const OptimizerParams &o, const ParamUpdateInputs &in) {
   Function &f = b.function();
   TensorType type = f.type(in.param);
   auto scalar = [&](double v) { return b.constant(v, type); };         // a constant of the parameter's type
@@ -236,7 +233,8 @@ std::variant<ValueId, std::string> appendParameterUpdate(Builder &b, const Optim
   }
   for (const std::string &s : slots)
     if (f.findArgument(in.name + "." + s))
-      return fmt::format("the optimizer's slot '{}.{}' has the name of an existing argument", in.name, s);
+      return Error::at(b.loc(), fmt::format("the optimizer's slot '{}.{}' has the name of an existing argument",
+                                            in.name, s));
   auto slot = [&](const std::string &suffix) {
     return f.addArgument(in.name + "." + suffix, type, ArgRole::State, false, "zeros", b.loc());
   };

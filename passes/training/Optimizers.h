@@ -37,9 +37,8 @@ struct OptimizerParams {
 /// Resolves optimizer `name` ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
 /// "adamw") with the given hyper-parameters and the train block's decoupled `weightDecay`.
 /// Unknown names and out-of-range values are errors.
-std::variant<OptimizerParams, std::string> resolveOptimizer(const std::string &name,
-                                                            const std::map<std::string, double> &args,
-                                                            double weightDecay = 0);
+Result<OptimizerParams> resolveOptimizer(const std::string &name, const std::map<std::string, double> &args,
+                                         double weightDecay = 0);
 
 enum class ScheduleKind : uint8_t { Constant, Step, Exponential, Cosine, Warmup };
 
@@ -53,8 +52,7 @@ struct ScheduleParams {
 };
 
 /// Resolves schedule `name` ("constant", "step", "exponential", "cosine", "warmup").
-std::variant<ScheduleParams, std::string> resolveSchedule(const std::string &name,
-                                                          const std::map<std::string, double> &args);
+Result<ScheduleParams> resolveSchedule(const std::string &name, const std::map<std::string, double> &args);
 
 /// The learning rate of schedule `s` as a host computation, for tests and the docs: `step`
 /// steps done, `stepsPerEpoch` steps per epoch, `totalEpochs` epochs in the run.
@@ -91,8 +89,8 @@ struct ParamUpdateInputs {
 /// Appends the optimizer update of one parameter to the function of `b` and returns the new
 /// parameter value. The optimizer's slots become new state arguments (non-trainable, init
 /// "zeros", at the builder's location) with their state updates. Fails when a slot's name is
-/// taken. The nodes carry the builder's location: the optimizer's line in the train block.
-std::variant<ValueId, std::string> appendParameterUpdate(Builder &b, const OptimizerParams &opt,
-                                                         const ParamUpdateInputs &in);
+/// taken (an error at the builder's location). The nodes carry the builder's location: the
+/// optimizer's line in the train block.
+Result<ValueId> appendParameterUpdate(Builder &b, const OptimizerParams &opt, const ParamUpdateInputs &in);
 
 } // namespace nnc

@@ -14,11 +14,11 @@
 namespace nnc {
 
 namespace {
-Diagnostic error(std::string message) { return Diagnostic{Severity::Error, {}, std::move(message)}; }
+Error error(std::string message) { return Error::at({}, std::move(message)); }
 } // namespace
 
-std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, const TrainStepConfig &config,
-                                                    Module &module, const GradRuleTable &rules) {
+Result<Function *> buildTrainStep(const Function &forward, const TrainStepConfig &config, Module &module,
+                                  const GradRuleTable &rules) {
   if (config.stepsPerEpoch < 1 || config.totalEpochs < 1)
     return error("steps per epoch and epochs must be at least 1");
   if (config.clip < 0)
@@ -42,10 +42,10 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
     if (a.role == ArgRole::State && a.trainable)
       params.push_back(a.value);
   const size_t backwardStart = f.nodes().size();
-  auto grads = appendGradients(f, loss, params, rules);
-  if (auto *d = std::get_if<Diagnostic>(&grads))
-    return *d;
-  std::vector<ValueId> g = std::get<std::vector<ValueId>>(grads);
+  Result<std::vector<ValueId>> grads = appendGradients(f, loss, params, rules);
+  if (!grads)
+    return std::move(grads).error();
+  std::vector<ValueId> g = std::move(*grads);
   f.setStage(backwardStart, Stage::Backward);
   const size_t updateStart = f.nodes().size();
 
@@ -107,10 +107,10 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
     const std::string name = f.argument(params[i]).name;
     ParamUpdateInputs in{name, params[i], g[i], scalarsIn(f.type(params[i]).dtype),
                          o.decoupled > 0 ? locOf("weight_decay") : SourceLoc{}};
-    auto updated = appendParameterUpdate(b, o, in);
-    if (auto *e = std::get_if<std::string>(&updated))
-      return error(*e);
-    f.addUpdate(params[i], std::get<ValueId>(updated));
+    Result<ValueId> updated = appendParameterUpdate(b, o, in);
+    if (!updated)
+      return std::move(updated).error();
+    f.addUpdate(params[i], *updated);
   }
   f.addUpdate(step, b.add(step, b.constant(1, TensorType(DType::I32, {}))));
   f.setStage(updateStart, Stage::Update);
@@ -120,13 +120,12 @@ std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, con
   return &f;
 }
 
-std::variant<Module, Diagnostic> buildTrainingModule(const Function &trainForward, const Function &evalForward,
-                                                     const Function &predictForward,
-                                                     const TrainStepConfig &config) {
+Result<Module> buildTrainingModule(const Function &trainForward, const Function &evalForward,
+                                   const Function &predictForward, const TrainStepConfig &config) {
   Module m;
-  auto step = buildTrainStep(trainForward, config, m);
-  if (auto *d = std::get_if<Diagnostic>(&step))
-    return *d;
+  Result<Function *> step = buildTrainStep(trainForward, config, m);
+  if (!step)
+    return std::move(step).error();
   Function &eval = m.addFunction("eval");
   eval = evalForward;
   eval.setName("eval");

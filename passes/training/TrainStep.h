@@ -12,13 +12,12 @@
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
-#include "support/Diagnostic.h"
+#include "support/Result.h"
 #include "ir/Graph.h"
 #include "passes/training/GradRules.h"
 #include "passes/training/Optimizers.h"
 
 #include <string>
-#include <variant>
 
 namespace nnc {
 
@@ -43,7 +42,7 @@ inline constexpr const char *kStepCounter = "step";
 
 /// Appends to `module` the function `train_step` built from `forward` (a Train-mode lowering
 /// with a `loss` result). Errors (no loss, a name clash, a missing
-/// gradient rule at some source line) are returned as a diagnostic.
+/// gradient rule at some source line) are returned as an Error with one located diagnostic.
 ///
 /// Algorithm:
 ///   1. Copy `forward`; keep only the results `loss` and `correct`. Its state updates (batchnorm
@@ -56,15 +55,13 @@ inline constexpr const char *kStepCounter = "step";
 ///      and record it as the parameter's state update; then step <- step + 1.
 ///   6. Remove the forward nodes no result or update needs (e.g. `probs`).
 /// The nodes are marked with their stage (forward, backward, update) for the textual form.
-std::variant<Function *, Diagnostic> buildTrainStep(const Function &forward, const TrainStepConfig &config,
-                                                    Module &module,
-                                                    const GradRuleTable &rules = defaultGradRules());
+Result<Function *> buildTrainStep(const Function &forward, const TrainStepConfig &config, Module &module,
+                                  const GradRuleTable &rules = defaultGradRules());
 
 /// A Module with `train_step` (from the Train-mode lowering), `eval` (the Eval-mode lowering:
 /// loss, correct, outputs; dropout off, batchnorm on running statistics) and `predict` (the
 /// Predict-mode lowering: outputs).
-std::variant<Module, Diagnostic> buildTrainingModule(const Function &trainForward, const Function &evalForward,
-                                                     const Function &predictForward,
-                                                     const TrainStepConfig &config);
+Result<Module> buildTrainingModule(const Function &trainForward, const Function &evalForward,
+                                   const Function &predictForward, const TrainStepConfig &config);
 
 } // namespace nnc

@@ -129,9 +129,9 @@ Result<std::unique_ptr<AotArtifact>> compileAot(const Compilation &source, const
   options.initialState.assign(static_cast<size_t>(a->stateBytes), '\0');
   for (const AotStateBuffer &s : a->state) {
     auto values = initialValues(s.init, s.type, config.seed, s.name);
-    if (auto *err = std::get_if<std::string>(&values))
-      return Error{*err};
-    const auto &v = std::get<std::vector<double>>(values);
+    if (!values)
+      return values.error();
+    const std::vector<double> &v = *values;
     for (size_t i = 0; i < v.size(); ++i)
       writeElement(options.initialState.data() + s.offset, s.type.dtype, i, v[i]);
   }

@@ -49,10 +49,11 @@ static std::string symbolFor(const std::string &name) {
   return s;
 }
 
-/// Emits all functions of `module` into a fresh LLVM module; returns their ABIs by name.
+/// Emits all functions of `module` into a fresh LLVM module; returns their ABIs by name, and
+/// with `plans` the kernel plan of each.
 static llvm::Expected<std::map<std::string, FunctionABI>>
 emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int threads, bool externalGemm,
-        const std::vector<std::string> &disabledPasses) {
+        const std::vector<std::string> &disabledPasses, std::map<std::string, KernelPlan> *plans = nullptr) {
   std::map<std::string, FunctionABI> abis;
   EmitOptions eo;
   disableCodegenPasses(eo, disabledPasses);
@@ -60,7 +61,7 @@ emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int thre
   eo.vectorBits = jit.vectorBits();
   eo.threads = threads;
   for (const Function &fn : module.functions()) {
-    auto abi = emitFunction(fn, symbolFor(fn.name()), llvmModule, eo);
+    auto abi = emitFunction(fn, symbolFor(fn.name()), llvmModule, eo, plans ? &(*plans)[fn.name()] : nullptr);
     if (!abi)
       return abi.takeError();
     abis.emplace(fn.name(), std::move(*abi));
@@ -122,7 +123,8 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
   llvm::Module llvmModule("nnc", context);
   auto exe = std::unique_ptr<Executable>(new Executable());
   auto emitting = std::chrono::steady_clock::now();
-  auto abis = emitAll(module, llvmModule, **jit, options.threads, /*externalGemm=*/true, options.disabledPasses);
+  auto abis = emitAll(module, llvmModule, **jit, options.threads, /*externalGemm=*/true, options.disabledPasses,
+                      &exe->plans_);
   if (!abis)
     return fromLlvm(abis.takeError());
   exe->times_.emitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - emitting).count();

@@ -11,6 +11,7 @@
 
 #include "codegen/Emitter.h"
 #include "codegen/Jit.h"
+#include "codegen/KernelPlan.h"
 #include "ir/Graph.h"
 #include "support/Result.h"
 
@@ -90,10 +91,17 @@ public:
   bool fromCache() const { return fromCache_; }
   /// The compile's phases.
   const CompileTimes &times() const { return times_; }
+  /// The kernel plan function `name` was compiled from (for this host's vectors and threads),
+  /// or null.
+  const KernelPlan *plan(const std::string &name) const {
+    auto it = plans_.find(name);
+    return it == plans_.end() ? nullptr : &it->second;
+  }
 
 private:
   std::unique_ptr<Jit> jit_;
   std::map<std::string, std::unique_ptr<CompiledFunction>> functions_;
+  std::map<std::string, KernelPlan> plans_;
   double compileSeconds_ = 0;
   bool fromCache_ = false;
   CompileTimes times_;

@@ -68,13 +68,11 @@ std::optional<std::pair<std::string, std::vector<double>>> parseInit(const std::
 
 } // namespace
 
-std::variant<std::vector<double>, std::string> initialValues(const std::string &init,
-                                                             const TensorType &type,
-                                                             uint64_t seed,
-                                                             const std::string &name) {
+Result<std::vector<double>> initialValues(const std::string &init, const TensorType &type, uint64_t seed,
+                                          const std::string &name) {
   auto parsed = parseInit(init.empty() ? std::string("zeros") : init);
   if (!parsed)
-    return fmt::format("malformed initializer '{}' of '{}'", init, name);
+    return Error{fmt::format("malformed initializer '{}' of '{}'", init, name)};
   auto &[kind, args] = *parsed;
   auto arg = [&](size_t i, double def) { return i < args.size() ? args[i] : def; };
   size_t n = static_cast<size_t>(type.numElements());
@@ -113,7 +111,7 @@ std::variant<std::vector<double>, std::string> initialValues(const std::string &
   } else if (kind == "he_normal" || kind == "kaiming_normal")
     normal(0, std::sqrt(2.0 / f.in));
   else
-    return fmt::format("unknown initializer '{}' of '{}'", init, name);
+    return Error{fmt::format("unknown initializer '{}' of '{}'", init, name)};
   if (type.dtype == DType::F32)
     for (double &v : out)
       v = double(float(v));

@@ -14,20 +14,18 @@
 #pragma once
 
 #include "ir/Type.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <optional>
-#include <variant>
 #include <string>
 #include <vector>
 
 namespace nnc {
 
 /// The values of a tensor of type `type` initialized by `init` (the text recorded in the IR).
-/// Returns an error message for an unknown initializer or malformed arguments.
-std::variant<std::vector<double>, std::string> initialValues(const std::string &init,
-                                                             const TensorType &type,
-                                                             uint64_t seed,
-                                                             const std::string &name);
+/// Returns an error for an unknown initializer or malformed arguments.
+Result<std::vector<double>> initialValues(const std::string &init, const TensorType &type, uint64_t seed,
+                                          const std::string &name);
 
 } // namespace nnc

@@ -176,13 +176,13 @@ Result<void> Trainer::initState(const Function &fn) {
                                  a.name, it->second->type.str(), a.type.str())};
       continue;
     }
-    auto values = initialValues(a.init, a.type, config().seed, a.name);
-    if (auto *err = std::get_if<std::string>(&values))
-      return Error{*err};
+    Result<std::vector<double>> values = initialValues(a.init, a.type, config().seed, a.name);
+    if (!values)
+      return std::move(values).error();
     auto s = std::make_unique<State>();
     s->type = a.type;
     s->bytes.assign(storageSize(a.type), 0);
-    const auto &vals = std::get<std::vector<double>>(values);
+    const std::vector<double> &vals = *values;
     for (size_t i = 0; i < vals.size(); ++i)
       writeElement(s->bytes.data(), a.type.dtype, i, vals[i]);
     state_[a.name] = std::move(s);
@@ -598,7 +598,7 @@ std::string Trainer::firstNonFiniteOp(const Dataset &data, const Batcher &batche
     args.emplace(a.name, std::move(t));
   }
   auto found = firstNonFinite(*fn, args);
-  auto *bad = std::get_if<std::optional<NonFiniteValue>>(&found);
+  const std::optional<NonFiniteValue> *bad = found ? &*found : nullptr;
   if (!bad || !*bad)
     return {};
   return v.compilation->renderError((*bad)->node->loc, fmt::format("'{}' produced {}", mnemonic((*bad)->node->op),

@@ -77,21 +77,21 @@ Module buildModule(const ParsedModel &model, const OptimizerCase &oc, int64_t ba
   TrainStepConfig tc;
   auto optimizer = resolveOptimizer(oc.optimizer, oc.args, oc.weightDecay);
   auto schedule = resolveSchedule(oc.schedule, oc.scheduleArgs);
-  REQUIRE(std::holds_alternative<OptimizerParams>(optimizer));
-  REQUIRE(std::holds_alternative<ScheduleParams>(schedule));
-  tc.optimizer = std::get<OptimizerParams>(optimizer);
-  tc.schedule = std::get<ScheduleParams>(schedule);
+  REQUIRE(optimizer.ok());
+  REQUIRE(schedule.ok());
+  tc.optimizer = *optimizer;
+  tc.schedule = *schedule;
   tc.clip = oc.clip;
   tc.stepsPerEpoch = 1;
   tc.totalEpochs = 3;
   const auto &fns = lowered.functions();
   auto built = buildTrainingModule(fns[0], fns[1], fns[2], tc);
-  if (auto *d = std::get_if<Diagnostic>(&built))
-    FAIL("buildTrainingModule: " << d->message);
-  Module m = std::move(std::get<Module>(built));
-  std::vector<std::string> problems = verifyModule(m);
-  INFO((problems.empty() ? std::string() : problems.front()));
-  REQUIRE(problems.empty());
+  if (!built)
+    FAIL("buildTrainingModule: " << built.message());
+  Module m = std::move(*built);
+  Result<void> wellFormed = verify(m);
+  INFO((wellFormed ? std::string() : wellFormed.message()));
+  REQUIRE(wellFormed);
   return m;
 }
 
@@ -163,9 +163,9 @@ void trainBothWays(const std::string &label, const ParsedModel &model, const std
       refArgs.insert(refState.begin(), refState.end());
       ownArgs.insert(jitState.begin(), jitState.end());
       auto ref = evaluate(train, refArgs);
-      if (auto *err = std::get_if<std::string>(&ref))
-        FAIL("interpreter: " << *err);
-      const EvalResult &want = std::get<EvalResult>(ref);
+      if (!ref)
+        FAIL("interpreter: " << ref.message());
+      const EvalResult &want = *ref;
       EvalResult got = runCompiled(train, *cf, refArgs);
       EvalResult own = runCompiled(train, *cf, ownArgs);
       std::string at = fmt::format("{} {} step {}", label, oc.optimizer, step + 1);
@@ -212,10 +212,10 @@ void trainBothWays(const std::string &label, const ParsedModel &model, const std
         if (a.role == ArgRole::State)
           args[a.name] = refState.at(a.name);
       auto ref = evaluate(fn, args);
-      if (auto *err = std::get_if<std::string>(&ref))
-        FAIL("interpreter: " << *err);
+      if (!ref)
+        FAIL("interpreter: " << ref.message());
       EvalResult got = runCompiled(fn, *f, args);
-      for (const auto &[rname, value] : std::get<EvalResult>(ref).results)
+      for (const auto &[rname, value] : ref->results)
         expectClose(value, got.results.at(rname), label + " " + name + " " + rname, tol, tally);
     }
   }
@@ -353,9 +353,9 @@ model drop {
   std::vector<Tensor> masks;
   for (int step = 0; step < 3; ++step) {
     auto ref = evaluate(fn, args);
-    if (auto *err = std::get_if<std::string>(&ref))
-      FAIL(*err);
-    const EvalResult &want = std::get<EvalResult>(ref);
+    if (!ref)
+      FAIL(ref.message());
+    const EvalResult &want = *ref;
     EvalResult got = runCompiled(fn, *cf, args);
     const Tensor &w = want.results.at("o");
     INFO("step " << step);
@@ -410,9 +410,9 @@ void forwardOnRealData(const std::string &label, const std::string &text, int64_
     }
   }
   auto ref = evaluate(fn, args);
-  if (auto *err = std::get_if<std::string>(&ref))
-    FAIL("interpreter: " << *err);
-  const EvalResult &want = std::get<EvalResult>(ref);
+  if (!ref)
+    FAIL("interpreter: " << ref.message());
+  const EvalResult &want = *ref;
   double loss = want.results.at("loss").data[0];
   INFO("interpreter loss " << loss);
   CHECK(std::isfinite(loss));

@@ -136,9 +136,9 @@ inline void initState(const Function &fn, uint64_t seed, std::map<std::string, T
     if (a.role != ArgRole::State || state.count(a.name))
       continue;
     auto values = initialValues(a.init, a.type, seed, a.name);
-    if (auto *err = std::get_if<std::string>(&values))
-      FAIL("initializer of " << a.name << ": " << *err);
-    Tensor t(a.type, std::get<std::vector<double>>(values));
+    if (!values)
+      FAIL("initializer of " << a.name << ": " << values.message());
+    Tensor t(a.type, (*values));
     if (a.type.dtype == DType::F32)
       for (double &v : t.data)
         v = double(float(v));
@@ -217,9 +217,9 @@ inline Module trainingGraphsOf(const ParsedModel &model, const TrainConfig &tc, 
   }
   const auto &fns = lowered.functions();
   auto built = buildTrainingModule(fns[0], fns[1], fns[2], TrainStepConfig{tc.optimizer, tc.schedule, tc.clip, 1, tc.epochs, {}});
-  if (auto *d = std::get_if<Diagnostic>(&built))
-    FAIL("buildTrainingModule: " << d->message);
-  Module m = std::move(std::get<Module>(built));
+  if (!built)
+    FAIL("buildTrainingModule: " << built.message());
+  Module m = std::move(*built);
   if (!optimize)
     return m;
   PipelineOptions po;
@@ -227,8 +227,8 @@ inline Module trainingGraphsOf(const ParsedModel &model, const TrainConfig &tc, 
     if (findPass(name))
       po.disabled.push_back(name);
   PipelineReport report;
-  std::optional<Module> optimized = runPipeline(std::move(m), po, &report);
-  INFO(report.error);
+  Result<Module> optimized = runPipeline(std::move(m), po, &report);
+  INFO((optimized ? "" : optimized.message()));
   REQUIRE(optimized);
   return std::move(*optimized);
 }

@@ -83,16 +83,17 @@ update:
 /// Parses `text`; returns the rendered diagnostics ("" on success).
 std::string parseErrors(const std::string &text) {
   SourceFile file("t.nnir", text);
-  DiagnosticEngine diags(&file);
-  auto m = parseModule(file, diags);
-  CHECK(m.has_value() == !diags.hasErrors());
-  return diags.renderAll();
+  Result<Module> m = parseModule(file);
+  if (m)
+    return "";
+  CHECK(m.error().located());
+  return m.error().message;
 }
 } // namespace
 
 TEST_CASE("printer writes the documented textual form", "[ir]") {
   Module m = trainStep();
-  REQUIRE(verifyModule(m).empty());
+  REQUIRE(verify(m).ok());
   CHECK(printModule(m) == kTrainStepText);
   const Function &f = m.functions().front();
   CHECK(valueName(f, f.arguments()[2].value) == "%W");
@@ -131,9 +132,8 @@ TEST_CASE("constant values print as the shortest text of their dtype", "[ir]") {
 
 TEST_CASE("parser reads printed text back to identical text and an equal graph", "[ir]") {
   SourceFile file("train.nnir", std::string(kTrainStepText) + "\n// a comment\nfunc @empty() {\n  return\n}\n");
-  DiagnosticEngine diags(&file);
-  auto m = parseModule(file, diags);
-  INFO(diags.renderAll());
+  auto m = parseModule(file);
+  INFO((m ? "" : m.message()));
   REQUIRE(m);
   REQUIRE(m->functions().size() == 2);
   CHECK(printModule(*m) == std::string(kTrainStepText) + "\nfunc @empty() {\n  return\n}\n");
@@ -165,8 +165,7 @@ TEST_CASE("parser reads printed text back to identical text and an equal graph",
   g.addArgument("s", f32({}), ArgRole::State, false, "weird \"init\" \\ \x01");
   std::string text = printModule(special);
   SourceFile file2("s.nnir", text);
-  DiagnosticEngine diags2(&file2);
-  auto back = parseModule(file2, diags2);
+  auto back = parseModule(file2);
   REQUIRE(back);
   CHECK(printModule(*back) == text);
   const Function &s = back->functions().front();
@@ -191,8 +190,8 @@ TEST_CASE("inline scalar constants read back to the same values", "[ir]") {
   f.addResult("g", b.cast(b.scalar(1, DType::I1), DType::I32));
   f.addResult("h", b.add(b.scalar(-5, DType::I32), b.scalar(2147483647, DType::I32)));
   INFO(printModule(m));
-  for (const std::string &p : verifyModule(m))
-    FAIL(p);
+  if (Result<void> wellFormed = verify(m); !wellFormed)
+    FAIL(wellFormed.message());
   std::string text = printModule(m);
   CHECK_THAT(text, Catch::Contains("%0 = add %x, f32(0.1) : f32[]"));
   CHECK_THAT(text, Catch::Contains("mul %1, f32(-0.0) : f32[]"));
@@ -205,9 +204,8 @@ TEST_CASE("inline scalar constants read back to the same values", "[ir]") {
   CHECK(text.find("constant") == std::string::npos);
 
   SourceFile file("s.nnir", text);
-  DiagnosticEngine diags(&file);
-  auto back = parseModule(file, diags);
-  INFO(diags.renderAll());
+  auto back = parseModule(file);
+  INFO((back ? "" : back.message()));
   REQUIRE(back);
   CHECK(printModule(*back) == text);
   const Function &g = back->functions().front();
@@ -249,9 +247,8 @@ TEST_CASE("parser reads stage labels, the source line, long constants and commen
                      "}\n" +
                      commentLines("\nkernels of @f: 1 kernels\n  k0   %2 = mul(neg(%x), 2.5) : f32[2]  @0\n");
   SourceFile file("t.nnir", text);
-  DiagnosticEngine diags(&file);
-  auto m = parseModule(file, diags);
-  INFO(diags.renderAll());
+  auto m = parseModule(file);
+  INFO((m ? "" : m.message()));
   REQUIRE(m);
   CHECK(m->sourceName() == "models/a b.nn");
   const Function &f = m->functions().front();

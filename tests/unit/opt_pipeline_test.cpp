@@ -83,9 +83,9 @@ EvalResult run(const Function &f, const std::map<std::string, Tensor> &args) {
   InterpreterOptions o;
   o.promoteF32ToF64 = true;
   auto r = evaluate(f, args, o);
-  if (auto *e = std::get_if<std::string>(&r))
-    FAIL(f.name() << ": " << *e);
-  return std::get<EvalResult>(std::move(r));
+  if (!r)
+    FAIL(f.name() << ": " << r.message());
+  return *std::move(r);
 }
 
 void requireClose(const std::map<std::string, Tensor> &expected, const std::map<std::string, Tensor> &actual,
@@ -109,7 +109,7 @@ void requireClose(const std::map<std::string, Tensor> &expected, const std::map<
 /// Two train steps (feeding the updates back) and one eval and predict call of each module,
 /// compared.
 void requireSameBehaviour(const Module &original, const Module &optimized, const std::string &what) {
-  REQUIRE(verifyModule(optimized).empty());
+  REQUIRE(verify(optimized).ok());
   for (const Function &f : original.functions()) {
     INFO(what << ", function @" << f.name());
     const Function *g = optimized.findFunction(f.name());
@@ -131,8 +131,8 @@ void requireSameBehaviour(const Module &original, const Module &optimized, const
 Module optimize(const Module &m, PipelineOptions options, PipelineReport *report = nullptr) {
   options.verifyEach = true;
   PipelineReport local;
-  std::optional<Module> out = runPipeline(m, options, report ? report : &local);
-  INFO((report ? report : &local)->error);
+  Result<Module> out = runPipeline(m, options, report ? report : &local);
+  INFO((out ? "" : out.message()));
   REQUIRE(out);
   return std::move(*out);
 }
@@ -210,7 +210,7 @@ TEST_CASE("opt: simplification keeps inf, NaN and -0 where its rules say exact",
   Function g = f;
   CHECK(simplify(g) > 0);
   eliminateDeadCode(g);
-  REQUIRE(verifyFunction(g).empty());
+  REQUIRE(verify(g).ok());
   const double inf = INFINITY;
   std::map<std::string, Tensor> args{{"x", Tensor(t, {inf, -inf, NAN, -0.0, 0.0, 1.5})},
                                      {"m", Tensor(TensorType(DType::I1, {6}), {1, 0, 1, 0, 1, 0})}};
@@ -270,8 +270,9 @@ TEST_CASE("opt: the pass manager rejects unknown passes and measures intermediat
   PipelineOptions bad;
   bad.passes = {"simplify", "nonesuch"};
   PipelineReport report;
-  CHECK(!runPipeline(m, bad, &report));
-  CHECK(report.error.find("unknown pass 'nonesuch'") != std::string::npos);
+  Result<Module> unknown = runPipeline(m, bad, &report);
+  REQUIRE(!unknown);
+  CHECK(unknown.message().find("unknown pass 'nonesuch'") != std::string::npos);
 
   std::vector<std::string> dumped;
   PipelineOptions dumping;

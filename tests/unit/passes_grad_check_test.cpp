@@ -40,12 +40,12 @@ Module lowerExample(const std::string &file, int64_t batch) {
 
 GradCheckReport check(const Function &forward, const GradCheckOptions &options) {
   auto args = randomCheckArguments(forward, 5);
-  if (auto *e = std::get_if<std::string>(&args))
-    FAIL(*e);
-  auto r = checkGradients(forward, std::get<std::map<std::string, Tensor>>(args), options);
-  if (auto *e = std::get_if<std::string>(&r))
-    FAIL(*e);
-  return std::get<GradCheckReport>(r);
+  if (!args)
+    FAIL(args.message());
+  auto r = checkGradients(forward, *args, options);
+  if (!r)
+    FAIL(r.message());
+  return *r;
 }
 
 const ParamGradCheck &param(const GradCheckReport &r, const std::string &name) {
@@ -115,15 +115,19 @@ TEST_CASE("autodiff: the gradient check catches a forward rule that disagrees wi
 
 TEST_CASE("autodiff: random check arguments keep labels and indices in range", "[autodiff]") {
   Module m = lowerExample("fashion_mlp.nn", 64);
-  auto args = std::get<std::map<std::string, Tensor>>(randomCheckArguments(m.functions().front(), 9));
+  auto args = *randomCheckArguments(m.functions().front(), 9);
   const Tensor &y = args.at("y");
   for (double v : y.data)
     CHECK((v >= 0 && v < 10 && v == static_cast<int64_t>(v)));
   CHECK(args.at("rng.counter").data == std::vector<double>{0});
 
   Function f("forward");
-  f.addArgument("ids", TensorType(DType::I32, {4}), ArgRole::Input);
+  const SourceLoc declared{3, 9, 3};
+  f.addArgument("ids", TensorType(DType::I32, {4}), ArgRole::Input, false, {}, declared);
   auto unknown = randomCheckArguments(f, 1);
-  REQUIRE(std::holds_alternative<std::string>(unknown));
-  CHECK(std::get<std::string>(unknown).find("'ids'") != std::string::npos);
+  REQUIRE(!unknown.ok());
+  CHECK(unknown.message().find("'ids'") != std::string::npos);
+  // Located at the argument's declaration, so `nnc check` shows the source line.
+  REQUIRE(unknown.error().located());
+  CHECK(unknown.error().diagnostics.front().loc == declared);
 }

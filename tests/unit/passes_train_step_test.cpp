@@ -110,9 +110,9 @@ struct Reference {
 void runSteps(const Function &step, std::map<std::string, Tensor> &args, int steps, bool promote = true) {
   for (int k = 0; k < steps; ++k) {
     auto r = evaluate(step, args, {promote, false});
-    if (auto *e = std::get_if<std::string>(&r))
-      FAIL(*e);
-    for (auto &[name, t] : std::get<EvalResult>(r).updates)
+    if (!r)
+      FAIL(r.message());
+    for (auto &[name, t] : r->updates)
       args[name] = t;
   }
 }
@@ -126,11 +126,11 @@ void addZeroState(const Function &f, std::map<std::string, Tensor> &args) {
 
 Function &buildStep(const Function &forward, const TrainStepConfig &config, Module &m) {
   auto r = buildTrainStep(forward, config, m);
-  if (auto *d = std::get_if<Diagnostic>(&r))
-    FAIL(d->message);
-  Function &f = *std::get<Function *>(r);
+  if (!r)
+    FAIL(r.message());
+  Function &f = **r;
   INFO(printFunction(f));
-  REQUIRE(verifyFunction(f).empty());
+  REQUIRE(verify(f).ok());
   return f;
 }
 
@@ -140,13 +140,13 @@ TrainStepConfig resolved(const std::string &opt, const std::map<std::string, dou
                          double weightDecay = 0) {
   auto o = resolveOptimizer(opt, args, weightDecay);
   auto sc = resolveSchedule(schedule, scheduleArgs);
-  if (auto *e = std::get_if<std::string>(&o))
-    FAIL(*e);
-  if (auto *e = std::get_if<std::string>(&sc))
-    FAIL(*e);
+  if (!o)
+    FAIL(o.message());
+  if (!sc)
+    FAIL(sc.message());
   TrainStepConfig c;
-  c.optimizer = std::get<OptimizerParams>(o);
-  c.schedule = std::get<ScheduleParams>(sc);
+  c.optimizer = *o;
+  c.schedule = *sc;
   return c;
 }
 
@@ -296,7 +296,7 @@ TEST_CASE("autodiff: learning-rate schedules give the stated rate at chosen step
     config.totalEpochs = c.epochs;
     Module m;
     Function &step = buildStep(forward, config, m);
-    auto resolved = std::get<ScheduleParams>(resolveSchedule(c.schedule, c.args));
+    auto resolved = *resolveSchedule(c.schedule, c.args);
     for (auto [k, lr] : c.expected) {
       INFO("step " << k);
       std::map<std::string, Tensor> args{{"p", Tensor::scalar(0)}, {"step", Tensor::scalar(double(k), DType::I32)}};
@@ -311,9 +311,9 @@ TEST_CASE("autodiff: bad training settings are errors, not crashes", "[autodiff]
   Function forward = quadraticModel();
   // Names and values the resolution tables reject (the train block reports them at the setting).
   auto rejects = [](const auto &r, std::string_view text) {
-    REQUIRE(std::holds_alternative<std::string>(r));
-    INFO(std::get<std::string>(r));
-    CHECK(std::get<std::string>(r).find(text) != std::string::npos);
+    REQUIRE(!r.ok());
+    INFO(r.message());
+    CHECK(r.message().find(text) != std::string::npos);
   };
   rejects(resolveOptimizer("lbfgs", {}), "unknown optimizer 'lbfgs'");
   rejects(resolveOptimizer("sgd", {{"beta1", 0.9}}), "has no hyper-parameter 'beta1'");
@@ -323,9 +323,9 @@ TEST_CASE("autodiff: bad training settings are errors, not crashes", "[autodiff]
   auto fails = [&](TrainStepConfig c, std::string_view text) {
     Module m;
     auto r = buildTrainStep(forward, c, m);
-    REQUIRE(std::holds_alternative<Diagnostic>(r));
-    INFO(std::get<Diagnostic>(r).message);
-    CHECK(std::get<Diagnostic>(r).message.find(text) != std::string::npos);
+    REQUIRE(!r.ok());
+    INFO(r.error().diagnostics.front().message);
+    CHECK(r.error().diagnostics.front().message.find(text) != std::string::npos);
   };
   TrainStepConfig c;
   c.stepsPerEpoch = 0;
@@ -336,7 +336,7 @@ TEST_CASE("autodiff: bad training settings are errors, not crashes", "[autodiff]
   Function noLoss("forward");
   noLoss.addArgument("w", f32({}), ArgRole::State, true);
   Module m;
-  CHECK(std::holds_alternative<Diagnostic>(buildTrainStep(noLoss, {}, m)));
+  CHECK(!buildTrainStep(noLoss, {}, m).ok());
 }
 
 TEST_CASE("autodiff: every example builds a verified training module with every optimizer", "[autodiff]") {
@@ -350,11 +350,11 @@ TEST_CASE("autodiff: every example builds a verified training module with every 
       config.totalEpochs = 5;
       const auto &fns = lowered.functions();
       auto built = buildTrainingModule(fns[0], fns[1], fns[2], config);
-      if (auto *d = std::get_if<Diagnostic>(&built))
-        FAIL(d->message);
-      Module &m = std::get<Module>(built);
+      if (!built)
+        FAIL(built.message());
+      Module &m = *built;
       INFO(printModule(m));
-      CHECK(verifyModule(m).empty());
+      CHECK(verify(m).ok());
       const Function *step = m.findFunction("train_step");
       REQUIRE(step);
       REQUIRE(m.findFunction("eval"));
@@ -383,13 +383,13 @@ TEST_CASE("autodiff: the train step of iris lowers the loss in the interpreter",
   Module m;
   Function &step = buildStep(lowered.functions()[0], config, m);
   auto random = randomCheckArguments(lowered.functions()[0], 11);
-  REQUIRE(std::holds_alternative<std::map<std::string, Tensor>>(random));
-  std::map<std::string, Tensor> args = std::get<std::map<std::string, Tensor>>(random);
+  REQUIRE(random.ok());
+  std::map<std::string, Tensor> args = *random;
   addZeroState(step, args);
   auto loss = [&] {
     auto r = evaluate(step, args);
-    REQUIRE(std::holds_alternative<EvalResult>(r));
-    return std::get<EvalResult>(r).results.at("loss").data[0];
+    REQUIRE(r.ok());
+    return r->results.at("loss").data[0];
   };
   double before = loss();
   runSteps(step, args, 100, /*promote=*/false);
@@ -402,8 +402,8 @@ TEST_CASE("train step: stages are marked and every node is located at its source
   Module lowered = lowerExample("iris.nn", 8);
   const SourceLoc train{19, 1, 5}, optimizer{20, 3, 9}, schedule{21, 3, 8}, clip{22, 3, 4}, decay{23, 3, 12};
   TrainStepConfig config;
-  config.optimizer = std::get<OptimizerParams>(resolveOptimizer("adam", {}, /*weightDecay=*/0.01));
-  config.schedule = std::get<ScheduleParams>(resolveSchedule("cosine", {}));
+  config.optimizer = *resolveOptimizer("adam", {}, /*weightDecay=*/0.01);
+  config.schedule = *resolveSchedule("cosine", {});
   config.clip = 1;
   config.settingLocs = {{"train", train}, {"optimizer", optimizer}, {"schedule", schedule}, {"clip", clip},
                         {"weight_decay", decay}};

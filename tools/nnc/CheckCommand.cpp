@@ -52,22 +52,26 @@ public:
       return reportError(graph.error());
     const Function &forward = (*graph)->functions().front();
     options_.seed = seed_;
-    auto args = randomCheckArguments(forward, seed_);
-    if (auto *e = std::get_if<std::string>(&args)) {
-      fmt::print(stderr, "{}: error: {}\n", file_, *e);
-      return kUserError;
-    }
+    // A located error (an argument or node of the model) is shown at its source line; others
+    // name the file.
+    auto fail = [&](const Error &e) {
+      if (e.located())
+        return reportError((*compilation)->render(e));
+      fmt::print(stderr, "{}: error: {}\n", file_, e.message);
+      return static_cast<int>(kUserError);
+    };
+    Result<std::map<std::string, Tensor>> args = randomCheckArguments(forward, seed_);
+    if (!args)
+      return fail(args.error());
     // A NaN or infinity in the loss or a gradient is reported like a training step's: the
     // first op of the train step (stabilized, as trained) that produced it, located.
-    if (int r = reportNonFinite(**compilation, std::get<std::map<std::string, Tensor>>(args)); r != kOk)
+    if (int r = reportNonFinite(**compilation, *args); r != kOk)
       return r;
-    auto checked = checkGradients(forward, std::get<std::map<std::string, Tensor>>(args), options_);
-    if (auto *e = std::get_if<std::string>(&checked)) {
-      fmt::print(stderr, "{}: error: {}\n", file_, *e);
-      return kUserError;
-    }
-    print((*compilation)->model().name, std::get<GradCheckReport>(checked));
-    return std::get<GradCheckReport>(checked).passed ? kOk : kUserError;
+    Result<GradCheckReport> checked = checkGradients(forward, *args, options_);
+    if (!checked)
+      return fail(checked.error());
+    print((*compilation)->model().name, *checked);
+    return checked->passed ? kOk : kUserError;
   }
 
 private:
@@ -86,7 +90,7 @@ private:
       args.emplace(a.name, it != forwardArgs.end() ? it->second : Tensor::filled(a.type, 0.0));
     }
     auto found = firstNonFinite(*step, args);
-    auto *bad = std::get_if<std::optional<NonFiniteValue>>(&found);
+    const std::optional<NonFiniteValue> *bad = found ? &*found : nullptr;
     if (!bad || !*bad)
       return kOk;
     const Node &node = *(*bad)->node;
