@@ -190,6 +190,9 @@ Val Lowerer::lowerCall(const Expr &e, const std::string &assignName) {
 /// A `def` call: its parameters bind to the arguments in a fresh scope; parameters created
 /// inside are prefixed with the name the call is assigned to (or `<def>_<n>`).
 Val Lowerer::lowerDefCall(const Expr &e, const DefDecl &d, const std::string &assignName) {
+  if (fn_.nodes().size() > kMaxLoweredOps)
+    fail(e.loc, fmt::format("the model expands to more than {} operations at this call of '{}'", kMaxLoweredOps,
+                            d.name));
   std::vector<ValueId> args;
   for (const ExprPtr &arg : e.args)
     args.push_back(tensor(lowerExpr(*arg)));
@@ -251,6 +254,8 @@ std::optional<LoweredModel> Lowerer::run(const ModelDecl &model, int64_t batch) 
   for (const Stmt &s : model.stmts) {
     try {
       b_.setLoc(s.loc);
+      if (fn_.nodes().size() > kMaxLoweredOps)
+        fail(s.loc, fmt::format("the model expands to more than {} operations here", kMaxLoweredOps));
       switch (s.kind) {
       case Stmt::Kind::Input:
         scope_[s.name] = fn_.addArgument(s.name, lowerType(*s.type), ArgRole::Input, false, {}, s.nameLoc);

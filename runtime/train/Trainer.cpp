@@ -473,7 +473,7 @@ Result<void> Trainer::save(const std::string &path, int64_t epochsDone) const {
   return writeSafetensors(path, ckpt);
 }
 
-Result<int64_t> Trainer::load(const std::string &path) {
+Result<int64_t> Trainer::load(const std::string &path, bool allowUnknown) {
   auto ckpt = readSafetensors(path);
   if (!ckpt)
     return ckpt.error();
@@ -481,6 +481,13 @@ Result<int64_t> Trainer::load(const std::string &path) {
       it != ckpt->metadata.end() && it->second != modelName_)
     return Error{fmt::format("{}: the checkpoint is of model '{}', not '{}'", path, it->second, modelName_)};
   // Check everything before changing anything, so a mismatched file leaves the state intact.
+  // A tensor the model does not have means the file is not what the caller thinks it is.
+  if (!allowUnknown)
+    for (const auto &[name, t] : ckpt->tensors)
+      if (!state_.count(name) && name != kFeatureShift && name != kFeatureFactor)
+        return Error{fmt::format("{}: the checkpoint has a tensor '{}' that model '{}' does not have "
+                                 "(--allow-unknown-tensors ignores it)",
+                                 path, name, modelName_)};
   for (const std::string &name : stateOrder_) {
     auto it = ckpt->tensors.find(name);
     if (it == ckpt->tensors.end())

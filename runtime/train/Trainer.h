@@ -118,8 +118,9 @@ public:
   /// Writes all state as a safetensors checkpoint, atomically.
   Result<void> save(const std::string &path, int64_t epochsDone = 0) const;
   /// Loads a checkpoint written by save() for the same model: every state tensor must be
-  /// present with the same dtype and shape. Returns the epochs done recorded in it.
-  Result<int64_t> load(const std::string &path);
+  /// present with the same dtype and shape, and a tensor the model does not have is an Error
+  /// unless `allowUnknown`. Returns the epochs done recorded in it.
+  Result<int64_t> load(const std::string &path, bool allowUnknown = false);
 
 private:
   struct State; // one state buffer

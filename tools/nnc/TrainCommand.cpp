@@ -21,6 +21,7 @@
 #include <csignal>
 #include <thread>
 #include <cmath>
+#include <limits>
 #include <unistd.h>
 
 namespace nnc::driver {
@@ -39,23 +40,28 @@ struct CommonOptions {
   std::string modelName;
   int64_t batch = 0;
   std::string initFrom;
+  bool allowUnknownTensors = false;
   uint64_t seed = 0;
   bool seedGiven = false;
   int threads = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::string> disabledPasses;
 
   void attach(CLI::App *app) {
-    app->add_option("file", file, "the model (.nn)")->required();
+    app->add_option("file", file, "the model (.nn)")->required()->check(inputFile());
     app->add_option("--data", data,
                     "training data: fashion-mnist, FILE.csv, IMAGES.idx,LABELS.idx or X.npy,Y.npy "
-                    "(default: the train block's `data`)");
+                    "(default: the train block's `data`)")
+        ->check(nonEmpty());
     app->add_option("--normalize", normalize, "feature preparation: auto, none, scale, standardize, minmax")
         ->check(CLI::IsMember({"auto", "none", "scale", "standardize", "minmax"}));
     app->add_option("--model", modelName, "the model to use when the file has several");
-    app->add_option("--batch", batch, "minibatch size (overrides the train block)")->check(CLI::PositiveNumber);
-    app->add_option("--init-from", initFrom, "start from this checkpoint (.safetensors)");
+    app->add_option("--batch", batch, "minibatch size (overrides the train block)")
+        ->check(integerIn(1, std::numeric_limits<int64_t>::max()));
+    app->add_option("--init-from", initFrom, "start from this checkpoint (.safetensors)")->check(inputFile());
+    app->add_flag("--allow-unknown-tensors", allowUnknownTensors,
+                  "load a checkpoint that has tensors the model does not have (they are ignored)");
     app->add_option("--threads", threads, "threads for large matrix products (default: all cores)")
-        ->check(CLI::Range(1, 256));
+        ->check(integerIn(1, 256));
     app->add_option("--disable-pass", disabledPasses, "skip this graph or code generation pass (repeatable; "
                     "nnc --passes=list shows them)")
         ->check(CLI::Validator(
@@ -117,7 +123,7 @@ Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char 
   auto trainer = Trainer::fromFile(o.file, o.settings());
   if (!trainer)
     return trainer.error();
-  if (auto e = (*trainer)->load(o.initFrom); !e)
+  if (auto e = (*trainer)->load(o.initFrom, o.allowUnknownTensors); !e)
     return e.error();
   std::optional<Dataset> unused;
   if (auto r = loadData(o, (*trainer)->config(), data, unused, false, (*trainer)->featureTransform()); !r)
@@ -132,16 +138,18 @@ public:
   CLI::App *attach(CLI::App &app) override {
     CLI::App *sub = app.add_subcommand("train", "train a model on data with its compiled train step");
     common_.attach(sub);
-    sub->add_option("--test-data", common_.testData, "test data, evaluated after every epoch");
-    sub->add_option("--epochs", epochs_, "passes over the training data")->check(CLI::PositiveNumber);
-    sub->add_option("--lr", lr_, "learning rate")->check(CLI::PositiveNumber);
+    sub->add_option("--test-data", common_.testData, "test data, evaluated after every epoch")->check(nonEmpty());
+    sub->add_option("--epochs", epochs_, "passes over the training data")
+        ->check(integerIn(1, std::numeric_limits<int64_t>::max()));
+    sub->add_option("--lr", lr_, "learning rate")->check(finitePositive());
     sub->add_option("--optimizer", optimizer_, "sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
         ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}));
     sub->add_option("--seed", common_.seed, "seed of initialization, shuffling and dropout")
+        ->check(unsignedInteger())
         ->each([this](const std::string &) { common_.seedGiven = true; });
-    sub->add_option("--save", save_, "write the trained state to this checkpoint (.safetensors)");
-    sub->add_option("--log", log_, "write per-epoch learning curves to this CSV file");
-    sub->add_option("--plot", plot_, "draw the learning curves into this SVG file");
+    sub->add_option("--save", save_, "write the trained state to this checkpoint (.safetensors)")->check(outputFile());
+    sub->add_option("--log", log_, "write per-epoch learning curves to this CSV file")->check(outputFile());
+    sub->add_option("--plot", plot_, "draw the learning curves into this SVG file")->check(outputFile());
     sub->add_flag("--quiet", quiet_, "print only the final result");
     sub->footer("Example:\n  nnc train examples/iris.nn --data examples/iris.csv\n"
                 "  nnc train examples/fashion_mlp.nn --data fashion-mnist --log run.csv --plot run.svg");
@@ -176,7 +184,7 @@ public:
       return fail(r.message());
     int64_t startEpoch = 0;
     if (!common_.initFrom.empty()) {
-      auto e = t.load(common_.initFrom);
+      auto e = t.load(common_.initFrom, common_.allowUnknownTensors);
       if (!e)
         return fail(e.message());
     }
@@ -321,7 +329,9 @@ public:
   CLI::App *attach(CLI::App &app) override {
     CLI::App *sub = app.add_subcommand("predict", "write a trained model's output for every example");
     common_.attach(sub);
-    sub->add_option("--out", out_, "where to write the predictions: FILE.npy or FILE.csv")->required();
+    sub->add_option("--out", out_, "where to write the predictions: FILE.npy or FILE.csv")
+        ->required()
+        ->check(outputFile());
     sub->footer("Example:\n  nnc predict examples/iris.nn --init-from iris.safetensors --data examples/iris.csv --out probs.csv");
     return sub;
   }
