@@ -26,7 +26,7 @@ cmake --build "$build" -j "$jobs" --target nnc_fuzzers nnc
 seeds=$build/seeds
 rm -rf "$seeds"
 mkdir -p "$seeds"/{nn,nnir,csv,idx,npy,safetensors}
-# (not the resource-limit tests: the def bomb expands to the 2,000,000-operation limit, which
+# (not the resource-limit tests: the def bomb expands to the 500,000-operation limit, which
 # takes longer than the per-input timeout under the sanitizers)
 find examples tests/golden tests/diagnostics -name '*.nn' ! -name 'limits-*' ! -name 'slow-*' -exec cp {} "$seeds/nn/" \;
 find tests -name '*.nnir' -exec cp {} "$seeds/nnir/" \; 
