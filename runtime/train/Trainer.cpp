@@ -744,9 +744,16 @@ Result<Checkpoint> Trainer::readCheckpoint(const std::string &path, const std::v
       it != ckpt->metadata.end() && it->second != modelName_)
     return Error{fmt::format("{}: the checkpoint is of model '{}', not '{}'", path, it->second, modelName_)};
   // A tensor the model does not have means the file is not what the caller thinks it is.
+  // Another optimizer's slots of a parameter ("W.velocity" of W) are not unknown: --init-from
+  // starts a new run, perhaps with another optimizer.
+  auto known = [&](const std::string &name) {
+    size_t dot = name.rfind('.');
+    return state_.count(name) || name == kFeatureShift || name == kFeatureFactor ||
+           (dot != std::string::npos && state_.count(name.substr(0, dot)));
+  };
   if (!allowUnknownTensors_)
     for (const auto &[name, t] : ckpt->tensors)
-      if (!state_.count(name) && name != kFeatureShift && name != kFeatureFactor)
+      if (!known(name))
         return Error{fmt::format("{}: the checkpoint has a tensor '{}' that model '{}' does not have "
                                  "(--allow-unknown-tensors ignores it)",
                                  path, name, modelName_)};
