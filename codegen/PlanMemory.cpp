@@ -130,6 +130,20 @@ void planInPlace(const Function &fn, const EmitOptions &options, KernelPlan &pla
     for (ValueId o : owners)
       readAtEnd[o.index] = true;
   }
+  // The kernels that read each updated state, found in one walk over the nodes (not one walk
+  // per update, which made planning quadratic in the number of parameters).
+  std::vector<bool> updated(count, false);
+  for (const StateUpdate &u : fn.updates())
+    updated[u.state.index] = true;
+  std::vector<std::vector<size_t>> readers(count);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!plan.isKernel(nodes[i]))
+      continue;
+    for (ValueId r : storageReadBy(fn, plan, nodes[i]))
+      if (updated[r.index] && (readers[r.index].empty() || readers[r.index].back() != i))
+        readers[r.index].push_back(i);
+  }
+  std::vector<bool> state(count, false);
   for (const StateUpdate &u : fn.updates()) {
     const Node *d = fn.definingNode(u.value);
     if (u.value == u.state || !d || !plan.isKernel(*d) || !isElementwise(d->op) ||
@@ -137,18 +151,14 @@ void planInPlace(const Function &fn, const EmitOptions &options, KernelPlan &pla
         readAtEnd[u.state.index] || readAtEnd[u.value.index] || !(fn.type(u.value) == fn.type(u.state)))
       continue;
     size_t k = size_t(plan.nodeIndex[u.value.index]);
-    std::vector<bool> state(count, false);
     state[u.state.index] = true;
     bool safe = true;
-    for (size_t i = 0; i < nodes.size() && safe; ++i) {
-      if (!plan.isKernel(nodes[i]))
-        continue;
-      std::vector<ValueId> reads = storageReadBy(fn, plan, nodes[i]);
-      if (std::find(reads.begin(), reads.end(), u.state) == reads.end())
-        continue;
-      if (i > k || (plan.groupEnd[i] == plan.groupEnd[k] && !readsDirectly(fn, plan, nodes[i], state)))
+    for (size_t i : readers[u.state.index])
+      if (i > k || (plan.groupEnd[i] == plan.groupEnd[k] && !readsDirectly(fn, plan, nodes[i], state))) {
         safe = false;
-    }
+        break;
+      }
+    state[u.state.index] = false;
     if (safe)
       plan.inPlace[u.value.index] = int64_t(u.state.index);
   }

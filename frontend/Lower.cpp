@@ -205,6 +205,9 @@ Val Lowerer::lowerCall(const Expr &e, const std::string &assignName) {
 /// A `def` call: its parameters bind to the arguments in a fresh scope; parameters created
 /// inside are prefixed with the name the call is assigned to (or `<def>_<n>`).
 Val Lowerer::lowerDefCall(const Expr &e, const DefDecl &d, const std::string &assignName) {
+  if (fn_.nodes().size() > kMaxLoweredOps)
+    return fail(e.loc, fmt::format("the model expands to more than {} operations at this call of '{}'",
+                                   kMaxLoweredOps, d.name));
   std::vector<ValueId> args;
   for (const ExprPtr &arg : e.args) {
     ValueId v = tensor(lowerExpr(*arg));
@@ -285,6 +288,10 @@ std::optional<LoweredModel> Lowerer::run(const ModelDecl &model, int64_t batch) 
   // One statement; false when it failed (its error is reported).
   auto lowerStatement = [&](const Stmt &s) -> bool {
     b_.setLoc(s.loc);
+    if (fn_.nodes().size() > kMaxLoweredOps) {
+      (void)fail(s.loc, fmt::format("the model expands to more than {} operations here", kMaxLoweredOps));
+      return false;
+    }
     switch (s.kind) {
     case Stmt::Kind::Input:
     case Stmt::Kind::Target: {

@@ -22,6 +22,12 @@ namespace nnc {
 
 enum class LowerMode { Train, Eval, Predict };
 
+/// The most operations a lowered model function may have. `def` calls and layers expand as
+/// they are lowered, so a few lines can ask for an exponential graph (each `def` calling the
+/// previous one twice); lowering checks the count at every `def` call and statement and
+/// stops with an error at the call that crosses it. A 10,000-layer MLP has about 40,000.
+inline constexpr size_t kMaxLoweredOps = 500'000;
+
 struct LowerOptions {
   LowerMode mode = LowerMode::Train;
   int64_t batch = 0;       ///< binds B; 0 = the train block's `batch`, else 32

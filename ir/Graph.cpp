@@ -40,15 +40,14 @@ ValueId Function::addArgument(std::string name, TensorType type, ArgRole role, b
                               std::string init, SourceLoc loc) {
   ValueId id{static_cast<uint32_t>(values_.size())};
   values_.push_back({ValueSlot::Arg, static_cast<uint32_t>(args_.size())});
+  argByName_.emplace(name, static_cast<uint32_t>(args_.size()));
   args_.push_back({std::move(name), std::move(type), role, trainable, std::move(init), loc, id});
   return id;
 }
 
 const Argument *Function::findArgument(std::string_view name) const {
-  for (const Argument &a : args_)
-    if (a.name == name)
-      return &a;
-  return nullptr;
+  auto it = argByName_.find(name);
+  return it == argByName_.end() ? nullptr : &args_[it->second];
 }
 
 ValueId Function::appendNode(Node node) {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -169,6 +170,8 @@ private:
   };
   std::string name_;
   std::vector<Argument> args_;
+  /// Argument index by name (the first of that name), so findArgument is not a linear scan.
+  std::map<std::string, uint32_t, std::less<>> argByName_;
   std::vector<Node> nodes_;
   std::vector<ValueSlot> values_;
   std::vector<FunctionResult> results_;

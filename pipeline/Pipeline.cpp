@@ -15,6 +15,7 @@
 #include "passes/optimize/GraphPasses.h"
 #include "passes/training/TrainStep.h"
 #include "runtime/exec/Executable.h"
+#include "runtime/exec/Memory.h"
 #include "runtime/exec/ThreadPool.h"
 #include "support/ReadFile.h"
 
@@ -89,7 +90,9 @@ Result<std::unique_ptr<Compilation>> Compilation::fromSource(std::string name, s
 }
 
 Result<std::unique_ptr<Compilation>> Compilation::fromFile(const std::string &path, CompileSettings settings) {
-  auto text = readFile(path);
+  ReadOptions source;
+  source.maxBytes = kMaxSourceBytes;
+  auto text = readFile(path, source);
   if (!text)
     return text.error();
   return fromSource(path, std::move(*text), std::move(settings));
@@ -285,12 +288,38 @@ Result<std::string> Compilation::llvmText(bool assembly) {
   return *kept;
 }
 
+Result<void> Compilation::checkMemory() {
+  auto plans = kernelPlan();
+  if (!plans)
+    return plans.error();
+  MemoryNeeds need = memoryNeeds(*optimizedGraphs_, **plans);
+  uint64_t limit = memoryLimit();
+  if (need.total() <= limit)
+    return {};
+  std::string what = fmt::format("batch {} needs {} of memory, more than the {} ({} bytes) this machine "
+                                 "allows (physical memory, ulimit, $NNC_MAX_MEMORY); a smaller batch needs less",
+                                 batch_, need.describe(), formatBytes(limit), limit);
+  if (settings_.train.batch > 0)
+    return Error{"--" + what};
+  // Name where the batch size came from: the flag, or the train block's setting.
+  if (front_ && settings_.train.batch <= 0 && !front_->program.trains.empty())
+    for (const TrainSetting &s : front_->program.trains.front().settings)
+      if (s.name == "batch") {
+        DiagnosticEngine diags(front_->source.get());
+        diags.error(s.loc, what);
+        return errorFrom(diags);
+      }
+  return Error{"the default " + what};
+}
+
 Result<Executable *> Compilation::executable() {
   if (executable_)
     return executable_.get();
   auto m = optimizedGraphs();
   if (!m)
     return m.error();
+  if (auto fits = checkMemory(); !fits)
+    return fits.error();
   CompileOptions co;
   co.jit = settings_.jit;
   co.threads = std::max(1, settings_.threads);

@@ -131,13 +131,17 @@ public:
   Result<const std::vector<KernelPlan> *> kernelPlan();
   /// CompileStage::LlvmIr and CompileStage::Assembly: the optimized LLVM IR or the machine code as text.
   Result<std::string> llvmText(bool assembly);
-  /// CompileStage::Executable: every optimized function compiled and loaded; owned by the Compilation.
+  /// CompileStage::Executable: every optimized function compiled and loaded; owned by the
+  /// Compilation. A module that needs more memory than the machine allows is refused first.
   Result<Executable *> executable();
 
 private:
   struct Front; // the checked program, shared by the compilations of one source
   Compilation() = default;
   Error errorFrom(const DiagnosticEngine &diags) const;
+  /// An Error, located at the batch size's origin, when running the optimized graphs needs
+  /// more memory than memoryLimit() (runtime/exec/Memory.h) allows.
+  Result<void> checkMemory();
 
   std::shared_ptr<const Front> front_;
   CompileSettings settings_;

@@ -7,19 +7,18 @@
 //===----------------------------------------------------------------------------------------===//
 #include "runtime/exec/Executable.h"
 
-#include "support/AtomicFile.h"
+#include "runtime/exec/ObjectCache.h"
 #include "runtime/exec/ThreadPool.h"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Support/MemoryBuffer.h>
-#include <llvm/Support/xxhash.h>
+#include <llvm/TargetParser/Triple.h>
 
 #include <fmt/format.h>
 
-#include <filesystem>
-
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -70,29 +69,29 @@ emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int thre
 }
 
 /// Machine code for `module`: from the object cache when the same IR was compiled for the same
-/// target before, else optimized, generated and stored there. `hit` tells which.
+/// target and options before (and the entry verifies, see ObjectCache.h), else optimized,
+/// generated and stored there. `times.fromCache` tells which.
 static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Module &module, Jit &jit,
-                                                                     bool useCache, CompileTimes::Object &times) {
+                                                                     const CompileOptions &options,
+                                                                     CompileTimes::Object &times) {
   auto now = [] { return std::chrono::steady_clock::now(); };
   auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
   auto start = now();
-  bool &hit = times.fromCache;
-  std::string cachePath;
-  if (useCache) {
-    std::string dir = objectCacheDir();
-    if (!dir.empty()) {
-      std::string key = Jit::printIR(module) + "\n" + jit.cpu().str() + "\n" + jit.features().str() +
-                        "\n" + NNC_VERSION;
-      cachePath = fmt::format("{}/{:016x}.o", dir, llvm::xxh3_64bits(llvm::StringRef(key)));
+  times.fromCache = false;
+  std::string dir = options.useCache ? objectCacheDir() : std::string();
+  CacheKey key{};
+  if (!dir.empty()) {
+    std::string jitOptions = fmt::format("O{} vectorize={}", options.jit.optLevel, options.jit.vectorize);
+    key = objectCacheKey(Jit::printIR(module), jit.triple().str(), jit.cpu(), jit.features(), jitOptions);
+    auto cached = loadCachedObject(dir, key);
+    if (!cached)
+      std::fprintf(stderr, "nnc: warning: %s; compiling again\n", cached.message().c_str());
+    else if (*cached) {
+      times.fromCache = true;
+      times.loadMs = ms(start, now());
+      return llvm::MemoryBuffer::getMemBufferCopy(**cached, module.getName());
     }
   }
-  hit = false;
-  if (!cachePath.empty())
-    if (auto cached = llvm::MemoryBuffer::getFile(cachePath); cached) {
-      hit = true;
-      times.loadMs = ms(start, now());
-      return std::move(*cached);
-    }
   auto optimizing = now();
   if (llvm::Error e = jit.optimize(module))
     return e;
@@ -103,8 +102,8 @@ static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Modul
     return bytes.takeError();
   times.machineCodeMs = ms(generating, now());
   std::string_view view(bytes->data(), bytes->size());
-  if (!cachePath.empty())
-    (void)writeFileAtomically(cachePath, view); // a cache that cannot be written is no error
+  if (!dir.empty())
+    storeCachedObject(dir, key, view); // a cache that cannot be written is no error
   return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(view.data(), view.size()), module.getName());
 }
 
@@ -130,7 +129,7 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
   exe->times_.emitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - emitting).count();
   for (auto [m, times] : {std::pair<llvm::Module *, CompileTimes::Object *>{&gemmModule, &exe->times_.gemm},
                           {&llvmModule, &exe->times_.model}}) {
-    auto object = objectFor(*m, **jit, options.useCache, *times);
+    auto object = objectFor(*m, **jit, options, *times);
     if (!object)
       return fromLlvm(object.takeError());
     if (llvm::Error e = (*jit)->addObject(std::move(*object)))
@@ -149,24 +148,6 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
   exe->jit_ = std::move(*jit);
   exe->compileSeconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return exe;
-}
-
-std::string objectCacheDir() {
-  const char *off = std::getenv("NNC_CACHE");
-  if (off && (std::string_view(off) == "off" || std::string_view(off) == "0"))
-    return {};
-  std::string dir;
-  if (const char *d = std::getenv("NNC_CACHE_DIR"); d && *d)
-    dir = d;
-  else if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
-    dir = std::string(x) + "/nnc";
-  else if (const char *h = std::getenv("HOME"); h && *h)
-    dir = std::string(h) + "/.cache/nnc";
-  else
-    return {};
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  return ec ? std::string() : dir;
 }
 
 CompiledFunction *Executable::function(const std::string &name) {

@@ -12,6 +12,7 @@
 #include "codegen/Emitter.h"
 #include "codegen/Jit.h"
 #include "codegen/KernelPlan.h"
+#include "runtime/exec/ObjectCache.h"
 #include "ir/Graph.h"
 #include "support/Result.h"
 
@@ -58,11 +59,6 @@ struct CompileOptions {
   /// ignored).
   std::vector<std::string> disabledPasses;
 };
-
-/// Where compiled objects are kept, keyed by a hash of the unoptimized LLVM IR, the target CPU
-/// and features and the nnc version: $NNC_CACHE_DIR, else $XDG_CACHE_HOME/nnc, else
-/// ~/.cache/nnc. Empty when caching is off (NNC_CACHE=off) or no directory can be made.
-std::string objectCacheDir();
 
 /// Where a compile's time went, in milliseconds. Each of the two objects (the GEMM routines,
 /// shared by every model on this CPU, and the model's functions) is either loaded from the

@@ -743,6 +743,20 @@ Result<Checkpoint> Trainer::readCheckpoint(const std::string &path, const std::v
   if (auto it = ckpt->metadata.find(checkpoint_keys::kModel);
       it != ckpt->metadata.end() && it->second != modelName_)
     return Error{fmt::format("{}: the checkpoint is of model '{}', not '{}'", path, it->second, modelName_)};
+  // A tensor the model does not have means the file is not what the caller thinks it is.
+  // Another optimizer's slots of a parameter ("W.velocity" of W) are not unknown: --init-from
+  // starts a new run, perhaps with another optimizer.
+  auto known = [&](const std::string &name) {
+    size_t dot = name.rfind('.');
+    return state_.count(name) || name == kFeatureShift || name == kFeatureFactor ||
+           (dot != std::string::npos && state_.count(name.substr(0, dot)));
+  };
+  if (!allowUnknownTensors_)
+    for (const auto &[name, t] : ckpt->tensors)
+      if (!known(name))
+        return Error{fmt::format("{}: the checkpoint has a tensor '{}' that model '{}' does not have "
+                                 "(--allow-unknown-tensors ignores it)",
+                                 path, name, modelName_)};
   for (const std::string &name : names) {
     auto it = ckpt->tensors.find(name);
     if (it == ckpt->tensors.end())

@@ -176,6 +176,9 @@ public:
   /// the optimizer's slots and the counters keep their initial values. The feature map is
   /// restored when the checkpoint has one.
   Result<std::map<std::string, std::string>> loadParameters(const std::string &path);
+  /// Whether load() and loadParameters() accept a checkpoint with tensors the model does not
+  /// have (ignoring them); by default such a checkpoint is an Error.
+  void setAllowUnknownTensors(bool allow) { allowUnknownTensors_ = allow; }
   /// True when every state tensor holds only finite values.
   bool stateIsFinite() const;
 
@@ -222,6 +225,7 @@ private:
 
   /// The checked program and the run's settings; each batch size derives its compilation.
   std::unique_ptr<Compilation> source_;
+  bool allowUnknownTensors_ = false;
   std::string modelName_;
   bool hasCorrect_ = false;
   int64_t labelsPerExample_ = 1; ///< class labels per example (a label per time step: T)

@@ -3,36 +3,100 @@
 
 #include "codegen/Emitter.h"
 #include "passes/optimize/PassManager.h"
+#include "support/AtomicFile.h"
+#include "support/ReadFile.h"
 
 #include <fmt/format.h>
 
 #include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 
 namespace nnc::driver {
 
 std::optional<std::string> readFile(const std::string &path) {
-  // A directory opens as a stream that reads nothing; it must not compile as an empty model.
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    fmt::print(stderr, "nnc: error: cannot open '{}': {}\n", path, std::strerror(EISDIR));
+  ReadOptions options;
+  options.maxBytes = kMaxSourceBytes;
+  options.allowStdin = true;
+  auto text = nnc::readFile(path, options);
+  if (!text) {
+    fmt::print(stderr, "nnc: error: {}\n", text.message());
     return std::nullopt;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    fmt::print(stderr, "nnc: error: cannot open '{}': {}\n", path, std::strerror(errno));
-    return std::nullopt;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
-    fmt::print(stderr, "nnc: error: cannot read '{}'\n", path);
-    return std::nullopt;
-  }
-  return ss.str();
+  return std::move(*text);
+}
+
+CLI::Validator integerIn(int64_t min, int64_t max) {
+  return CLI::Validator(
+      [min, max](std::string &text) -> std::string {
+        int64_t value = 0;
+        const char *end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (ec == std::errc::result_out_of_range)
+          return fmt::format("{} is out of range: it must be from {} to {}", text, min, max);
+        if (ec != std::errc() || ptr != end)
+          return fmt::format("'{}' is not a whole number", text);
+        if (value < min || value > max)
+          return fmt::format("{} is out of range: it must be from {} to {}", text, min, max);
+        return {};
+      },
+      fmt::format("INT in [{} - {}]", min, max));
+}
+
+CLI::Validator unsignedInteger() {
+  return CLI::Validator(
+      [](std::string &text) -> std::string {
+        uint64_t value = 0;
+        const char *end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (ec == std::errc::result_out_of_range)
+          return fmt::format("{} is out of range: it must be from 0 to {}", text, UINT64_MAX);
+        if (ec != std::errc() || ptr != end)
+          return fmt::format("'{}' is not a whole number from 0 to {}", text, UINT64_MAX);
+        return {};
+      },
+      "UINT");
+}
+
+CLI::Validator finitePositive() {
+  return CLI::Validator(
+      [](std::string &text) -> std::string {
+        char *end = nullptr;
+        errno = 0;
+        double value = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size())
+          return fmt::format("'{}' is not a number", text);
+        if (!std::isfinite(value) || errno == ERANGE)
+          return fmt::format("{} is not a finite number", text);
+        if (value <= 0)
+          return fmt::format("{} must be greater than 0", text);
+        return {};
+      },
+      "FLOAT > 0");
+}
+
+CLI::Validator nonEmpty() {
+  return CLI::Validator([](std::string &text) { return text.empty() ? std::string("an empty value") : std::string(); },
+                        "TEXT");
+}
+
+CLI::Validator inputFile(bool allowStdin) {
+  return CLI::Validator(
+      [allowStdin](std::string &path) -> std::string {
+        auto ok = checkInputPath(path, allowStdin);
+        return ok ? std::string() : ok.message();
+      },
+      "FILE");
+}
+
+CLI::Validator outputFile() {
+  return CLI::Validator(
+      [](std::string &path) -> std::string {
+        auto ok = checkOutputPath(path);
+        return ok ? std::string() : ok.message();
+      },
+      "FILE");
 }
 
 int reportError(const Error &error) {

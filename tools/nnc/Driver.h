@@ -23,9 +23,26 @@ namespace nnc::driver {
 
 enum ExitCode { kOk = 0, kUserError = 1, kUsageError = 2 };
 
-/// Reads a whole file; on failure prints why ("cannot open 'x': No such file") and returns
-/// nullopt.
+/// Reads a whole model file (a regular file of at most kMaxSourceBytes, or "-" for standard
+/// input); on failure prints why ("cannot open 'x': No such file") and returns nullopt.
 std::optional<std::string> readFile(const std::string &path);
+
+/// Command-line validators (CLI11 checks, so a failure is a usage error, exit 2, before any
+/// work starts). Numbers must be written whole: "1e3", "12abc", "nan", "inf" and values that
+/// overflow are refused, never rounded or saturated.
+/// An integer from `min` to `max`.
+CLI::Validator integerIn(int64_t min, int64_t max);
+/// An integer from 0 to 2^64-1 (seeds).
+CLI::Validator unsignedInteger();
+/// A finite number greater than 0 (learning rates).
+CLI::Validator finitePositive();
+/// Any text but the empty string (data specs such as "x.npy,y.npy" or "fashion-mnist").
+CLI::Validator nonEmpty();
+/// A path to read: not empty; an existing regular file ("-" too when `allowStdin`).
+CLI::Validator inputFile(bool allowStdin = false);
+/// A path to write: not empty, its directory exists and is writable, and it is not an existing
+/// directory, device, FIFO or socket (support/AtomicFile.h's checkOutputPath).
+CLI::Validator outputFile();
 
 /// Prints a failure of the pipeline or the runtime: diagnostics as they are rendered
 /// ("file:line:col: error: ..."), other messages after "nnc: error:" (or "nnc:" for an internal

@@ -22,6 +22,7 @@
 #include <csignal>
 #include <thread>
 #include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ struct CommonOptions {
   std::string modelName;
   int64_t batch = 0;
   std::string initFrom;
+  bool allowUnknownTensors = false;
   /// The help of --init-from: train reads only the weights; eval and predict the trained model.
   std::string initFromHelp = "the trained model: this checkpoint's parameters (.safetensors)";
   uint64_t seed = 0;
@@ -49,17 +51,21 @@ struct CommonOptions {
   std::vector<std::string> disabledPasses;
 
   void attach(CLI::App *app) {
-    app->add_option("file", file, "the model (.nn)")->required();
+    app->add_option("file", file, "the model (.nn)")->required()->check(inputFile());
     app->add_option("--data", data,
                     "training data: fashion-mnist, FILE.csv, IMAGES.idx,LABELS.idx or X.npy,Y.npy "
-                    "(default: the train block's `data`)");
+                    "(default: the train block's `data`)")
+        ->check(nonEmpty());
     app->add_option("--normalize", normalize, "feature preparation: auto, none, scale, standardize, minmax")
         ->check(CLI::IsMember({"auto", "none", "scale", "standardize", "minmax"}));
     app->add_option("--model", modelName, "the model to use when the file has several");
-    app->add_option("--batch", batch, "minibatch size (overrides the train block)")->check(CLI::PositiveNumber);
-    app->add_option("--init-from", initFrom, initFromHelp);
+    app->add_option("--batch", batch, "minibatch size (overrides the train block)")
+        ->check(integerIn(1, std::numeric_limits<int64_t>::max()));
+    app->add_option("--init-from", initFrom, initFromHelp)->check(inputFile());
+    app->add_flag("--allow-unknown-tensors", allowUnknownTensors,
+                  "load a checkpoint that has tensors the model does not have (they are ignored)");
     app->add_option("--threads", threads, "threads for large matrix products (default: all cores)")
-        ->check(CLI::Range(1, 256));
+        ->check(integerIn(1, 256));
     app->add_option("--disable-pass", disabledPasses, "skip this graph or code generation pass (repeatable; "
                     "nnc --passes=list shows them)")
         ->check(CLI::Validator(
@@ -141,6 +147,7 @@ Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char 
   auto trainer = Trainer::fromFile(o.file, o.settings());
   if (!trainer)
     return trainer.error();
+  (*trainer)->setAllowUnknownTensors(o.allowUnknownTensors);
   if (auto e = (*trainer)->loadParameters(o.initFrom); !e)
     return e.error();
   std::optional<Dataset> unused;
@@ -174,26 +181,28 @@ public:
                     "CONTINUE the run saved in this checkpoint: parameters, optimizer state, counters, "
                     "position in the epoch, schedule and data preparation, exactly as if it had not "
                     "stopped; --epochs is the run's total")
-        ->excludes(sub->get_option("--init-from"));
-    sub->add_option("--test-data", common_.testData, "test data, evaluated after every epoch");
+        ->excludes(sub->get_option("--init-from"))
+        ->check(inputFile());
+    sub->add_option("--test-data", common_.testData, "test data, evaluated after every epoch")->check(nonEmpty());
     sub->add_option("--epochs", epochs_, "passes over the training data (with --resume: the run's total)")
-        ->check(CLI::PositiveNumber);
-    sub->add_option("--lr", lr_, "learning rate")->check(CLI::PositiveNumber);
+        ->check(integerIn(1, std::numeric_limits<int64_t>::max()));
+    sub->add_option("--lr", lr_, "learning rate")->check(finitePositive());
     sub->add_option("--optimizer", optimizer_, "sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
         ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}));
     sub->add_option("--seed", common_.seed, "seed of initialization, shuffling and dropout")
+        ->check(unsignedInteger())
         ->each([this](const std::string &) { common_.seedGiven = true; });
     shuffleOption_ = sub->add_flag("--shuffle,!--no-shuffle", shuffleFlag_,
                                    "shuffle the examples every epoch (default: the train block's `shuffle`, else on)");
-    sub->add_option("--save", save_, "write the trained state to this checkpoint (.safetensors)");
-    sub->add_option("--log", log_, "write per-epoch learning curves to this CSV file");
+    sub->add_option("--save", save_, "write the trained state to this checkpoint (.safetensors)")->check(outputFile());
+    sub->add_option("--log", log_, "write per-epoch learning curves to this CSV file")->check(outputFile());
     sub->add_option("--log-every", logEvery_, "print the loss of every N-th train step, at full precision")
         ->check(CLI::PositiveNumber);
     sub->add_option("--on-nonfinite", onNonFinite_,
                     "when a step's loss or state is NaN or infinite: stop (the default: report the first op "
                     "that produced it and keep the state before the step) or skip (that minibatch)")
         ->check(CLI::IsMember({"stop", "skip"}));
-    sub->add_option("--plot", plot_, "draw the learning curves into this SVG file");
+    sub->add_option("--plot", plot_, "draw the learning curves into this SVG file")->check(outputFile());
     sub->add_flag("--quiet", quiet_, "print only the final result");
     sub->footer("Example:\n  nnc train examples/iris.nn --data examples/iris.csv\n"
                 "  nnc train examples/fashion_mlp.nn --data fashion-mnist --log run.csv --plot run.svg\n"
@@ -302,6 +311,7 @@ public:
                                 "carry over (use --init-from to start a new run from its weights)",
                                 resume_, opt->second, c.optimizerName));
     }
+    t.setAllowUnknownTensors(common_.allowUnknownTensors);
     if (!resume_.empty()) {
       if (auto r = t.load(resume_); !r)
         return fail(r.message());
@@ -514,7 +524,9 @@ public:
   CLI::App *attach(CLI::App &app) override {
     CLI::App *sub = app.add_subcommand("predict", "write a trained model's output for every example");
     common_.attach(sub);
-    sub->add_option("--out", out_, "where to write the predictions: FILE.npy or FILE.csv")->required();
+    sub->add_option("--out", out_, "where to write the predictions: FILE.npy or FILE.csv")
+        ->required()
+        ->check(outputFile());
     sub->footer("Example:\n  nnc predict examples/iris.nn --init-from iris.safetensors --data examples/iris.csv --out probs.csv");
     return sub;
   }

@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <limits>
 #include <map>
 
 using namespace nnc;
@@ -201,7 +202,7 @@ int main(int argc, char **argv) {
   bool listBuiltins = false;
   CompileSettings settings;
   std::string passesFlag;
-  app.add_option("file", file, "the model (.nn), or textual IR (.nnir)");
+  app.add_option("file", file, "the model (.nn), or textual IR (.nnir); - reads standard input");
   app.add_option("--emit", emit,
                  "print a stage's output and stop: ast (syntax tree), ir (the model's graph), "
                  "grad (train step, eval and predict graphs), opt (the same after the graph passes), llvm (their optimized LLVM IR), "
@@ -210,7 +211,7 @@ int main(int argc, char **argv) {
   app.add_option("-x", language, "the input language: nn or nnir (default: by file extension)")
       ->check(CLI::IsMember({"nn", "nnir"}));
   app.add_option("--batch", settings.train.batch, "minibatch size B (overrides the train block)")
-      ->check(CLI::PositiveNumber);
+      ->check(integerIn(1, std::numeric_limits<int64_t>::max()));
   app.add_option("--model", settings.modelName, "the model to compile when the file has several");
   AotFlags aot;
   int64_t seed = -1, epochs = 0;
