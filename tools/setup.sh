@@ -9,6 +9,7 @@ packages=(
   llvm-19-dev llvm-19-tools           # LLVM 19 (ORC JIT) and FileCheck for golden tests
   libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev
   dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist/
+  openmpi-bin libopenmpi-dev          # MPI, for data-parallel training (docs/DISTRIBUTED.md)
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-torch python3-numpy libopenblas0-pthread)

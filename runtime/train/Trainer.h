@@ -17,11 +17,20 @@
 // per epoch. Losses over a data set are the mean of the per-batch losses weighted by their
 // number of examples, which is the exact mean when the loss is a mean over the minibatch.
 //
+// Data-parallel training: given a Communicator of several processes (runtime/dist/), every
+// process builds the same Trainer; each step, each process computes the gradients of its shard
+// of the global minibatch (`batch` rows split over the processes), the gradients are summed
+// over the processes in one allreduce, and every process applies the same update, so the state
+// stays identical everywhere. trainEpoch, evaluate, step, save and load are then collective:
+// every process calls them in the same order. See docs/DISTRIBUTED.md.
+//
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
 #include "frontend/TrainBlock.h"
 #include "pipeline/Pipeline.h"
+#include "runtime/dist/Communicator.h"
+#include "runtime/data/Batching.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/HostTensor.h"
 #include "runtime/data/Preprocess.h"
@@ -49,6 +58,16 @@ struct EvalStats {
   double accuracy = 0;  ///< fraction correct, when hasAccuracy
   bool hasAccuracy = false;
   size_t examples = 0;
+  /// trainEpoch stopped early at its `stop` flag (in data-parallel training: that of any process).
+  bool stopped = false;
+};
+
+/// What data-parallel training spent on communication (Trainer::communicationStats).
+struct CommunicationStats {
+  uint64_t steps = 0;       ///< data-parallel train steps taken
+  uint64_t allreduces = 0;  ///< allreduce calls made by those steps (one per step)
+  double seconds = 0;       ///< wall time inside those allreduce calls
+  size_t bytesPerStep = 0;  ///< the size of the step's one buffer: gradients and counters
 };
 
 /// Called after each train step with (steps done in the epoch, steps in the epoch, running mean
@@ -60,15 +79,26 @@ public:
   ~Trainer();
   /// Compiles the model in the file at `path`; `settings` override its train block and choose
   /// the passes, threads and JIT options (pipeline/Pipeline.h).
-  static Result<std::unique_ptr<Trainer>> fromFile(const std::string &path, const CompileSettings &settings);
+  /// `comm` spans the processes of a data-parallel run; null or one process trains alone.
+  static Result<std::unique_ptr<Trainer>> fromFile(const std::string &path, const CompileSettings &settings,
+                                                   std::shared_ptr<Communicator> comm = nullptr);
   /// Compiles the model in `text`; `name` is used in diagnostics (`name:line:col: error: ...`).
   static Result<std::unique_ptr<Trainer>> fromSource(const std::string &name, std::string text,
-                                                     const CompileSettings &settings);
+                                                     const CompileSettings &settings,
+                                                     std::shared_ptr<Communicator> comm = nullptr);
   /// Trains the program of `source` (a Compilation of a .nn program; its later stages are not
   /// used: each batch size gets its own, sharing the checked program). Its settings'
   /// stepsPerEpoch is the first number of steps per epoch compiled for, so a caller that knows
   /// the data set's size compiles the step once.
-  static Result<std::unique_ptr<Trainer>> fromCompilation(std::unique_ptr<Compilation> source);
+  static Result<std::unique_ptr<Trainer>> fromCompilation(std::unique_ptr<Compilation> source,
+                                                          std::shared_ptr<Communicator> comm = nullptr);
+
+  /// The processes this Trainer trains with (one, by default).
+  Communicator &communicator() const { return *comm_; }
+  /// True when it trains data-parallel over several processes.
+  bool dataParallel() const { return comm_->size() > 1; }
+  /// Time and calls spent in the gradient allreduce (data-parallel training only).
+  const CommunicationStats &communicationStats() const { return commStats_; }
 
   /// The train block with the settings' overrides applied.
   const TrainConfig &config() const;
@@ -86,7 +116,9 @@ public:
   Result<void> setStepsPerEpoch(int64_t steps);
 
   /// One train step on `rows` examples: features row-major, labels as i32 class indices or
-  /// f32 targets as the model's target expects. Updates the state in place.
+  /// f32 targets as the model's target expects. Updates the state in place. Data-parallel:
+  /// collective; the rows are this process's shard (any size, 0 included), the step is over
+  /// the rows of all processes, and the result is their mean loss and total correct.
   Result<StepResult> step(std::span<const float> features, std::span<const int32_t> classLabels,
                           std::span<const float> targets, size_t rows);
   /// One epoch over `data` in the shuffled order of `epoch` (seeded); stops early, after the
@@ -125,11 +157,14 @@ private:
   struct State; // one state buffer
   struct BatchProgram; // the program compiled for one minibatch size
   Trainer() = default;
+  /// The minibatch size this process computes: `batch`, or its shard of it.
+  int64_t localBatch() const;
   Result<BatchProgram *> batchProgram(int64_t batch);
   Result<void> compileBatchProgram(int64_t batch, BatchProgram &v);
   Result<void> initState(const class Function &fn);
   Result<void> call(BatchProgram &v, CompiledFunction *fn, const std::string &which);
-  Result<size_t> stage(BatchProgram &v, const Dataset &data, const class Batcher &batcher, size_t b);
+  Result<size_t> stage(BatchProgram &v, const Dataset &data, const class Batcher &batcher, size_t b,
+                       Shard shard);
   /// Loss (weighted by rows) and correct rows summed over the minibatches run so far.
   struct BatchTotals {
     double lossSum = 0, correct = 0;
@@ -138,7 +173,24 @@ private:
   /// Runs `train_step` (when `training`) or `eval` on minibatch `b` of `batcher` and adds its
   /// results to `totals`.
   Result<void> runBatch(const Dataset &data, const class Batcher &batcher, size_t b, bool training,
-                        BatchTotals &totals);
+                        BatchTotals &totals, Shard shard);
+  Result<void> loadCheckpoint(const struct Checkpoint &ckpt, const std::string &path);
+  Result<void> saveLocal(const std::string &path, int64_t epochsDone) const;
+
+  // Data-parallel training (DataParallel.cpp).
+  /// After the first compile: the gradient buffer's layout, and rank 0's state everywhere.
+  Result<void> setUpDataParallel();
+  /// The step's exchange: this process's gradients (from `v`, staged with `rows` rows; none
+  /// when `v` is null or `local` failed) summed with all others', then the update. `stopHere`
+  /// asks every process to stop after this step; `stopAll` says whether any did.
+  Result<StepResult> exchangeStep(BatchProgram *v, size_t rows, Result<void> local, bool stopHere, bool &stopAll);
+  Result<EvalStats> trainEpochDataParallel(const Dataset &data, uint64_t epoch, const ProgressFn &progress,
+                                           const std::atomic<bool> *stop);
+  Result<EvalStats> evaluateDataParallel(const Dataset &data);
+  /// Batchnorm running statistics: the mean over the processes, so all hold the same.
+  void averageRunningStats();
+  /// Offsets the random-number counter by this process's rank (sign +1), or back (-1).
+  void shiftRngCounter(int sign);
   /// The mean loss and accuracy of `totals`.
   EvalStats statsOf(const BatchTotals &totals) const;
 
@@ -154,6 +206,15 @@ private:
   std::vector<std::string> params_;
   std::map<int64_t, std::unique_ptr<BatchProgram>> programs_;
   std::optional<FeatureTransform> featureMap_;
+
+  std::shared_ptr<Communicator> comm_;
+  CommunicationStats commStats_;
+  /// The one buffer a data-parallel step sums: each parameter's gradient at its offset (in
+  /// floats, 16-aligned), then the step's counters from gradTail_.
+  std::vector<float> bucket_;
+  std::map<std::string, size_t> gradOffset_;
+  size_t gradTail_ = 0;
+  std::vector<std::string> runningStats_; ///< float state train_grad updates (batchnorm)
 };
 
 } // namespace nnc

@@ -4,6 +4,12 @@
 // per-epoch loss and accuracy, with a progress bar on a terminal. Flags override the `train`
 // block. `nnc eval` and `nnc predict` run a trained checkpoint on data.
 //
+// Under `mpirun -np N` (built with MPI) the commands run data-parallel (docs/DISTRIBUTED.md):
+// every process runs the same command; only rank 0 prints, logs, plots and writes files. Each
+// step that can fail is agreed between the processes (Communicator::agree), so an error on one
+// stops all of them and rank 0 prints it; Ctrl-C, or SIGTERM, which mpirun sends every process
+// when it is interrupted, stops all of them after the same step.
+//
 //===----------------------------------------------------------------------------------------===//
 #include "runtime/data/DataSource.h"
 #include "runtime/records/LearningCurves.h"
@@ -111,21 +117,40 @@ Result<FeatureTransform> loadData(const CommonOptions &o, const TrainConfig &con
 }
 
 /// For eval and predict: the model with its trained state, and the data to run it on.
-Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char *command, Dataset &data) {
+Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char *command, Dataset &data,
+                                             std::shared_ptr<Communicator> comm) {
   if (o.initFrom.empty())
     return Error{fmt::format("{} needs the trained state: --init-from CHECKPOINT", command)};
-  auto trainer = Trainer::fromFile(o.file, o.settings());
+  auto trainer = Trainer::fromFile(o.file, o.settings(), comm);
   if (!trainer)
     return trainer.error();
   if (auto e = (*trainer)->load(o.initFrom); !e)
     return e.error();
   std::optional<Dataset> unused;
-  if (auto r = loadData(o, (*trainer)->config(), data, unused, false, (*trainer)->featureTransform()); !r)
-    return r.error();
+  auto r = loadData(o, (*trainer)->config(), data, unused, false, (*trainer)->featureTransform());
+  if (auto agreed = comm->agree(r ? Result<void>() : Result<void>(r.error())); !agreed)
+    return agreed.error();
   return trainer;
 }
 
 int fail(const std::string &message) { return reportError(Error{message}); }
+
+/// The processes of this run (one unless started by mpirun); an Error when MPI is needed but
+/// not built in.
+Result<std::shared_ptr<Communicator>> processes() {
+  static std::weak_ptr<Communicator> made; // MPI is initialized once per process
+  if (auto existing = made.lock())
+    return existing;
+  auto world = worldCommunicator();
+  if (world)
+    made = *world;
+  return world;
+}
+
+/// An error every process knows of (agreed): rank 0 prints it; all exit with the same status.
+int failAll(const Communicator &comm, const std::string &message) {
+  return comm.isLeader() ? fail(message) : kUserError;
+}
 
 class TrainCommand : public Command {
 public:
@@ -149,6 +174,13 @@ public:
   }
 
   int run() override {
+    auto world = processes();
+    if (!world)
+      return fail(world.message());
+    std::shared_ptr<Communicator> comm = *world;
+    const bool leader = comm->isLeader();
+    auto agreed = [&](Result<void> r) { return comm->agree(std::move(r)); };
+    auto failed = [&](const Error &e) { return failAll(*comm, e.message); };
     CompileSettings settings = common_.settings();
     if (epochs_ > 0)
       settings.train.epochs = epochs_;
@@ -158,40 +190,51 @@ public:
       settings.train.optimizer = optimizer_;
     // The data first: with its size known, the step (and its schedule) compiles once.
     auto source = Compilation::fromFile(common_.file, settings);
-    if (!source)
-      return fail(source.message());
+    if (auto r = agreed(source ? Result<void>() : Result<void>(source.error())); !r)
+      return failed(r.error());
     const TrainConfig &c = (*source)->trainConfig();
     Dataset train;
     std::optional<Dataset> test;
     auto map = loadData(common_, c, train, test, true);
-    if (!map)
-      return fail(map.message());
+    if (auto r = agreed(map ? Result<void>() : Result<void>(map.error())); !r)
+      return failed(r.error());
     int64_t steps = (static_cast<int64_t>(train.size()) + c.batch - 1) / c.batch;
-    auto trainer = Trainer::fromCompilation((*source)->withBatch(c.batch, std::max<int64_t>(1, steps)));
+    auto trainer = Trainer::fromCompilation((*source)->withBatch(c.batch, std::max<int64_t>(1, steps)), comm);
     if (!trainer)
-      return fail(trainer.message());
+      return failed(trainer.error());
     Trainer &t = **trainer;
     t.setFeatureTransform(*map);
-    if (auto r = t.checkData(train); !r)
-      return fail(r.message());
+    if (auto r = agreed(t.checkData(train)); !r)
+      return failed(r.error());
     int64_t startEpoch = 0;
     if (!common_.initFrom.empty()) {
       auto e = t.load(common_.initFrom);
       if (!e)
-        return fail(e.message());
+        return failed(e.error());
     }
     std::optional<LearningCurveLog> log;
-    if (!log_.empty())
+    if (!log_.empty() && leader)
       log.emplace(log_);
-    fmt::print("training '{}' on {} examples{}: {} epochs, batch {}, {}, seed {}\n", t.modelName(), train.size(),
-               test ? fmt::format(" ({} test)", test->size()) : std::string(), c.epochs, c.batch,
-               describeOptimizer(c), c.seed);
+    if (leader)
+      fmt::print("training '{}' on {} examples{}: {} epochs, batch {}, {}, seed {}{}\n", t.modelName(), train.size(),
+                 test ? fmt::format(" ({} test)", test->size()) : std::string(), c.epochs, c.batch,
+                 describeOptimizer(c), c.seed,
+                 t.dataParallel() ? fmt::format(", data-parallel over {}", comm->describe()) : std::string());
     std::fflush(stdout);
     std::signal(SIGINT, onInterrupt);
-    bool tty = isTerminal() && !quiet_;
+    if (t.dataParallel()) // mpirun stops its processes with SIGTERM when it is interrupted
+      std::signal(SIGTERM, onInterrupt);
+    // Whether any process was interrupted: all stop at the same point.
+    auto interrupted = [&] {
+      bool any = comm->any(gInterrupted.load());
+      if (any)
+        gInterrupted.store(true);
+      return any;
+    };
+    bool tty = isTerminal() && !quiet_ && leader;
     std::vector<EpochRecord> records;
     int64_t epoch = startEpoch;
-    for (; epoch < startEpoch + c.epochs && !gInterrupted.load(); ++epoch) {
+    for (; epoch < startEpoch + c.epochs && !interrupted(); ++epoch) {
       auto begin = std::chrono::steady_clock::now();
       ProgressFn progress;
       if (tty)
@@ -205,7 +248,9 @@ public:
         };
       auto stats = t.trainEpoch(train, uint64_t(epoch), progress, &gInterrupted);
       if (!stats)
-        return fail(stats.message());
+        return failed(stats.error());
+      if (stats->stopped) // here or, data-parallel, on another process
+        gInterrupted.store(true);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
       EpochRecord rec;
       rec.epoch = epoch + 1;
@@ -219,7 +264,7 @@ public:
       if (test) {
         auto ev = t.evaluate(*test);
         if (!ev)
-          return fail(ev.message());
+          return failed(ev.error());
         rec.testLoss = ev->loss;
         line += fmt::format("  test loss {:.4f}", ev->loss);
         if (ev->hasAccuracy) {
@@ -232,43 +277,53 @@ public:
       bool lastEpoch = epoch + 1 == startEpoch + c.epochs;
       if (tty)
         fmt::print("\r{:<100}\r", "");
-      if (!quiet_ && (tty || lastEpoch || c.epochs <= 50 || (epoch + 1) % std::max<int64_t>(1, c.epochs / 20) == 0))
+      if (leader && !quiet_ && (tty || lastEpoch || c.epochs <= 50 || (epoch + 1) % std::max<int64_t>(1, c.epochs / 20) == 0))
         fmt::print("{}\n", line);
       std::fflush(stdout);
+      Result<void> written;
       if (log)
-        if (auto r = log->append(rec); !r)
-          return fail(r.message());
-      if (!plot_.empty())
-        if (auto r = writeCurvesSvg(plot_, curvesFromRecords(records), t.modelName()); !r)
-          return fail(r.message());
+        written = log->append(rec);
+      if (written && !plot_.empty() && leader)
+        written = writeCurvesSvg(plot_, curvesFromRecords(records), t.modelName());
+      if (auto r = agreed(std::move(written)); !r)
+        return failed(r.error());
     }
     // An epoch cut short by Ctrl-C does not count as done.
-    int64_t completed = gInterrupted.load() ? epoch - 1 : epoch;
-    if (gInterrupted.load())
+    const bool stopped = interrupted();
+    int64_t completed = stopped ? epoch - 1 : epoch;
+    if (stopped && leader)
       fmt::print("\ninterrupted in epoch {}; keeping the state after its last step\n", epoch);
     // Final figures over whole data sets, with dropout off and batchnorm on running statistics.
     auto final = t.evaluate(train);
     if (!final)
-      return fail(final.message());
+      return failed(final.error());
     std::string summary = fmt::format("final: train loss {:.4f}", final->loss);
     if (final->hasAccuracy)
       summary += fmt::format("  train accuracy {}", percent(final->accuracy));
     if (test) {
       auto ev = t.evaluate(*test);
       if (!ev)
-        return fail(ev.message());
+        return failed(ev.error());
       summary += fmt::format("  test loss {:.4f}", ev->loss);
       if (ev->hasAccuracy)
         summary += fmt::format("  test accuracy {}", percent(ev->accuracy));
     }
-    fmt::print("{}\n", summary);
-    fmt::print("compile {:.2f} s\n", t.compileSeconds());
+    if (leader) {
+      fmt::print("{}\n", summary);
+      fmt::print("compile {:.2f} s\n", t.compileSeconds());
+      if (t.dataParallel()) {
+        const CommunicationStats &cs = t.communicationStats();
+        fmt::print("allreduce: {} calls of {} bytes, {:.3f} ms per step\n", cs.allreduces, cs.bytesPerStep,
+                   cs.steps ? 1e3 * cs.seconds / double(cs.steps) : 0.0);
+      }
+    }
     if (!save_.empty()) {
       if (auto r = t.save(save_, completed); !r)
-        return fail(r.message());
-      fmt::print("saved {}\n", save_);
+        return failed(r.error());
+      if (leader)
+        fmt::print("saved {}\n", save_);
     }
-    return gInterrupted.load() ? 130 : kOk;
+    return stopped ? 130 : kOk;
   }
 
 private:
@@ -297,14 +352,20 @@ public:
     return sub;
   }
   int run() override {
+    auto world = processes();
+    if (!world)
+      return fail(world.message());
+    std::shared_ptr<Communicator> comm = *world;
     Dataset data;
-    auto trainer = loadTrained(common_, "eval", data);
+    auto trainer = loadTrained(common_, "eval", data, comm);
     if (!trainer)
-      return fail(trainer.message());
+      return failAll(*comm, trainer.message());
     Trainer &t = **trainer;
-    auto ev = t.evaluate(data);
+    auto ev = t.evaluate(data); // sharded over the processes, the counts summed
     if (!ev)
-      return fail(ev.message());
+      return failAll(*comm, ev.message());
+    if (!comm->isLeader())
+      return kOk;
     fmt::print("{} examples  loss {:.4f}", ev->examples, ev->loss);
     if (ev->hasAccuracy)
       fmt::print("  accuracy {}", percent(ev->accuracy));
@@ -330,11 +391,18 @@ public:
       fmt::print(stderr, "nnc: error: --out must name a .npy or .csv file\n");
       return kUsageError;
     }
+    auto world = processes();
+    if (!world)
+      return fail(world.message());
+    std::shared_ptr<Communicator> comm = *world;
     Dataset data;
-    auto trainer = loadTrained(common_, "predict", data);
+    auto trainer = loadTrained(common_, "predict", data, comm);
     if (!trainer)
-      return fail(trainer.message());
+      return failAll(*comm, trainer.message());
     Trainer &t = **trainer;
+    // Every process holds the same model; rank 0 alone predicts and writes.
+    if (!comm->isLeader())
+      return kOk;
     std::vector<int64_t> shape;
     auto values = t.predict(data, shape);
     if (!values)

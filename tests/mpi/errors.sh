@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Data-parallel runs stop together: an error on one process stops all of them with that error
+# shown once (and never hangs: ctest's timeout would fail the test), a batch too small to split
+# is a clear error, and an interrupt on one process stops every process after the same step,
+# with one checkpoint written.
+#
+# usage: errors.sh NNC SOURCE_DIR WORK_DIR
+set -uo pipefail
+nnc=$1 src=$2 work=$3
+mkdir -p "$work"
+cd "$work"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+export LSAN_OPTIONS="suppressions=$src/tests/mpi/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+status=0
+fail() { echo "FAIL: $*"; status=1; }
+model=$src/examples/iris.nn data=$src/examples/iris.csv
+
+# 1. Process 1 cannot read its data (MPMD launch: the second process gets another --data).
+out=$(timeout 120 mpirun --oversubscribe -np 1 "$nnc" train "$model" --data "$data" --epochs 1 --quiet : \
+      -np 1 "$nnc" train "$model" --data missing.csv --epochs 1 --quiet 2>&1)
+rc=$?
+echo "$out"
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "a data error on process 1: exit status $rc"
+[ "$(grep -c 'error: process 1: .*missing.csv' <<<"$out")" = 1 ] || fail "the error of process 1 is not shown exactly once"
+
+# 2. A minibatch smaller than the number of processes.
+out=$(timeout 120 mpirun --oversubscribe -np 2 "$nnc" train "$model" --data "$data" --batch 1 --quiet 2>&1)
+rc=$?
+echo "$out"
+[ $rc -eq 1 ] || fail "--batch 1 over 2 processes: exit status $rc, expected 1"
+[ "$(grep -c 'cannot be split over 2 processes' <<<"$out")" = 1 ] || fail "the batch error is not shown exactly once"
+
+# 3. SIGINT to one process: all stop after the same step, rank 0 saves, the state is whole.
+rm -f int.safetensors
+mpirun --oversubscribe -np 2 "$nnc" train "$model" --data "$data" --epochs 1000000 --threads 1 \
+  --quiet --save int.safetensors > int.log 2>&1 &
+launcher=$!
+ranks=""
+for _ in $(seq 1 200); do
+  ranks=$(pgrep -P "$launcher" || true) # the two nnc processes mpirun started
+  [ "$(wc -w <<<"$ranks")" = 2 ] && grep -q '^training' int.log && break
+  sleep 0.1
+done
+last=$(tail -n1 <<<"$ranks")
+if [ -n "$last" ]; then
+  kill -INT "$last"
+else
+  fail "the two processes did not start"
+fi
+# They must stop within a minute; otherwise end them and fail.
+for _ in $(seq 1 600); do kill -0 "$launcher" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$launcher" 2>/dev/null; then
+  kill -TERM "$launcher"
+  fail "the interrupted run did not stop"
+fi
+wait "$launcher"
+cat int.log
+grep -q '^interrupted in epoch' int.log || fail "no interruption reported"
+[ "$(grep -c '^saved int.safetensors' int.log)" = 1 ] || fail "not exactly one checkpoint written"
+[ -s int.safetensors ] || fail "no checkpoint"
+exit $status
