@@ -42,7 +42,7 @@ for _ in $(seq 1 200); do
   [ "$(wc -w <<<"$ranks")" = 2 ] && grep -q '^training' int.log && break
   sleep 0.1
 done
-sleep 0.5 # rank 0 printed its first line: the handlers are in place (set just after it)
+sleep 0.5 # rank 0 printed its first line: the handlers are in place (set just before it)
 last=$(tail -n1 <<<"$ranks")
 if [ -n "$last" ]; then
   kill -INT "$last"

@@ -215,15 +215,15 @@ public:
     std::optional<LearningCurveLog> log;
     if (!log_.empty() && leader)
       log.emplace(log_);
+    std::signal(SIGINT, onInterrupt);
+    if (t.dataParallel()) // mpirun stops its processes with SIGTERM when it is interrupted
+      std::signal(SIGTERM, onInterrupt);
     if (leader)
       fmt::print("training '{}' on {} examples{}: {} epochs, batch {}, {}, seed {}{}\n", t.modelName(), train.size(),
                  test ? fmt::format(" ({} test)", test->size()) : std::string(), c.epochs, c.batch,
                  describeOptimizer(c), c.seed,
                  t.dataParallel() ? fmt::format(", data-parallel over {}", comm->describe()) : std::string());
     std::fflush(stdout);
-    std::signal(SIGINT, onInterrupt);
-    if (t.dataParallel()) // mpirun stops its processes with SIGTERM when it is interrupted
-      std::signal(SIGTERM, onInterrupt);
     // Whether any process was interrupted: all stop at the same point.
     auto interrupted = [&] {
       bool any = comm->any(gInterrupted.load());
