@@ -3,7 +3,7 @@
 # (momentum) and Adam, `mpirun -np 2 nnc train` and `nnc train` with the same global minibatch
 # must end with the same parameters and optimizer state within relative 1e-5 (the sums are
 # taken in another order). Batches that split unevenly over the processes and a final partial
-# minibatch are included. Dropout is off in these models.
+# minibatch are included, and a run resumed with --init-from. Dropout is off in these models.
 #
 # usage: equivalence.sh NNC COMPARE_CHECKPOINTS SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -36,10 +36,11 @@ awk 'BEGIN {
 }' > cnn8.csv
 
 status=0
-run_case() { # name model data optimizer batch
+run_case() { # name model data optimizer batch [more nnc train flags]
   local name=$1 model=$2 data=$3 optimizer=$4 batch=$5
+  shift 5
   local args=(train "$model" --data "$data" --optimizer "$optimizer" --batch "$batch" --epochs 2
-              --threads 1 --quiet)
+              --threads 1 --quiet "$@")
   "$nnc" "${args[@]}" --save "one-$name.safetensors" > "one-$name.log"
   "${mpirun[@]}" "$nnc" "${args[@]}" --save "two-$name.safetensors" > "two-$name.log"
   echo "== $name: 1 process vs 2 processes"
@@ -50,5 +51,7 @@ run_case() { # name model data optimizer batch
 run_case mlp-adam "$src/examples/iris.nn" "$src/examples/iris.csv" adam 16   # 150 = 9*16 + 6
 run_case mlp-sgd  "$src/examples/iris.nn" "$src/examples/iris.csv" momentum 15  # 8 + 7 rows
 run_case cnn-sgd  "$src/tests/mpi/cnn8.nn" cnn8.csv momentum 16            # 100 = 6*16 + 4
+# Resumed from a checkpoint, which rank 0 reads and sends to the other process.
+run_case mlp-resume "$src/examples/iris.nn" "$src/examples/iris.csv" adam 16 --init-from one-mlp-adam.safetensors
 run_case cnn-adam "$src/tests/mpi/cnn8.nn" cnn8.csv adam 13                # 7 + 6 rows, 9 left
 exit $status
