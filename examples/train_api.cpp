@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
               100 * eval->accuracy, static_cast<long long>(t.stepCount()));
 
   if (!checkpoint.empty()) {
-    if (auto saved = t.save(checkpoint, epochs); !saved) {
+    if (auto saved = t.save(checkpoint); !saved) {
       std::fprintf(stderr, "%s\n", saved.message().c_str());
       return 1;
     }

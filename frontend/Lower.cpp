@@ -19,6 +19,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace nnc {
 
 double lowering::literalValue(const Expr &e) {
@@ -79,9 +81,9 @@ ValueId Lowerer::applyOp(const Builtin &bi, std::vector<ValueId> operands, const
     else if (!v || p.type == ParamType::Tensor)
       continue;
     else if (p.type == ParamType::Int)
-      attrs.set(attr, static_cast<int64_t>(literalValue(*v)));
+      attrs.set(attr, static_cast<int64_t>(literal(*v)));
     else if (p.type == ParamType::Number)
-      attrs.set(attr, literalValue(*v));
+      attrs.set(attr, literal(*v));
     else if (p.type == ParamType::Bool)
       attrs.set(attr, v->number != 0);
   }
@@ -113,7 +115,7 @@ std::string Lowerer::initText(const Expr &e) {
   std::string args;
   for (const BuiltinParam &p : b->params)
     if (const Expr *v = bound.get(p.name))
-      args += fmt::format("{}{}", args.empty() ? "" : ",", literalValue(*v));
+      args += fmt::format("{}{}", args.empty() ? "" : ",", literal(*v));
   return fmt::format("{}({})", e.text, args);
 }
 
@@ -193,6 +195,19 @@ Val Lowerer::lowerDefCall(const Expr &e, const DefDecl &d, const std::string &as
   std::vector<ValueId> args;
   for (const ExprPtr &arg : e.args)
     args.push_back(tensor(lowerExpr(*arg)));
+  // Literal arguments, and size parameters of the caller passed on, bind the size parameters.
+  std::unordered_map<std::string, const Expr *> sizes;
+  for (size_t i = 0; i < d.params.size() && i < e.args.size(); ++i) {
+    const Expr &arg = *e.args[i];
+    if (arg.kind == Expr::Kind::Name) {
+      if (auto it = sizeArgs_.find(arg.text); it != sizeArgs_.end())
+        sizes[d.params[i].first] = it->second;
+    } else if (arg.kind == Expr::Kind::Number ||
+               (arg.kind == Expr::Kind::Unary && arg.args[0]->kind == Expr::Kind::Number)) {
+      sizes[d.params[i].first] = &arg;
+    }
+  }
+  auto savedSizes = std::exchange(sizeArgs_, std::move(sizes));
   auto savedScope = std::move(scope_);
   auto savedPoison = std::move(poisoned_);
   std::string savedPrefix = prefix_;
@@ -216,11 +231,13 @@ Val Lowerer::lowerDefCall(const Expr &e, const DefDecl &d, const std::string &as
     scope_ = std::move(savedScope);
     poisoned_ = std::move(savedPoison);
     prefix_ = savedPrefix;
+    sizeArgs_ = std::move(savedSizes);
     throw;
   }
   scope_ = std::move(savedScope);
   poisoned_ = std::move(savedPoison);
   prefix_ = savedPrefix;
+  sizeArgs_ = std::move(savedSizes);
   if (!result)
     fail(d.nameLoc, fmt::format("function '{}' has no 'return'", d.name));
   return *result;

@@ -81,6 +81,9 @@ private:
   /// Parameters by full name (`h1.weight`), visible everywhere for penalties.
   std::unordered_map<std::string, ValueId> params_;
   std::string prefix_; ///< prepended to parameter names inside `def` calls
+  /// Inside a `def` call: its parameters whose arguments are number literals, bound to them
+  /// (Sema has checked that every size parameter gets one).
+  std::unordered_map<std::string, const Expr *> sizeArgs_;
   std::map<std::string, int> layerCount_;
   int dropoutSites_ = 0;
   ValueId rngCounter_;
@@ -116,13 +119,21 @@ private:
   }
 
   // --- literal arguments ---------------------------------------------------------------------
+  /// The number `e` stands for: a literal, or a size parameter of the `def` being expanded
+  /// (bound to its call's literal argument).
+  double literal(const Expr &e) const {
+    if (e.kind == Expr::Kind::Name)
+      if (auto it = sizeArgs_.find(e.text); it != sizeArgs_.end())
+        return literalValue(*it->second);
+    return literalValue(e);
+  }
   int64_t intArg(const BoundArgs &a, std::string_view name, int64_t def) {
     const Expr *e = a.get(name);
-    return e ? static_cast<int64_t>(literalValue(*e)) : def;
+    return e ? static_cast<int64_t>(literal(*e)) : def;
   }
   double numArg(const BoundArgs &a, std::string_view name, double def) {
     const Expr *e = a.get(name);
-    return e ? literalValue(*e) : def;
+    return e ? literal(*e) : def;
   }
   bool boolArg(const BoundArgs &a, std::string_view name, bool def) {
     const Expr *e = a.get(name);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <functional>
+#include <map>
 #include <unordered_map>
 
 namespace nnc {
@@ -107,6 +108,7 @@ public:
       checkModel(m);
     for (const TrainDecl &t : prog_.trains)
       checkTrain(t);
+    checkSizeArguments();
   }
 
 private:
@@ -115,6 +117,75 @@ private:
   std::unordered_map<std::string, const DefDecl *> defs_;
   std::unordered_map<std::string, Symbol> scope_;
   bool inDef_ = false;
+  const DefDecl *currentDef_ = nullptr;
+  /// A `def` parameter used where a compile-time number is needed (a size, a rate): where, and
+  /// as which argument of which builtin.
+  struct SizeUse {
+    SourceLoc loc;
+    std::string what;
+    bool integer = true;
+  };
+  /// Per def, its size parameters by name.
+  std::unordered_map<const DefDecl *, std::map<std::string, SizeUse>> sizeParams_;
+  /// Every call of a def, with the def it is written in (null in a model).
+  std::vector<std::pair<const DefDecl *, const Expr *>> defCalls_;
+
+  bool isParamOf(const DefDecl *d, const std::string &name) const {
+    if (!d)
+      return false;
+    for (const auto &[p, loc] : d->params)
+      if (p == name)
+        return true;
+    return false;
+  }
+
+  /// The arguments of size parameters are checked at each call, once every def's size
+  /// parameters are known: an integer literal (a number for a rate), or a size parameter of the
+  /// def the call is written in, passed on.
+  void checkSizeArguments() {
+    for (bool changed = true; changed;) { // a def passing its parameter to another def's size
+      changed = false;
+      for (const auto &[caller, call] : defCalls_) {
+        const DefDecl *callee = defs_.at(call->text);
+        auto &sizes = sizeParams_[callee];
+        for (size_t i = 0; i < callee->params.size() && i < call->args.size(); ++i) {
+          auto use = sizes.find(callee->params[i].first);
+          const Expr &arg = *call->args[i];
+          if (use == sizes.end() || arg.kind != Expr::Kind::Name || !isParamOf(caller, arg.text))
+            continue;
+          std::string what = use->second.what;
+          if (what.find(" (through") == std::string::npos)
+            what += fmt::format(" (through '{}')", callee->name);
+          changed |= sizeParams_[caller].emplace(arg.text, SizeUse{arg.loc, what, use->second.integer}).second;
+        }
+      }
+    }
+    for (const auto &[caller, call] : defCalls_) {
+      const DefDecl *callee = defs_.at(call->text);
+      const auto &sizes = sizeParams_[callee];
+      for (size_t i = 0; i < callee->params.size() && i < call->args.size(); ++i) {
+        auto use = sizes.find(callee->params[i].first);
+        if (use == sizes.end())
+          continue;
+        const Expr &arg = *call->args[i];
+        if (arg.kind == Expr::Kind::Name && isParamOf(caller, arg.text))
+          continue;
+        const Expr *lit = arg.kind == Expr::Kind::Unary && arg.args[0]->kind == Expr::Kind::Number ? arg.args[0].get()
+                          : arg.kind == Expr::Kind::Number                                          ? &arg
+                                                                                                    : nullptr;
+        const std::string &param = callee->params[i].first;
+        if (!lit || (use->second.integer && !lit->isInteger)) {
+          diags_.error(arg.loc, fmt::format("'{}' of '{}' is its {}, so it must be a compile-time {}, found '{}'",
+                                            param, callee->name, use->second.what,
+                                            use->second.integer ? "integer" : "number", exprToSource(arg)));
+          diags_.note(use->second.loc, fmt::format("'{}' is used as {} here", param, use->second.what));
+        } else if (use->second.integer && (lit != &arg || lit->number > double(kMaxDim))) {
+          diags_.error(arg.loc, fmt::format("'{}' of '{}' is its {}: {} is not a size from 1 to {}", param,
+                                            callee->name, use->second.what, exprToSource(arg), kMaxDim));
+        }
+      }
+    }
+  }
 
   void redefinition(SourceLoc loc, SourceLoc prev, std::string_view what, std::string_view name) {
     diags_.error(loc, fmt::format("redefinition of {} '{}'", what, name));
@@ -235,6 +306,7 @@ private:
   void checkDef(const DefDecl &d) {
     scope_.clear();
     inDef_ = true;
+    currentDef_ = &d;
     for (const auto &[name, loc] : d.params)
       define(name, loc, false);
     bool returned = false;
@@ -264,6 +336,7 @@ private:
     if (!returned)
       diags_.error(d.nameLoc, fmt::format("function '{}' has no 'return'", d.name));
     inDef_ = false;
+    currentDef_ = nullptr;
   }
 
   /// A function may not call itself, directly or through others: calls are expanded inline.
@@ -374,7 +447,9 @@ private:
       if (!e.kwargs.empty())
         diags_.error(e.kwargs[0].nameLoc,
                      fmt::format("function '{}' takes positional arguments only", d.name));
-      else if (e.args.size() != d.params.size())
+      else
+        defCalls_.emplace_back(inDef_ ? currentDef_ : nullptr, &e);
+      if (e.kwargs.empty() && e.args.size() != d.params.size())
         diags_.error(e.loc, fmt::format("function '{}' takes {} argument{} but {} {} given", d.name,
                                         d.params.size(), d.params.size() == 1 ? "" : "s", e.args.size(),
                                         e.args.size() == 1 ? "was" : "were"));
@@ -435,6 +510,13 @@ private:
         return a.args[0].get();
       return a.kind == Expr::Kind::Number ? &a : nullptr;
     };
+    // A def's parameter given where a number is needed is a size parameter: its argument is
+    // checked at each call (checkSizeArguments).
+    if ((type == ParamType::Int || type == ParamType::Number) && inDef_ && arg.kind == Expr::Kind::Name &&
+        isParamOf(currentDef_, arg.text)) {
+      sizeParams_[currentDef_].emplace(arg.text, SizeUse{arg.loc, fmt::format("'{}'", name), type == ParamType::Int});
+      return;
+    }
     switch (type) {
     case ParamType::Tensor:
       checkExpr(arg);

@@ -9,6 +9,8 @@
 
 #include "frontend/Builtins.h"
 
+#include <fmt/format.h>
+
 namespace nnc {
 
 namespace {
@@ -86,6 +88,16 @@ std::optional<TrainConfig> readTrainBlock(const Program &program, DiagnosticEngi
         c.testData = v.text;
       }
     }
+  // One hyper-parameter written twice: the optimizer's own weight_decay and the block's.
+  if (!program.trains.empty())
+    for (const TrainSetting &s : program.trains.front().settings)
+      if (s.name == "weight_decay")
+        if (auto it = c.optimizerArgs.find("weight_decay"); it != c.optimizerArgs.end() && it->second != c.weightDecay) {
+          diags.error(s.loc, fmt::format("weight_decay {} contradicts the optimizer's weight_decay = {}: give it "
+                                         "once, in the optimizer or in the train block",
+                                         c.weightDecay, it->second));
+          return std::nullopt;
+        }
   if (!resolve(c, diags, c.optimizerLoc, c.scheduleLoc))
     return std::nullopt;
   return c;
@@ -98,6 +110,8 @@ bool applyTrainOverrides(TrainConfig &c, const TrainOverrides &o, DiagnosticEngi
     c.seed = *o.seed;
   if (o.epochs)
     c.epochs = *o.epochs;
+  if (o.shuffle)
+    c.shuffle = *o.shuffle;
   bool optimizerChanged = false;
   if (o.optimizer && *o.optimizer != c.optimizerName) {
     c.optimizerName = *o.optimizer;

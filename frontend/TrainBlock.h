@@ -51,6 +51,7 @@ struct TrainOverrides {
   std::optional<std::string> optimizer;
   std::optional<double> lr;
   std::optional<int64_t> epochs;
+  std::optional<bool> shuffle;
 };
 
 /// Reads the train block of `program` (the defaults when there is none) and resolves its

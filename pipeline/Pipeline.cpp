@@ -12,6 +12,7 @@
 #include "frontend/Sema.h"
 #include "ir/TextParser.h"
 #include "ir/Verifier.h"
+#include "passes/optimize/GraphPasses.h"
 #include "passes/training/TrainStep.h"
 #include "runtime/exec/Executable.h"
 #include "runtime/exec/ThreadPool.h"
@@ -51,6 +52,12 @@ Result<void> checkPassNames(const CompileSettings &settings) {
 }
 
 Error Compilation::errorFrom(const DiagnosticEngine &diags) const { return Error{diags.renderAll()}; }
+
+std::string Compilation::renderError(SourceLoc loc, const std::string &message) const {
+  DiagnosticEngine diags(front_ ? front_->source.get() : nullptr);
+  diags.error(loc, message);
+  return diags.renderAll();
+}
 
 Result<std::unique_ptr<Compilation>> Compilation::fromSource(std::string name, std::string text,
                                                              CompileSettings settings) {
@@ -184,6 +191,14 @@ Result<const Module *> Compilation::trainingGraphs() {
     for (const TrainSetting &s : block.settings)
       step.settingLocs[s.name] = s.loc;
   }
+  // Stable forms before the backward graph is derived: the gradient of log(softmax z) taken
+  // through 1 / softmax z is NaN where softmax underflows, that of log_softmax z is not.
+  // The stabilize pass runs again on the whole module with the other graph passes.
+  bool stabilizing = settings_.optimize && std::find(settings_.disabledPasses.begin(), settings_.disabledPasses.end(),
+                                                      "stabilize") == settings_.disabledPasses.end();
+  if (stabilizing)
+    for (Function &fn : lowered.functions())
+      stabilize(fn);
   const auto &fns = lowered.functions();
   auto built = buildTrainingModule(fns[0], fns[1], fns[2], step);
   if (auto *d = std::get_if<Diagnostic>(&built)) {

@@ -104,6 +104,9 @@ public:
   bool hasProgram() const { return front_ != nullptr; }
   /// Rendered warnings of the frontend (empty when none); errors fail the creation instead.
   const std::string &warnings() const;
+  /// `message` as an error at `loc` of the source, rendered with the source line and a caret
+  /// (`file:line:col: error: ...`); without a location or a .nn source, "error: ..." alone.
+  std::string renderError(SourceLoc loc, const std::string &message) const;
   /// CompileStage::Ast: the checked syntax tree. Only with hasProgram().
   const Program &ast() const;
   /// The train block, resolved, with the settings' overrides. Only with hasProgram().

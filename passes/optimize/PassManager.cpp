@@ -22,7 +22,7 @@ const Pass kPasses[] = {
     {"simplify", "algebraic identities (x*1, x+0, transpose of transpose, ...) and constant folding",
      simplify},
     {"stabilize", "stable forms: log(softmax) -> log_softmax, log(sigmoid x) -> -softplus(-x), "
-                  "log(1+x) -> log1p",
+                  "log(1-sigmoid x) -> -softplus(x), log(1+x) -> log1p (also before autodiff)",
      stabilize},
     {"cse", "common-subexpression elimination by structural hashing", eliminateCommonSubexpressions},
     {"dce", "dead-code elimination: remove nodes that reach no result or update", eliminateDeadCode},

@@ -1,7 +1,9 @@
 //===- Stabilize.cpp - Numerically stable forms of log expressions --------------------------===//
 //
 // Rewrites a logarithm of an expression that can round to 0 or 1 into an op that computes the
-// logarithm directly. It runs before fusion, which would otherwise fuse the unstable form.
+// logarithm directly. It runs on the forward graphs before the backward graph is derived (so
+// the gradient is that of the stable form: pipeline/Pipeline.cpp), and again with the other
+// graph passes, before fusion, which would otherwise fuse the unstable form.
 // Each rule is exact in real arithmetic and more accurate in floating point.
 //
 //===----------------------------------------------------------------------------------------===//
@@ -27,6 +29,13 @@ const std::vector<Rule> &stabilizeRules() {
       rule("log-sigmoid", op(K::Log, op(K::Sigmoid, X)), [](Rewriter &rw, const Match &m) {
         return rw.create(K::Neg, {rw.create(K::Softplus, {rw.create(K::Neg, {m[X]})})});
       }),
+      // log(1 - sigmoid(x)) -> -softplus(x)
+      //   (1 - sigmoid x = sigmoid(-x) rounds to 0 for x >> 0; the second half of a
+      //   hand-written binary cross-entropy). The 1 is a constant or a broadcast scalar one.
+      rule("log-one-minus-sigmoid", op(K::Log, op(K::Sub, splat(1.0), op(K::Sigmoid, X))),
+           [](Rewriter &rw, const Match &m) { return rw.create(K::Neg, {rw.create(K::Softplus, {m[X]})}); }),
+      rule("log-one-minus-sigmoid", op(K::Log, op(K::Sub, op(K::Broadcast, splat(1.0)), op(K::Sigmoid, X))),
+           [](Rewriter &rw, const Match &m) { return rw.create(K::Neg, {rw.create(K::Softplus, {m[X]})}); }),
       // log(1 + x) -> log1p(x)   (1 + x rounds to 1 for |x| below half an ulp of 1)
       rule("log1p", op(K::Log, op(K::Add, splat(1.0), X)), [](Rewriter &rw, const Match &m) {
         return rw.create(K::Log1p, {m[X]});

@@ -82,6 +82,7 @@ Result<size_t> Batcher::fillRows(size_t b, size_t firstRow, size_t count, const 
   const size_t rows = count, F = data_.featureSize(), T = data_.targetSize();
   const bool classes = data_.labelKind == LabelKind::Class;
   const size_t K = classes ? static_cast<size_t>(data_.numClasses()) : 0;
+  const size_t L = classes ? data_.labelsPerExample() : 0;
   auto sizeError = [&](const char *what, size_t have, size_t want) {
     return Error{fmt::format("batch buffer '{}' has {} elements, expected {}", what, have, want)};
   };
@@ -96,8 +97,10 @@ Result<size_t> Batcher::fillRows(size_t b, size_t firstRow, size_t count, const 
   };
   if (out.features.size() != rows * F)
     return sizeError("features", out.features.size(), rows * F);
-  if (auto e = classBuffer("classLabels", out.classLabels.size(), rows))
+  if (auto e = classBuffer("classLabels", out.classLabels.size(), rows * L))
     return *e;
+  if (L != 1 && (!out.classValues.empty() || !out.oneHot.empty()))
+    return Error{fmt::format("the data has {} class labels per example: they are read as i32 labels only", L)};
   if (auto e = classBuffer("classValues", out.classValues.size(), rows))
     return *e;
   if (auto e = classBuffer("oneHot", out.oneHot.size(), rows * K))
@@ -113,9 +116,11 @@ Result<size_t> Batcher::fillRows(size_t b, size_t firstRow, size_t count, const 
       std::memcpy(&out.targets[r * T], &data_.targets[i * T], T * sizeof(float));
     if (!classes)
       continue;
-    int32_t label = data_.classLabels[i];
     if (!out.classLabels.empty())
-      out.classLabels[r] = label;
+      std::memcpy(&out.classLabels[r * L], &data_.classLabels[i * L], L * sizeof(int32_t));
+    if (L != 1)
+      continue;
+    int32_t label = data_.classLabels[i];
     if (!out.classValues.empty())
       out.classValues[r] = static_cast<float>(label);
     if (!out.oneHot.empty()) {

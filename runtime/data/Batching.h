@@ -41,7 +41,7 @@ std::vector<size_t> shuffledOrder(size_t n, uint64_t seed, uint64_t epoch);
 /// target-labelled data, `targets`.
 struct BatchBuffers {
   std::span<float> features;      ///< r * featureSize() floats
-  std::span<int32_t> classLabels; ///< r class indices
+  std::span<int32_t> classLabels; ///< r * labelsPerExample() class indices
   std::span<float> classValues;   ///< r floats: the class index as a number
   std::span<float> oneHot;        ///< r * numClasses() floats: 1 at the label, 0 elsewhere
   std::span<float> targets;       ///< r * targetSize() floats

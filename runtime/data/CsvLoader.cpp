@@ -151,6 +151,9 @@ Result<Dataset> parseCsv(std::string_view text, std::string_view name, const Csv
   Dataset ds;
   ds.featureShape = {static_cast<int64_t>(columns - 1)};
   ds.features.reserve(data.size() * (columns - 1));
+  ds.featureSource = ds.labelSource = std::string(name);
+  for (const Row &row : data)
+    ds.exampleLines.push_back(static_cast<uint32_t>(row.line));
   for (const Row &row : data)
     for (size_t c = 0; c < columns; ++c) {
       if (c == labelCol)

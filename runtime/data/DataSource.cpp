@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace nnc {
 
 namespace {
@@ -52,9 +54,40 @@ std::optional<Normalization> parseNormalization(const std::string &text) {
 }
 
 Result<FeatureTransform> normalizeFeatures(Dataset &train, Dataset *test, Normalization how,
-                                           const std::string &spec) {
-  if (how == Normalization::Auto)
-    how = isImageSource(spec) ? Normalization::Scale : Normalization::Standardize;
+                                           const std::string &spec, bool integerInput,
+                                           std::string *description) {
+  std::string what;
+  bool wholeNumbers = !train.features.empty(), zeroOne = wholeNumbers;
+  for (float x : train.features) {
+    wholeNumbers = wholeNumbers && x == std::nearbyint(x);
+    zeroOne = zeroOne && (x == 0.0f || x == 1.0f);
+  }
+  if (integerInput) {
+    how = Normalization::None;
+    what = "left as they are (an integer input: ids are never normalized)";
+  } else if (how == Normalization::Auto) {
+    if (isImageSource(spec)) {
+      how = Normalization::Scale;
+    } else if (zeroOne) {
+      how = Normalization::None;
+      what = "left as they are (every value is 0 or 1: one-hot or binary features)";
+    } else {
+      how = Normalization::Standardize;
+      if (wholeNumbers)
+        what = "standardized with the training set's mean and deviation; warning: every value is a whole number "
+               "(ids or counts?): an embedding needs an i32 input, and --normalize none keeps them";
+    }
+  }
+  if (what.empty())
+    switch (how) {
+    case Normalization::None:
+    case Normalization::Auto: what = "left as they are (--normalize none)"; break;
+    case Normalization::Scale: what = "scaled by 1/255 (pixel values to [0, 1])"; break;
+    case Normalization::Standardize: what = "standardized with the training set's mean and deviation"; break;
+    case Normalization::MinMax: what = "scaled to [0, 1] with the training set's minimum and maximum"; break;
+    }
+  if (description)
+    *description = what;
   FeatureTransform map;
   size_t fs = train.featureSize();
   switch (how) {

@@ -29,9 +29,18 @@ enum class Normalization { Auto, None, Scale, Standardize, MinMax };
 /// "auto", "none", "scale", "standardize" or "minmax".
 std::optional<Normalization> parseNormalization(const std::string &text);
 
-/// Prepares `train` and, with the same map, `test` (may be null). Auto scales pixel data
-/// (an IDX or built-in image source, `spec`) by 1/255 and standardizes everything else.
+/// Prepares `train` and, with the same map, `test` (may be null). Auto, per input:
+///   - an integer input (`integerInput`: the model declares it i32, e.g. token ids for an
+///     embedding) is never changed, whatever `how` says;
+///   - pixel data (an IDX or built-in image source, `spec`) is scaled by 1/255;
+///   - a float input whose values are all 0 or 1 (one-hot rows, binary indicators) is left
+///     alone;
+///   - anything else is standardized with the training set's mean and deviation; when all its
+///     values are whole numbers (they may be ids or counts) `description` says so, as a warning.
+/// `description` (may be null) gets one line saying what was done, e.g. "standardized with the
+/// training set's mean and deviation".
 Result<FeatureTransform> normalizeFeatures(Dataset &train, Dataset *test, Normalization how,
-                                           const std::string &spec);
+                                           const std::string &spec, bool integerInput = false,
+                                           std::string *description = nullptr);
 
 } // namespace nnc

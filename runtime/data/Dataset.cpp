@@ -20,9 +20,19 @@ static size_t product(const std::vector<int64_t> &shape) {
 size_t Dataset::featureSize() const { return product(featureShape); }
 size_t Dataset::targetSize() const { return product(targetShape); }
 
+size_t Dataset::labelsPerExample() const { return product(classShape); }
+
+std::string Dataset::where(size_t i, bool label) const {
+  const std::string &file = label && !labelSource.empty() ? labelSource : featureSource;
+  std::string name = file.empty() ? std::string("the data") : file;
+  if (i < exampleLines.size())
+    return fmt::format("{}:{}", name, exampleLines[i]);
+  return fmt::format("{}: row {}", name, i);
+}
+
 size_t Dataset::size() const {
   if (labelKind == LabelKind::Class)
-    return classLabels.size();
+    return classLabels.size() / std::max<size_t>(1, labelsPerExample());
   size_t t = targetSize();
   return t == 0 ? 0 : targets.size() / t;
 }
@@ -46,9 +56,12 @@ Result<void> Dataset::validate() const {
                              n, featureSize())};
   if (labelKind == LabelKind::Class) {
     int32_t k = numClasses();
-    for (size_t i = 0; i < n; ++i)
+    size_t L = labelsPerExample();
+    if (L == 0 || classLabels.size() != n * L)
+      return Error{fmt::format("{} class labels for {} examples of {} labels each", classLabels.size(), n, L)};
+    for (size_t i = 0; i < n * L; ++i)
       if (classLabels[i] < 0 || classLabels[i] >= k)
-        return Error{fmt::format("label {} of example {} is outside [0, {})", classLabels[i], i, k)};
+        return Error{fmt::format("{}: label {} is outside [0, {})", where(i / L, true), classLabels[i], k)};
   } else {
     for (int64_t d : targetShape)
       if (d <= 0)
@@ -66,12 +79,17 @@ Dataset Dataset::select(std::span<const size_t> indices) const {
   out.labelKind = labelKind;
   out.targetShape = targetShape;
   out.classNames = classNames;
-  size_t f = featureSize(), t = targetSize();
+  out.classShape = classShape;
+  out.featureSource = featureSource;
+  out.labelSource = labelSource;
+  size_t f = featureSize(), t = targetSize(), L = labelsPerExample();
   out.features.reserve(indices.size() * f);
   for (size_t i : indices) {
     out.features.insert(out.features.end(), features.begin() + i * f, features.begin() + (i + 1) * f);
+    if (i < exampleLines.size())
+      out.exampleLines.push_back(exampleLines[i]);
     if (labelKind == LabelKind::Class)
-      out.classLabels.push_back(classLabels[i]);
+      out.classLabels.insert(out.classLabels.end(), classLabels.begin() + i * L, classLabels.begin() + (i + 1) * L);
     else
       out.targets.insert(out.targets.end(), targets.begin() + i * t, targets.begin() + (i + 1) * t);
   }

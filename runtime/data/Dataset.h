@@ -29,12 +29,19 @@ struct Dataset {
   std::vector<float> features;      ///< N rows of featureSize() floats, row-major
   std::vector<int64_t> featureShape; ///< shape of one example, e.g. {4} or {1, 28, 28}
   LabelKind labelKind = LabelKind::Class;
-  std::vector<int32_t> classLabels; ///< class index per example (LabelKind::Class)
+  std::vector<int32_t> classLabels; ///< labelsPerExample() class indices per example (LabelKind::Class)
+  /// The shape of one example's class labels: {} for one label, e.g. {6} for a label per time
+  /// step of a sequence (LabelKind::Class).
+  std::vector<int64_t> classShape;
   std::vector<float> targets;       ///< N rows of targetSize() floats (LabelKind::Target)
   std::vector<int64_t> targetShape; ///< shape of one target, e.g. {} or {3} (LabelKind::Target)
   /// Names of the classes, index i naming class i, when the source knows them (CSV class names,
   /// Fashion-MNIST); empty otherwise.
   std::vector<std::string> classNames;
+  /// Where the examples come from, for messages: the features' and the labels' file (the same
+  /// for CSV) and, for a line-based file, the 1-based line of each example.
+  std::string featureSource, labelSource;
+  std::vector<uint32_t> exampleLines;
 
   /// The number of examples.
   size_t size() const;
@@ -42,6 +49,11 @@ struct Dataset {
   size_t featureSize() const;
   /// Floats per target: the product of targetShape (1 for a scalar).
   size_t targetSize() const;
+  /// Class labels per example: the product of classShape (1 for a scalar).
+  size_t labelsPerExample() const;
+  /// Where example `i` is, for messages: "iris.csv:17" (its line) or "y.npy: row 41" (0-based);
+  /// `label` picks the labels' file.
+  std::string where(size_t i, bool label) const;
   /// classNames.size() when known, else one more than the largest label (0 when empty).
   int32_t numClasses() const;
   /// Checks the invariants above; the Error says which one fails.

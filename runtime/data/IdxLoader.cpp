@@ -86,6 +86,8 @@ Result<Dataset> loadIdxPair(const std::string &images, const std::string &labels
   ds.features.assign(x->data.begin(), x->data.end());
   ds.labelKind = LabelKind::Class;
   ds.classLabels.assign(y->data.begin(), y->data.end());
+  ds.featureSource = images;
+  ds.labelSource = labels;
   return ds;
 }
 

@@ -12,6 +12,7 @@
 
 #include <cctype>
 #include <fmt/format.h>
+#include <cmath>
 #include <fmt/ranges.h>
 #include <optional>
 
@@ -286,10 +287,8 @@ Result<Dataset> loadNpyPair(const std::string &features, const std::string &labe
   ds.features = x->toFloat();
   bool integral = y->dtype == ElementType::I32 || y->dtype == ElementType::I64 || y->dtype == ElementType::U8;
   if (integral) {
-    if (y->shape.size() != 1)
-      return Error{fmt::format("{}: integer labels must have shape (N,), found ({})", labels,
-                               fmt::join(y->shape, ", "))};
     ds.labelKind = LabelKind::Class;
+    ds.classShape.assign(y->shape.begin() + 1, y->shape.end()); // e.g. a label per time step
     std::vector<int64_t> raw;
     if (y->dtype == ElementType::I64)
       raw = y->values<int64_t>();
@@ -301,13 +300,25 @@ Result<Dataset> loadNpyPair(const std::string &features, const std::string &labe
         raw.push_back(v);
     for (size_t i = 0; i < raw.size(); ++i) {
       if (raw[i] < 0 || raw[i] > INT32_MAX)
-        return Error{fmt::format("{}: label {} of example {} is not a class index", labels, raw[i], i)};
+        return Error{fmt::format("{}: row {}: label {} is not a class index", labels,
+                                 i / std::max<size_t>(1, ds.labelsPerExample()), raw[i])};
       ds.classLabels.push_back(static_cast<int32_t>(raw[i]));
     }
   } else {
     ds.labelKind = LabelKind::Target;
     ds.targetShape.assign(y->shape.begin() + 1, y->shape.end());
     ds.targets = y->toFloat();
+  }
+  ds.featureSource = features;
+  ds.labelSource = labels;
+  // NaN or infinity in the data would train silently to a NaN model.
+  for (size_t part = 0; part < 2; ++part) {
+    const std::vector<float> &v = part == 0 ? ds.features : ds.targets;
+    size_t per = part == 0 ? ds.featureSize() : ds.targetSize();
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        return Error{fmt::format("{}: row {}: {} {} is not a finite number", part == 0 ? features : labels,
+                                 i / std::max<size_t>(1, per), part == 0 ? "feature value" : "target value", v[i])};
   }
   if (auto ok = ds.validate(); !ok)
     return Error{fmt::format("{}, {}: {}", features, labels, ok.message())};

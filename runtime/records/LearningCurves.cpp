@@ -8,6 +8,8 @@
 #include "support/AtomicFile.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <fmt/format.h>
 
 namespace nnc {
@@ -25,6 +27,37 @@ std::string formatCurvesCsv(std::span<const EpochRecord> records) {
 Result<void> LearningCurveLog::append(const EpochRecord &record) {
   records_.push_back(record);
   return writeFileAtomically(path_, formatCurvesCsv(records_));
+}
+
+Result<void> LearningCurveLog::keepExisting(int64_t epochsDone) {
+  records_.clear();
+  std::ifstream in(path_);
+  if (!in)
+    return {}; // no log yet: it starts now
+  std::string line;
+  std::getline(in, line); // the header
+  for (size_t row = 2; std::getline(in, line); ++row) {
+    if (line.empty())
+      continue;
+    std::vector<std::string> cells;
+    size_t start = 0;
+    for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
+      cells.push_back(line.substr(start, comma - start));
+    cells.push_back(line.substr(start));
+    if (cells.size() != 6)
+      return Error{fmt::format("{}:{}: a learning-curve row has {} cells, expected 6", path_, row, cells.size())};
+    double v[6];
+    for (size_t i = 0; i < 6; ++i) {
+      char *end = nullptr;
+      v[i] = cells[i].empty() ? EpochRecord::kNone : std::strtod(cells[i].c_str(), &end);
+      if (!cells[i].empty() && *end != 0)
+        return Error{fmt::format("{}:{}: '{}' is not a number", path_, row, cells[i])};
+    }
+    EpochRecord r{static_cast<int64_t>(v[0]), v[1], v[2], v[3], v[4], v[5]};
+    if (r.epoch >= 1 && r.epoch <= epochsDone)
+      records_.push_back(r);
+  }
+  return {};
 }
 
 std::vector<CurveSeries> curvesFromRecords(std::span<const EpochRecord> records) {

@@ -39,6 +39,9 @@ public:
   explicit LearningCurveLog(std::string path) : path_(std::move(path)) {}
   /// Adds `record` and replaces the file with all records so far (writeFileAtomically).
   Result<void> append(const EpochRecord &record);
+  /// Continues the log already in the file (a resumed run): keeps its records of epochs
+  /// 1..`epochsDone`. No file is an empty log; a malformed one is an Error naming the row.
+  Result<void> keepExisting(int64_t epochsDone);
   const std::vector<EpochRecord> &records() const { return records_; }
   const std::string &path() const { return path_; }
 

@@ -34,11 +34,24 @@ struct Checkpoint {
 
 /// Metadata keys the runtime writes (values are strings, as the format requires).
 namespace checkpoint_keys {
-inline constexpr const char *kFormatVersion = "format_version"; ///< "1"
+inline constexpr const char *kFormatVersion = "format_version"; ///< "2"
 inline constexpr const char *kModel = "model";                  ///< the model's name
 inline constexpr const char *kStep = "step";                    ///< train steps done, decimal
 inline constexpr const char *kEpoch = "epoch";                  ///< epochs done, decimal
-inline constexpr const char *kOptimizer = "optimizer";          ///< e.g. "adam lr=0.001"
+inline constexpr const char *kEpochStep = "epoch_step";         ///< steps done in the next epoch
+/// The sums behind the reported loss and accuracy of the epoch in progress, over its steps
+/// done (exact: hexadecimal floating point), and its examples so far.
+inline constexpr const char *kEpochLossSum = "epoch_loss_sum";
+inline constexpr const char *kEpochCorrect = "epoch_correct";
+inline constexpr const char *kEpochExamples = "epoch_examples";
+inline constexpr const char *kStepsPerEpoch = "steps_per_epoch"; ///< what the schedule counts with
+inline constexpr const char *kOptimizer = "optimizer";          ///< the optimizer's name, e.g. "adam"
+inline constexpr const char *kSeed = "seed";                    ///< initialization, shuffle and dropout seed
+inline constexpr const char *kBatch = "batch";                  ///< minibatch size
+inline constexpr const char *kShuffle = "shuffle";              ///< "1" or "0"
+inline constexpr const char *kEpochs = "epochs";                ///< the run's planned epochs
+inline constexpr const char *kExamples = "examples";            ///< training examples
+inline constexpr const char *kNormalize = "normalize";          ///< the data preparation, per input
 } // namespace checkpoint_keys
 
 /// The safetensors encoding of `ckpt`: tensors laid out by falling element size then name (so

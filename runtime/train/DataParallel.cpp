@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 namespace nnc {
@@ -148,6 +149,23 @@ Result<StepResult> Trainer::exchangeStep(BatchProgram *v, size_t rows, Result<vo
   return out;
 }
 
+Result<StepResult> Trainer::dataParallelStep(const Dataset &data, const Batcher &batcher, size_t s, bool stopHere,
+                                             bool &stopAll) {
+  Shard shard = shardOf(batcher.rowsIn(s), comm_->rank(), comm_->size());
+  Result<void> local;
+  BatchProgram *v = nullptr;
+  if (shard.count > 0) {
+    if (auto program = batchProgram(static_cast<int64_t>(shard.count)); !program) {
+      local = program.error();
+    } else if (auto staged = stage(**program, data, batcher, s, shard); !staged) {
+      local = staged.error();
+    } else {
+      v = *program;
+    }
+  }
+  return exchangeStep(v, shard.count, std::move(local), stopHere, stopAll);
+}
+
 Result<EvalStats> Trainer::trainEpochDataParallel(const Dataset &data, uint64_t epoch, const ProgressFn &progress,
                                                   const std::atomic<bool> *stop) {
   if (auto r = comm_->agree(checkData(data)); !r)
@@ -157,34 +175,128 @@ Result<EvalStats> Trainer::trainEpochDataParallel(const Dataset &data, uint64_t 
   size_t steps = batcher.numBatches();
   if (auto r = comm_->agree(setStepsPerEpoch(static_cast<int64_t>(steps))); !r)
     return r.error();
-  BatchTotals totals;
-  bool stopAll = false;
-  for (size_t s = 0; s < steps && !stopAll; ++s) {
+  // The run's position is the same on every process (the state and the position come from the
+  // same checkpoint bytes), so all continue at the same step, as trainEpoch does.
+  if (position_.epoch != static_cast<int64_t>(epoch) || position_.stepInEpoch > static_cast<int64_t>(steps))
+    position_ = RunPosition{static_cast<int64_t>(epoch)};
+  BatchTotals totals{position_.lossSum, position_.correct, static_cast<size_t>(position_.examples)};
+  auto record = [&](size_t stepsDone) {
+    position_.stepInEpoch = static_cast<int64_t>(stepsDone);
+    position_.lossSum = totals.lossSum;
+    position_.correct = totals.correct;
+    position_.examples = static_cast<int64_t>(totals.examples);
+  };
+  auto add = [&](const StepResult &out, size_t s) {
     const size_t rows = batcher.rowsIn(s);
-    Shard shard = shardOf(rows, comm_->rank(), comm_->size());
-    Result<void> local;
-    BatchProgram *v = nullptr;
-    if (shard.count > 0) {
-      if (auto program = batchProgram(static_cast<int64_t>(shard.count)); !program) {
-        local = program.error();
-      } else if (auto staged = stage(**program, data, batcher, s, shard); !staged) {
-        local = staged.error();
-      } else {
-        v = *program;
-      }
-    }
-    auto out = exchangeStep(v, shard.count, std::move(local), stop && stop->load(), stopAll);
+    totals.lossSum += out.loss * double(rows);
+    totals.correct += out.correct;
+    totals.examples += rows;
+  };
+  // The non-finite guard of trainEpoch, over processes: the step's loss is the global one (the
+  // same number on every process); the state test is agreed (batchnorm statistics differ between
+  // processes until they are averaged).
+  auto stateBad = [&] { return comm_->any(!stateIsFinite()); };
+  size_t s = static_cast<size_t>(position_.stepInEpoch);
+  StateCopy good = copyState();
+  size_t goodStep = s;
+  BatchTotals goodTotals = totals;
+  bool stopAll = false;
+  while (s < steps && !stopAll) {
+    auto out = dataParallelStep(data, batcher, s, stop && stop->load(), stopAll);
     if (!out)
       return out.error();
-    totals.lossSum += out->loss * double(rows);
-    totals.correct += out->correct;
-    totals.examples += rows;
+    bool bad = !std::isfinite(out->loss);
+    if (!bad)
+      add(*out, s);
+    if (!bad && (s + 1 - goodStep >= size_t(kGuardInterval) || s + 1 == steps)) {
+      if (!stateBad()) {
+        copyStateInto(good);
+        goodStep = s + 1;
+        goodTotals = totals;
+      } else {
+        bad = true;
+      }
+    }
+    if (bad) {
+      // Replay from the last good state, every process alike, to find the first bad step.
+      restoreState(good);
+      totals = goodTotals;
+      size_t badStep = steps;
+      std::string what;
+      for (size_t j = goodStep; j <= s; ++j) {
+        StateCopy before = copyState();
+        bool ignored = false;
+        auto replay = dataParallelStep(data, batcher, j, false, ignored);
+        if (!replay)
+          return replay.error();
+        bool lossBad = !std::isfinite(replay->loss);
+        if (!lossBad && !stateBad()) {
+          add(*replay, j);
+          continue;
+        }
+        restoreState(before);
+        badStep = j;
+        what = lossBad ? fmt::format("the loss is {}", replay->loss) : std::string("the state became non-finite");
+        break;
+      }
+      if (badStep == steps)
+        return Error{fmt::format("internal error: a non-finite value at step {} of epoch {} did not recur when the "
+                                 "steps were replayed",
+                                 s + 1, epoch + 1)};
+      std::string at = fmt::format("at step {} (epoch {})", stepCount() + 1, epoch + 1);
+      // Rank 0 locates the op: the reference interpreter runs the whole minibatch from the state
+      // before the step (its own batchnorm statistics and dropout stream: the processes' draws
+      // are not replayed, so a value that only their shards produce may not recur).
+      std::string where = comm_->isLeader() ? firstNonFiniteOp(data, batcher, badStep) : std::string();
+      where = comm_->broadcastString(std::move(where), 0);
+      std::string message;
+      if (where.empty()) {
+        message = fmt::format("{} {}; replaying that minibatch in the reference interpreter found no op producing a "
+                              "non-finite value (the compiled code rounds differently, or the value came from "
+                              "data-parallel dropout draws)",
+                              what, at);
+      } else {
+        size_t eol = where.find('\n');
+        std::string first = where.substr(0, eol), rest = eol == std::string::npos ? "" : where.substr(eol);
+        while (!rest.empty() && rest.back() == '\n')
+          rest.pop_back();
+        message = fmt::format("{} {}{}", first, at, rest);
+      }
+      record(badStep);
+      if (nonFinite_ == NonFinitePolicy::Stop) {
+        averageRunningStats(); // the state every process keeps (and rank 0 may save) is the same
+        return Error{fmt::format("{}\nnote: training stopped; the state is the one before that step (use "
+                                 "--on-nonfinite=skip to skip such minibatches)",
+                                 message)};
+      }
+      if (size_t e = message.find(": error: "); e != std::string::npos)
+        message.replace(e, 9, ": warning: ");
+      if (comm_->isLeader()) {
+        if (skipped_ == 0)
+          fmt::print(stderr, "{}\nnote: skipping that minibatch (--on-nonfinite=skip)\n", message);
+        else
+          fmt::print(stderr, "{}; skipped\n", message.substr(0, message.find('\n')));
+      }
+      ++skipped_;
+      s = badStep + 1;
+      record(s);
+      good = copyState();
+      goodStep = s;
+      goodTotals = totals;
+      continue;
+    }
+    record(s + 1);
+    if (onStep_)
+      onStep_(stepCount(), static_cast<int64_t>(epoch), out->loss);
     if (progress)
-      progress(s + 1, steps, totals.lossSum / double(totals.examples), totals.examples);
+      progress(s + 1, steps, totals.examples ? totals.lossSum / double(totals.examples) : 0.0, totals.examples);
+    ++s;
   }
   averageRunningStats();
   EvalStats stats = statsOf(totals);
-  stats.stopped = stopAll;
+  stats.complete = s >= steps;
+  if (stats.complete)
+    position_ = RunPosition{static_cast<int64_t>(epoch) + 1};
   return stats;
 }
 
@@ -195,7 +307,8 @@ Result<EvalStats> Trainer::evaluateDataParallel(const Dataset &data) {
   for (size_t b = 0; local && b < batcher.numBatches(); ++b) {
     Shard shard = shardOf(batcher.rowsIn(b), comm_->rank(), comm_->size());
     if (shard.count > 0)
-      local = runBatch(data, batcher, b, /*training=*/false, totals, shard);
+      if (auto r = runBatch(data, batcher, b, /*training=*/false, totals, shard); !r)
+        local = r.error();
   }
   // Each process evaluated its shard of every batch: one sum gives the totals.
   double sums[4] = {totals.lossSum, totals.correct, double(totals.examples), local ? 0.0 : 1.0};

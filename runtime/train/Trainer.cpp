@@ -9,11 +9,15 @@
 #include "runtime/records/Safetensors.h"
 #include "runtime/train/Initializers.h"
 #include "runtime/train/TrainerParts.h"
+#include "ir/NonFinite.h"
 #include "support/ReadFile.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace nnc {
@@ -162,6 +166,10 @@ Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
   const Function &predict = *v.module->findFunction("predict");
   if (predictOutput_.empty() && !predict.results().empty())
     predictOutput_ = predict.results().front().name;
+  // A label per time step: `correct` counts labels, and the accuracy is over all of them.
+  if (const Argument *y = argumentWithRole(*v.module->findFunction("train_step"), ArgRole::Target);
+      y && y->type.dtype == DType::I32)
+    labelsPerExample_ = std::max<int64_t>(1, perExample(y->type));
   if (params_.empty())
     for (const Argument &a : v.module->findFunction("train_step")->arguments())
       if (a.role == ArgRole::State && a.trainable)
@@ -238,9 +246,26 @@ Result<void> Trainer::call(BatchProgram &v, CompiledFunction *cf, const std::str
   return {};
 }
 
+/// The number of classes the model's i32 target `y` indexes, read from the ops that take it:
+/// softmax_cross_entropy (the logits' last dimension) or one_hot (its depth); 0 when unknown.
+static int64_t classesOf(const Function &fn, const Argument &y) {
+  ValueId target = y.value;
+  for (const Node &n : fn.nodes()) {
+    if (n.op == OpKind::SoftmaxCrossEntropy && n.operands.size() == 2 && n.operands[1] == target) {
+      const TensorType &logits = fn.type(n.operands[0]);
+      if (!logits.shape.empty())
+        return logits.shape.back();
+    }
+    if (n.op == OpKind::OneHot && !n.operands.empty() && n.operands[0] == target)
+      return n.attrs.getInt("depth");
+  }
+  return 0;
+}
+
 Result<void> Trainer::checkData(const Dataset &data) const {
+  std::string file = data.featureSource.empty() ? std::string() : data.featureSource + ": ";
   if (data.size() == 0)
-    return Error{"the data set has no examples"};
+    return Error{file + "the data set has no examples"};
   const BatchProgram &v = *programs_.begin()->second;
   const Function &train = *v.module->findFunction("train_step");
   const Argument *x = argumentWithRole(train, ArgRole::Input);
@@ -248,33 +273,51 @@ Result<void> Trainer::checkData(const Dataset &data) const {
   if (!x)
     return Error{fmt::format("model '{}' has no input to feed data to", modelName_)};
   if (static_cast<int64_t>(data.featureSize()) != perExample(x->type))
-    return Error{fmt::format("the data has {} features per example, but input '{}' is {} ({} per example)",
+    return Error{fmt::format("{}the data has {} features per example, but input '{}' is {} ({} per example)", file,
                              data.featureSize(), x->name, x->type.str(), perExample(x->type))};
   if (!y)
     return {};
+  std::string labelFile = data.labelSource.empty() ? file : data.labelSource + ": ";
   if (y->type.dtype == DType::I32) {
     if (data.labelKind != LabelKind::Class)
-      return Error{fmt::format("target '{}' is {}: it needs class labels, but the data has float targets",
-                               y->name, y->type.str())};
-    if (perExample(y->type) != 1)
-      return Error{fmt::format("target '{}' must be one class index per example, found {}", y->name, y->type.str())};
-    // A label outside the model's classes gives a NaN loss in the compiled code, never a
-    // stray memory access; a negative one is certainly a data error.
-    for (int32_t label : data.classLabels)
-      if (label < 0)
-        return Error{fmt::format("the data has a negative class label {}", label)};
+      return Error{fmt::format("{}target '{}' is {}: it needs class labels, but the data has float targets",
+                               labelFile, y->name, y->type.str())};
+    if (perExample(y->type) != static_cast<int64_t>(data.labelsPerExample()))
+      return Error{fmt::format("{}target '{}' is {} ({} labels per example), but the data has {} per example",
+                               labelFile, y->name, y->type.str(), perExample(y->type), data.labelsPerExample())};
+    // A label outside the model's classes would give a NaN loss (or a wrong one-hot row).
+    int64_t k = classesOf(train, *y);
+    size_t L = data.labelsPerExample();
+    if (k > 0 && static_cast<int64_t>(data.classNames.size()) > k)
+      return Error{fmt::format("{}the labels name {} classes ({}), but target '{}' of the model has {}", labelFile,
+                               data.classNames.size(), fmt::join(data.classNames, ", "), y->name, k)};
+    for (size_t i = 0; i < data.classLabels.size(); ++i) {
+      int32_t label = data.classLabels[i];
+      if (label < 0 || (k > 0 && label >= k))
+        return Error{fmt::format("{}: label {} is outside the model's {} classes (0 to {}) of target '{}'",
+                                 data.where(i / L, true), label, k, k - 1, y->name)};
+    }
     return {};
   }
   int64_t want = perExample(y->type);
   if (data.labelKind == LabelKind::Class) {
-    if (want != 1 && want != data.numClasses())
-      return Error{fmt::format("target '{}' is {} ({} per example), but the data has {} classes",
+    if (data.labelsPerExample() != 1)
+      return Error{fmt::format("{}target '{}' is {}: {} class labels per example need an i32 target", labelFile,
+                               y->name, y->type.str(), data.labelsPerExample())};
+    if (want != 1 && want != data.numClasses()) {
+      // Name the first label past the model's classes when that is the problem.
+      for (size_t i = 0; i < data.classLabels.size(); ++i)
+        if (data.classLabels[i] >= want)
+          return Error{fmt::format("{}: label {} is outside the model's {} classes (0 to {}) of target '{}' ({})",
+                                   data.where(i, true), data.classLabels[i], want, want - 1, y->name, y->type.str())};
+      return Error{fmt::format("{}target '{}' is {} ({} per example), but the data has {} classes", labelFile,
                                y->name, y->type.str(), want, data.numClasses())};
+    }
     return {};
   }
   if (static_cast<int64_t>(data.targetSize()) != want)
-    return Error{fmt::format("the data has {} target values per example, but target '{}' is {} ({} per example)",
-                             data.targetSize(), y->name, y->type.str(), want)};
+    return Error{fmt::format("{}the data has {} target values per example, but target '{}' is {} ({} per example)",
+                             labelFile, data.targetSize(), y->name, y->type.str(), want)};
   return {};
 }
 
@@ -289,7 +332,7 @@ Result<size_t> Trainer::stage(BatchProgram &v, const Dataset &data, const Batche
   BatchBuffers out;
   out.features = v.features;
   if (y && data.labelKind == LabelKind::Class && y->type.dtype == DType::I32) {
-    v.labels.resize(rows);
+    v.labels.resize(rows * data.labelsPerExample());
     out.classLabels = v.labels;
   } else if (y && data.labelKind == LabelKind::Class) {
     int64_t per = perExample(y->type);
@@ -353,8 +396,8 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
   return out;
 }
 
-Result<void> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size_t b, bool training,
-                              BatchTotals &totals, Shard shard) {
+Result<double> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size_t b, bool training,
+                                BatchTotals &totals, Shard shard) {
   size_t rows = shard.count;
   auto program = batchProgram(static_cast<int64_t>(rows));
   if (!program)
@@ -367,12 +410,14 @@ Result<void> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size
     return r.error();
   const Function &fn = *v.module->findFunction(name);
   auto &io = v.io[name];
+  double loss = 0;
   if (ValueId l = fn.findResult("loss"); l.valid())
-    totals.lossSum += readElement(io["result:loss"].data(), fn.type(l).dtype, 0) * double(rows);
+    loss = readElement(io["result:loss"].data(), fn.type(l).dtype, 0);
+  totals.lossSum += loss * double(rows);
   if (ValueId c = fn.findResult("correct"); c.valid())
     totals.correct += readElement(io["result:correct"].data(), fn.type(c).dtype, 0);
   totals.examples += rows;
-  return {};
+  return loss;
 }
 
 EvalStats Trainer::statsOf(const BatchTotals &totals) const {
@@ -381,7 +426,7 @@ EvalStats Trainer::statsOf(const BatchTotals &totals) const {
   if (totals.examples > 0) {
     stats.loss = totals.lossSum / double(totals.examples);
     stats.hasAccuracy = hasCorrect_;
-    stats.accuracy = totals.correct / double(totals.examples);
+    stats.accuracy = totals.correct / (double(totals.examples) * double(labelsPerExample_));
   }
   return stats;
 }
@@ -397,16 +442,205 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
   size_t steps = batcher.numBatches();
   if (auto r = setStepsPerEpoch(static_cast<int64_t>(steps)); !r)
     return r.error();
-  BatchTotals totals;
-  for (size_t s = 0; s < steps; ++s) {
-    if (stop && stop->load())
+  if (position_.epoch != static_cast<int64_t>(epoch) || position_.stepInEpoch > static_cast<int64_t>(steps))
+    position_ = RunPosition{static_cast<int64_t>(epoch)};
+  BatchTotals totals{position_.lossSum, position_.correct, static_cast<size_t>(position_.examples)};
+  auto record = [&](size_t stepsDone) {
+    position_.stepInEpoch = static_cast<int64_t>(stepsDone);
+    position_.lossSum = totals.lossSum;
+    position_.correct = totals.correct;
+    position_.examples = static_cast<int64_t>(totals.examples);
+  };
+  // The last state known to be finite, and where it was: the non-finite guard replays from it.
+  size_t s = static_cast<size_t>(position_.stepInEpoch);
+  StateCopy good = copyState();
+  size_t goodStep = s;
+  BatchTotals goodTotals = totals;
+  bool stopped = false;
+  while (s < steps) {
+    if (stop && stop->load()) {
+      stopped = true;
       break;
-    if (auto r = runBatch(data, batcher, s, /*training=*/true, totals, Shard{0, batcher.rowsIn(s)}); !r)
-      return r.error();
+    }
+    auto loss = runBatch(data, batcher, s, /*training=*/true, totals, Shard{0, batcher.rowsIn(s)});
+    if (!loss)
+      return loss.error();
+    bool bad = !std::isfinite(*loss);
+    // The whole state is checked only every kGuardInterval steps (and copied when finite), so
+    // the guard costs a scalar test per step.
+    if (!bad && (s + 1 - goodStep >= size_t(kGuardInterval) || s + 1 == steps)) {
+      if (stateIsFinite()) {
+        copyStateInto(good);
+        goodStep = s + 1;
+        goodTotals = totals;
+      } else {
+        bad = true;
+      }
+    }
+    if (bad) {
+      totals = goodTotals;
+      auto found = findNonFinite(data, batcher, good, goodStep, s, totals);
+      if (!found)
+        return found.error();
+      auto [badStep, what] = *found;
+      record(badStep);
+      if (nonFinite_ == NonFinitePolicy::Stop)
+        return Error{fmt::format("{}\nnote: training stopped; the state is the one before that step (use "
+                                 "--on-nonfinite=skip to skip such minibatches)",
+                                 what)};
+      // A warning, not an error: the first in full, later ones on one line.
+      if (size_t e = what.find(": error: "); e != std::string::npos)
+        what.replace(e, 9, ": warning: ");
+      if (skipped_++ == 0)
+        fmt::print(stderr, "{}\nnote: skipping that minibatch (--on-nonfinite=skip)\n", what);
+      else
+        fmt::print(stderr, "{}; skipped\n", what.substr(0, what.find('\n')));
+      s = badStep + 1;
+      record(s);
+      good = copyState();
+      goodStep = s;
+      goodTotals = totals;
+      continue;
+    }
+    record(s + 1);
+    if (onStep_)
+      onStep_(stepCount(), static_cast<int64_t>(epoch), *loss);
     if (progress)
-      progress(s + 1, steps, totals.lossSum / double(totals.examples), totals.examples);
+      progress(s + 1, steps, totals.examples ? totals.lossSum / double(totals.examples) : 0.0, totals.examples);
+    ++s;
   }
-  return statsOf(totals);
+  EvalStats stats = statsOf(totals);
+  stats.complete = !stopped;
+  if (!stopped)
+    position_ = RunPosition{static_cast<int64_t>(epoch) + 1};
+  return stats;
+}
+
+Trainer::StateCopy Trainer::copyState() const {
+  StateCopy copy;
+  copyStateInto(copy);
+  return copy;
+}
+
+void Trainer::copyStateInto(StateCopy &copy) const {
+  copy.resize(stateOrder_.size());
+  for (size_t i = 0; i < stateOrder_.size(); ++i)
+    copy[i] = state_.at(stateOrder_[i])->bytes; // reuses the copy's buffers
+}
+
+void Trainer::restoreState(const StateCopy &copy) {
+  for (size_t i = 0; i < stateOrder_.size() && i < copy.size(); ++i)
+    state_.at(stateOrder_[i])->bytes = copy[i];
+}
+
+bool Trainer::stateIsFinite() const {
+  // NaN and infinity are the values whose exponent bits are all ones: an integer test that
+  // vectorizes, one pass over the state.
+  for (const auto &[name, s] : state_) {
+    if (s->type.dtype == DType::F32) {
+      size_t n = s->bytes.size() / sizeof(uint32_t);
+      const uint8_t *p = s->bytes.data();
+      uint32_t bad = 0;
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, p + i * sizeof(bits), sizeof(bits));
+        bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+      }
+      if (bad)
+        return false;
+    } else if (s->type.dtype == DType::F64) {
+      size_t n = s->bytes.size() / sizeof(uint64_t);
+      const uint8_t *p = s->bytes.data();
+      uint64_t bad = 0;
+      for (size_t i = 0; i < n; ++i) {
+        uint64_t bits;
+        std::memcpy(&bits, p + i * sizeof(bits), sizeof(bits));
+        bad |= static_cast<uint64_t>((bits & 0x7ff0000000000000ull) == 0x7ff0000000000000ull);
+      }
+      if (bad)
+        return false;
+    }
+  }
+  return true;
+}
+
+Result<std::pair<size_t, std::string>> Trainer::findNonFinite(const Dataset &data, const Batcher &batcher,
+                                                              const StateCopy &good, size_t goodStep,
+                                                              size_t badStep, BatchTotals &totals) {
+  restoreState(good);
+  for (size_t j = goodStep; j <= badStep; ++j) {
+    StateCopy before = copyState();
+    BatchTotals t = totals;
+    auto loss = runBatch(data, batcher, j, /*training=*/true, t, Shard{0, batcher.rowsIn(j)});
+    if (!loss)
+      return loss.error();
+    if (std::isfinite(*loss) && stateIsFinite()) {
+      totals = t;
+      continue;
+    }
+    restoreState(before);
+    int64_t stepNumber = stepCount() + 1;
+    std::string where = firstNonFiniteOp(data, batcher, j);
+    std::string what = std::isfinite(*loss) ? "the state became non-finite" : fmt::format("the loss is {}", *loss);
+    std::string at = fmt::format("at step {} (epoch {})", stepNumber, position_.epoch + 1);
+    if (where.empty())
+      return std::pair{j, fmt::format("{} {}; replaying that minibatch in the reference interpreter found no "
+                                      "op producing a non-finite value (the compiled code rounds differently)",
+                                      what, at)};
+    // `where` is a rendered diagnostic: the step goes into its first line.
+    size_t eol = where.find('\n');
+    std::string first = where.substr(0, eol), rest = eol == std::string::npos ? "" : where.substr(eol);
+    while (!rest.empty() && rest.back() == '\n')
+      rest.pop_back();
+    return std::pair{j, fmt::format("{} {}{}", first, at, rest)};
+  }
+  // The compiled step is deterministic, so the replay meets the same value; when it does not,
+  // the state is the one after the replayed steps, all finite.
+  return Error{fmt::format("internal error: a non-finite value at step {} of epoch {} did not recur when the "
+                           "steps were replayed",
+                           badStep + 1, position_.epoch + 1)};
+}
+
+std::string Trainer::firstNonFiniteOp(const Dataset &data, const Batcher &batcher, size_t b) {
+  size_t rows = batcher.rowsIn(b);
+  auto program = batchProgram(static_cast<int64_t>(rows));
+  if (!program)
+    return {};
+  BatchProgram &v = **program;
+  if (!stage(v, data, batcher, b, Shard{0, rows}))
+    return {};
+  auto graphs = v.compilation->trainingGraphs();
+  if (!graphs)
+    return {};
+  const Function *fn = (*graphs)->findFunction("train_step");
+  if (!fn)
+    return {};
+  std::map<std::string, Tensor> args;
+  for (const Argument &a : fn->arguments()) {
+    size_t n = static_cast<size_t>(a.type.numElements());
+    Tensor t(a.type, std::vector<double>(n));
+    if (a.role == ArgRole::State) {
+      auto it = state_.find(a.name);
+      if (it == state_.end())
+        return {};
+      for (size_t i = 0; i < n; ++i)
+        t.data[i] = readElement(it->second->bytes.data(), a.type.dtype, i);
+    } else if (a.role == ArgRole::Target && a.type.dtype == DType::I32) {
+      for (size_t i = 0; i < n && i < v.labels.size(); ++i)
+        t.data[i] = v.labels[i];
+    } else {
+      const std::vector<float> &src = a.role == ArgRole::Input ? v.features : v.targets;
+      for (size_t i = 0; i < n && i < src.size(); ++i)
+        t.data[i] = src[i];
+    }
+    args.emplace(a.name, std::move(t));
+  }
+  auto found = firstNonFinite(*fn, args);
+  auto *bad = std::get_if<std::optional<NonFiniteValue>>(&found);
+  if (!bad || !*bad)
+    return {};
+  return v.compilation->renderError((*bad)->node->loc, fmt::format("'{}' produced {}", mnemonic((*bad)->node->op),
+                                                                     nonFiniteName((*bad)->value)));
 }
 
 Result<EvalStats> Trainer::evaluate(const Dataset &data) {
@@ -491,14 +725,35 @@ int64_t Trainer::stepCount() const {
   return it == state_.end() ? 0 : static_cast<int64_t>(readElement(it->second->bytes.data(), it->second->type.dtype, 0));
 }
 
-Result<void> Trainer::save(const std::string &path, int64_t epochsDone) const {
-  if (!dataParallel())
-    return saveLocal(path, epochsDone);
-  // The state is the same on every process: rank 0 writes it; all learn whether that worked.
-  return comm_->agree(comm_->isLeader() ? saveLocal(path, epochsDone) : Result<void>());
+namespace {
+
+/// A double as text that reads back to the same bits (hexadecimal floating point).
+std::string exactNumber(double x) { return fmt::format("{:a}", x); }
+
+Result<double> numberIn(const std::map<std::string, std::string> &meta, const char *key, const std::string &path) {
+  auto it = meta.find(key);
+  if (it == meta.end())
+    return 0.0;
+  char *end = nullptr;
+  double x = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end != 0)
+    return Error{fmt::format("{}: checkpoint metadata '{}' is '{}', not a number", path, key, it->second)};
+  return x;
 }
 
-Result<void> Trainer::saveLocal(const std::string &path, int64_t epochsDone) const {
+} // namespace
+
+Result<void> Trainer::save(const std::string &path, const std::map<std::string, std::string> &metadata) const {
+  if (!dataParallel())
+    return saveLocal(path, metadata);
+  // The state is the same on every process: rank 0 checks and writes it; all learn whether that
+  // worked (a non-finite state is refused on every process alike).
+  return comm_->agree(comm_->isLeader() ? saveLocal(path, metadata) : Result<void>());
+}
+
+Result<void> Trainer::saveLocal(const std::string &path, const std::map<std::string, std::string> &metadata) const {
+  if (!stateIsFinite())
+    return Error{fmt::format("{}: not written: the state has non-finite values", path)};
   Checkpoint ckpt;
   for (const std::string &name : stateOrder_) {
     auto t = tensor(name);
@@ -512,42 +767,42 @@ Result<void> Trainer::saveLocal(const std::string &path, int64_t epochsDone) con
     ckpt.tensors[kFeatureShift] = HostTensor::of<float>(shape, std::span<const float>(featureMap_->shift));
     ckpt.tensors[kFeatureFactor] = HostTensor::of<float>(shape, std::span<const float>(featureMap_->factor));
   }
-  ckpt.metadata[checkpoint_keys::kFormatVersion] = "1";
+  ckpt.metadata = metadata;
+  ckpt.metadata[checkpoint_keys::kFormatVersion] = "2";
   ckpt.metadata[checkpoint_keys::kModel] = modelName_;
   ckpt.metadata[checkpoint_keys::kStep] = std::to_string(stepCount());
-  ckpt.metadata[checkpoint_keys::kEpoch] = std::to_string(epochsDone);
+  ckpt.metadata[checkpoint_keys::kEpoch] = std::to_string(position_.epoch);
+  ckpt.metadata[checkpoint_keys::kEpochStep] = std::to_string(position_.stepInEpoch);
+  ckpt.metadata[checkpoint_keys::kEpochLossSum] = exactNumber(position_.lossSum);
+  ckpt.metadata[checkpoint_keys::kEpochCorrect] = exactNumber(position_.correct);
+  ckpt.metadata[checkpoint_keys::kEpochExamples] = std::to_string(position_.examples);
+  ckpt.metadata[checkpoint_keys::kStepsPerEpoch] = std::to_string(stepsPerEpoch_);
   ckpt.metadata[checkpoint_keys::kOptimizer] = config().optimizerName;
+  ckpt.metadata[checkpoint_keys::kSeed] = std::to_string(config().seed);
+  ckpt.metadata[checkpoint_keys::kBatch] = std::to_string(config().batch);
+  ckpt.metadata[checkpoint_keys::kShuffle] = config().shuffle ? "1" : "0";
   return writeSafetensors(path, ckpt);
 }
 
-Result<int64_t> Trainer::load(const std::string &path) {
-  std::optional<Result<Checkpoint>> ckpt;
-  if (dataParallel()) {
-    // Rank 0 reads the file and sends its bytes to every process; each decodes the same bytes.
-    Result<std::string> bytes = comm_->isLeader() ? readFile(path) : Result<std::string>(std::string());
-    if (auto r = comm_->agree(bytes ? Result<void>() : Result<void>(bytes.error())); !r)
-      return r.error();
-    ckpt.emplace(parseSafetensors(comm_->broadcastString(std::move(*bytes), 0), path));
-  } else {
-    ckpt.emplace(readSafetensors(path));
-  }
-  if (!*ckpt)
-    return ckpt->error();
-  if (auto r = loadCheckpoint(**ckpt, path); !r)
+Result<Checkpoint> Trainer::readCheckpointBytes(const std::string &path) const {
+  if (!dataParallel())
+    return readSafetensors(path);
+  // Rank 0 reads the file and sends its bytes to every process; each decodes the same bytes, so
+  // every later check gives the same answer everywhere.
+  Result<std::string> bytes = comm_->isLeader() ? readFile(path) : Result<std::string>(std::string());
+  if (auto r = comm_->agree(bytes ? Result<void>() : Result<void>(bytes.error())); !r)
     return r.error();
-  int64_t epochs = 0;
-  if (auto it = (*ckpt)->metadata.find(checkpoint_keys::kEpoch); it != (*ckpt)->metadata.end())
-    epochs = std::strtoll(it->second.c_str(), nullptr, 10);
-  return epochs;
+  return parseSafetensors(comm_->broadcastString(std::move(*bytes), 0), path);
 }
 
-Result<void> Trainer::loadCheckpoint(const Checkpoint &checkpoint, const std::string &path) {
-  const Checkpoint *ckpt = &checkpoint;
+Result<Checkpoint> Trainer::readCheckpoint(const std::string &path, const std::vector<std::string> &names) const {
+  auto ckpt = readCheckpointBytes(path);
+  if (!ckpt)
+    return ckpt.error();
   if (auto it = ckpt->metadata.find(checkpoint_keys::kModel);
       it != ckpt->metadata.end() && it->second != modelName_)
     return Error{fmt::format("{}: the checkpoint is of model '{}', not '{}'", path, it->second, modelName_)};
-  // Check everything before changing anything, so a mismatched file leaves the state intact.
-  for (const std::string &name : stateOrder_) {
+  for (const std::string &name : names) {
     auto it = ckpt->tensors.find(name);
     if (it == ckpt->tensors.end())
       return Error{fmt::format("{}: the checkpoint has no tensor '{}'", path, name)};
@@ -556,13 +811,66 @@ Result<void> Trainer::loadCheckpoint(const Checkpoint &checkpoint, const std::st
       return Error{fmt::format("{}: tensor '{}' is {}{} in the checkpoint but {} in the model", path, name,
                                elementTypeName(it->second.dtype), formatShape(it->second.shape), s.type.str())};
   }
+  auto shift = ckpt->tensors.find(kFeatureShift), factor = ckpt->tensors.find(kFeatureFactor);
+  if ((shift == ckpt->tensors.end()) != (factor == ckpt->tensors.end()) ||
+      (shift != ckpt->tensors.end() &&
+       (shift->second.dtype != ElementType::F32 || factor->second.dtype != ElementType::F32 ||
+        shift->second.numel() != factor->second.numel())))
+    return Error{fmt::format("{}: the feature map ('{}', '{}') is incomplete or malformed", path, kFeatureShift,
+                             kFeatureFactor)};
+  return std::move(*ckpt);
+}
+
+std::vector<std::string> Trainer::modelStateNames() const {
+  std::vector<std::string> out;
+  const Function *eval = programs_.begin()->second->module->findFunction("eval");
+  for (const Argument &a : eval->arguments())
+    if (a.role == ArgRole::State)
+      out.push_back(a.name);
+  return out;
+}
+
+Result<std::map<std::string, std::string>> Trainer::load(const std::string &path) {
+  // Check everything before changing anything, so a mismatched file leaves the state intact.
+  auto ckpt = readCheckpoint(path, stateOrder_);
+  if (!ckpt)
+    return ckpt.error();
+  const auto &meta = ckpt->metadata;
+  RunPosition p;
+  auto epoch = numberIn(meta, checkpoint_keys::kEpoch, path), step = numberIn(meta, checkpoint_keys::kEpochStep, path),
+       lossSum = numberIn(meta, checkpoint_keys::kEpochLossSum, path),
+       correct = numberIn(meta, checkpoint_keys::kEpochCorrect, path),
+       examples = numberIn(meta, checkpoint_keys::kEpochExamples, path);
+  for (auto *r : {&epoch, &step, &lossSum, &correct, &examples})
+    if (!*r)
+      return r->error();
+  if (*epoch < 0 || *step < 0 || *examples < 0)
+    return Error{fmt::format("{}: the checkpoint's position (epoch {}, step {}) is negative", path, *epoch, *step)};
+  p.epoch = static_cast<int64_t>(*epoch);
+  p.stepInEpoch = static_cast<int64_t>(*step);
+  p.lossSum = *lossSum;
+  p.correct = *correct;
+  p.examples = static_cast<int64_t>(*examples);
   for (const std::string &name : stateOrder_)
     state_.at(name)->bytes = ckpt->tensors.at(name).bytes;
+  position_ = p;
   auto shift = ckpt->tensors.find(kFeatureShift), factor = ckpt->tensors.find(kFeatureFactor);
-  if (shift != ckpt->tensors.end() && factor != ckpt->tensors.end() && shift->second.dtype == ElementType::F32 &&
-      factor->second.dtype == ElementType::F32 && shift->second.numel() == factor->second.numel())
+  if (shift != ckpt->tensors.end())
     featureMap_ = FeatureTransform{shift->second.values<float>(), factor->second.values<float>()};
-  return {};
+  return meta;
+}
+
+Result<std::map<std::string, std::string>> Trainer::loadParameters(const std::string &path) {
+  std::vector<std::string> names = modelStateNames();
+  auto ckpt = readCheckpoint(path, names);
+  if (!ckpt)
+    return ckpt.error();
+  for (const std::string &name : names)
+    state_.at(name)->bytes = ckpt->tensors.at(name).bytes;
+  auto shift = ckpt->tensors.find(kFeatureShift), factor = ckpt->tensors.find(kFeatureFactor);
+  if (shift != ckpt->tensors.end())
+    featureMap_ = FeatureTransform{shift->second.values<float>(), factor->second.values<float>()};
+  return ckpt->metadata;
 }
 
 } // namespace nnc

@@ -34,6 +34,7 @@
 #include "runtime/data/Dataset.h"
 #include "runtime/data/HostTensor.h"
 #include "runtime/data/Preprocess.h"
+#include "runtime/records/Safetensors.h"
 #include "support/Result.h"
 
 #include <atomic>
@@ -58,8 +59,9 @@ struct EvalStats {
   double accuracy = 0;  ///< fraction correct, when hasAccuracy
   bool hasAccuracy = false;
   size_t examples = 0;
-  /// trainEpoch stopped early at its `stop` flag (in data-parallel training: that of any process).
-  bool stopped = false;
+  /// trainEpoch: false when the epoch was stopped before its last step (by its `stop` flag;
+  /// in data-parallel training, that of any process).
+  bool complete = true;
 };
 
 /// What data-parallel training spent on communication (Trainer::communicationStats).
@@ -69,6 +71,28 @@ struct CommunicationStats {
   double seconds = 0;       ///< wall time inside those allreduce calls
   size_t bytesPerStep = 0;  ///< the size of the step's one buffer: gradients and counters
 };
+
+/// Where a run stands between two steps: with the state tensors, all a checkpoint needs to
+/// continue the run exactly as if it had not stopped. The shuffle order of an epoch is a function
+/// of (seed, epoch) and the dropout stream of (seed, `rng.counter`), so no generator state is
+/// kept beyond these counters.
+struct RunPosition {
+  int64_t epoch = 0;       ///< the epoch in progress, 0-based (= epochs completed)
+  int64_t stepInEpoch = 0; ///< steps of that epoch already taken
+  /// The sums the epoch's reported loss and accuracy are made of, over those steps.
+  double lossSum = 0, correct = 0;
+  int64_t examples = 0;
+};
+
+/// What to do when a train step produces a non-finite loss or state.
+enum class NonFinitePolicy {
+  Stop, ///< restore the state before the step and fail with the op that went non-finite
+  Skip, ///< restore the state before the step, skip that minibatch, go on
+};
+
+/// Called after each train step with (the step's 1-based number in the run, the epoch, the
+/// step's loss).
+using StepFn = std::function<void(int64_t, int64_t, double)>;
 
 /// Called after each train step with (steps done in the epoch, steps in the epoch, running mean
 /// loss, examples done).
@@ -123,8 +147,35 @@ public:
                           std::span<const float> targets, size_t rows);
   /// One epoch over `data` in the shuffled order of `epoch` (seeded); stops early, after the
   /// current step, when `stop` becomes true. Returns the mean loss and accuracy of the steps.
+  /// When the run's position is inside `epoch` (a resumed checkpoint, or an earlier call that
+  /// was stopped), the epoch continues from there and the stats cover the whole epoch.
+  ///
+  /// Every step's loss is checked to be finite, and every kGuardInterval steps the whole state
+  /// (kept then as the last good state). On a non-finite value the steps since the last good
+  /// state are replayed to find the first bad one, the state before it is restored, and that
+  /// minibatch is evaluated by the reference interpreter with a check after every op: the Error
+  /// names the first op that produced a non-finite value and its source location. With
+  /// NonFinitePolicy::Skip the minibatch is skipped instead (a warning is printed to stderr).
+  /// Data-parallel: the position is the same on every process and is kept the same way; the
+  /// loss checked is the step's global one, the state test is agreed, the replay is collective
+  /// and rank 0 runs the interpreter (on the whole global minibatch) and sends its finding to
+  /// all, so every process returns the same Error (or skips the same minibatch).
   Result<EvalStats> trainEpoch(const Dataset &data, uint64_t epoch, const ProgressFn &progress = {},
                                const std::atomic<bool> *stop = nullptr);
+  /// The epoch of position() continued to its end (see above).
+  Result<EvalStats> trainEpoch(const Dataset &data, const ProgressFn &progress = {},
+                               const std::atomic<bool> *stop = nullptr) {
+    return trainEpoch(data, static_cast<uint64_t>(position_.epoch), progress, stop);
+  }
+  static constexpr int64_t kGuardInterval = 32;
+  void setNonFinitePolicy(NonFinitePolicy p) { nonFinite_ = p; }
+  /// Minibatches skipped so far under NonFinitePolicy::Skip.
+  size_t skippedSteps() const { return skipped_; }
+  /// Called after every train step of trainEpoch (per-step loss logs).
+  void setStepObserver(StepFn fn) { onStep_ = std::move(fn); }
+  /// Where the run stands; load() restores it from a checkpoint.
+  const RunPosition &position() const { return position_; }
+  void setPosition(const RunPosition &p) { position_ = p; }
   /// Loss and accuracy over all of `data`, dropout off and batchnorm on running statistics.
   Result<EvalStats> evaluate(const Dataset &data);
   /// The model's first `output` for every example of `data`, row-major, as f32; `shape` gets
@@ -147,11 +198,24 @@ public:
   void setFeatureTransform(FeatureTransform map) { featureMap_ = std::move(map); }
   const std::optional<FeatureTransform> &featureTransform() const { return featureMap_; }
 
-  /// Writes all state as a safetensors checkpoint, atomically.
-  Result<void> save(const std::string &path, int64_t epochsDone = 0) const;
-  /// Loads a checkpoint written by save() for the same model: every state tensor must be
-  /// present with the same dtype and shape. Returns the epochs done recorded in it.
-  Result<int64_t> load(const std::string &path);
+  /// Writes all state and the run's position as a safetensors checkpoint, atomically, with
+  /// `metadata` added (the run's settings; docs/TRAINING.md lists the keys). Refuses to write a
+  /// state with a non-finite value, so a diverged run never replaces a good checkpoint.
+  /// Data-parallel: rank 0 writes; every process returns the same result.
+  Result<void> save(const std::string &path, const std::map<std::string, std::string> &metadata = {}) const;
+  /// Loads a checkpoint written by save() for the same model to continue its run: every state
+  /// tensor (parameters, optimizer slots, counters) must be present with the same dtype and
+  /// shape; the run position and feature map are restored. Returns the checkpoint's metadata.
+  /// Data-parallel: rank 0 reads the file and broadcasts its bytes; every process checks and
+  /// restores the same checkpoint (likewise loadParameters).
+  Result<std::map<std::string, std::string>> load(const std::string &path);
+  /// Loads only the model's own state (parameters and running statistics: the state `eval`
+  /// reads) from a checkpoint, to start a new run from trained weights or to evaluate them;
+  /// the optimizer's slots and the counters keep their initial values. The feature map is
+  /// restored when the checkpoint has one.
+  Result<std::map<std::string, std::string>> loadParameters(const std::string &path);
+  /// True when every state tensor holds only finite values.
+  bool stateIsFinite() const;
 
 private:
   struct State; // one state buffer
@@ -172,10 +236,14 @@ private:
   };
   /// Runs `train_step` (when `training`) or `eval` on minibatch `b` of `batcher` and adds its
   /// results to `totals`.
-  Result<void> runBatch(const Dataset &data, const class Batcher &batcher, size_t b, bool training,
-                        BatchTotals &totals, Shard shard);
-  Result<void> loadCheckpoint(const struct Checkpoint &ckpt, const std::string &path);
-  Result<void> saveLocal(const std::string &path, int64_t epochsDone) const;
+  /// Returns the minibatch's loss; a non-finite loss is not added to `totals`. `shard`: the rows of
+  /// the minibatch this process runs (all of them on one process).
+  Result<double> runBatch(const Dataset &data, const class Batcher &batcher, size_t b, bool training,
+                          BatchTotals &totals, Shard shard);
+  /// save() on this process alone.
+  Result<void> saveLocal(const std::string &path, const std::map<std::string, std::string> &metadata) const;
+  /// The checkpoint's bytes: read here, or, data-parallel, read by rank 0 and sent to all.
+  Result<struct Checkpoint> readCheckpointBytes(const std::string &path) const;
 
   // Data-parallel training (DataParallel.cpp).
   /// After the first compile: the gradient buffer's layout, and rank 0's state everywhere.
@@ -184,6 +252,10 @@ private:
   /// when `v` is null or `local` failed) summed with all others', then the update. `stopHere`
   /// asks every process to stop after this step; `stopAll` says whether any did.
   Result<StepResult> exchangeStep(BatchProgram *v, size_t rows, Result<void> local, bool stopHere, bool &stopAll);
+  /// One data-parallel step on minibatch `s` of `batcher`: this process's shard staged, then
+  /// exchangeStep.
+  Result<StepResult> dataParallelStep(const Dataset &data, const class Batcher &batcher, size_t s, bool stopHere,
+                                      bool &stopAll);
   Result<EvalStats> trainEpochDataParallel(const Dataset &data, uint64_t epoch, const ProgressFn &progress,
                                            const std::atomic<bool> *stop);
   Result<EvalStats> evaluateDataParallel(const Dataset &data);
@@ -193,11 +265,31 @@ private:
   void shiftRngCounter(int sign);
   /// The mean loss and accuracy of `totals`.
   EvalStats statsOf(const BatchTotals &totals) const;
+  /// Reads checkpoint `path` and checks that it is of this model and that `names` are in it
+  /// with this model's dtypes and shapes.
+  Result<Checkpoint> readCheckpoint(const std::string &path, const std::vector<std::string> &names) const;
+  /// The names of the state tensors `eval` reads.
+  std::vector<std::string> modelStateNames() const;
+  using StateCopy = std::vector<std::vector<uint8_t>>; ///< in stateOrder_
+  StateCopy copyState() const;
+  void copyStateInto(StateCopy &copy) const;
+  void restoreState(const StateCopy &copy);
+  /// After a non-finite value at step `badStep` of the epoch (or in the state checked after
+  /// it): replays from `good` (the state before step `goodStep`, whose epoch sums were
+  /// `totals`) to find the first bad step; leaves the state before it and `totals` of the steps
+  /// before it, and returns that step's index and what went wrong.
+  Result<std::pair<size_t, std::string>> findNonFinite(const Dataset &data, const class Batcher &batcher,
+                                                       const StateCopy &good, size_t goodStep, size_t badStep,
+                                                       BatchTotals &totals);
+  /// The first op of train_step that produces a non-finite value on minibatch `b` from the
+  /// current state, as "file:line:col: 'op' produced NaN" (the interpreter's replay).
+  std::string firstNonFiniteOp(const Dataset &data, const class Batcher &batcher, size_t b);
 
   /// The checked program and the run's settings; each batch size derives its compilation.
   std::unique_ptr<Compilation> source_;
   std::string modelName_;
   bool hasCorrect_ = false;
+  int64_t labelsPerExample_ = 1; ///< class labels per example (a label per time step: T)
   std::string predictOutput_;
   int64_t stepsPerEpoch_ = 1;
   double compileSeconds_ = 0;
@@ -206,6 +298,10 @@ private:
   std::vector<std::string> params_;
   std::map<int64_t, std::unique_ptr<BatchProgram>> programs_;
   std::optional<FeatureTransform> featureMap_;
+  RunPosition position_;
+  NonFinitePolicy nonFinite_ = NonFinitePolicy::Stop;
+  size_t skipped_ = 0; ///< minibatches skipped for a non-finite value
+  StepFn onStep_;
 
   std::shared_ptr<Communicator> comm_;
   CommunicationStats commStats_;

@@ -3,7 +3,9 @@
 # (momentum) and Adam, `mpirun -np 2 nnc train` and `nnc train` with the same global minibatch
 # must end with the same parameters and optimizer state within relative 1e-5 (the sums are
 # taken in another order). Batches that split unevenly over the processes and a final partial
-# minibatch are included, and a run resumed with --init-from. Dropout is off in these models.
+# minibatch are included, a run started from a checkpoint's weights (--init-from), and a run
+# stopped mid-epoch on 2 processes and resumed there (--resume), which must end as the
+# uninterrupted one-process run does. Dropout is off in these models.
 #
 # usage: equivalence.sh NNC COMPARE_CHECKPOINTS SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -51,7 +53,21 @@ run_case() { # name model data optimizer batch [more nnc train flags]
 run_case mlp-adam "$src/examples/iris.nn" "$src/examples/iris.csv" adam 16   # 150 = 9*16 + 6
 run_case mlp-sgd  "$src/examples/iris.nn" "$src/examples/iris.csv" momentum 15  # 8 + 7 rows
 run_case cnn-sgd  "$src/tests/mpi/cnn8.nn" cnn8.csv momentum 16            # 100 = 6*16 + 4
-# Resumed from a checkpoint, which rank 0 reads and sends to the other process.
-run_case mlp-resume "$src/examples/iris.nn" "$src/examples/iris.csv" adam 16 --init-from one-mlp-adam.safetensors
+# Started from a checkpoint's weights, which rank 0 reads and sends to the other process.
+run_case mlp-init "$src/examples/iris.nn" "$src/examples/iris.csv" adam 16 --init-from one-mlp-adam.safetensors
 run_case cnn-adam "$src/tests/mpi/cnn8.nn" cnn8.csv adam 13                # 7 + 6 rows, 9 left
+# Stopped mid-epoch (the test hook's stop is carried by the next step's allreduce) and resumed
+# with --resume on 2 processes: the position, optimizer state and counters continue the run.
+iris=("$src/examples/iris.nn" --data "$src/examples/iris.csv" --optimizer adam --batch 16 --epochs 2 --threads 1 --quiet)
+rc=0
+NNC_STOP_AFTER_STEPS=5 "${mpirun[@]}" "$nnc" train "${iris[@]}" --save two-stopped.safetensors > two-stopped.log || rc=$?
+echo "== mlp-resume: 1 process vs 2 processes stopped mid-epoch and resumed"
+if [ $rc -ne 130 ]; then
+  echo "FAIL: the stopped run exited with $rc, expected 130"; status=1
+fi
+"${mpirun[@]}" "$nnc" train "${iris[@]}" --resume two-stopped.safetensors --save two-resumed.safetensors > two-resumed.log
+grep -q '^continuing at epoch 1, step 6 of 10' two-resumed.log || { echo "FAIL: not resumed at step 6"; status=1; }
+if ! "$compare" one-mlp-adam.safetensors two-resumed.safetensors 1e-5; then
+  echo "FAIL: the resumed run differs"; status=1
+fi
 exit $status

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Data-parallel runs stop together: an error on one process stops all of them with that error
 # shown once (and never hangs: ctest's timeout would fail the test), a batch too small to split
-# is a clear error, and an interrupt on one process stops every process after the same step,
-# with one checkpoint written.
+# is a clear error, an interrupt on one process stops every process after the same step, with
+# one checkpoint written, and a non-finite loss stops every process with the op that produced it
+# (or, with --on-nonfinite=skip, skips that minibatch on every process).
 #
 # usage: errors.sh NNC SOURCE_DIR WORK_DIR
 set -uo pipefail
@@ -64,4 +65,38 @@ cat int.log
 grep -q '^interrupted in epoch' int.log || fail "no interruption reported"
 [ "$(grep -c '^saved int.safetensors' int.log)" = 1 ] || fail "not exactly one checkpoint written"
 [ -s int.safetensors ] || fail "no checkpoint"
+# 4. A non-finite loss: log(x - 2.5) is NaN for row 41 only (step 11 of 16 at batch 4, unshuffled).
+cat > nan.nn <<'EOF2'
+model nan {
+  input  x : f32[B, 4]
+  target y : i32[B]
+  param W : f32[4, 3] = glorot_uniform
+  z = log(x - 2.5)
+  loss mean(softmax_cross_entropy(z @ W, y))
+}
+train {
+  optimizer adam(lr = 0.01)
+  batch 4
+  shuffle false
+}
+EOF2
+awk 'BEGIN { for (n = 0; n < 64; n++) { a = n == 41 ? 1.0 : 3.0 + (n % 7) * 0.25; print a ",3.5,4,4.5," n % 3 } }' > nan.csv
+rm -f nan.safetensors
+out=$(timeout 120 "${mpi_env[@]}" mpirun --oversubscribe -np 2 "$nnc" train nan.nn --data nan.csv --epochs 1 \
+      --normalize none --threads 1 --quiet --save nan.safetensors 2>&1)
+rc=$?
+echo "$out"
+[ $rc -eq 1 ] || fail "a NaN loss over 2 processes: exit status $rc, expected 1"
+[ "$(grep -c "nan.nn:5:7: error: 'log' produced NaN at step 11 (epoch 1)" <<<"$out")" = 1 ] ||
+  fail "the NaN's op and step are not reported exactly once"
+[ "$(grep -c 'note: saved the state before that step to nan.safetensors' <<<"$out")" = 1 ] ||
+  fail "the state before the bad step is not saved exactly once"
+[ -s nan.safetensors ] || fail "no checkpoint of the state before the bad step"
+out=$(timeout 120 "${mpi_env[@]}" mpirun --oversubscribe -np 2 "$nnc" train nan.nn --data nan.csv --epochs 1 \
+      --normalize none --threads 1 --quiet --on-nonfinite=skip 2>&1)
+rc=$?
+echo "$out"
+[ $rc -eq 0 ] || fail "--on-nonfinite=skip over 2 processes: exit status $rc, expected 0"
+[ "$(grep -c "warning: 'log' produced NaN at step 11 (epoch 1)" <<<"$out")" = 1 ] ||
+  fail "the skipped minibatch is not reported exactly once"
 exit $status

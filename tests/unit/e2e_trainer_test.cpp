@@ -15,6 +15,10 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <filesystem>
 #include <unistd.h>
 
@@ -183,7 +187,7 @@ TEST_CASE("checkpoints that do not fit are Errors and leave the state intact", "
   Dataset data = syntheticData(12);
   REQUIRE(t->trainEpoch(data, 0));
   std::string good = dir.file("good.safetensors");
-  REQUIRE(t->save(good, 1));
+  REQUIRE(t->save(good));
   auto reference = allState(*t, good);
   REQUIRE(reference.size() >= 10); // 4 parameters, 4 velocities, step, rng counter
 
@@ -277,13 +281,15 @@ TEST_CASE("save and load restore every state tensor and continue training exactl
   auto first = small();
   REQUIRE(first->trainEpoch(data, 0));
   std::string ckpt = dir.file("epoch1.safetensors");
-  REQUIRE(first->save(ckpt, 1));
+  REQUIRE(first->save(ckpt));
   auto saved = allState(*first, ckpt);
 
   auto resumed = small();
   auto epochs = resumed->load(ckpt);
   REQUIRE(epochs);
-  CHECK(*epochs == 1);
+  CHECK(epochs->at("epoch") == "1");
+  CHECK(epochs->at("epoch_step") == "0");
+  CHECK(resumed->position().epoch == 1);
   // Every state tensor of the checkpoint is restored, bitwise, including step and rng counter.
   for (const auto &[name, value] : saved) {
     INFO(name);
@@ -318,7 +324,7 @@ TEST_CASE("the same seed gives bitwise identical checkpoints, another seed diffe
     for (uint64_t e = 0; e < 2; ++e)
       REQUIRE(t->trainEpoch(some, e));
     std::string path = dir.file(name);
-    REQUIRE(t->save(path, 2));
+    REQUIRE(t->save(path));
     return bytesOf(path);
   };
   std::string a = run(7, "a.safetensors"), b = run(7, "b.safetensors"), c = run(8, "c.safetensors");
@@ -331,7 +337,7 @@ TEST_CASE("the same seed gives bitwise identical checkpoints, another seed diffe
     REQUIRE(t);
     REQUIRE((*t)->trainEpoch(data, 0));
     REQUIRE((*t)->trainEpoch(data, 1));
-    REQUIRE((*t)->save(dir.file(name), 2));
+    REQUIRE((*t)->save(dir.file(name)));
     return bytesOf(dir.file(name));
   };
   CHECK(iris("i1.safetensors") == iris("i2.safetensors"));
@@ -416,4 +422,147 @@ TEST_CASE("evaluate counts every example once, and predict returns one row per e
   CHECK(ev->loss == Approx(sum / 11).epsilon(1e-5));
   // Evaluation does not train.
   CHECK(t->stepCount() == 3);
+}
+
+TEST_CASE("a run stopped mid-epoch and resumed from its checkpoint is bitwise the uninterrupted run",
+          "[e2e][trainer][resume]") {
+  TempDir dir("midepoch");
+  Dataset data = syntheticData(10); // 3 steps per epoch, the last one partial
+  std::string text = kSmallModel;   // momentum, dropout, and a schedule that counts steps
+  text.replace(text.find("  batch 4"), 0, "  schedule cosine\n");
+  auto make = [&] {
+    auto t = Trainer::fromSource("small.nn", text, {});
+    REQUIRE(t);
+    return std::move(*t);
+  };
+  auto straight = make();
+  std::vector<double> straightLosses, losses;
+  straight->setStepObserver([&](int64_t, int64_t, double l) { straightLosses.push_back(l); });
+  auto s0 = straight->trainEpoch(data, 0);
+  auto s1 = straight->trainEpoch(data, 1);
+  REQUIRE(s0);
+  REQUIRE(s1);
+  std::string a = dir.file("straight.safetensors");
+  REQUIRE(straight->save(a));
+
+  for (int stopAfter : {1, 2, 3, 4, 5}) {
+    INFO("stopped after step " << stopAfter);
+    auto first = make();
+    std::atomic<bool> stop{false};
+    int taken = 0;
+    losses.clear();
+    first->setStepObserver([&](int64_t, int64_t, double l) {
+      losses.push_back(l);
+      if (++taken == stopAfter)
+        stop = true;
+    });
+    std::vector<EvalStats> epochStats;
+    while (first->position().epoch < 2 && !stop) {
+      auto st = first->trainEpoch(data, {}, &stop);
+      REQUIRE(st);
+      if (st->complete)
+        epochStats.push_back(*st);
+    }
+    std::string ckpt = dir.file("stopped.safetensors");
+    REQUIRE(first->save(ckpt));
+    auto resumed = make();
+    REQUIRE(resumed->load(ckpt));
+    CHECK(resumed->position().stepInEpoch == first->position().stepInEpoch);
+    resumed->setStepObserver([&](int64_t, int64_t, double l) { losses.push_back(l); });
+    while (resumed->position().epoch < 2) {
+      auto st = resumed->trainEpoch(data);
+      REQUIRE(st);
+      REQUIRE(st->complete);
+      epochStats.push_back(*st);
+    }
+    std::string b = dir.file("resumed.safetensors");
+    REQUIRE(resumed->save(b));
+    CHECK(bytesOf(a) == bytesOf(b));
+    CHECK(losses == straightLosses); // bitwise: every step's loss
+    REQUIRE(epochStats.size() == 2);
+    CHECK(epochStats[0].loss == s0->loss); // the epoch's mean includes the steps before the stop
+    CHECK(epochStats[1].loss == s1->loss);
+    CHECK(epochStats[1].accuracy == s1->accuracy);
+  }
+}
+
+TEST_CASE("loadParameters starts a new run: the weights only, the optimizer state fresh", "[e2e][trainer][resume]") {
+  TempDir dir("initfrom");
+  auto t = small();
+  REQUIRE(t->trainEpoch(syntheticData(12), 0));
+  std::string ckpt = dir.file("trained.safetensors");
+  REQUIRE(t->save(ckpt));
+  // Another optimizer: its slots are not in the checkpoint, which load() rejects.
+  std::string text = kSmallModel;
+  text.replace(text.find("momentum(lr = 0.1, momentum = 0.9)"), 34, "adam(lr = 0.01)");
+  auto other = Trainer::fromSource("small.nn", text, {});
+  REQUIRE(other);
+  auto full = (*other)->load(ckpt);
+  REQUIRE_FALSE(full);
+  CHECK(full.message().find(".m") != std::string::npos); // names the missing Adam slot
+  REQUIRE((*other)->loadParameters(ckpt));
+  CHECK((*other)->tensor("h.weight")->bytes == t->tensor("h.weight")->bytes);
+  CHECK((*other)->stepCount() == 0);
+  CHECK((*other)->position().epoch == 0);
+}
+
+TEST_CASE("a non-finite loss stops training at the first op that produced it, state before the step",
+          "[e2e][trainer][nonfinite]") {
+  // log(x - 2.5) is NaN for a feature below 2.5.
+  const char *model = R"(model nan {
+  input  x : f32[B, 4]
+  target y : i32[B]
+  param W : f32[4, 3] = glorot_uniform
+  z = log(x - 2.5)
+  loss mean(softmax_cross_entropy(z @ W, y))
+}
+train {
+  optimizer adam(lr = 0.01)
+  batch 2
+  shuffle false
+}
+)";
+  Dataset data = syntheticData(64);
+  for (size_t i = 0; i < 64 * 4; ++i) // all above 2.5 but row 41's first feature (step 21)
+    data.features[i] = i == 41 * 4 ? 1.0f : 3.0f + float(i % 7) * 0.25f;
+  auto t = Trainer::fromSource("nan.nn", model, {});
+  REQUIRE(t);
+  auto r = (*t)->trainEpoch(data, 0);
+  REQUIRE_FALSE(r);
+  INFO(r.message());
+  CHECK(r.message().find("nan.nn:5:7: error: 'log' produced NaN at step 21 (epoch 1)") != std::string::npos);
+  CHECK((*t)->stepCount() == 20); // the state before the bad step
+  CHECK((*t)->position().stepInEpoch == 20);
+  CHECK((*t)->stateIsFinite());
+  // Skipping instead: the bad minibatch is left out and the epoch goes on.
+  auto s = Trainer::fromSource("nan.nn", model, {});
+  REQUIRE(s);
+  (*s)->setNonFinitePolicy(NonFinitePolicy::Skip);
+  auto stats = (*s)->trainEpoch(data, 0);
+  REQUIRE(stats);
+  CHECK((*s)->skippedSteps() == 1);
+  CHECK((*s)->stepCount() == 31);
+  CHECK(stats->examples == 62);
+  CHECK(std::isfinite(stats->loss));
+}
+
+TEST_CASE("a state with a NaN or infinity is never saved", "[e2e][trainer][nonfinite]") {
+  TempDir dir("nonfinite-save");
+  auto t = small();
+  REQUIRE(t->trainEpoch(syntheticData(8), 0));
+  std::string path = dir.file("good.safetensors");
+  REQUIRE(t->save(path));
+  const std::string good = bytesOf(path);
+  auto w = t->tensor("h.weight");
+  REQUIRE(w);
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    HostTensor broken = *w;
+    std::memcpy(broken.bytes.data() + 4, &bad, 4);
+    REQUIRE(t->setTensor("h.weight", broken));
+    CHECK_FALSE(t->stateIsFinite());
+    auto saved = t->save(path);
+    REQUIRE_FALSE(saved);
+    CHECK(saved.message().find("non-finite") != std::string::npos);
+    CHECK(bytesOf(path) == good); // the good checkpoint is left as it was
+  }
 }

@@ -34,6 +34,34 @@ TEST_CASE("the learning-curve log is rewritten whole after every epoch", "[data]
   CHECK_FALSE(nowhere.append(e1).ok());
 }
 
+TEST_CASE("a resumed run continues the learning-curve log of the epochs it had done", "[data]") {
+  test::TempDir dir;
+  std::string path = dir.file("curves.csv");
+  LearningCurveLog first(path);
+  for (int64_t e = 1; e <= 3; ++e) {
+    EpochRecord r;
+    r.epoch = e, r.trainLoss = 1.0 / double(e + 2), r.seconds = 0.25;
+    REQUIRE(first.append(r).ok());
+  }
+  const std::string written = test::slurp(path);
+  // Resumed after epoch 2: epoch 3's row (from a run stopped later) is dropped, the others kept
+  // and written back unchanged.
+  LearningCurveLog resumed(path);
+  REQUIRE(resumed.keepExisting(2).ok());
+  REQUIRE(resumed.records().size() == 2);
+  EpochRecord r3 = first.records()[2];
+  REQUIRE(resumed.append(r3).ok());
+  CHECK(test::slurp(path) == written);
+  // No file yet: an empty log. A malformed row: an Error naming the file and the line.
+  LearningCurveLog fresh(dir.file("new.csv"));
+  REQUIRE(fresh.keepExisting(5).ok());
+  CHECK(fresh.records().empty());
+  LearningCurveLog bad(dir.write("bad.csv", "epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds\n1,x,,,,\n"));
+  auto r = bad.keepExisting(5);
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.message(), Contains("bad.csv:2"));
+}
+
 TEST_CASE("the SVG plot has a panel per quantity, ticks, a legend and one line per series", "[data]") {
   std::vector<EpochRecord> records;
   for (int e = 1; e <= 12; ++e) {

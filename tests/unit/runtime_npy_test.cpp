@@ -3,6 +3,7 @@
 #include "runtime_test_files.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 
 using namespace nnc;
 using Catch::Matchers::Contains;
@@ -125,8 +126,25 @@ TEST_CASE("npy: feature and label files form a data set", "[data]") {
   REQUIRE_FALSE(mismatch.ok());
   CHECK_THAT(mismatch.message(), Contains(x) && Contains(y) && Contains("2 examples"));
 
+  // A label per time step: (N, T) integer labels, T per example.
+  REQUIRE(writeNpy(y, HostTensor::of<int32_t>({2, 3}, std::vector<int32_t>{1, 0, 2, 2, 1, 0})).ok());
+  auto seq = loadNpyPair(x, y);
+  REQUIRE(seq.ok());
+  CHECK(seq->size() == 2);
+  CHECK(seq->classShape == std::vector<int64_t>{3});
+  CHECK(seq->labelsPerExample() == 3);
+  CHECK(seq->select(std::vector<size_t>{1}).classLabels == std::vector<int32_t>{2, 1, 0});
+
+  // NaN or infinity in the features is an error naming the file and the row.
+  std::string xn = dir.file("xn.npy");
+  REQUIRE(writeNpy(xn, HostTensor::of<float>({2, 2}, std::vector<float>{1, 2, 3, INFINITY})).ok());
+  REQUIRE(writeNpy(y, HostTensor::of<int32_t>({2}, std::vector<int32_t>{1, 0})).ok());
+  auto inf = loadNpyPair(xn, y);
+  REQUIRE_FALSE(inf.ok());
+  CHECK_THAT(inf.message(), Contains("xn.npy: row 1: feature value inf is not a finite number"));
+
   REQUIRE(writeNpy(y, HostTensor::of<int32_t>({2}, std::vector<int32_t>{1, -4})).ok());
   auto negative = loadNpyPair(x, y);
   REQUIRE_FALSE(negative.ok());
-  CHECK_THAT(negative.message(), Contains("label -4 of example 1"));
+  CHECK_THAT(negative.message(), Contains("row 1: label -4"));
 }

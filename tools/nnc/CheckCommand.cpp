@@ -8,6 +8,7 @@
 // Dropout draws the same masks in every evaluation: the random-number counter is an argument.
 //
 //===----------------------------------------------------------------------------------------===//
+#include "ir/NonFinite.h"
 #include "passes/training/GradCheck.h"
 #include "tools/nnc/Driver.h"
 
@@ -56,6 +57,10 @@ public:
       fmt::print(stderr, "{}: error: {}\n", file_, *e);
       return kUserError;
     }
+    // A NaN or infinity in the loss or a gradient is reported like a training step's: the
+    // first op of the train step (stabilized, as trained) that produced it, located.
+    if (int r = reportNonFinite(**compilation, std::get<std::map<std::string, Tensor>>(args)); r != kOk)
+      return r;
     auto checked = checkGradients(forward, std::get<std::map<std::string, Tensor>>(args), options_);
     if (auto *e = std::get_if<std::string>(&checked)) {
       fmt::print(stderr, "{}: error: {}\n", file_, *e);
@@ -66,6 +71,34 @@ public:
   }
 
 private:
+  /// Runs the train step on the check's arguments (optimizer slots and counters at their
+  /// zero start) in the interpreter; an error naming the first op with a non-finite value.
+  int reportNonFinite(Compilation &compilation, const std::map<std::string, Tensor> &forwardArgs) const {
+    auto graphs = compilation.trainingGraphs();
+    if (!graphs)
+      return reportError(graphs.error());
+    const Function *step = (*graphs)->findFunction("train_step");
+    if (!step)
+      return kOk;
+    std::map<std::string, Tensor> args;
+    for (const Argument &a : step->arguments()) {
+      auto it = forwardArgs.find(a.name);
+      args.emplace(a.name, it != forwardArgs.end() ? it->second : Tensor::filled(a.type, 0.0));
+    }
+    auto found = firstNonFinite(*step, args);
+    auto *bad = std::get_if<std::optional<NonFiniteValue>>(&found);
+    if (!bad || !*bad)
+      return kOk;
+    const Node &node = *(*bad)->node;
+    const char *where = node.stage == Stage::Forward ? "the loss" : node.stage == Stage::Backward ? "the gradient"
+                                                                                                  : "the update";
+    fmt::print(stderr, "{}", compilation.renderError(node.loc, fmt::format("'{}' produced {} in {} (nnc check's random "
+                                                                           "minibatch, seed {})",
+                                                                           mnemonic(node.op),
+                                                                           nonFiniteName((*bad)->value), where, seed_)));
+    return kUserError;
+  }
+
   void print(const std::string &model, const GradCheckReport &r) const {
     fmt::print("gradient check of model '{}': batch {}, seed {}, f64, fourth-order central differences, h = {:g}\n", model,
                batch_, seed_, options_.step);
