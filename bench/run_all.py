@@ -250,8 +250,9 @@ def ablation_variants(passes):
             + ([("graph-passes", list(passes["graph"]))] if passes["graph"] else []))
 
 
-KERNELS_RE = re.compile(r"kernels of @train_step: (\d+) kernels, (\d+) fused ops, arena (\d+) bytes for (\d+) bytes "
-                        r"of intermediates")
+# The arena's intermediates part (after the GEMM scratch) against the sum of the intermediates.
+KERNELS_RE = re.compile(r"kernels of @train_step: (\d+) kernels, (\d+) fused ops, arena \d+ bytes: GEMM scratch \d+ "
+                        r"\+ (\d+) for (\d+) bytes of intermediates")
 
 
 def kernel_stats(nnc_bin, model, disabled):

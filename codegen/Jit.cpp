@@ -23,6 +23,9 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/TargetParser/Host.h>
+#include <llvm/TargetParser/X86TargetParser.h>
+#include <llvm/MC/MCSubtargetInfo.h>
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 
 namespace nnc {
@@ -36,19 +39,81 @@ void initializeNativeTarget() {
   });
 }
 
+/// Every target LLVM was built with, for cross compilation (once, thread-safe).
+static void initializeAllTargets() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeAllTargetInfos();
+    llvm::InitializeAllTargets();
+    llvm::InitializeAllTargetMCs();
+    llvm::InitializeAllAsmPrinters();
+  });
+}
+
+/// The features a named CPU has, with every feature they imply (avx512vl brings avx512f, avx2
+/// brings avx), as "+f1,+f2,..." (x86 only; empty elsewhere, where the CPU name alone selects
+/// them).
+static std::string featuresOfCpu(const llvm::Triple &triple, llvm::StringRef cpu) {
+  if (!triple.isX86())
+    return {};
+  llvm::SmallVector<llvm::StringRef, 64> named;
+  llvm::X86::getFeaturesForCPU(cpu, named, /*NeedPlus=*/false);
+  llvm::StringMap<bool> features;
+  for (llvm::StringRef f : named) {
+    features[f] = true;
+    llvm::X86::updateImpliedFeatures(f, true, features); // sets what f implies, not f
+  }
+  std::vector<std::string> on;
+  for (const auto &f : features)
+    if (f.getValue())
+      on.push_back("+" + f.getKey().str());
+  std::sort(on.begin(), on.end()); // StringMap's order is not fixed; the cache key uses this
+  return llvm::join(on, ",");
+}
+
 llvm::Expected<std::unique_ptr<Jit>> Jit::create(JitOptions options) {
+  auto fail = [](const std::string &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s", message.c_str());
+  };
   initializeNativeTarget();
-  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  llvm::Triple host(llvm::sys::getProcessTriple());
+  llvm::Triple triple = options.triple.empty() ? host : llvm::Triple(llvm::Triple::normalize(options.triple));
+  bool cross = triple != host;
+  if (cross) {
+    initializeAllTargets();
+    options.emitOnly = true;
+  }
+  std::string lookupError;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple.str(), lookupError);
+  if (!target)
+    return fail("unknown target triple '" + options.triple + "': " + lookupError);
+  if (options.cpu == "host" || options.cpu == "native")
+    options.cpu.clear();
+  if (cross && options.cpu.empty())
+    options.cpu = "generic";
+
+  auto jtmb = cross ? llvm::Expected<llvm::orc::JITTargetMachineBuilder>(llvm::orc::JITTargetMachineBuilder(triple))
+                    : llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb)
     return jtmb.takeError();
-  if (!options.cpu.empty())
+  if (!options.cpu.empty()) {
+    std::unique_ptr<llvm::MCSubtargetInfo> info(target->createMCSubtargetInfo(triple.str(), "", ""));
+    if (!info || !info->isCPUStringValid(options.cpu))
+      return fail("unknown target CPU '" + options.cpu + "' for " + triple.str() +
+                  " (for example: x86-64, x86-64-v3, x86-64-v4, znver4, sapphirerapids)");
     jtmb->setCPU(options.cpu);
-  if (!options.features.empty())
+    // A named CPU brings its own features, not the host's.
+    jtmb->setFeatures(options.features.empty() ? featuresOfCpu(triple, options.cpu) : options.features);
+  } else if (!options.features.empty()) {
     jtmb->setFeatures(options.features); // replaces the host's list
+  }
   jtmb->setCodeGenOptLevel(options.optLevel == 0 ? llvm::CodeGenOptLevel::None
                                                  : llvm::CodeGenOptLevel::Aggressive);
   // Modify the options in place: replacing the object would drop what detectHost() set.
   jtmb->getOptions().AllowFPOpFusion = llvm::FPOpFusion::Fast;
+  // Objects for ahead-of-time use may be linked into position-independent executables.
+  if (options.emitOnly)
+    jtmb->setRelocationModel(llvm::Reloc::PIC_);
 
   std::unique_ptr<Jit> jit(new Jit());
   jit->options_ = options;
@@ -58,6 +123,10 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(JitOptions options) {
   if (!tm)
     return tm.takeError();
   jit->tm_ = std::move(*tm);
+  jit->dataLayout_ = std::make_unique<llvm::DataLayout>(jit->tm_->createDataLayout());
+  jit->triple_ = std::make_unique<llvm::Triple>(jit->tm_->getTargetTriple());
+  if (options.emitOnly)
+    return jit;
 
   auto lljit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
   if (!lljit)
@@ -72,9 +141,6 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(JitOptions options) {
 }
 
 Jit::~Jit() = default;
-
-const llvm::DataLayout &Jit::dataLayout() const { return lljit_->getDataLayout(); }
-const llvm::Triple &Jit::triple() const { return lljit_->getTargetTriple(); }
 
 bool Jit::hasFeature(llvm::StringRef feature) const {
   llvm::SmallVector<llvm::StringRef, 64> parts;
@@ -145,7 +211,15 @@ llvm::Error Jit::optimize(llvm::Module &module) {
   return llvm::Error::success();
 }
 
+/// The error of add, addObject, defineSymbol and lookup on a Jit made with emitOnly.
+static llvm::Error emitOnlyError() {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "this Jit only emits files (JitOptions::emitOnly or another target)");
+}
+
 llvm::Error Jit::defineSymbol(llvm::StringRef name, void *address) {
+  if (!lljit_)
+    return emitOnlyError();
   llvm::orc::SymbolMap symbols;
   symbols[lljit_->mangleAndIntern(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
                                             llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
@@ -153,6 +227,8 @@ llvm::Error Jit::defineSymbol(llvm::StringRef name, void *address) {
 }
 
 llvm::Error Jit::addObject(std::unique_ptr<llvm::MemoryBuffer> object) {
+  if (!lljit_)
+    return emitOnlyError();
   return lljit_->addObjectFile(std::move(object));
 }
 
@@ -161,12 +237,16 @@ llvm::Error Jit::add(std::unique_ptr<llvm::Module> module,
   if (!module || !context)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "Jit::add needs a module and its context");
+  if (!lljit_)
+    return emitOnlyError();
   if (auto error = optimize(*module))
     return error;
   return lljit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)));
 }
 
 llvm::Expected<void *> Jit::lookup(llvm::StringRef name) {
+  if (!lljit_)
+    return emitOnlyError();
   auto address = lljit_->lookup(name);
   if (!address)
     return address.takeError();

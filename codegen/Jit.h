@@ -38,8 +38,18 @@ void initializeNativeTarget();
 struct JitOptions {
   unsigned optLevel = 3;      ///< 0..3: the new pass manager's O0..O3 default pipeline
   bool vectorize = true;      ///< loop and SLP vectorisation in the pipeline
-  std::string cpu;            ///< empty: the host CPU (`sys::getHostCPUName`)
-  std::string features;       ///< empty: every host feature; else "+avx2,-avx512f,..."
+  /// Empty or "host": the host CPU (`sys::getHostCPUName`); else an LLVM CPU name such as
+  /// "x86-64", "x86-64-v3", "x86-64-v4" or "znver4" (unknown names are an error).
+  std::string cpu;
+  /// Empty: every feature of the host (for the host CPU) or of the named CPU; else
+  /// "+avx2,-avx512f,...".
+  std::string features;
+  /// Empty: the host's target triple. Another triple (any target LLVM was built with) gives a
+  /// Jit that only prints and emits files, as emitOnly does.
+  std::string triple;
+  /// Make no LLJIT: the Jit optimizes modules and emits text and object files only (ahead-of-
+  /// time compilation); add, addObject, defineSymbol and lookup are not available.
+  bool emitOnly = false;
 };
 
 /// A JIT for nnc modules. Functions added are optimised, compiled to host code and callable
@@ -90,8 +100,8 @@ public:
   /// An ELF object file for a copy of `module`, for ahead-of-time builds.
   llvm::Expected<llvm::SmallVector<char, 0>> emitObject(const llvm::Module &module);
 
-  const llvm::DataLayout &dataLayout() const;
-  const llvm::Triple &triple() const;
+  const llvm::DataLayout &dataLayout() const { return *dataLayout_; }
+  const llvm::Triple &triple() const { return *triple_; }
   llvm::StringRef cpu() const { return cpu_; }
   llvm::StringRef features() const { return features_; }
   bool hasFeature(llvm::StringRef feature) const; ///< e.g. hasFeature("avx512f")
@@ -107,7 +117,9 @@ private:
   JitOptions options_;
   std::string cpu_, features_;
   std::unique_ptr<llvm::TargetMachine> tm_; ///< for the pass pipeline and emitting files
-  std::unique_ptr<llvm::orc::LLJIT> lljit_;
+  std::unique_ptr<llvm::DataLayout> dataLayout_;
+  std::unique_ptr<llvm::Triple> triple_;
+  std::unique_ptr<llvm::orc::LLJIT> lljit_; ///< null with JitOptions::emitOnly
   std::mutex mutex_; ///< tm_ and the pass pipeline are not thread-safe
 };
 

@@ -132,10 +132,11 @@ std::string describePlan(const Function &fn, const KernelPlan &plan) {
       body += (i ? ", " : parenthesized ? "" : " ") + expr(n.operands[i]);
     return parenthesized ? body + ")" : body;
   };
-  std::string out = fmt::format("kernels of @{}: {} kernels, {} fused ops, arena {} bytes for {} bytes of "
-                                "intermediates\n",
-                                fn.name(), plan.kernels.size(), plan.fusedOps(), plan.intermediateArenaBytes,
-                                plan.intermediateBytes);
+  // The arena a call needs is the whole of it: the GEMM scratch, then the intermediates.
+  std::string out = fmt::format("kernels of @{}: {} kernels, {} fused ops, arena {} bytes: GEMM scratch {} + "
+                                "{} for {} bytes of intermediates\n",
+                                fn.name(), plan.kernels.size(), plan.fusedOps(), plan.arenaBytes(),
+                                plan.scratchBytes, plan.intermediateArenaBytes, plan.intermediateBytes);
   for (size_t k = 0; k < plan.kernels.size(); ++k) {
     const Kernel &kernel = plan.kernels[k];
     for (size_t m = 0; m < kernel.nodes.size(); ++m) {

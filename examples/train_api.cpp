@@ -6,12 +6,13 @@
 //
 //   train_api [MODEL.nn [DATA.csv [CHECKPOINT.safetensors [EPOCHS]]]]
 //
-// (defaults: examples/iris.nn, examples/iris.csv, no checkpoint, the train block's epochs).
+// (defaults: examples/iris.nn, examples/iris.csv, no checkpoint, the train block's epochs). It
+// builds inside nnc's tree and, unchanged, against an installed nnc (tests/install/).
 // Prints the accuracy after every tenth epoch and at the end; exits 1 on any error.
 //
 //===----------------------------------------------------------------------------------------===//
-#include "runtime/data/DataSource.h"
-#include "runtime/train/Trainer.h"
+#include <nnc/runtime/data/DataSource.h>
+#include <nnc/runtime/train/Trainer.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,8 +21,8 @@
 using namespace nnc;
 
 int main(int argc, char **argv) {
-  std::string model = argc > 1 ? argv[1] : NNC_SOURCE_DIR "/examples/iris.nn";
-  std::string csv = argc > 2 ? argv[2] : NNC_SOURCE_DIR "/examples/iris.csv";
+  std::string model = argc > 1 ? argv[1] : "examples/iris.nn";
+  std::string csv = argc > 2 ? argv[2] : "examples/iris.csv";
   std::string checkpoint = argc > 3 ? argv[3] : "";
   CompileSettings options; // what overrides the train block; the pipeline's settings
   if (argc > 4)

@@ -137,7 +137,8 @@ TEST_CASE("Jit emits optimised IR, assembly and objects", "[kernels]") {
 }
 
 TEST_CASE("Jit honours explicit CPU and features", "[kernels]") {
-  auto jit = makeJit({.optLevel = 2, .vectorize = true, .cpu = "x86-64-v3", .features = "+avx2,+fma"});
+  auto jit = makeJit({.optLevel = 2, .vectorize = true, .cpu = "x86-64-v3", .features = "+avx2,+fma", .triple = "",
+                      .emitOnly = false});
   CHECK(jit->cpu() == "x86-64-v3");
   CHECK(jit->hasFeature("avx2"));
   CHECK(!jit->hasFeature("avx512f"));
@@ -149,4 +150,39 @@ TEST_CASE("Jit honours explicit CPU and features", "[kernels]") {
   std::string assembly = unwrap(jit->emitAssembly(module));
   CHECK_THAT(assembly, Catch::Contains("ymm"));
   CHECK_THAT(assembly, !Catch::Contains("zmm"));
+}
+
+TEST_CASE("Jit for a named CPU takes that CPU's features, not the host's", "[kernels]") {
+  for (auto [cpu, bits] : {std::pair<const char *, unsigned>{"x86-64", 128}, {"x86-64-v3", 256}, {"x86-64-v4", 512}}) {
+    JitOptions options;
+    options.cpu = cpu;
+    options.emitOnly = true;
+    auto jit = makeJit(options);
+    CHECK(jit->cpu() == cpu);
+    CHECK(jit->vectorBits() == bits);
+    CHECK(jit->hasFeature("avx2") == (bits >= 256));
+    CHECK(jit->hasFeature("avx512f") == (bits == 512));
+    // An emit-only Jit compiles but does not load.
+    llvm::LLVMContext ctx;
+    llvm::Module module("named", ctx);
+    buildScaleLoop(module);
+    requireOk(jit->optimize(module));
+    CHECK(!unwrap(jit->emitObject(module)).empty());
+    auto lookup = jit->lookup("scale");
+    REQUIRE(!lookup);
+    CHECK_THAT(llvm::toString(lookup.takeError()), Catch::Contains("only emits files"));
+  }
+}
+
+TEST_CASE("Jit rejects an unknown CPU or target triple by name", "[kernels]") {
+  JitOptions cpu;
+  cpu.cpu = "pentium9000";
+  auto a = Jit::create(cpu);
+  REQUIRE(!a);
+  CHECK_THAT(llvm::toString(a.takeError()), Catch::Contains("unknown target CPU 'pentium9000'"));
+  JitOptions triple;
+  triple.triple = "nonsense-unknown-nowhere";
+  auto b = Jit::create(triple);
+  REQUIRE(!b);
+  CHECK_THAT(llvm::toString(b.takeError()), Catch::Contains("unknown target triple 'nonsense-unknown-nowhere'"));
 }

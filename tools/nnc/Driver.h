@@ -40,6 +40,23 @@ void setPassList(CompileSettings &settings, std::string_view passesFlag);
 /// `--passes=list`: the graph pipeline, then code generation's passes.
 std::string describeAllPasses();
 
+/// The compile command's ahead-of-time outputs (AotOutput.cpp).
+struct AotFlags {
+  std::string output; ///< -o: FILE.o, FILE.h, or with --emit=llvm|asm that text
+  std::string header; ///< --header
+  std::string prefix; ///< --prefix; empty: the model's name
+  int64_t examples = 0; ///< --examples
+  JitOptions jit;     ///< --target-cpu, --target
+};
+/// Declares -o, --header, --target-cpu, --target, --prefix and --examples on `app`.
+void addAotFlags(CLI::App &app, AotFlags &flags);
+/// Checks the flags before anything compiles: the output kind (from its extension and
+/// `emit`), that the output directories exist and are writable, and that target flags come
+/// with an output. Prints the problem and returns kUsageError, else kOk.
+int checkAotFlags(const AotFlags &flags, const std::string &emit, bool irText);
+/// Compiles `c` ahead of time and writes the files of `flags`; returns the exit code.
+int writeAot(const Compilation &c, const AotFlags &flags, const std::string &emit);
+
 /// A subcommand: `attach` declares its options on the CLI11 subcommand; `run` executes it
 /// after parsing and returns the exit code.
 struct Command {

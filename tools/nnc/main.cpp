@@ -92,19 +92,24 @@ void printCodegenStats(const Module &module, const std::vector<KernelPlan> *kern
 
 /// Compiles a .nn model (or textual IR) through the pipeline and prints the stage chosen by
 /// --emit; with pass flags, the graph passes run (and --stats reports them) whatever the stage.
-int compile(const std::string &file, const std::string &emit, std::string language, const CompileSettings &settings) {
+int compile(const std::string &file, const std::string &emit, std::string language, const CompileSettings &settings,
+            const AotFlags &aot) {
   if (language.empty())
     language = file.size() > 5 && file.ends_with(".nnir") ? "nnir" : "nn";
+  bool irText = language == "nnir";
+  if (int status = checkAotFlags(aot, emit, irText); status != kOk)
+    return status;
   std::optional<std::string> text = readFile(file);
   if (!text)
     return kUsageError;
-  bool irText = language == "nnir";
   auto created = irText ? Compilation::fromIrText(file, std::move(*text), settings)
                         : Compilation::fromSource(file, std::move(*text), settings);
   if (!created)
     return reportError(created.error());
   Compilation &c = **created;
   fmt::print(stderr, "{}", c.warnings());
+  if (!aot.output.empty() || !aot.header.empty()) // an object, its header or its code as text
+    return writeAot(c, aot, emit);
   std::optional<CompileStage> stage;
   if (!emit.empty())
     stage = stageToEmit(emit);
@@ -186,6 +191,7 @@ int main(int argc, char **argv) {
   app.set_version_flag("--version", std::string("nnc ") + NNC_VERSION);
   app.footer("Exit status: 0 success, 1 error in the model or data, 2 usage error.\n"
              "Examples:\n  nnc examples/iris.nn --emit=ir\n  nnc check examples/iris.nn\n"
+             "  nnc examples/iris.nn -o iris.o --header iris.h --examples 150\n"
              "  nnc --list-builtins");
   app.require_subcommand(0, 1);
 
@@ -206,6 +212,14 @@ int main(int argc, char **argv) {
   app.add_option("--batch", settings.train.batch, "minibatch size B (overrides the train block)")
       ->check(CLI::PositiveNumber);
   app.add_option("--model", settings.modelName, "the model to compile when the file has several");
+  AotFlags aot;
+  int64_t seed = -1, epochs = 0;
+  addAotFlags(app, aot);
+  app.add_option("--seed", seed, "the seed of the initial state and the shuffle (overrides the train block)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--epochs", epochs, "epochs that schedules count (overrides the train block)")->check(CLI::PositiveNumber);
+  app.add_option("--threads", settings.threads, "blocks the large kernels are split into (default 1)")
+      ->check(CLI::PositiveNumber);
   app.add_flag("--list-builtins", listBuiltins, "list the functions, layers and settings of the language");
   addPassFlags(app, settings, passesFlag);
 
@@ -245,6 +259,10 @@ int main(int argc, char **argv) {
     return kUsageError;
   }
   setPassList(settings, passesFlag);
+  if (seed >= 0)
+    settings.train.seed = static_cast<uint64_t>(seed);
+  if (epochs > 0)
+    settings.train.epochs = epochs;
   settings.dump = [](const std::string &text) { fmt::print(stderr, "{}", text); };
-  return compile(file, emit, language, settings);
+  return compile(file, emit, language, settings, aot);
 }
