@@ -828,6 +828,10 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
              f"{s['cnn_sgdm']['ratio']:.2f}× (nnc's convolution is a direct loop nest, not a GEMM); Fashion-MNIST "
              f"epoch, whole command: {summary['fashion'][1]['total_s'] / summary['fashion'][0]['total_s']:.2f}×.\n")
     L.append("![PyTorch / nnc step-time ratios](ratios.svg)\n")
+    # The data-parallel figures of bench/dist_bench.sh stay at the end of the report.
+    dist = os.path.join(BENCH, "distributed.md")
+    if os.path.exists(dist):
+        L.append(open(dist).read())
     open(a.out, "w").write("\n".join(L))
     svg_chart(chart, a.svg)
 

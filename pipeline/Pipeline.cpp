@@ -117,11 +117,12 @@ Result<std::unique_ptr<Compilation>> Compilation::fromIrText(std::string name, s
   return c;
 }
 
-std::unique_ptr<Compilation> Compilation::withBatch(int64_t batch, int64_t stepsPerEpoch) const {
+std::unique_ptr<Compilation> Compilation::withBatch(int64_t batch, int64_t stepsPerEpoch, bool splitTrainStep) const {
   std::unique_ptr<Compilation> c(new Compilation());
   c->front_ = front_;
   c->settings_ = settings_;
   c->settings_.stepsPerEpoch = stepsPerEpoch;
+  c->settings_.splitTrainStep = settings_.splitTrainStep || splitTrainStep;
   c->batch_ = batch;
   return c;
 }
@@ -196,6 +197,7 @@ Result<const Module *> Compilation::trainingGraphs() {
     return *e;
   const TrainConfig &c = front_->config;
   TrainStepConfig step{c.optimizer, c.schedule, c.clip, settings_.stepsPerEpoch, c.epochs, {}};
+  step.split = settings_.splitTrainStep;
   if (!front_->program.trains.empty()) { // where the update's nodes are located
     const TrainDecl &block = front_->program.trains.front();
     step.settingLocs["train"] = block.loc;

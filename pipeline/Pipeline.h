@@ -44,6 +44,10 @@ struct CompileSettings {
   /// not known before training: 1 until the Trainer knows it).
   int64_t stepsPerEpoch = 1;
 
+  /// Also compile the train step's two halves, `train_grad` and `train_apply`, which
+  /// data-parallel training runs with a gradient allreduce between them (docs/DISTRIBUTED.md).
+  bool splitTrainStep = false;
+
   /// Run the graph passes (simplify, stabilize, CSE, DCE) before code generation.
   bool optimize = true;
   std::vector<std::string> passes;         ///< exactly these graph passes; empty = the default pipeline
@@ -91,8 +95,9 @@ public:
   static Result<std::unique_ptr<Compilation>> fromIrText(std::string name, std::string text,
                                                          CompileSettings settings);
   /// The same checked program compiled for another minibatch size and number of steps per
-  /// epoch; the syntax tree and train block are shared, not read again.
-  std::unique_ptr<Compilation> withBatch(int64_t batch, int64_t stepsPerEpoch) const;
+  /// epoch; the syntax tree and train block are shared, not read again. `splitTrainStep` also
+  /// builds the step's halves (CompileSettings::splitTrainStep).
+  std::unique_ptr<Compilation> withBatch(int64_t batch, int64_t stepsPerEpoch, bool splitTrainStep = false) const;
 
   const CompileSettings &settings() const { return settings_; }
   /// True for a .nn program; false for textual IR, which has no syntax tree or train block.

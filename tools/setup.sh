@@ -10,6 +10,7 @@ packages=(
   libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev
   dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist/
   clang-19 libclang-rt-19-dev         # libFuzzer targets (tests/fuzz/run.sh)
+  openmpi-bin libopenmpi-dev          # MPI, for data-parallel training (docs/DISTRIBUTED.md)
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(python3-torch python3-numpy libopenblas0-pthread)

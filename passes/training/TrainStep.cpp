@@ -11,44 +11,18 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 namespace nnc {
 
 namespace {
 Error error(std::string message) { return Error::at({}, std::move(message)); }
-} // namespace
 
-Result<Function *> buildTrainStep(const Function &forward, const TrainStepConfig &config, Module &module,
-                                  const GradRuleTable &rules) {
-  if (config.stepsPerEpoch < 1 || config.totalEpochs < 1)
-    return error("steps per epoch and epochs must be at least 1");
-  if (config.clip < 0)
-    return error("the clipping norm must not be negative");
-  ValueId loss = forward.findResult("loss");
-  if (!loss.valid())
-    return error(fmt::format("@{} has no loss to train", forward.name()));
-  if (forward.findArgument(kStepCounter))
-    return error(fmt::format("the argument '{}' would clash with the step counter", kStepCounter));
-
-  // 1. The forward graph, results loss and correct.
-  Function &f = module.addFunction("train_step");
-  f = forward;
-  f.setName("train_step");
-  f.setStage(0, Stage::Forward);
-  std::erase_if(f.results(), [](const FunctionResult &r) { return r.name != "loss" && r.name != "correct"; });
-
-  // 2. Gradients of the trainable parameters.
-  std::vector<ValueId> params;
-  for (const Argument &a : f.arguments())
-    if (a.role == ArgRole::State && a.trainable)
-      params.push_back(a.value);
-  const size_t backwardStart = f.nodes().size();
-  Result<std::vector<ValueId>> grads = appendGradients(f, loss, params, rules);
-  if (!grads)
-    return std::move(grads).error();
-  std::vector<ValueId> g = std::move(*grads);
-  f.setStage(backwardStart, Stage::Backward);
+/// Steps 3 to 5 of buildTrainStep on `f`: the step counter and learning rate, clipping, and
+/// each parameter's update from its gradient `g[i]`, recorded as the parameter's state update.
+Result<void> appendUpdate(Function &f, const std::vector<ValueId> &params, std::vector<ValueId> g,
+                          const TrainStepConfig &config) {
   const size_t updateStart = f.nodes().size();
-
   // The update's nodes are located at the train block's settings that make them.
   auto locOf = [&](const char *setting) {
     for (const char *name : {setting, "optimizer", "train"})
@@ -114,10 +88,94 @@ Result<Function *> buildTrainStep(const Function &forward, const TrainStepConfig
   }
   f.addUpdate(step, b.add(step, b.constant(1, TensorType(DType::I32, {}))));
   f.setStage(updateStart, Stage::Update);
+  return {};
+}
+
+} // namespace
+
+Result<Function *> buildTrainStep(const Function &forward, const TrainStepConfig &config, Module &module,
+                                  const GradRuleTable &rules) {
+  if (config.stepsPerEpoch < 1 || config.totalEpochs < 1)
+    return error("steps per epoch and epochs must be at least 1");
+  if (config.clip < 0)
+    return error("the clipping norm must not be negative");
+  ValueId loss = forward.findResult("loss");
+  if (!loss.valid())
+    return error(fmt::format("@{} has no loss to train", forward.name()));
+  if (forward.findArgument(kStepCounter))
+    return error(fmt::format("the argument '{}' would clash with the step counter", kStepCounter));
+
+  // 1. The forward graph, results loss and correct.
+  Function &f = module.addFunction("train_step");
+  f = forward;
+  f.setName("train_step");
+  f.setStage(0, Stage::Forward);
+  std::erase_if(f.results(), [](const FunctionResult &r) { return r.name != "loss" && r.name != "correct"; });
+
+  // 2. Gradients of the trainable parameters.
+  std::vector<ValueId> params;
+  for (const Argument &a : f.arguments())
+    if (a.role == ArgRole::State && a.trainable)
+      params.push_back(a.value);
+  const size_t backwardStart = f.nodes().size();
+  Result<std::vector<ValueId>> grads = appendGradients(f, loss, params, rules);
+  if (!grads)
+    return std::move(grads).error();
+  std::vector<ValueId> g = std::move(*grads);
+  f.setStage(backwardStart, Stage::Backward);
+
+  if (Result<void> r = appendUpdate(f, params, std::move(g), config); !r)
+    return std::move(r).error();
 
   // 6. Drop what nothing needs.
   f.removeDeadNodes();
   return &f;
+}
+
+Result<void> buildSplitTrainStep(const Function &forward, const TrainStepConfig &config, Module &module,
+                                 const GradRuleTable &rules) {
+  ValueId loss = forward.findResult("loss");
+  if (!loss.valid())
+    return error(fmt::format("@{} has no loss to train", forward.name()));
+  for (const Argument &a : forward.arguments())
+    if (a.name.starts_with(kGradientPrefix))
+      return error(fmt::format("the argument '{}' would clash with the gradient inputs of {}", a.name, kApplyStep));
+
+  // train_grad: the forward graph and the gradients, with the forward's own state updates.
+  Function &f = module.addFunction(kGradStep);
+  f = forward;
+  f.setName(kGradStep);
+  f.setStage(0, Stage::Forward);
+  std::erase_if(f.results(), [](const FunctionResult &r) { return r.name != "loss" && r.name != "correct"; });
+  std::vector<ValueId> params;
+  for (const Argument &a : f.arguments())
+    if (a.role == ArgRole::State && a.trainable)
+      params.push_back(a.value);
+  const size_t backwardStart = f.nodes().size();
+  Result<std::vector<ValueId>> grads = appendGradients(f, loss, params, rules);
+  if (!grads)
+    return std::move(grads).error();
+  const std::vector<ValueId> &g = *grads;
+  f.setStage(backwardStart, Stage::Backward);
+  for (size_t i = 0; i < params.size(); ++i)
+    f.addResult(kGradientPrefix + f.argument(params[i]).name, g[i]);
+  f.removeDeadNodes();
+
+  // train_apply: the parameters and their gradients in, the update of train_step out.
+  Function &u = module.addFunction(kApplyStep);
+  std::vector<ValueId> uParams, uGrads;
+  for (ValueId p : params) {
+    const Argument &a = f.argument(p);
+    uParams.push_back(u.addArgument(a.name, a.type, ArgRole::State, true, a.init, a.loc));
+  }
+  for (ValueId p : params) {
+    const Argument &a = f.argument(p);
+    uGrads.push_back(u.addArgument(kGradientPrefix + a.name, a.type, ArgRole::Input, false, {}, a.loc));
+  }
+  if (Result<void> r = appendUpdate(u, uParams, std::move(uGrads), config); !r)
+    return std::move(r).error();
+  u.removeDeadNodes();
+  return {};
 }
 
 Result<Module> buildTrainingModule(const Function &trainForward, const Function &evalForward,
@@ -126,6 +184,10 @@ Result<Module> buildTrainingModule(const Function &trainForward, const Function 
   Result<Function *> step = buildTrainStep(trainForward, config, m);
   if (!step)
     return std::move(step).error();
+  if (config.split) {
+    if (Result<void> split = buildSplitTrainStep(trainForward, config, m); !split)
+      return std::move(split).error();
+  }
   Function &eval = m.addFunction("eval");
   eval = evalForward;
   eval.setName("eval");

@@ -35,6 +35,9 @@ struct TrainStepConfig {
   /// there: the schedule's at "schedule", clipping at "clip", and so on; a setting the block
   /// does not write falls back to "optimizer", then to "train".
   std::map<std::string, SourceLoc> settingLocs;
+  /// Also build the step in two halves, `train_grad` and `train_apply` (buildSplitTrainStep),
+  /// for data-parallel training, which sums the gradients of all processes between them.
+  bool split = false;
 };
 
 /// The name of the step counter, an i32 scalar state: the number of steps done.
@@ -58,9 +61,27 @@ inline constexpr const char *kStepCounter = "step";
 Result<Function *> buildTrainStep(const Function &forward, const TrainStepConfig &config, Module &module,
                                   const GradRuleTable &rules = defaultGradRules());
 
+/// The halves of a train step that data-parallel training runs with a gradient allreduce
+/// between them (docs/DISTRIBUTED.md).
+inline constexpr const char *kGradStep = "train_grad";
+inline constexpr const char *kApplyStep = "train_apply";
+/// The gradient of parameter `p` is the result `grad.p` of train_grad and the input `grad.p` of
+/// train_apply.
+inline constexpr const char *kGradientPrefix = "grad.";
+
+/// Appends to `module` the two halves of the train step of buildTrainStep:
+///   - `train_grad`: steps 1 and 2 (forward, backward). Results `loss`, `correct` and, per
+///     trainable parameter p in declaration order, its gradient `grad.p`; it updates the
+///     forward's own state (batchnorm running statistics, the random-number counter).
+///   - `train_apply`: steps 3 to 5 (schedule, clipping, updates). Inputs `grad.p`; state the
+///     parameters, their optimizer slots and the step counter, updated in place.
+/// train_grad then train_apply on the same gradients is train_step.
+Result<void> buildSplitTrainStep(const Function &forward, const TrainStepConfig &config, Module &module,
+                                 const GradRuleTable &rules = defaultGradRules());
+
 /// A Module with `train_step` (from the Train-mode lowering), `eval` (the Eval-mode lowering:
 /// loss, correct, outputs; dropout off, batchnorm on running statistics) and `predict` (the
-/// Predict-mode lowering: outputs).
+/// Predict-mode lowering: outputs); with `config.split`, also `train_grad` and `train_apply`.
 Result<Module> buildTrainingModule(const Function &trainForward, const Function &evalForward,
                                    const Function &predictForward, const TrainStepConfig &config);
 

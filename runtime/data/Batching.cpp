@@ -65,10 +65,21 @@ size_t Batcher::rowsIn(size_t b) const {
   return first < order_.size() ? std::min(batchSize_, order_.size() - first) : 0;
 }
 
-Result<size_t> Batcher::fill(size_t b, const BatchBuffers &out) const {
+Shard shardOf(size_t rows, int rank, int processes) {
+  assert(processes > 0 && rank >= 0 && rank < processes);
+  const size_t p = static_cast<size_t>(processes), k = static_cast<size_t>(rank);
+  size_t first = k * rows / p, end = (k + 1) * rows / p;
+  return Shard{first, end - first};
+}
+
+Result<size_t> Batcher::fill(size_t b, const BatchBuffers &out) const { return fillRows(b, 0, rowsIn(b), out); }
+
+Result<size_t> Batcher::fillRows(size_t b, size_t firstRow, size_t count, const BatchBuffers &out) const {
   if (b >= numBatches())
     return Error{fmt::format("batch {} does not exist: the epoch has {} batches", b, numBatches())};
-  const size_t rows = rowsIn(b), F = data_.featureSize(), T = data_.targetSize();
+  if (firstRow > rowsIn(b) || count > rowsIn(b) - firstRow)
+    return Error{fmt::format("rows {}..{} are outside batch {} of {} rows", firstRow, firstRow + count, b, rowsIn(b))};
+  const size_t rows = count, F = data_.featureSize(), T = data_.targetSize();
   const bool classes = data_.labelKind == LabelKind::Class;
   const size_t K = classes ? static_cast<size_t>(data_.numClasses()) : 0;
   const size_t L = classes ? data_.labelsPerExample() : 0;
@@ -97,7 +108,7 @@ Result<size_t> Batcher::fill(size_t b, const BatchBuffers &out) const {
   if (!out.targets.empty() && (classes || out.targets.size() != rows * T))
     return classes ? Error{"batch buffer 'targets' given for a data set with class labels"}
                    : sizeError("targets", out.targets.size(), rows * T);
-  const size_t first = b * batchSize_;
+  const size_t first = b * batchSize_ + firstRow;
   for (size_t r = 0; r < rows; ++r) {
     size_t i = order_[first + r];
     std::memcpy(&out.features[r * F], &data_.features[i * F], F * sizeof(float));

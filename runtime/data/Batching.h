@@ -47,6 +47,15 @@ struct BatchBuffers {
   std::span<float> targets;       ///< r * targetSize() floats
 };
 
+/// Rows [first, first + count) of a minibatch: one process's part of it.
+struct Shard {
+  size_t first = 0, count = 0;
+};
+/// Process `rank`'s shard of a minibatch of `rows` rows split over `processes`: rows from
+/// floor(rank * rows / processes) to floor((rank + 1) * rows / processes), so the shards are
+/// contiguous, in rank order, and differ in size by at most one row.
+Shard shardOf(size_t rows, int rank, int processes);
+
 /// Cuts one data set into minibatches of a fixed size, shuffled per epoch. Holds a reference to
 /// the data set, which must outlive it.
 class Batcher {
@@ -69,6 +78,10 @@ public:
   /// data's label kind, or b >= numBatches(). A label outside [0, numClasses()) leaves its
   /// one-hot row all zero.
   Result<size_t> fill(size_t b, const BatchBuffers &out) const;
+  /// Copies rows [first, first + count) of batch `b` (one process's shard of it in
+  /// data-parallel training) into `out`, whose buffers hold `count` rows; returns count.
+  /// fill(b, out) is fillRows(b, 0, rowsIn(b), out).
+  Result<size_t> fillRows(size_t b, size_t first, size_t count, const BatchBuffers &out) const;
 
 private:
   const Dataset &data_;

@@ -8,7 +8,9 @@
 #include "runtime/exec/Storage.h"
 #include "runtime/records/Safetensors.h"
 #include "runtime/train/Initializers.h"
+#include "runtime/train/TrainerParts.h"
 #include "ir/NonFinite.h"
+#include "support/ReadFile.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -19,25 +21,6 @@
 #include <cstring>
 
 namespace nnc {
-
-/// One state tensor in the layout the compiled code reads and writes.
-struct Trainer::State {
-  TensorType type;
-  std::vector<uint8_t> bytes;
-};
-
-/// The program compiled for one minibatch size (the pipeline's Compilation, which owns the
-/// optimized graphs and the loaded code), with its staging and result buffers.
-struct Trainer::BatchProgram {
-  int64_t batch = 0;
-  std::unique_ptr<Compilation> compilation;
-  const Module *module = nullptr; ///< the optimized graphs the code was compiled from
-  CompiledFunction *train = nullptr, *eval = nullptr, *predict = nullptr;
-  /// Per function name: storage of every non-state argument and of every result.
-  std::map<std::string, std::map<std::string, std::vector<uint8_t>>> io;
-  std::vector<float> features, targets; ///< staged minibatch in float
-  std::vector<int32_t> labels;
-};
 
 Trainer::~Trainer() = default;
 
@@ -70,30 +53,58 @@ int64_t perExample(const TensorType &t) {
 
 } // namespace
 
-Result<std::unique_ptr<Trainer>> Trainer::fromFile(const std::string &path, const CompileSettings &settings) {
+Result<std::unique_ptr<Trainer>> Trainer::fromFile(const std::string &path, const CompileSettings &settings,
+                                                   std::shared_ptr<Communicator> comm) {
   auto source = Compilation::fromFile(path, settings);
+  if (comm && comm->size() > 1) // every process learns of an error in the file
+    if (auto r = comm->agree(source ? Result<void>() : Result<void>(source.error())); !r)
+      return r.error();
   if (!source)
     return source.error();
-  return fromCompilation(std::move(*source));
+  return fromCompilation(std::move(*source), std::move(comm));
 }
 
 Result<std::unique_ptr<Trainer>> Trainer::fromSource(const std::string &name, std::string text,
-                                                     const CompileSettings &settings) {
+                                                     const CompileSettings &settings,
+                                                     std::shared_ptr<Communicator> comm) {
   auto source = Compilation::fromSource(name, std::move(text), settings);
+  if (comm && comm->size() > 1)
+    if (auto r = comm->agree(source ? Result<void>() : Result<void>(source.error())); !r)
+      return r.error();
   if (!source)
     return source.error();
-  return fromCompilation(std::move(*source));
+  return fromCompilation(std::move(*source), std::move(comm));
 }
 
-Result<std::unique_ptr<Trainer>> Trainer::fromCompilation(std::unique_ptr<Compilation> source) {
+Result<std::unique_ptr<Trainer>> Trainer::fromCompilation(std::unique_ptr<Compilation> source,
+                                                          std::shared_ptr<Communicator> comm) {
   std::unique_ptr<Trainer> t(new Trainer());
+  t->comm_ = comm ? std::move(comm) : std::make_shared<LocalCommunicator>();
   t->stepsPerEpoch_ = std::max<int64_t>(1, source->settings().stepsPerEpoch);
   t->source_ = std::move(source);
+  Result<void> ok;
+  if (t->dataParallel() && t->config().batch < t->comm_->size())
+    ok = Error{fmt::format("the minibatch of {} examples cannot be split over {} processes: give each at least "
+                           "one (--batch)", t->config().batch, t->comm_->size())};
   // Compile for the main batch size now, so that model errors surface at once.
-  auto v = t->batchProgram(t->config().batch);
-  if (!v)
-    return v.error();
+  if (ok)
+    if (auto v = t->batchProgram(t->localBatch()); !v)
+      ok = v.error();
+  if (t->dataParallel()) {
+    if (auto r = t->comm_->agree(std::move(ok)); !r)
+      return r.error();
+    if (auto r = t->comm_->agree(t->setUpDataParallel()); !r)
+      return r.error();
+  } else if (!ok) {
+    return ok.error();
+  }
   return t;
+}
+
+int64_t Trainer::localBatch() const {
+  if (!dataParallel())
+    return config().batch;
+  return static_cast<int64_t>(shardOf(static_cast<size_t>(config().batch), comm_->rank(), comm_->size()).count);
 }
 
 const TrainConfig &Trainer::config() const { return source_->trainConfig(); }
@@ -109,7 +120,7 @@ Result<void> Trainer::setStepsPerEpoch(int64_t steps) {
     return {};
   programs_.clear();
   // There is always a program for the main batch size: checkData and predict read its graphs.
-  auto v = batchProgram(config().batch);
+  auto v = batchProgram(localBatch());
   if (!v)
     return v.error();
   return {};
@@ -128,7 +139,7 @@ Result<Trainer::BatchProgram *> Trainer::batchProgram(int64_t batch) {
 
 Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
   auto start = std::chrono::steady_clock::now();
-  v.compilation = source_->withBatch(batch, stepsPerEpoch_);
+  v.compilation = source_->withBatch(batch, stepsPerEpoch_, dataParallel());
   auto exe = v.compilation->executable();
   if (!exe)
     return exe.error();
@@ -139,15 +150,18 @@ Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
   v.train = code->function("train_step");
   v.eval = code->function("eval");
   v.predict = code->function("predict");
+  v.grad = code->function(kGradStep);
+  v.apply = code->function(kApplyStep);
   for (const Function &fn : v.module->functions()) {
     if (auto r = initState(fn); !r)
       return r;
     auto &io = v.io[fn.name()];
     for (const Argument &a : fn.arguments())
-      if (a.role != ArgRole::State)
+      if (a.role != ArgRole::State && !a.name.starts_with(kGradientPrefix)) // gradients: in bucket_
         io["arg:" + a.name].assign(storageSize(a.type), 0);
     for (const FunctionResult &r : fn.results())
-      io["result:" + r.name].assign(storageSize(fn.type(r.value)), 0);
+      if (!r.name.starts_with(kGradientPrefix))
+        io["result:" + r.name].assign(storageSize(fn.type(r.value)), 0);
   }
   const Function &predict = *v.module->findFunction("predict");
   if (predictOutput_.empty() && !predict.results().empty())
@@ -202,6 +216,10 @@ Result<void> Trainer::call(BatchProgram &v, CompiledFunction *cf, const std::str
       ptrs.push_back(state_.at(a.name)->bytes.data());
       continue;
     }
+    if (a.name.starts_with(kGradientPrefix)) { // train_apply: the summed gradients
+      ptrs.push_back(bucket_.data() + gradOffset_.at(a.name.substr(std::strlen(kGradientPrefix))));
+      continue;
+    }
     size_t n = static_cast<size_t>(a.type.numElements());
     std::vector<float> &staged = a.role == ArgRole::Input ? v.features : v.targets;
     if (a.type.dtype == DType::F32 && staged.size() == n) {
@@ -221,7 +239,9 @@ Result<void> Trainer::call(BatchProgram &v, CompiledFunction *cf, const std::str
     ptrs.push_back(buf.data());
   }
   for (const FunctionResult &r : fn.results())
-    ptrs.push_back(io["result:" + r.name].data());
+    ptrs.push_back(r.name.starts_with(kGradientPrefix) // train_grad: into the buffer to be summed
+                       ? static_cast<void *>(bucket_.data() + gradOffset_.at(r.name.substr(std::strlen(kGradientPrefix))))
+                       : io["result:" + r.name].data());
   cf->call(ptrs.data());
   return {};
 }
@@ -303,10 +323,11 @@ Result<void> Trainer::checkData(const Dataset &data) const {
 
 /// Copies batch `b` of `batcher` (over `data`) into the program's staging buffers, the labels in
 /// the form the model's target takes: class indices, the index as a number, or one-hot rows.
-Result<size_t> Trainer::stage(BatchProgram &v, const Dataset &data, const Batcher &batcher, size_t b) {
+Result<size_t> Trainer::stage(BatchProgram &v, const Dataset &data, const Batcher &batcher, size_t b,
+                              Shard shard) {
   const Function &train = *v.module->findFunction("train_step");
   const Argument *y = argumentWithRole(train, ArgRole::Target);
-  size_t rows = batcher.rowsIn(b);
+  size_t rows = shard.count;
   v.features.resize(rows * data.featureSize());
   BatchBuffers out;
   out.features = v.features;
@@ -321,35 +342,50 @@ Result<size_t> Trainer::stage(BatchProgram &v, const Dataset &data, const Batche
     v.targets.resize(rows * data.targetSize());
     out.targets = v.targets;
   }
-  return batcher.fill(b, out);
+  return batcher.fillRows(b, shard.first, shard.count, out);
 }
 
 Result<StepResult> Trainer::step(std::span<const float> features, std::span<const int32_t> classLabels,
                                  std::span<const float> targets, size_t rows) {
-  if (rows == 0)
+  if (rows == 0 && !dataParallel())
     return Error{"a train step needs at least one example"};
-  auto vr = batchProgram(static_cast<int64_t>(rows));
-  if (!vr)
-    return vr.error();
-  BatchProgram &v = **vr;
-  const Function &train = *v.module->findFunction("train_step");
-  const Argument *x = argumentWithRole(train, ArgRole::Input);
-  const Argument *y = argumentWithRole(train, ArgRole::Target);
-  if (!x || features.size() != static_cast<size_t>(x->type.numElements()))
-    return Error{fmt::format("step: expected {} feature values for {} rows", x ? x->type.numElements() : 0, rows)};
-  v.features.assign(features.begin(), features.end());
-  if (y) {
-    size_t n = static_cast<size_t>(y->type.numElements());
-    if (y->type.dtype == DType::I32) {
-      if (classLabels.size() != n)
-        return Error{fmt::format("step: expected {} class labels", n)};
-      v.labels.assign(classLabels.begin(), classLabels.end());
-    } else {
-      if (targets.size() != n)
-        return Error{fmt::format("step: expected {} target values", n)};
-      v.targets.assign(targets.begin(), targets.end());
+  BatchProgram *vp = nullptr;
+  Result<void> staged = [&]() -> Result<void> {
+    if (rows == 0) // data-parallel: this process has no rows in this step
+      return {};
+    auto vr = batchProgram(static_cast<int64_t>(rows));
+    if (!vr)
+      return vr.error();
+    vp = *vr;
+    BatchProgram &v = *vp;
+    const Function &train = *v.module->findFunction("train_step");
+    const Argument *x = argumentWithRole(train, ArgRole::Input);
+    const Argument *y = argumentWithRole(train, ArgRole::Target);
+    if (!x || features.size() != static_cast<size_t>(x->type.numElements()))
+      return Error{fmt::format("step: expected {} feature values for {} rows", x ? x->type.numElements() : 0, rows)};
+    v.features.assign(features.begin(), features.end());
+    if (y) {
+      size_t n = static_cast<size_t>(y->type.numElements());
+      if (y->type.dtype == DType::I32) {
+        if (classLabels.size() != n)
+          return Error{fmt::format("step: expected {} class labels", n)};
+        v.labels.assign(classLabels.begin(), classLabels.end());
+      } else {
+        if (targets.size() != n)
+          return Error{fmt::format("step: expected {} target values", n)};
+        v.targets.assign(targets.begin(), targets.end());
+      }
     }
+    return {};
+  }();
+  if (dataParallel()) {
+    bool stopAll = false;
+    return exchangeStep(staged ? vp : nullptr, rows, std::move(staged), false, stopAll);
   }
+  if (!staged)
+    return staged.error();
+  BatchProgram &v = *vp;
+  const Function &train = *v.module->findFunction("train_step");
   if (auto r = call(v, v.train, "train_step"); !r)
     return r.error();
   StepResult out;
@@ -361,13 +397,13 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
 }
 
 Result<double> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size_t b, bool training,
-                                BatchTotals &totals) {
-  size_t rows = batcher.rowsIn(b);
+                                BatchTotals &totals, Shard shard) {
+  size_t rows = shard.count;
   auto program = batchProgram(static_cast<int64_t>(rows));
   if (!program)
     return program.error();
   BatchProgram &v = **program;
-  if (auto r = stage(v, data, batcher, b); !r)
+  if (auto r = stage(v, data, batcher, b, shard); !r)
     return r.error();
   const std::string name = training ? "train_step" : "eval";
   if (auto r = call(v, training ? v.train : v.eval, name); !r)
@@ -397,6 +433,8 @@ EvalStats Trainer::statsOf(const BatchTotals &totals) const {
 
 Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const ProgressFn &progress,
                                       const std::atomic<bool> *stop) {
+  if (dataParallel())
+    return trainEpochDataParallel(data, epoch, progress, stop);
   if (auto r = checkData(data); !r)
     return r.error();
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, config().shuffle);
@@ -424,7 +462,7 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
       stopped = true;
       break;
     }
-    auto loss = runBatch(data, batcher, s, /*training=*/true, totals);
+    auto loss = runBatch(data, batcher, s, /*training=*/true, totals, Shard{0, batcher.rowsIn(s)});
     if (!loss)
       return loss.error();
     bool bad = !std::isfinite(*loss);
@@ -533,7 +571,7 @@ Result<std::pair<size_t, std::string>> Trainer::findNonFinite(const Dataset &dat
   for (size_t j = goodStep; j <= badStep; ++j) {
     StateCopy before = copyState();
     BatchTotals t = totals;
-    auto loss = runBatch(data, batcher, j, /*training=*/true, t);
+    auto loss = runBatch(data, batcher, j, /*training=*/true, t, Shard{0, batcher.rowsIn(j)});
     if (!loss)
       return loss.error();
     if (std::isfinite(*loss) && stateIsFinite()) {
@@ -569,7 +607,7 @@ std::string Trainer::firstNonFiniteOp(const Dataset &data, const Batcher &batche
   if (!program)
     return {};
   BatchProgram &v = **program;
-  if (!stage(v, data, batcher, b))
+  if (!stage(v, data, batcher, b, Shard{0, rows}))
     return {};
   auto graphs = v.compilation->trainingGraphs();
   if (!graphs)
@@ -606,12 +644,14 @@ std::string Trainer::firstNonFiniteOp(const Dataset &data, const Batcher &batche
 }
 
 Result<EvalStats> Trainer::evaluate(const Dataset &data) {
+  if (dataParallel())
+    return evaluateDataParallel(data);
   if (auto r = checkData(data); !r)
     return r.error();
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
   BatchTotals totals;
   for (size_t b = 0; b < batcher.numBatches(); ++b)
-    if (auto r = runBatch(data, batcher, b, /*training=*/false, totals); !r)
+    if (auto r = runBatch(data, batcher, b, /*training=*/false, totals, Shard{0, batcher.rowsIn(b)}); !r)
       return r.error();
   return statsOf(totals);
 }
@@ -704,6 +744,14 @@ Result<double> numberIn(const std::map<std::string, std::string> &meta, const ch
 } // namespace
 
 Result<void> Trainer::save(const std::string &path, const std::map<std::string, std::string> &metadata) const {
+  if (!dataParallel())
+    return saveLocal(path, metadata);
+  // The state is the same on every process: rank 0 checks and writes it; all learn whether that
+  // worked (a non-finite state is refused on every process alike).
+  return comm_->agree(comm_->isLeader() ? saveLocal(path, metadata) : Result<void>());
+}
+
+Result<void> Trainer::saveLocal(const std::string &path, const std::map<std::string, std::string> &metadata) const {
   if (!stateIsFinite())
     return Error{fmt::format("{}: not written: the state has non-finite values", path)};
   Checkpoint ckpt;
@@ -736,8 +784,19 @@ Result<void> Trainer::save(const std::string &path, const std::map<std::string, 
   return writeSafetensors(path, ckpt);
 }
 
+Result<Checkpoint> Trainer::readCheckpointBytes(const std::string &path) const {
+  if (!dataParallel())
+    return readSafetensors(path);
+  // Rank 0 reads the file and sends its bytes to every process; each decodes the same bytes, so
+  // every later check gives the same answer everywhere.
+  Result<std::string> bytes = comm_->isLeader() ? readFile(path) : Result<std::string>(std::string());
+  if (auto r = comm_->agree(bytes ? Result<void>() : Result<void>(bytes.error())); !r)
+    return r.error();
+  return parseSafetensors(comm_->broadcastString(std::move(*bytes), 0), path);
+}
+
 Result<Checkpoint> Trainer::readCheckpoint(const std::string &path, const std::vector<std::string> &names) const {
-  auto ckpt = readSafetensors(path);
+  auto ckpt = readCheckpointBytes(path);
   if (!ckpt)
     return ckpt.error();
   if (auto it = ckpt->metadata.find(checkpoint_keys::kModel);

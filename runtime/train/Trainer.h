@@ -17,11 +17,20 @@
 // per epoch. Losses over a data set are the mean of the per-batch losses weighted by their
 // number of examples, which is the exact mean when the loss is a mean over the minibatch.
 //
+// Data-parallel training: given a Communicator of several processes (runtime/dist/), every
+// process builds the same Trainer; each step, each process computes the gradients of its shard
+// of the global minibatch (`batch` rows split over the processes), the gradients are summed
+// over the processes in one allreduce, and every process applies the same update, so the state
+// stays identical everywhere. trainEpoch, evaluate, step, save and load are then collective:
+// every process calls them in the same order. See docs/DISTRIBUTED.md.
+//
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
 #include "frontend/TrainBlock.h"
 #include "pipeline/Pipeline.h"
+#include "runtime/dist/Communicator.h"
+#include "runtime/data/Batching.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/HostTensor.h"
 #include "runtime/data/Preprocess.h"
@@ -50,8 +59,17 @@ struct EvalStats {
   double accuracy = 0;  ///< fraction correct, when hasAccuracy
   bool hasAccuracy = false;
   size_t examples = 0;
-  /// trainEpoch: false when the epoch was stopped before its last step.
+  /// trainEpoch: false when the epoch was stopped before its last step (by its `stop` flag;
+  /// in data-parallel training, that of any process).
   bool complete = true;
+};
+
+/// What data-parallel training spent on communication (Trainer::communicationStats).
+struct CommunicationStats {
+  uint64_t steps = 0;       ///< data-parallel train steps taken
+  uint64_t allreduces = 0;  ///< allreduce calls made by those steps (one per step)
+  double seconds = 0;       ///< wall time inside those allreduce calls
+  size_t bytesPerStep = 0;  ///< the size of the step's one buffer: gradients and counters
 };
 
 /// Where a run stands between two steps: with the state tensors, all a checkpoint needs to
@@ -85,15 +103,26 @@ public:
   ~Trainer();
   /// Compiles the model in the file at `path`; `settings` override its train block and choose
   /// the passes, threads and JIT options (pipeline/Pipeline.h).
-  static Result<std::unique_ptr<Trainer>> fromFile(const std::string &path, const CompileSettings &settings);
+  /// `comm` spans the processes of a data-parallel run; null or one process trains alone.
+  static Result<std::unique_ptr<Trainer>> fromFile(const std::string &path, const CompileSettings &settings,
+                                                   std::shared_ptr<Communicator> comm = nullptr);
   /// Compiles the model in `text`; `name` is used in diagnostics (`name:line:col: error: ...`).
   static Result<std::unique_ptr<Trainer>> fromSource(const std::string &name, std::string text,
-                                                     const CompileSettings &settings);
+                                                     const CompileSettings &settings,
+                                                     std::shared_ptr<Communicator> comm = nullptr);
   /// Trains the program of `source` (a Compilation of a .nn program; its later stages are not
   /// used: each batch size gets its own, sharing the checked program). Its settings'
   /// stepsPerEpoch is the first number of steps per epoch compiled for, so a caller that knows
   /// the data set's size compiles the step once.
-  static Result<std::unique_ptr<Trainer>> fromCompilation(std::unique_ptr<Compilation> source);
+  static Result<std::unique_ptr<Trainer>> fromCompilation(std::unique_ptr<Compilation> source,
+                                                          std::shared_ptr<Communicator> comm = nullptr);
+
+  /// The processes this Trainer trains with (one, by default).
+  Communicator &communicator() const { return *comm_; }
+  /// True when it trains data-parallel over several processes.
+  bool dataParallel() const { return comm_->size() > 1; }
+  /// Time and calls spent in the gradient allreduce (data-parallel training only).
+  const CommunicationStats &communicationStats() const { return commStats_; }
 
   /// The train block with the settings' overrides applied.
   const TrainConfig &config() const;
@@ -111,7 +140,9 @@ public:
   Result<void> setStepsPerEpoch(int64_t steps);
 
   /// One train step on `rows` examples: features row-major, labels as i32 class indices or
-  /// f32 targets as the model's target expects. Updates the state in place.
+  /// f32 targets as the model's target expects. Updates the state in place. Data-parallel:
+  /// collective; the rows are this process's shard (any size, 0 included), the step is over
+  /// the rows of all processes, and the result is their mean loss and total correct.
   Result<StepResult> step(std::span<const float> features, std::span<const int32_t> classLabels,
                           std::span<const float> targets, size_t rows);
   /// One epoch over `data` in the shuffled order of `epoch` (seeded); stops early, after the
@@ -125,6 +156,10 @@ public:
   /// minibatch is evaluated by the reference interpreter with a check after every op: the Error
   /// names the first op that produced a non-finite value and its source location. With
   /// NonFinitePolicy::Skip the minibatch is skipped instead (a warning is printed to stderr).
+  /// Data-parallel: the position is the same on every process and is kept the same way; the
+  /// loss checked is the step's global one, the state test is agreed, the replay is collective
+  /// and rank 0 runs the interpreter (on the whole global minibatch) and sends its finding to
+  /// all, so every process returns the same Error (or skips the same minibatch).
   Result<EvalStats> trainEpoch(const Dataset &data, uint64_t epoch, const ProgressFn &progress = {},
                                const std::atomic<bool> *stop = nullptr);
   /// The epoch of position() continued to its end (see above).
@@ -166,10 +201,13 @@ public:
   /// Writes all state and the run's position as a safetensors checkpoint, atomically, with
   /// `metadata` added (the run's settings; docs/TRAINING.md lists the keys). Refuses to write a
   /// state with a non-finite value, so a diverged run never replaces a good checkpoint.
+  /// Data-parallel: rank 0 writes; every process returns the same result.
   Result<void> save(const std::string &path, const std::map<std::string, std::string> &metadata = {}) const;
   /// Loads a checkpoint written by save() for the same model to continue its run: every state
   /// tensor (parameters, optimizer slots, counters) must be present with the same dtype and
   /// shape; the run position and feature map are restored. Returns the checkpoint's metadata.
+  /// Data-parallel: rank 0 reads the file and broadcasts its bytes; every process checks and
+  /// restores the same checkpoint (likewise loadParameters).
   Result<std::map<std::string, std::string>> load(const std::string &path);
   /// Loads only the model's own state (parameters and running statistics: the state `eval`
   /// reads) from a checkpoint, to start a new run from trained weights or to evaluate them;
@@ -186,11 +224,14 @@ private:
   struct State; // one state buffer
   struct BatchProgram; // the program compiled for one minibatch size
   Trainer() = default;
+  /// The minibatch size this process computes: `batch`, or its shard of it.
+  int64_t localBatch() const;
   Result<BatchProgram *> batchProgram(int64_t batch);
   Result<void> compileBatchProgram(int64_t batch, BatchProgram &v);
   Result<void> initState(const class Function &fn);
   Result<void> call(BatchProgram &v, CompiledFunction *fn, const std::string &which);
-  Result<size_t> stage(BatchProgram &v, const Dataset &data, const class Batcher &batcher, size_t b);
+  Result<size_t> stage(BatchProgram &v, const Dataset &data, const class Batcher &batcher, size_t b,
+                       Shard shard);
   /// Loss (weighted by rows) and correct rows summed over the minibatches run so far.
   struct BatchTotals {
     double lossSum = 0, correct = 0;
@@ -198,9 +239,33 @@ private:
   };
   /// Runs `train_step` (when `training`) or `eval` on minibatch `b` of `batcher` and adds its
   /// results to `totals`.
-  /// Returns the minibatch's loss; a non-finite loss is not added to `totals`.
+  /// Returns the minibatch's loss; a non-finite loss is not added to `totals`. `shard`: the rows of
+  /// the minibatch this process runs (all of them on one process).
   Result<double> runBatch(const Dataset &data, const class Batcher &batcher, size_t b, bool training,
-                          BatchTotals &totals);
+                          BatchTotals &totals, Shard shard);
+  /// save() on this process alone.
+  Result<void> saveLocal(const std::string &path, const std::map<std::string, std::string> &metadata) const;
+  /// The checkpoint's bytes: read here, or, data-parallel, read by rank 0 and sent to all.
+  Result<struct Checkpoint> readCheckpointBytes(const std::string &path) const;
+
+  // Data-parallel training (DataParallel.cpp).
+  /// After the first compile: the gradient buffer's layout, and rank 0's state everywhere.
+  Result<void> setUpDataParallel();
+  /// The step's exchange: this process's gradients (from `v`, staged with `rows` rows; none
+  /// when `v` is null or `local` failed) summed with all others', then the update. `stopHere`
+  /// asks every process to stop after this step; `stopAll` says whether any did.
+  Result<StepResult> exchangeStep(BatchProgram *v, size_t rows, Result<void> local, bool stopHere, bool &stopAll);
+  /// One data-parallel step on minibatch `s` of `batcher`: this process's shard staged, then
+  /// exchangeStep.
+  Result<StepResult> dataParallelStep(const Dataset &data, const class Batcher &batcher, size_t s, bool stopHere,
+                                      bool &stopAll);
+  Result<EvalStats> trainEpochDataParallel(const Dataset &data, uint64_t epoch, const ProgressFn &progress,
+                                           const std::atomic<bool> *stop);
+  Result<EvalStats> evaluateDataParallel(const Dataset &data);
+  /// Batchnorm running statistics: the mean over the processes, so all hold the same.
+  void averageRunningStats();
+  /// Offsets the random-number counter by this process's rank (sign +1), or back (-1).
+  void shiftRngCounter(int sign);
   /// The mean loss and accuracy of `totals`.
   EvalStats statsOf(const BatchTotals &totals) const;
   /// Reads checkpoint `path` and checks that it is of this model and that `names` are in it
@@ -241,6 +306,15 @@ private:
   NonFinitePolicy nonFinite_ = NonFinitePolicy::Stop;
   size_t skipped_ = 0; ///< minibatches skipped for a non-finite value
   StepFn onStep_;
+
+  std::shared_ptr<Communicator> comm_;
+  CommunicationStats commStats_;
+  /// The one buffer a data-parallel step sums: each parameter's gradient at its offset (in
+  /// floats, 16-aligned), then the step's counters from gradTail_.
+  std::vector<float> bucket_;
+  std::map<std::string, size_t> gradOffset_;
+  size_t gradTail_ = 0;
+  std::vector<std::string> runningStats_; ///< float state train_grad updates (batchnorm)
 };
 
 } // namespace nnc

@@ -4,6 +4,12 @@
 // per-epoch loss and accuracy, with a progress bar on a terminal. Flags override the `train`
 // block. `nnc eval` and `nnc predict` run a trained checkpoint on data.
 //
+// Under `mpirun -np N` (built with MPI) the commands run data-parallel (docs/DISTRIBUTED.md):
+// every process runs the same command; only rank 0 prints, logs, plots and writes files. Each
+// step that can fail is agreed between the processes (Communicator::agree), so an error on one
+// stops all of them and rank 0 prints it; Ctrl-C, or SIGTERM, which mpirun sends every process
+// when it is interrupted, stops all of them after the same step.
+//
 //===----------------------------------------------------------------------------------------===//
 #include "runtime/data/DataSource.h"
 #include "runtime/records/LearningCurves.h"
@@ -11,6 +17,7 @@
 #include "runtime/records/Safetensors.h"
 #include "runtime/train/Trainer.h"
 #include "support/AtomicFile.h"
+#include "support/ReadFile.h"
 #include "codegen/Emitter.h"
 #include "passes/optimize/PassManager.h"
 #include "tools/nnc/Driver.h"
@@ -25,6 +32,12 @@
 #include <limits>
 #include <cstdlib>
 #include <unistd.h>
+
+// GCC 12+ reports the std::optional flags of --resume's checks as maybe-uninitialized once the
+// command is inlined into one function (a known false positive, as in tests/CMakeLists.txt).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace nnc::driver {
 
@@ -141,22 +154,52 @@ Result<FeatureTransform> loadData(const CommonOptions &o, const TrainConfig &con
 }
 
 /// For eval and predict: the model with its trained state, and the data to run it on.
-Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char *command, Dataset &data) {
+Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char *command, Dataset &data,
+                                             std::shared_ptr<Communicator> comm) {
   if (o.initFrom.empty())
     return Error{fmt::format("{} needs the trained state: --init-from CHECKPOINT", command)};
-  auto trainer = Trainer::fromFile(o.file, o.settings());
+  auto trainer = Trainer::fromFile(o.file, o.settings(), comm);
   if (!trainer)
     return trainer.error();
   (*trainer)->setAllowUnknownTensors(o.allowUnknownTensors);
   if (auto e = (*trainer)->loadParameters(o.initFrom); !e)
     return e.error();
   std::optional<Dataset> unused;
-  if (auto r = loadData(o, (*trainer)->config(), data, unused, false, (*trainer)->featureTransform()); !r)
-    return r.error();
+  auto r = loadData(o, (*trainer)->config(), data, unused, false, (*trainer)->featureTransform());
+  if (auto agreed = comm->agree(r ? Result<void>() : Result<void>(r.error())); !agreed)
+    return agreed.error();
   return trainer;
 }
 
 int fail(const std::string &message) { return reportError(Error{message}); }
+
+/// The processes of this run (one unless started by mpirun); an Error when MPI is needed but
+/// not built in.
+Result<std::shared_ptr<Communicator>> processes() {
+  static std::weak_ptr<Communicator> made; // MPI is initialized once per process
+  if (auto existing = made.lock())
+    return existing;
+  auto world = worldCommunicator();
+  if (world)
+    made = *world;
+  return world;
+}
+
+/// An error every process knows of (agreed): rank 0 prints it; all exit with the same status.
+int failAll(const Communicator &comm, const std::string &message) {
+  return comm.isLeader() ? fail(message) : kUserError;
+}
+
+/// Reads checkpoint `path`: on one process as usual; over several, rank 0 reads the file and sends
+/// its bytes to all (agreed: all learn of a read error), so all decode the same checkpoint.
+Result<Checkpoint> readCheckpointFile(Communicator &comm, const std::string &path) {
+  if (comm.size() == 1)
+    return readSafetensors(path);
+  Result<std::string> bytes = comm.isLeader() ? nnc::readFile(path) : Result<std::string>(std::string());
+  if (auto r = comm.agree(bytes ? Result<void>() : Result<void>(bytes.error())); !r)
+    return r.error();
+  return parseSafetensors(comm.broadcastString(std::move(*bytes), 0), path);
+}
 
 /// The whole number in checkpoint metadata `key`, if there.
 std::optional<int64_t> metaInt(const Checkpoint &ckpt, const char *key) {
@@ -212,6 +255,13 @@ public:
   }
 
   int run() override {
+    auto world = processes();
+    if (!world)
+      return fail(world.message());
+    std::shared_ptr<Communicator> comm = *world;
+    const bool leader = comm->isLeader();
+    auto agreed = [&](Result<void> r) { return comm->agree(std::move(r)); };
+    auto failed = [&](const Error &e) { return failAll(*comm, e.message); };
     if (shuffleOption_->count() > 0)
       common_.shuffle = shuffleFlag_;
     CompileSettings settings = common_.settings();
@@ -225,9 +275,9 @@ public:
     // shuffle, and the planned epochs unless --epochs extends it.
     std::optional<Checkpoint> resumed;
     if (!resume_.empty()) {
-      auto ckpt = readSafetensors(resume_);
+      auto ckpt = readCheckpointFile(*comm, resume_);
       if (!ckpt)
-        return fail(ckpt.message());
+        return failed(ckpt.error());
       resumed = std::move(*ckpt);
       auto keep = [&](const char *key, auto given, auto &into, const char *flag) -> std::optional<std::string> {
         std::optional<int64_t> v = metaInt(*resumed, key);
@@ -251,8 +301,8 @@ public:
                      keep(checkpoint_keys::kBatch, batchGiven, batch, "--batch"),
                      keep(checkpoint_keys::kShuffle, shuffleGiven, shuffle, "--shuffle"),
                      keep(checkpoint_keys::kEpochs, epochsWanted, unusedEpochs, "--epochs")})
-        if (e)
-          return fail(*e);
+        if (e) // the same bytes and flags on every process: all fail alike
+          return failAll(*comm, *e);
       if (metaInt(*resumed, checkpoint_keys::kSeed))
         settings.train.seed = seed;
       if (metaInt(*resumed, checkpoint_keys::kBatch))
@@ -264,9 +314,9 @@ public:
     }
     // The data first: with its size known, the step (and its schedule) compiles once.
     auto source = Compilation::fromFile(common_.file, settings);
-    if (!source)
-      return fail(source.message());
-    if (!(*source)->warnings().empty())
+    if (auto r = agreed(source ? Result<void>() : Result<void>(source.error())); !r)
+      return failed(r.error());
+    if (!(*source)->warnings().empty() && leader)
       fmt::print(stderr, "{}", (*source)->warnings());
     const TrainConfig &c = (*source)->trainConfig();
     Dataset train;
@@ -282,70 +332,82 @@ public:
       prepared = norm != resumed->metadata.end() ? norm->second : std::string("as saved");
     }
     auto map = loadData(common_, c, train, test, true, given, integerInput(**source), &prepared);
-    if (!map)
-      return fail(map.message());
+    if (auto r = agreed(map ? Result<void>() : Result<void>(map.error())); !r)
+      return failed(r.error());
     std::string spec = common_.data.empty() ? c.data : common_.data;
     if (resumed)
       if (auto n = metaInt(*resumed, checkpoint_keys::kExamples); n && *n != static_cast<int64_t>(train.size()))
-        return fail(fmt::format("{}: the run was saved training on {} examples, but '{}' has {}: a resumed run needs "
-                                "the same data",
-                                resume_, *n, spec, train.size()));
+        return failAll(*comm, fmt::format("{}: the run was saved training on {} examples, but '{}' has {}: a resumed "
+                                          "run needs the same data",
+                                          resume_, *n, spec, train.size()));
     int64_t steps = (static_cast<int64_t>(train.size()) + c.batch - 1) / c.batch;
-    auto trainer = Trainer::fromCompilation((*source)->withBatch(c.batch, std::max<int64_t>(1, steps)));
+    auto trainer = Trainer::fromCompilation((*source)->withBatch(c.batch, std::max<int64_t>(1, steps)), comm);
     if (!trainer)
-      return fail(trainer.message());
+      return failed(trainer.error());
     Trainer &t = **trainer;
     t.setFeatureTransform(*map);
-    if (auto r = t.checkData(train); !r)
-      return fail(r.message());
+    if (auto r = agreed(t.checkData(train)); !r)
+      return failed(r.error());
     if (test)
-      if (auto r = t.checkData(*test); !r)
-        return fail(r.message());
+      if (auto r = agreed(t.checkData(*test)); !r)
+        return failed(r.error());
     if (resumed) {
       auto model = resumed->metadata.find(checkpoint_keys::kModel);
       if (model != resumed->metadata.end() && model->second != t.modelName())
-        return fail(fmt::format("{}: the checkpoint is of model '{}', not '{}'", resume_, model->second, t.modelName()));
+        return failAll(*comm, fmt::format("{}: the checkpoint is of model '{}', not '{}'", resume_, model->second,
+                                          t.modelName()));
       auto opt = resumed->metadata.find(checkpoint_keys::kOptimizer);
       if (opt != resumed->metadata.end() && opt->second != c.optimizerName)
-        return fail(fmt::format("{}: the run was saved with optimizer '{}', not '{}': its optimizer state does not "
-                                "carry over (use --init-from to start a new run from its weights)",
-                                resume_, opt->second, c.optimizerName));
+        return failAll(*comm, fmt::format("{}: the run was saved with optimizer '{}', not '{}': its optimizer state "
+                                          "does not carry over (use --init-from to start a new run from its weights)",
+                                          resume_, opt->second, c.optimizerName));
     }
     t.setAllowUnknownTensors(common_.allowUnknownTensors);
+    // Data-parallel: rank 0 reads the checkpoint and sends its bytes; every process checks them
+    // and restores the same state and position.
     if (!resume_.empty()) {
       if (auto r = t.load(resume_); !r)
-        return fail(r.message());
+        return failed(r.error());
     } else if (!common_.initFrom.empty()) {
       auto r = t.loadParameters(common_.initFrom);
       if (!r)
-        return fail(r.message());
+        return failed(r.error());
       t.setFeatureTransform(*map); // this run's data preparation, not the checkpoint's
-      fmt::print("starting a new run from the parameters in {}; the optimizer state, step counter and schedule "
+      if (leader)
+        fmt::print("starting a new run from the parameters in {}; the optimizer state, step counter and schedule "
                  "start fresh (--resume continues a saved run instead)\n",
                  common_.initFrom);
     }
     t.setNonFinitePolicy(onNonFinite_ == "skip" ? NonFinitePolicy::Skip : NonFinitePolicy::Stop);
     int64_t startEpoch = t.position().epoch;
     std::optional<LearningCurveLog> log;
-    if (!log_.empty()) {
+    // The interrupt handlers first: an interrupt once the first line is out stops the run cleanly.
+    std::signal(SIGINT, onInterrupt);
+    if (t.dataParallel()) // mpirun stops its processes with SIGTERM when it is interrupted
+      std::signal(SIGTERM, onInterrupt);
+    Result<void> logKept;
+    if (!log_.empty() && leader) {
       log.emplace(log_);
       // A resumed run continues its log: the records of the epochs it had done.
       if (resumed)
-        if (auto r = log->keepExisting(startEpoch); !r)
-          return fail(r.message());
+        logKept = log->keepExisting(startEpoch);
     }
+    if (auto r = agreed(std::move(logKept)); !r)
+      return failed(r.error());
     std::vector<EpochRecord> records = log ? log->records() : std::vector<EpochRecord>{};
-    fmt::print("{} '{}' on {} examples{}: {} epochs, batch {}, {}, seed {}{}\n", resumed ? "resuming" : "training",
-               t.modelName(), train.size(), test ? fmt::format(" ({} test)", test->size()) : std::string(), c.epochs,
-               c.batch, describeOptimizer(c), c.seed, c.shuffle ? "" : ", no shuffling");
-    if (resumed)
-      fmt::print("continuing at epoch {}, step {} of {} ({} steps done)\n", startEpoch + 1, t.position().stepInEpoch,
-                 steps, t.stepCount());
-    fmt::print("data preparation (--normalize {}): input features {}\n", resumed ? "as saved" : common_.normalize,
-               prepared);
+    if (leader) {
+      fmt::print("{} '{}' on {} examples{}: {} epochs, batch {}, {}, seed {}{}{}\n", resumed ? "resuming" : "training",
+                 t.modelName(), train.size(), test ? fmt::format(" ({} test)", test->size()) : std::string(),
+                 c.epochs, c.batch, describeOptimizer(c), c.seed, c.shuffle ? "" : ", no shuffling",
+                 t.dataParallel() ? fmt::format(", data-parallel over {}", comm->describe()) : std::string());
+      if (resumed)
+        fmt::print("continuing at epoch {}, step {} of {} ({} steps done)\n", startEpoch + 1,
+                   t.position().stepInEpoch, steps, t.stepCount());
+      fmt::print("data preparation (--normalize {}): input features {}\n", resumed ? "as saved" : common_.normalize,
+                 prepared);
+    }
     std::fflush(stdout);
-    std::signal(SIGINT, onInterrupt);
-    bool tty = isTerminal() && !quiet_;
+    bool tty = isTerminal() && !quiet_ && leader;
     // A test hook: stop after this many steps exactly as Ctrl-C during that step would.
     int64_t stopAfter = 0;
     if (const char *env = std::getenv("NNC_STOP_AFTER_STEPS"))
@@ -353,7 +415,7 @@ public:
     int64_t stepsThisRun = 0;
     if (logEvery_ > 0 || stopAfter > 0)
       t.setStepObserver([&](int64_t step, int64_t epoch, double loss) {
-      if (logEvery_ > 0 && step % logEvery_ == 0) {
+      if (logEvery_ > 0 && step % logEvery_ == 0 && leader) {
         if (tty)
           fmt::print("\r{:<100}\r", "");
         fmt::print("step {} epoch {} loss {:.17g}\n", step, epoch + 1, loss);
@@ -377,11 +439,11 @@ public:
           std::fflush(stdout);
         };
       auto stats = t.trainEpoch(train, uint64_t(epoch), progress, &gInterrupted);
-      if (!stats) {
+      if (!stats) { // data-parallel: the same error on every process
         failure = stats.error();
         break;
       }
-      if (!stats->complete) {
+      if (!stats->complete) { // stopped here or, data-parallel, on any process
         interrupted = true;
         break;
       }
@@ -398,7 +460,7 @@ public:
       if (test) {
         auto ev = t.evaluate(*test);
         if (!ev)
-          return fail(ev.message());
+          return failed(ev.error());
         rec.testLoss = ev->loss;
         line += fmt::format("  test loss {:.4f}", ev->loss);
         if (ev->hasAccuracy) {
@@ -411,53 +473,65 @@ public:
       bool lastEpoch = epoch + 1 == c.epochs;
       if (tty)
         fmt::print("\r{:<100}\r", "");
-      if (!quiet_ && (tty || lastEpoch || c.epochs <= 50 || (epoch + 1) % std::max<int64_t>(1, c.epochs / 20) == 0))
+      if (leader && !quiet_ && (tty || lastEpoch || c.epochs <= 50 || (epoch + 1) % std::max<int64_t>(1, c.epochs / 20) == 0))
         fmt::print("{}\n", line);
       std::fflush(stdout);
+      Result<void> written;
       if (log)
-        if (auto r = log->append(rec); !r)
-          return fail(r.message());
-      if (!plot_.empty())
-        if (auto r = writeCurvesSvg(plot_, curvesFromRecords(records), t.modelName()); !r)
-          return fail(r.message());
-      interrupted = gInterrupted.load() && epoch + 1 < c.epochs;
+        written = log->append(rec);
+      if (written && !plot_.empty() && leader)
+        written = writeCurvesSvg(plot_, curvesFromRecords(records), t.modelName());
+      if (auto r = agreed(std::move(written)); !r)
+        return failed(r.error());
+      // Data-parallel: an interrupt that reached only some processes after the epoch's last step.
+      interrupted = comm->any(gInterrupted.load()) && epoch + 1 < c.epochs;
     }
     if (failure) {
       // The state is the one before the bad step: finite, and worth keeping.
       if (tty)
         fmt::print("\r{:<100}\r", "");
-      reportError(*failure);
+      if (leader)
+        reportError(*failure);
       if (!save_.empty()) {
         if (auto r = t.save(save_, runMetadata(c, train.size(), prepared)); !r)
-          return fail(r.message());
-        fmt::print(stderr, "note: saved the state before that step to {}\n", save_);
+          return failed(r.error());
+        if (leader)
+          fmt::print(stderr, "note: saved the state before that step to {}\n", save_);
       }
       return kUserError;
     }
-    if (interrupted)
+    if (interrupted && leader)
       fmt::print("{}interrupted in epoch {} after step {} of {}; keeping the state after that step\n", tty ? "\n" : "",
                  t.position().epoch + 1, t.position().stepInEpoch, steps);
     // Final figures over whole data sets, with dropout off and batchnorm on running statistics.
     auto final = t.evaluate(train);
     if (!final)
-      return fail(final.message());
+      return failed(final.error());
     std::string summary = fmt::format("final: train loss {:.4f}", final->loss);
     if (final->hasAccuracy)
       summary += fmt::format("  train accuracy {}", percent(final->accuracy));
     if (test) {
       auto ev = t.evaluate(*test);
       if (!ev)
-        return fail(ev.message());
+        return failed(ev.error());
       summary += fmt::format("  test loss {:.4f}", ev->loss);
       if (ev->hasAccuracy)
         summary += fmt::format("  test accuracy {}", percent(ev->accuracy));
     }
-    fmt::print("{}\n", summary);
-    fmt::print("compile {:.2f} s\n", t.compileSeconds());
+    if (leader) {
+      fmt::print("{}\n", summary);
+      fmt::print("compile {:.2f} s\n", t.compileSeconds());
+      if (t.dataParallel()) {
+        const CommunicationStats &cs = t.communicationStats();
+        fmt::print("allreduce: {} calls of {} bytes, {:.3f} ms per step\n", cs.allreduces, cs.bytesPerStep,
+                   cs.steps ? 1e3 * cs.seconds / double(cs.steps) : 0.0);
+      }
+    }
     if (!save_.empty()) {
       if (auto r = t.save(save_, runMetadata(c, train.size(), prepared)); !r)
-        return fail(r.message());
-      fmt::print("saved {}{}\n", save_, interrupted ? " (resume with --resume)" : "");
+        return failed(r.error());
+      if (leader)
+        fmt::print("saved {}{}\n", save_, interrupted ? " (resume with --resume)" : "");
     }
     return interrupted ? 130 : kOk;
   }
@@ -500,14 +574,20 @@ public:
     return sub;
   }
   int run() override {
+    auto world = processes();
+    if (!world)
+      return fail(world.message());
+    std::shared_ptr<Communicator> comm = *world;
     Dataset data;
-    auto trainer = loadTrained(common_, "eval", data);
+    auto trainer = loadTrained(common_, "eval", data, comm);
     if (!trainer)
-      return fail(trainer.message());
+      return failAll(*comm, trainer.message());
     Trainer &t = **trainer;
-    auto ev = t.evaluate(data);
+    auto ev = t.evaluate(data); // sharded over the processes, the counts summed
     if (!ev)
-      return fail(ev.message());
+      return failAll(*comm, ev.message());
+    if (!comm->isLeader())
+      return kOk;
     fmt::print("{} examples  loss {:.4f}", ev->examples, ev->loss);
     if (ev->hasAccuracy)
       fmt::print("  accuracy {}", percent(ev->accuracy));
@@ -535,11 +615,18 @@ public:
       fmt::print(stderr, "nnc: error: --out must name a .npy or .csv file\n");
       return kUsageError;
     }
+    auto world = processes();
+    if (!world)
+      return fail(world.message());
+    std::shared_ptr<Communicator> comm = *world;
     Dataset data;
-    auto trainer = loadTrained(common_, "predict", data);
+    auto trainer = loadTrained(common_, "predict", data, comm);
     if (!trainer)
-      return fail(trainer.message());
+      return failAll(*comm, trainer.message());
     Trainer &t = **trainer;
+    // Every process holds the same model; rank 0 alone predicts and writes.
+    if (!comm->isLeader())
+      return kOk;
     std::vector<int64_t> shape;
     auto values = t.predict(data, shape);
     if (!values)
