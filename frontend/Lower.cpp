@@ -123,6 +123,18 @@ std::string Lowerer::initText(const Expr &e) {
 }
 
 Val Lowerer::lowerExpr(const Expr &e, const std::string &assignName) {
+  // Expressions nest at most 200 deep in the text, but `def` calls stack them: the depth over
+  // all expansions bounds lowering's own recursion.
+  if (exprDepth_ >= kMaxExpansionDepth) {
+    callTooDeep_ = true;
+    return fail(e.loc, fmt::format("expressions nested more than {} deep once the function calls are expanded",
+                                   kMaxExpansionDepth));
+  }
+  struct DepthGuard {
+    int &depth;
+    explicit DepthGuard(int &d) : depth(d) { ++depth; }
+    ~DepthGuard() { --depth; }
+  } depthGuard(exprDepth_);
   b_.setLoc(e.loc);
   switch (e.kind) {
   case Expr::Kind::Number:
@@ -208,6 +220,17 @@ Val Lowerer::lowerDefCall(const Expr &e, const DefDecl &d, const std::string &as
   if (fn_.nodes().size() > kMaxLoweredOps)
     return fail(e.loc, fmt::format("the model expands to more than {} operations at this call of '{}'",
                                    kMaxLoweredOps, d.name));
+  if (callDepth_ >= kMaxCallDepth) {
+    callTooDeep_ = true;
+    return fail(e.loc, fmt::format("calls of functions nested more than {} deep at this call of '{}'",
+                                   kMaxCallDepth, d.name));
+  }
+  // The depth counts from here, so that calls nested in the arguments count as well.
+  struct DepthGuard {
+    int &depth;
+    explicit DepthGuard(int &d) : depth(d) { ++depth; }
+    ~DepthGuard() { --depth; }
+  } depthGuard(callDepth_);
   std::vector<ValueId> args;
   for (const ExprPtr &arg : e.args) {
     ValueId v = tensor(lowerExpr(*arg));
@@ -250,8 +273,11 @@ Val Lowerer::lowerDefCall(const Expr &e, const DefDecl &d, const std::string &as
       break;
     }
   }
-  if (failed)
+  // A chain too deep gets one note, at its outermost call, not one per level.
+  if (failed && (!callTooDeep_ || callDepth_ == 1))
     diags_.note(e.loc, fmt::format("in the call of '{}' here", d.name));
+  if (callDepth_ == 1)
+    callTooDeep_ = false;
   scope_ = std::move(savedScope);
   poisoned_ = std::move(savedPoison);
   prefix_ = savedPrefix;

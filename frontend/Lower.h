@@ -28,6 +28,14 @@ enum class LowerMode { Train, Eval, Predict };
 /// stops with an error at the call that crosses it. A 10,000-layer MLP has about 40,000.
 inline constexpr size_t kMaxLoweredOps = 500'000;
 
+/// The deepest nesting of `def` calls (a function calling a function calling ...): each level
+/// is a native stack frame of lowering, so a long chain must stop with an error, not overflow
+/// the stack. The same bound as the nesting of an expression (200).
+inline constexpr int kMaxCallDepth = 200;
+/// The deepest nesting of expressions once `def` calls are expanded (each call's body nests
+/// inside the call): lowering recurses once per level, so this bounds its stack.
+inline constexpr int kMaxExpansionDepth = 2'000;
+
 struct LowerOptions {
   LowerMode mode = LowerMode::Train;
   int64_t batch = 0;       ///< binds B; 0 = the train block's `batch`, else 32

@@ -97,6 +97,9 @@ private:
   /// Inside a `def` call: its parameters whose arguments are number literals, bound to them
   /// (Sema has checked that every size parameter gets one).
   std::unordered_map<std::string, const Expr *> sizeArgs_;
+  int callDepth_ = 0;              ///< `def` calls being expanded, outermost first
+  int exprDepth_ = 0;              ///< lowerExpr calls on the native stack, over all expansions
+  bool callTooDeep_ = false;       ///< kMaxCallDepth was crossed: notes only at the outermost call
   std::map<std::string, int> layerCount_;
   int dropoutSites_ = 0;
   ValueId rngCounter_;

@@ -59,7 +59,13 @@ untouched=$(comm -13 <(printf '%s\n' "$touched") <(printf '%s\n' "$always"))
 echo "touched: $(echo $touched)"
 
 step "applying the patch"
+# The copy is a repository of its own: inside another one (a build tree in a checkout), git apply
+# would take the patch's paths as the outer repository's and silently skip them.
+git -C "$tree" init -q || fail "cannot make $tree a repository"
 (cd "$tree" && git apply --whitespace=nowarn "$patch_file") || fail "the patch does not apply"
+for f in $touched; do
+  ! cmp -s "$src/$f" "$tree/$f" || fail "the patch was not applied to $f"
+done
 mkdir -p "$work/patched"
 for f in $touched; do
   mkdir -p "$work/patched/$(dirname "$f")"
