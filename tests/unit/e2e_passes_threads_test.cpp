@@ -23,6 +23,7 @@
 //
 //===----------------------------------------------------------------------------------------===//
 #include "e2e_support.h"
+#include "ir/Builder.h"
 
 #include "ir/TextPrinter.h"
 #include "passes/optimize/PassManager.h"
@@ -728,4 +729,62 @@ TEST_CASE("codegen passes: every bench model's train step has fewer kernels and 
     else
       CHECK(withPasses->arenaBytes < without->arenaBytes);
   }
+}
+
+// Products split by rows, by columns and over a grid of both give the one-thread result bit
+// for bit (no split runs over K), with 2, 3 and 4 threads.
+TEST_CASE("threads: row, column and grid splits of matrix products are bitwise the one-thread result", "[e2e][threads]") {
+  Module module;
+  Function &fn = module.functions().emplace_back("products");
+  Builder b(fn);
+  ValueId x = fn.addArgument("x", {DType::F32, {64, 300}}, ArgRole::Input);   // 64×700: columns
+  ValueId w = fn.addArgument("w", {DType::F32, {300, 700}}, ArgRole::Input);
+  ValueId h = fn.addArgument("h", {DType::F32, {64, 600}}, ArgRole::Input);   // 600×200 over 64: rows
+  ValueId g = fn.addArgument("g", {DType::F32, {64, 200}}, ArgRole::Input);
+  ValueId s = fn.addArgument("s", {DType::F32, {512, 384}}, ArgRole::Input);  // 512×512: a grid of 4
+  ValueId t = fn.addArgument("t", {DType::F32, {384, 512}}, ArgRole::Input);
+  fn.addResult("forward", b.tanh(b.matmul(x, w)));
+  fn.addResult("weights", b.matmul(h, g, /*transposeA=*/true));
+  fn.addResult("square", b.matmul(s, t));
+  std::map<std::string, Tensor> args;
+  uint64_t seed = 11;
+  for (const Argument &a : fn.arguments())
+    args[a.name] = randomTensor(a.type, seed++);
+  int previous = setComputeThreads(4);
+  std::map<int, EvalResult> results;
+  int splitKinds = 0;
+  for (int threads : {1, 2, 3, 4}) {
+    CompileOptions co;
+    co.threads = threads;
+    co.useCache = false;
+    auto exe = Executable::compile(module, co);
+    if (!exe)
+      FAIL("compile: " << exe.message());
+    CompiledFunction *cf = (*exe)->function("products");
+    REQUIRE(cf);
+    results[threads] = runCompiled(fn, *cf, args);
+    if (threads > 1) {
+      const KernelPlan *plan = (*exe)->plan("products");
+      REQUIRE(plan);
+      bool rows = false, cols = false, grid = false;
+      for (const Kernel &k : plan->kernels) {
+        rows |= k.split.rowBlocks > 1 && k.split.colBlocks == 1;
+        cols |= k.split.colBlocks > 1 && k.split.rowBlocks == 1;
+        grid |= k.split.rowBlocks > 1 && k.split.colBlocks > 1;
+      }
+      INFO(threads << " threads");
+      CHECK(rows);
+      CHECK(cols);
+      if (threads == 4)
+        CHECK(grid);
+      splitKinds += rows + cols + grid;
+    }
+  }
+  setComputeThreads(previous);
+  for (int threads : {2, 3, 4})
+    for (const auto &[name, value] : results[1].results) {
+      INFO(name << " with " << threads << " threads");
+      CHECK(identical(value, results[threads].results.at(name)));
+    }
+  CHECK(splitKinds >= 7);
 }
