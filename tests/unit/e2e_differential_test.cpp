@@ -327,6 +327,10 @@ TEST_CASE("augment: 3 train steps agree for every optimizer", "[e2e][differentia
   runModel("augment", kAugmentModel, 4, true);
 }
 
+TEST_CASE("fashion_cnn: 3 train steps agree with the interpreter (train block, adam)", "[e2e][differential]") {
+  runModel("fashion_cnn", readText(examplePath("fashion_cnn.nn")), 2, false);
+}
+
 TEST_CASE("iris: 3 train steps agree with the interpreter for every optimizer", "[e2e][differential][slow]") {
   runModel("iris", readText(examplePath("iris.nn")), 16, true);
 }
@@ -346,7 +350,7 @@ TEST_CASE("every example in examples/ is covered by a train-step differential te
     if (entry.path().extension() == ".nn")
       names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
-  CHECK(names == std::vector<std::string>{"fashion_mlp.nn", "iris.nn", "regress.nn"});
+  CHECK(names == std::vector<std::string>{"fashion_cnn.nn", "fashion_mlp.nn", "iris.nn", "regress.nn"});
 }
 
 TEST_CASE("dropout masks are bitwise the same in the JIT and the interpreter, step after step", "[e2e][differential]") {
