@@ -377,12 +377,12 @@ ValueId Lowerer::imageArg(const Expr &e, const Builtin &bi, const BoundArgs &a) 
 /// Per example, the [n, m] 0/1 matrices with 1 where (row - column) == d[example]:
 /// `v @ S` moves column c + d to column c, `S^T @ v` row r + d to row r; indices outside
 /// the image select nothing, i.e. zeros come in.
-ValueId Lowerer::shiftMatrices(ValueId d, int64_t n) {
+ValueId Lowerer::shiftMatrices(ValueId d, int64_t n, DType dtype) {
   int64_t nb = type(d).shape[0];
   TensorType t(DType::I32, {nb, n, n});
   ValueId row = b_.iota(t, 1), col = b_.iota(t, 2);
   ValueId hit = b_.cmp(CmpPredicate::EQ, b_.sub(row, col), b_.broadcast(d, t.shape, {0}));
-  return b_.cast(hit, float_);
+  return b_.cast(hit, dtype);
 }
 
 /// random_shift(x, pad): each example moved by (dy, dx), each uniform in [-pad, pad], zeros
@@ -412,9 +412,9 @@ Val Lowerer::lowerRandomShift(const Expr &e, const Builtin &bi, const BoundArgs 
   ValueId dy = b_.reshape(b_.slice(d, {0, 0}, {1, nb}), {nb});
   ValueId dx = b_.reshape(b_.slice(d, {1, 0}, {1, nb}), {nb});
   // Columns: [N, C*H, W] @ Sw[N, W, W].
-  ValueId cols = b_.matmul(b_.reshape(x, {nb, c * h, w}), shiftMatrices(dx, w));
+  ValueId cols = b_.matmul(b_.reshape(x, {nb, c * h, w}), shiftMatrices(dx, w, type(x).dtype));
   // Rows: Sh^T[N*C, H, H] @ [N*C, H, W], Sh repeated over the channels.
-  ValueId sh = b_.reshape(b_.broadcast(shiftMatrices(dy, h), {nb, c, h, h}, {0, 2, 3}), {nb * c, h, h});
+  ValueId sh = b_.reshape(b_.broadcast(shiftMatrices(dy, h, type(x).dtype), {nb, c, h, h}, {0, 2, 3}), {nb * c, h, h});
   ValueId rows = b_.matmul(sh, b_.reshape(cols, {nb * c, h, w}), /*transposeA=*/true);
   return Val{b_.reshape(rows, xs), {}};
 }
@@ -435,7 +435,7 @@ Val Lowerer::lowerRandomFlip(const Expr &e, const Builtin &bi, const BoundArgs &
   TensorType square(DType::I32, {w, w});
   ValueId reversal = b_.cast(b_.cmp(CmpPredicate::EQ, b_.add(b_.iota(square, 0), b_.iota(square, 1)),
                                     b_.constant(double(w - 1), square)),
-                             float_);
+                             type(x).dtype);
   ValueId mirrored = b_.reshape(b_.matmul(b_.reshape(x, {nb * xs[1] * xs[2], w}), reversal), xs);
   ValueId coin = b_.randomBernoulli(count, seed, 0.5, TensorType(DType::I1, {nb}));
   return Val{b_.select(b_.broadcast(coin, xs, {0}), mirrored, x), {}};

@@ -228,7 +228,7 @@ private:
   /// further independent seeds of the same site.
   int64_t siteSeed(uint64_t stream);
   ValueId imageArg(const Expr &e, const Builtin &bi, const BoundArgs &a);
-  ValueId shiftMatrices(ValueId d, int64_t n);
+  ValueId shiftMatrices(ValueId d, int64_t n, DType dtype);
   std::string layerName(std::string_view kind, const std::string &assignName) {
     if (!assignName.empty())
       return prefix_ + assignName;
