@@ -89,6 +89,9 @@ const std::vector<Builtin> &builtins() {
       {"avgpool", K::Layer, {x("x"), i("size"), oi("stride"), oi("pad")}, false, {}, "mean over size x size windows (stride = size)", O::AvgPool2D, &L::lowerPool},
       {"batchnorm", K::Layer, {x("x"), on("momentum"), on("eps")}, false, {"gamma", "beta"}, "normalize per feature/channel over the batch; running statistics for eval", {}, &L::lowerBatchNorm},
       {"dropout", K::Layer, {x("x"), x("rate")}, false, {}, "zero each element with probability rate while training, scale the rest", {}, &L::lowerDropout},
+      {"random_shift", K::Layer, {x("x"), i("pad")}, false, {}, "move each example by up to pad pixels in H and W, zeros coming in, while training", {}, &L::lowerRandomShift},
+      {"random_flip", K::Layer, {x("x")}, false, {}, "mirror each example left to right with probability 1/2 while training", {}, &L::lowerRandomFlip},
+      {"gaussian_noise", K::Layer, {x("x"), n("stddev")}, false, {}, "add normal(0, stddev) noise to each element while training", {}, &L::lowerGaussianNoise},
       {"embedding", K::Layer, {x("ids"), i("vocab"), i("dim"), init()}, false, {"weight"}, "rows of a [vocab, dim] table for i32 ids", O::Gather, &L::lowerEmbedding},
       {"rnn", K::Layer, {x("x"), i("units"), act()}, false, {"w_x", "w_h", "bias"}, "Elman recurrence over axis 1, unrolled; returns every step's state", {}, &L::lowerRnn},
       // Initializers.
@@ -151,7 +154,7 @@ const std::vector<TrainSettingSpec> &trainSettings() {
       {"schedule", SettingValue::Schedule, "the learning-rate schedule"},
       {"batch", SettingValue::PositiveInt, "minibatch size, binds B"},
       {"epochs", SettingValue::PositiveInt, "passes over the training data"},
-      {"seed", SettingValue::PositiveInt, "seed of initialization, shuffling and dropout"},
+      {"seed", SettingValue::PositiveInt, "seed of initialization, shuffling, dropout and augmentation"},
       {"clip", SettingValue::Number, "clip gradients to this global norm"},
       {"weight_decay", SettingValue::Number, "decoupled weight decay"},
       {"shuffle", SettingValue::Bool, "reshuffle the training data every epoch (true)"},

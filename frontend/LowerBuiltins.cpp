@@ -12,6 +12,7 @@
 
 #include "ir/Random.h"
 
+#include <cmath>
 #include <numeric>
 
 namespace nnc::lowering {
@@ -337,13 +338,141 @@ Val Lowerer::lowerDropout(const Expr &e, const Builtin &, const BoundArgs &a, co
   if (opts_.mode != LowerMode::Train || rate == 0)
     return Val{x, {}};
   b_.setLoc(e.loc);
-  // Each dropout site draws from its own stream: the seed mixed with the site's number.
-  int64_t seed = static_cast<int64_t>(mix64(opts_.seed * 0x9e3779b97f4a7c15ull + ++dropoutSites_) >> 1);
+  int64_t seed = siteSeed(0);
   // counter() may add an argument, which moves the function's type storage: take both first.
   ValueId count = counter();
   TensorType maskType = type(x);
   ValueId mask = b_.randomBernoulli(count, seed, 1 - rate, maskType);
   return Val{b_.mul(b_.mul(x, mask), b_.constantLike(x, 1 / (1 - rate))), {}};
+}
+
+// --- data augmentation: random in the train step, the identity in eval and predict ----------
+//
+// Each is a composite of existing ops, so autodiff, the interpreter and codegen need nothing
+// new, and the gradient through them is exact wherever they are applied: the random draws are
+// constants of the step (like dropout's mask), and what multiplies x is a 0/1 matrix.
+
+/// A random layer's seed: every random site of a model (dropout, augmentation) draws from its
+/// own stream, the model's seed mixed with the site's number; `stream` tells apart the draws
+/// of one site. Stream 0 is the one dropout has always used.
+int64_t Lowerer::siteSeed(uint64_t stream) {
+  if (stream == 0)
+    ++randomSites_;
+  uint64_t s = mix64(opts_.seed * 0x9e3779b97f4a7c15ull + uint64_t(randomSites_));
+  return static_cast<int64_t>((stream == 0 ? s : mix64(s + stream)) >> 1);
+}
+
+/// The NCHW input of random_shift / random_flip, checked.
+ValueId Lowerer::imageArg(const Expr &e, const Builtin &bi, const BoundArgs &a) {
+  ValueId x = floatTensor(*a.get("x"), fmt::format("the input of '{}'", bi.name));
+  if (!x.valid())
+    return x;
+  if (type(x).rank() != 4) {
+    (void)fail(e.loc, fmt::format("{} needs an NCHW input [N, C, H, W], found {}", bi.name, str(x)));
+    return {};
+  }
+  return x;
+}
+
+/// Per example, the [n, m] 0/1 matrices with 1 where (row - column) == d[example]:
+/// `v @ S` moves column c + d to column c, `S^T @ v` row r + d to row r; indices outside
+/// the image select nothing, i.e. zeros come in.
+ValueId Lowerer::shiftMatrices(ValueId d, int64_t n, DType dtype) {
+  int64_t nb = type(d).shape[0];
+  TensorType t(DType::I32, {nb, n, n});
+  ValueId row = b_.iota(t, 1), col = b_.iota(t, 2);
+  ValueId hit = b_.cmp(CmpPredicate::EQ, b_.sub(row, col), b_.broadcast(d, t.shape, {0}));
+  return b_.cast(hit, dtype);
+}
+
+/// random_shift(x, pad): each example moved by (dy, dx), each uniform in [-pad, pad], zeros
+/// coming in at the edges — the same as a random crop of the image zero-padded by `pad`.
+/// Rows and columns move by two batched products with 0/1 shift matrices (x @ Sw, Sh^T @ x).
+Val Lowerer::lowerRandomShift(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  ValueId x = imageArg(e, bi, a);
+  if (!x.valid())
+    return Failed{};
+  int64_t pad = intArg(a, "pad", 0);
+  const std::vector<int64_t> xs = type(x).shape;
+  int64_t nb = xs[0], c = xs[1], h = xs[2], w = xs[3];
+  if (pad < 0 || pad >= std::min(h, w))
+    return fail(a.get("pad")->loc,
+                fmt::format("random_shift 'pad' must be at least 0 and less than the image's height and width ({}x{}), found {}",
+                            h, w, pad));
+  if (opts_.mode != LowerMode::Train || pad == 0)
+    return Val{x, {}};
+  b_.setLoc(e.loc);
+  int64_t seed = siteSeed(0);
+  ValueId count = counter();
+  // d = floor(u * (2 pad + 1)) - pad, u in [0, 1): uniform over -pad..pad (the min guards
+  // against f32 rounding u * (2 pad + 1) up to 2 pad + 1).
+  ValueId u = b_.randomUniform(count, seed, TensorType(float_, {2, nb}));
+  ValueId scaled = b_.min(b_.mul(u, b_.constantLike(u, double(2 * pad + 1))), b_.constantLike(u, double(2 * pad)));
+  ValueId d = b_.sub(b_.cast(scaled, DType::I32), b_.constant(double(pad), TensorType(DType::I32, {2, nb})));
+  ValueId dy = b_.reshape(b_.slice(d, {0, 0}, {1, nb}), {nb});
+  ValueId dx = b_.reshape(b_.slice(d, {1, 0}, {1, nb}), {nb});
+  // Columns: [N, C*H, W] @ Sw[N, W, W].
+  ValueId cols = b_.matmul(b_.reshape(x, {nb, c * h, w}), shiftMatrices(dx, w, type(x).dtype));
+  // Rows: Sh^T[N*C, H, H] @ [N*C, H, W], Sh repeated over the channels.
+  ValueId sh = b_.reshape(b_.broadcast(shiftMatrices(dy, h, type(x).dtype), {nb, c, h, h}, {0, 2, 3}), {nb * c, h, h});
+  ValueId rows = b_.matmul(sh, b_.reshape(cols, {nb * c, h, w}), /*transposeA=*/true);
+  return Val{b_.reshape(rows, xs), {}};
+}
+
+/// random_flip(x): each example mirrored left to right with probability 1/2 (x @ R, R the
+/// [W, W] reversal, where a per-example coin says so).
+Val Lowerer::lowerRandomFlip(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &) {
+  ValueId x = imageArg(e, bi, a);
+  if (!x.valid())
+    return Failed{};
+  if (opts_.mode != LowerMode::Train)
+    return Val{x, {}};
+  b_.setLoc(e.loc);
+  const std::vector<int64_t> xs = type(x).shape;
+  int64_t nb = xs[0], w = xs[3];
+  int64_t seed = siteSeed(0);
+  ValueId count = counter();
+  TensorType square(DType::I32, {w, w});
+  ValueId reversal = b_.cast(b_.cmp(CmpPredicate::EQ, b_.add(b_.iota(square, 0), b_.iota(square, 1)),
+                                    b_.constant(double(w - 1), square)),
+                             type(x).dtype);
+  ValueId mirrored = b_.reshape(b_.matmul(b_.reshape(x, {nb * xs[1] * xs[2], w}), reversal), xs);
+  ValueId coin = b_.randomBernoulli(count, seed, 0.5, TensorType(DType::I1, {nb}));
+  return Val{b_.select(b_.broadcast(coin, xs, {0}), mirrored, x), {}};
+}
+
+/// gaussian_noise(x, stddev): x + stddev * z, z standard normal per element, by Box-Muller:
+/// z = sqrt(-2 ln(1 - u1)) * cos(2 pi u2). cos(2 pi u2) has the distribution of s * cos(pi/2 * u2)
+/// with s a fair random sign; on [0, pi/2) the cosine is its Taylor polynomial to degree 12
+/// (error below 1e-8), so the noise is elementwise arithmetic that fuses into one loop.
+Val Lowerer::lowerGaussianNoise(const Expr &e, const Builtin &, const BoundArgs &a, const std::string &) {
+  ValueId x = floatTensor(*a.get("x"), "the input of 'gaussian_noise'");
+  if (!x.valid())
+    return Failed{};
+  double stddev = numArg(a, "stddev", 0.0);
+  if (!(stddev >= 0) || !std::isfinite(stddev))
+    return fail(a.get("stddev")->loc, fmt::format("gaussian_noise 'stddev' must be a finite number at least 0, found {}", stddev));
+  if (opts_.mode != LowerMode::Train || stddev == 0)
+    return Val{x, {}};
+  b_.setLoc(e.loc);
+  int64_t seed = siteSeed(0);
+  ValueId count = counter();
+  TensorType t = type(x);
+  auto k = [&](double v) { return b_.constant(v, t); };
+  ValueId u1 = b_.randomUniform(count, seed, t);
+  ValueId u2 = b_.randomUniform(count, siteSeed(1), t);
+  ValueId sign = b_.randomBernoulli(count, siteSeed(2), 0.5, t);
+  ValueId radius = b_.sqrt(b_.mul(k(-2.0), b_.log(b_.sub(k(1.0), u1))));
+  ValueId angle = b_.mul(u2, k(M_PI / 2));
+  ValueId y = b_.square(angle);
+  // cos = sum_i (-1)^i y^i / (2i)!, i = 0..6, by Horner.
+  static const double c[] = {1.0, -1.0 / 2, 1.0 / 24, -1.0 / 720, 1.0 / 40320, -1.0 / 3628800, 1.0 / 479001600};
+  ValueId cosine = k(c[6]);
+  for (int i = 5; i >= 0; --i)
+    cosine = b_.add(b_.mul(cosine, y), k(c[i]));
+  // stddev * (2s - 1) * radius * cosine
+  ValueId signed_ = b_.sub(b_.mul(sign, k(2 * stddev)), k(stddev));
+  return Val{b_.add(x, b_.mul(signed_, b_.mul(radius, cosine))), {}};
 }
 
 Val Lowerer::lowerBatchNorm(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName) {

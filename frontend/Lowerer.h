@@ -74,6 +74,9 @@ public:
   Val lowerConv2D(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName);
   Val lowerPool(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &);
   Val lowerDropout(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &);
+  Val lowerRandomShift(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &);
+  Val lowerRandomFlip(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &);
+  Val lowerGaussianNoise(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &);
   Val lowerBatchNorm(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName);
   Val lowerEmbedding(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName);
   Val lowerRnn(const Expr &e, const Builtin &bi, const BoundArgs &a, const std::string &assignName);
@@ -101,7 +104,7 @@ private:
   int exprDepth_ = 0;              ///< lowerExpr calls on the native stack, over all expansions
   bool callTooDeep_ = false;       ///< kMaxCallDepth was crossed: notes only at the outermost call
   std::map<std::string, int> layerCount_;
-  int dropoutSites_ = 0;
+  int randomSites_ = 0;
   ValueId rngCounter_;
   std::vector<StateUpdate> updates_;
   /// The first classification loss's logits [N,C] and i32 labels [N], for "correct".
@@ -221,6 +224,11 @@ private:
   ValueId param(const std::string &name, TensorType t, std::string init, SourceLoc loc,
                 bool trainable = true);
   ValueId counter();
+  /// The seed of the next random site (dropout, augmentation) for stream 0; other streams give
+  /// further independent seeds of the same site.
+  int64_t siteSeed(uint64_t stream);
+  ValueId imageArg(const Expr &e, const Builtin &bi, const BoundArgs &a);
+  ValueId shiftMatrices(ValueId d, int64_t n, DType dtype);
   std::string layerName(std::string_view kind, const std::string &assignName) {
     if (!assignName.empty())
       return prefix_ + assignName;

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <set>
 
 using namespace nnc;
 using namespace nnc::e2e;
@@ -299,6 +300,38 @@ TEST_CASE("cnn: 3 train steps agree with the interpreter (train block, adam)", "
   runModel("cnn", kConvModel, 3, false);
 }
 
+/// Data augmentation on the input and after layers (so that its gradient matters), with a
+/// batchnorm over the augmented convolution.
+const char *kAugmentModel = R"(
+model augment {
+  input  x : f32[B, 2, 6, 5]
+  target y : i32[B]
+  a  = gaussian_noise(random_flip(random_shift(x, 2)), 0.2)
+  c1 = conv2d(a, 3, kernel = 3, pad = 1, act = tanh, bias = false)
+  n1 = batchnorm(random_shift(c1, 1))
+  h  = dense(gaussian_noise(flatten(random_flip(maxpool(n1, 2))), 0.1), 5, act = relu)
+  logits = dense(h, 4)
+  output probs = softmax(logits)
+  loss mean(softmax_cross_entropy(logits, y))
+}
+train {
+  optimizer adam(lr = 0.01, eps = 1e-4)
+  schedule cosine
+}
+)";
+
+TEST_CASE("augment (shift, flip, noise before and after layers): 3 train steps agree with the interpreter", "[e2e][differential]") {
+  runModel("augment", kAugmentModel, 4, false);
+}
+
+TEST_CASE("augment: 3 train steps agree for every optimizer", "[e2e][differential][slow]") {
+  runModel("augment", kAugmentModel, 4, true);
+}
+
+TEST_CASE("fashion_cnn: 3 train steps agree with the interpreter (train block, adam)", "[e2e][differential]") {
+  runModel("fashion_cnn", readText(examplePath("fashion_cnn.nn")), 2, false);
+}
+
 // Every convolution and pooling configuration of conv_configs.h (kernel 1 to 7, stride,
 // padding, rectangular input, batch 1, bias and activation or not; max and average pooling,
 // overlapping and padded windows): the model's own train block (Adam) and Adam with clipping
@@ -336,7 +369,7 @@ TEST_CASE("every example in examples/ is covered by a train-step differential te
     if (entry.path().extension() == ".nn")
       names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
-  CHECK(names == std::vector<std::string>{"fashion_mlp.nn", "iris.nn", "regress.nn"});
+  CHECK(names == std::vector<std::string>{"fashion_cnn.nn", "fashion_mlp.nn", "iris.nn", "regress.nn"});
 }
 
 TEST_CASE("dropout masks are bitwise the same in the JIT and the interpreter, step after step", "[e2e][differential]") {
@@ -399,6 +432,154 @@ model drop {
   // A new mask at every step.
   CHECK_FALSE(identical(masks[0], masks[1]));
   CHECK_FALSE(identical(masks[1], masks[2]));
+}
+
+TEST_CASE("augmentation: shifts, flips and noise as specified, the same in the JIT and the interpreter, identity in eval and predict", "[e2e][differential]") {
+  const char *source = R"(
+model aug {
+  input  x : f32[B, 2, 5, 7]
+  target y : f32[B, 2, 5, 7]
+  output s = random_shift(x, 2)
+  output f = random_flip(x)
+  output g = gaussian_noise(x, 0.5)
+  loss mean(square(s + f + g - y))
+}
+)";
+  ParsedModel model = parseModel("aug.nn", source);
+  INFO(model.diagnostics);
+  REQUIRE(model.ok);
+  const int64_t N = 64, C = 2, H = 5, W = 7;
+  auto lower = [&](LowerMode mode, Module &m) {
+    DiagnosticEngine diags(model.file.get());
+    LowerOptions o;
+    o.mode = mode;
+    o.batch = N;
+    o.seed = 9;
+    REQUIRE(lowerModel(model.program, o, m, diags));
+  };
+  // x: every element distinct and nonzero, so where each output element came from is known.
+  auto at = [&](int64_t n, int64_t c, int64_t h, int64_t w) { return ((n * C + c) * H + h) * W + w; };
+  auto initArgs = [&](const Function &fn) {
+    std::map<std::string, Tensor> args;
+    for (const Argument &a : fn.arguments()) {
+      args[a.name] = Tensor::filled(a.type, 0);
+      if (a.role == ArgRole::Input)
+        for (size_t i = 0; i < args[a.name].data.size(); ++i)
+          args[a.name].data[i] = double(i + 1);
+    }
+    return args;
+  };
+
+  // Eval and predict: no random draws, every output is x itself.
+  for (LowerMode mode : {LowerMode::Eval, LowerMode::Predict}) {
+    Module m;
+    lower(mode, m);
+    const Function &fn = m.functions().front();
+    for (const Node &n : fn.nodes())
+      CHECK_FALSE(hasFlag(n.op, OpRandom));
+    std::map<std::string, Tensor> args = initArgs(fn);
+    auto exe = Executable::compile(m);
+    if (!exe)
+      FAIL(exe.message());
+    EvalResult got = runCompiled(fn, *(*exe)->function(fn.name()), args);
+    for (const char *name : {"s", "f", "g"})
+      if (got.results.count(name))
+        CHECK(identical(got.results.at(name), args.at("x")));
+  }
+
+  Module m;
+  lower(LowerMode::Train, m);
+  const Function &fn = m.functions().front();
+  auto exe = Executable::compile(m);
+  if (!exe)
+    FAIL(exe.message());
+  CompiledFunction *cf = (*exe)->function(fn.name());
+  REQUIRE(cf);
+  std::map<std::string, Tensor> args = initArgs(fn);
+  const Tensor &x = args.at("x");
+  std::set<int64_t> dys, dxs;
+  int flipped = 0;
+  std::vector<Tensor> shifts;
+  for (int step = 0; step < 3; ++step) {
+    INFO("step " << step);
+    auto ref = evaluate(fn, args);
+    if (!ref)
+      FAIL(ref.message());
+    EvalResult got = runCompiled(fn, *cf, args);
+    const Tensor &s = ref->results.at("s"), &f = ref->results.at("f"), &g = ref->results.at("g");
+    // Shifts and flips only move values: bitwise the same in both.
+    REQUIRE(identical(s, got.results.at("s")));
+    REQUIRE(identical(f, got.results.at("f")));
+    shifts.push_back(s);
+    for (int64_t n = 0; n < N; ++n) {
+      // Exactly one (dy, dx) in [-2, 2]^2 explains example n: s[h, w] = x[h + dy, w + dx], 0 outside.
+      int matches = 0;
+      for (int64_t dy = -2; dy <= 2; ++dy)
+        for (int64_t dx = -2; dx <= 2; ++dx) {
+          bool ok = true;
+          for (int64_t c = 0; c < C && ok; ++c)
+            for (int64_t h = 0; h < H && ok; ++h)
+              for (int64_t w = 0; w < W && ok; ++w) {
+                int64_t hh = h + dy, ww = w + dx;
+                double want = hh >= 0 && hh < H && ww >= 0 && ww < W ? x.data[at(n, c, hh, ww)] : 0.0;
+                ok = s.data[at(n, c, h, w)] == want;
+              }
+          if (ok) {
+            ++matches;
+            dys.insert(dy);
+            dxs.insert(dx);
+          }
+        }
+      CHECK(matches == 1);
+      // Flip: example n is x[n] or x[n] mirrored along W, whole.
+      bool same = true, mirrored = true;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t w = 0; w < W; ++w) {
+            same = same && f.data[at(n, c, h, w)] == x.data[at(n, c, h, w)];
+            mirrored = mirrored && f.data[at(n, c, h, w)] == x.data[at(n, c, h, W - 1 - w)];
+          }
+      CHECK(same != mirrored);
+      flipped += mirrored;
+    }
+    // Noise: x + 0.5 z, z standard normal. The JIT's log and sqrt are f32 functions of the
+    // same draws, so the noise agrees to f32 rounding.
+    std::vector<double> z(g.data.size());
+    double mean = 0, var = 0, within1 = 0, within2 = 0;
+    for (size_t i = 0; i < z.size(); ++i) {
+      double noise = g.data[i] - x.data[i];
+      REQUIRE(std::fabs(noise - (got.results.at("g").data[i] - x.data[i])) < 2e-3);
+      z[i] = noise / 0.5;
+      mean += z[i];
+    }
+    mean /= double(z.size());
+    for (double v : z) {
+      var += (v - mean) * (v - mean);
+      within1 += std::fabs(v) < 1;
+      within2 += std::fabs(v) < 2;
+    }
+    var /= double(z.size());
+    within1 /= double(z.size());
+    within2 /= double(z.size());
+    // 4480 draws: standard errors 0.015 (mean), 0.021 (variance), 0.007 and 0.003.
+    CHECK(std::fabs(mean) < 0.08);
+    CHECK(std::fabs(var - 1) < 0.1);
+    CHECK(std::fabs(within1 - 0.6827) < 0.035);
+    CHECK(std::fabs(within2 - 0.9545) < 0.015);
+    // The counter advances, identically.
+    for (const auto &[name, value] : ref->updates) {
+      REQUIRE(identical(value, got.updates.at(name)));
+      args[name] = value;
+    }
+  }
+  // Every shift from -2 to 2 in both directions was drawn; about half the examples flipped;
+  // each step drew new shifts.
+  CHECK(dys == std::set<int64_t>{-2, -1, 0, 1, 2});
+  CHECK(dxs == std::set<int64_t>{-2, -1, 0, 1, 2});
+  CHECK(flipped > 3 * N / 2 - 30);
+  CHECK(flipped < 3 * N / 2 + 30);
+  CHECK_FALSE(identical(shifts[0], shifts[1]));
+  CHECK_FALSE(identical(shifts[1], shifts[2]));
 }
 
 namespace {

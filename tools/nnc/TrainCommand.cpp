@@ -232,7 +232,7 @@ public:
     sub->add_option("--lr", lr_, "learning rate")->check(finitePositive());
     sub->add_option("--optimizer", optimizer_, "sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
         ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}));
-    sub->add_option("--seed", common_.seed, "seed of initialization, shuffling and dropout")
+    sub->add_option("--seed", common_.seed, "seed of initialization, shuffling, dropout and augmentation")
         ->check(unsignedInteger())
         ->each([this](const std::string &) { common_.seedGiven = true; });
     shuffleOption_ = sub->add_flag("--shuffle,!--no-shuffle", shuffleFlag_,
