@@ -88,8 +88,9 @@ void printCodegenStats(const Module &module, bool summaries, const Executable &e
                        : fmt::format("{:.0f} ms optimizing + {:.0f} ms machine code{}", o.optimizeMs,
                                      o.machineCodeMs, caching ? " (now cached)" : "");
   };
+  std::string gemm = t.gemmLevel.empty() ? object(t.gemm) : "prebuilt (" + t.gemmLevel + ")";
   fmt::print(stderr, "jit compile: {:.0f} ms in all; emit {:.1f} ms; model functions {}; GEMM routines {}\n",
-             exe.compileSeconds() * 1e3, t.emitMs, object(t.model), object(t.gemm));
+             exe.compileSeconds() * 1e3, t.emitMs, object(t.model), gemm);
 }
 
 /// Compiles a .nn model (or textual IR) through the pipeline and prints the stage chosen by
