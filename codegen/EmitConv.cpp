@@ -5,7 +5,9 @@
 //
 //   forward       col = im2col(x[n])            [C·KH·KW × OH·OW]
 //                 y[n] = w · col                 w seen as [O × C·KH·KW]
-//   input grad    col = wᵀ · dy[n]               then dx[n] = col2im(col)
+//   input grad    col = im2col(dy[n]) with padding k − 1 − pad, dx[n] = w̃ · col (w̃: w with
+//                 O and C swapped and the kernel flipped) when the stride is 1; otherwise
+//                 col = wᵀ · dy[n] then dx[n] = col2im(col)
 //   weight grad   dw += dy[n] · colᵀ             col = im2col(x[n]), summed over the batch
 //
 // A pointwise convolution (1×1, stride 1, no padding) needs no col: x[n] itself is the
@@ -37,6 +39,10 @@ std::pair<int64_t, int64_t> insideRange(int64_t outSize, int64_t size, int64_t s
   int64_t hi = last < 0 ? 0 : std::min(outSize, last / stride + 1);
   return {lo, std::max(lo, hi)};
 }
+
+/// The weight gradient of a convolution with C·KH·KW at most this is computed as dot products
+/// (emitWeightGradDots), not by the GEMM.
+constexpr int64_t kDotsMaxCKK = 64;
 
 } // namespace
 
@@ -120,6 +126,72 @@ void KernelEmitter::emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col,
   walkIm2col(g, inside, [](Value *, int64_t) {});
 }
 
+/// target[o][r] = (first ? 0 : target[o][r]) + Σ_p dy[o][p]·col[r][p], for dy [O × P] and col
+/// [R × P] (P = OH·OW): the weight gradient of one image as dot products along P, for a
+/// C·KH·KW too small to fill the GEMM microkernel's columns (which would spend most of its
+/// accumulators on padding). Blocks of 2 rows of dy by 4 rows of col keep 8 vector
+/// accumulators; each vector of P costs 6 loads for 8 fused multiply-adds.
+void KernelEmitter::emitWeightGradDots(const ConvGeometry &g, llvm::Type *t, Value *dy, Value *col, Value *target,
+                                       Value *first) {
+  const int64_t P = g.ohw(), O = g.O, R = g.ckk(), OB = 2, RB = 4;
+  const unsigned lanes = std::max(1u, opts_.vectorBits / unsigned(t->getPrimitiveSizeInBits()));
+  auto *vt = llvm::FixedVectorType::get(t, lanes);
+  const int64_t full = P / int64_t(lanes), tail = P % int64_t(lanes);
+  llvm::SmallVector<llvm::Constant *, 16> maskBits;
+  for (unsigned l = 0; l < lanes; ++l)
+    maskBits.push_back(b_.getInt1(int64_t(l) < tail));
+  Value *tailMask = llvm::ConstantVector::get(maskBits);
+  Value *zero = llvm::Constant::getNullValue(vt);
+  llvm::Align align(uint64_t(t->getPrimitiveSizeInBits() / 8));
+  // nO rows of dy from o0 by nR rows of col from r0.
+  auto block = [&](Value *o0, int64_t nO, Value *r0, int64_t nR) {
+    std::vector<Value *> acc;
+    for (int64_t k = 0; k < nO * nR; ++k)
+      acc.push_back(localVar(vt, zero));
+    auto rowPtr = [&](Value *base, Value *row0, int64_t j, Value *p) {
+      return b_.CreateInBoundsGEP(t, base, b_.CreateAdd(b_.CreateMul(b_.CreateAdd(row0, c64(j)), c64(P)), p));
+    };
+    auto step = [&](Value *p, bool masked) {
+      auto ld = [&](Value *ptr) -> Value * {
+        if (masked)
+          return b_.CreateMaskedLoad(vt, ptr, align, tailMask, zero);
+        return b_.CreateAlignedLoad(vt, ptr, align);
+      };
+      std::vector<Value *> a, c;
+      for (int64_t i = 0; i < nO; ++i)
+        a.push_back(ld(rowPtr(dy, o0, i, p)));
+      for (int64_t j = 0; j < nR; ++j)
+        c.push_back(ld(rowPtr(col, r0, j, p)));
+      for (int64_t i = 0; i < nO; ++i)
+        for (int64_t j = 0; j < nR; ++j) {
+          Value *slot = acc[size_t(i * nR + j)];
+          Value *sum = b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {vt}, {a[size_t(i)], c[size_t(j)], b_.CreateLoad(vt, slot)});
+          b_.CreateStore(sum, slot);
+        }
+    };
+    loops_.forRange(full, [&](Value *v) { step(b_.CreateMul(v, c64(lanes)), false); });
+    if (tail)
+      step(c64(full * int64_t(lanes)), true);
+    for (int64_t i = 0; i < nO; ++i)
+      for (int64_t j = 0; j < nR; ++j) {
+        Value *s = b_.CreateFAddReduce(llvm::ConstantFP::getZero(t), b_.CreateLoad(vt, acc[size_t(i * nR + j)]));
+        Value *at = b_.CreateInBoundsGEP(
+            t, target, b_.CreateAdd(b_.CreateMul(b_.CreateAdd(o0, c64(i)), c64(R)), b_.CreateAdd(r0, c64(j))));
+        b_.CreateStore(b_.CreateSelect(first, s, b_.CreateFAdd(b_.CreateLoad(t, at), s)), at);
+      }
+  };
+  auto rows = [&](Value *o0, int64_t nO) {
+    if (R / RB > 0)
+      loops_.forRange(R / RB, [&](Value *rb) { block(o0, nO, b_.CreateMul(rb, c64(RB)), RB); });
+    if (R % RB)
+      block(o0, nO, c64(R / RB * RB), R % RB);
+  };
+  if (O / OB > 0)
+    loops_.forRange(O / OB, [&](Value *ob) { rows(b_.CreateMul(ob, c64(OB)), OB); });
+  if (O % OB)
+    rows(c64(O / OB * OB), O % OB);
+}
+
 void KernelEmitter::emitConv(const Node &n, const RowSplit &split) {
   ConvGeometry g = convGeometry(fn_, n);
   ConvScratch sc = planConvScratch(fn_, n, split, opts_);
@@ -142,6 +214,20 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split) {
     Value *scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, b_.CreateMul(block, c64(sc.blockBytes())));
     Value *col = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch, c64(sc.gemmBytes));
     Value *partial = b_.CreateInBoundsGEP(b_.getInt8Ty(), col, c64(sc.colBytes));
+    Value *flipped = b_.CreateInBoundsGEP(b_.getInt8Ty(), partial, c64(sc.partialBytes));
+    if (n.op == OpKind::Conv2DGradInput && g.gradInputAsConv()) {
+      // w̃[c][o][KH−1−ky][KW−1−kx] = w[o][c][ky][kx], this block's copy.
+      Value *w = ptr_[n.operands[1].index];
+      int64_t KK = g.KH * g.KW;
+      loops_.forRange(g.O * g.C, [&](Value *oc) {
+        Value *o = b_.CreateUDiv(oc, c64(g.C)), *c = b_.CreateURem(oc, c64(g.C));
+        Value *to = b_.CreateMul(b_.CreateAdd(b_.CreateMul(c, c64(g.O)), o), c64(KK));
+        for (int64_t k = 0; k < KK; ++k) {
+          Value *v = b_.CreateLoad(t, b_.CreateInBoundsGEP(t, w, b_.CreateAdd(b_.CreateMul(oc, c64(KK)), c64(k))));
+          b_.CreateStore(v, b_.CreateInBoundsGEP(t, flipped, b_.CreateAdd(to, c64(KK - 1 - k))));
+        }
+      });
+    }
     loops_.forRange(begin, end, [&](Value *ni) {
       switch (n.op) {
       case OpKind::Conv2D: { // y[n] = w · im2col(x[n])
@@ -152,11 +238,17 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split) {
         product(g.O, OHW, CKK, ptr_[n.operands[1].index], CKK, B, OHW, y, OHW, b_.getInt32(0), scratch);
         break;
       }
-      case OpKind::Conv2DGradInput: { // dx[n] = col2im(wᵀ · dy[n])
+      case OpKind::Conv2DGradInput: { // dx[n] = w̃ · im2col(dy[n]), or col2im(wᵀ · dy[n])
         Value *dy = image(n.operands[0], ni, g.O * OHW), *dx = image(n.result, ni, g.C * HW);
         Value *w = ptr_[n.operands[1].index];
         if (pointwise) {
           product(g.C, HW, g.O, w, CKK, dy, OHW, dx, HW, b_.getInt32(GemmTransposeA), scratch);
+          break;
+        }
+        if (g.gradInputAsConv()) {
+          ConvGeometry tg = g.transposed();
+          emitIm2col(tg, t, dy, col);
+          product(g.C, HW, tg.ckk(), flipped, tg.ckk(), col, HW, dx, HW, b_.getInt32(0), scratch);
           break;
         }
         product(CKK, OHW, g.O, w, CKK, dy, OHW, col, OHW, b_.getInt32(GemmTransposeA), scratch);
@@ -170,6 +262,10 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split) {
           emitIm2col(g, t, x, B = col);
         Value *target = split.parallel ? partial : ptr_[n.result.index];
         // The block's first image sets the sum, the others add to it.
+        if (CKK <= kDotsMaxCKK) {
+          emitWeightGradDots(g, t, dy, B, target, b_.CreateICmpEQ(ni, begin));
+          break;
+        }
         Value *flags = b_.CreateSelect(b_.CreateICmpEQ(ni, begin), b_.getInt32(GemmTransposeB),
                                        b_.getInt32(GemmTransposeB | GemmAccumulate));
         product(g.O, CKK, OHW, dy, OHW, B, OHW, target, CKK, flags, scratch);

@@ -126,6 +126,7 @@ private:
   void walkIm2col(const ConvGeometry &g, const ColInside &inside, const std::function<void(Value *, int64_t)> &outside);
   void emitIm2col(const ConvGeometry &g, llvm::Type *t, Value *x, Value *col);
   void emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col, Value *dx);
+  void emitWeightGradDots(const ConvGeometry &g, llvm::Type *t, Value *dy, Value *col, Value *target, Value *first);
 
   // --- EmitWindow.cpp ----------------------------------------------------------------------
   void emitPool(const Node &n, const RowSplit &split);

@@ -80,15 +80,27 @@ struct ConvGeometry {
   int64_t ohw() const { return OH * OW; }     ///< its columns
   /// A 1×1 kernel with stride 1 and no padding: the convolution is a plain product on x.
   bool pointwise() const { return KH == 1 && KW == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0; }
+  /// The input gradient is itself a convolution when the stride is 1 and the padding at most
+  /// the kernel size − 1: dx = w̃ ∗ dy, w̃ the kernel flipped with O and C swapped (transposed()).
+  bool gradInputAsConv() const { return strideH == 1 && strideW == 1 && padH < KH && padW < KW && !pointwise(); }
+  /// The geometry of that convolution: input dy [O, OH, OW], output dx [C, H, W], padding
+  /// kernel size − 1 − padding.
+  ConvGeometry transposed() const {
+    ConvGeometry t = *this;
+    t.C = O, t.O = C, t.H = OH, t.W = OW, t.OH = H, t.OW = W, t.padH = KH - 1 - padH, t.padW = KW - 1 - padW;
+    return t;
+  }
 };
 
 /// The scratch of one thread's block of a convolution kernel (codegen/EmitConv.cpp), at
 /// arena + block · blockBytes(): the GEMM packing scratch, the im2col matrix col [CKK × OH·OW]
 /// (none for a pointwise convolution), and for a weight gradient split over threads the
-/// block's partial sum of dw [O × CKK].
+/// block's partial sum of dw [O × CKK]; for an input gradient computed as a convolution
+/// (ConvGeometry::gradInputAsConv) col is the im2col of dy and the block also holds the flipped
+/// kernel w̃ [C × O·KH·KW].
 struct ConvScratch {
-  int64_t gemmBytes = 0, colBytes = 0, partialBytes = 0;
-  int64_t blockBytes() const { return gemmBytes + colBytes + partialBytes; }
+  int64_t gemmBytes = 0, colBytes = 0, partialBytes = 0, flippedBytes = 0;
+  int64_t blockBytes() const { return gemmBytes + colBytes + partialBytes + flippedBytes; }
 };
 
 /// Which emitter builds a kernel (codegen/KernelEmitter.h lists the file of each).

@@ -295,16 +295,23 @@ ConvScratch planConvScratch(const Function &fn, const Node &n, const RowSplit &s
   int64_t elem = f64 ? 8 : 4;
   auto round64 = [](int64_t bytes) { return (bytes + 63) / 64 * 64; };
   GemmSpec spec = GemmSpec::forHost(options.vectorBits, f64);
-  // The product of each image (see codegen/EmitConv.cpp): y[n] = w·col, col = wᵀ·dy[n],
-  // dw += dy[n]·colᵀ, as M×N×K.
+  // The product of each image (see codegen/EmitConv.cpp): y[n] = w·col, col = wᵀ·dy[n] (or
+  // dx[n] = w̃·col), dw += dy[n]·colᵀ, as M×N×K; col is K×N, or CKK×OH·OW for the forward.
   int64_t M = g.O, N = g.ohw(), K = g.ckk();
-  if (n.op == OpKind::Conv2DGradInput)
+  bool asConv = n.op == OpKind::Conv2DGradInput && g.gradInputAsConv();
+  if (asConv) // dx[n] = w̃ · im2col(dy[n])
+    M = g.C, N = g.H * g.W, K = g.transposed().ckk();
+  else if (n.op == OpKind::Conv2DGradInput)
     M = g.pointwise() ? g.C : g.ckk(), N = g.ohw(), K = g.O;
   else if (n.op == OpKind::Conv2DGradWeight)
     M = g.O, N = g.ckk(), K = g.ohw();
   ConvScratch s;
   s.gemmBytes = round64(gemmScratchElements(spec, M, N, K) * elem);
-  s.colBytes = g.pointwise() ? 0 : round64(g.ckk() * g.ohw() * elem);
+  s.colBytes = g.pointwise() ? 0 : round64(K * N * elem);
+  if (n.op == OpKind::Conv2D || n.op == OpKind::Conv2DGradWeight)
+    s.colBytes = g.pointwise() ? 0 : round64(g.ckk() * g.ohw() * elem);
+  if (asConv)
+    s.flippedBytes = round64(g.C * g.O * g.KH * g.KW * elem);
   if (n.op == OpKind::Conv2DGradWeight && split.parallel)
     s.partialBytes = round64(g.O * g.ckk() * elem);
   return s;

@@ -22,14 +22,14 @@ struct ConvConfig {
   std::string label;
   int64_t batch, height, width; ///< the input [batch, 2, height, width]
   std::string conv;             ///< the configured layer's arguments after its input
-  std::string pool;             ///< a pooling call on `c1`, or empty
+  std::string pool;             ///< a pooling call on `c1`, or empty (k2 and k4 leave a row and a column no window covers)
 };
 
 inline std::vector<ConvConfig> convConfigs() {
   return {
       {"k1_pointwise", 3, 5, 6, "4, kernel = 1, act = relu", ""},
       {"k1_stride2_pad1", 2, 6, 7, "3, kernel = 1, stride = 2, pad = 1", ""},
-      {"k2_sigmoid_nobias_maxpool", 2, 7, 5, "3, kernel = 2, act = sigmoid, bias = false", "maxpool(c1, 2)"},
+      {"k2_sigmoid_nobias_maxpool", 2, 8, 5, "3, kernel = 2, act = sigmoid, bias = false", "maxpool(c1, 2)"},
       {"k3_stride2_rect_batch1", 1, 7, 10, "4, kernel = 3, stride = 2, pad = 1, act = relu", ""},
       {"k4_tanh_avgpool", 2, 8, 8, "3, kernel = 4, pad = 1, act = tanh", "avgpool(c1, 2)"},
       {"k5_maxpool_overlap_pad", 2, 9, 7, "3, kernel = 5, pad = 2, act = relu", "maxpool(c1, 3, stride = 2, pad = 1)"},

@@ -335,9 +335,13 @@ TEST_CASE("fashion_cnn: 3 train steps agree with the interpreter (train block, a
 // Every convolution and pooling configuration of conv_configs.h (kernel 1 to 7, stride,
 // padding, rectangular input, batch 1, bias and activation or not; max and average pooling,
 // overlapping and padded windows): the model's own train block (Adam) and Adam with clipping
-// in the quick tier, every optimizer in the slow one.
+// for three of them in the quick tier (the batch of one, the stride-1 input gradient computed
+// as a convolution, the one through col2im); every configuration with every optimizer in the
+// slow one.
 TEST_CASE("convolution configurations: 3 train steps agree with the interpreter (adam)", "[e2e][differential][conv]") {
   for (const testing::ConvConfig &c : testing::convConfigs()) {
+    if (c.label != "k3_stride2_rect_batch1" && c.label != "k5_maxpool_overlap_pad" && c.label != "k6_stride3")
+      continue;
     INFO(c.label);
     runModel(c.label, testing::convConfigModel(c), c.batch, false);
   }
