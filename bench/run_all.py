@@ -38,9 +38,11 @@ MODELS = [
     ("mlp512_adam", 784, 10, "784-512-512-10, Adam"),
     ("wide1024_sgdm", 1024, 10, "1024-1024-1024-10, SGD-momentum"),
     ("cnn_sgdm", 784, 10, "CNN 3×3×8 conv, pool, dense, SGD-mom."),
+    ("lenet_sgdm", 784, 10, "LeNet-5 (conv 5×5×6, 5×5×16, dense 120-84-10), SGD-mom."),
+    ("vgg_sgdm", 3072, 10, "small VGG (conv 3×3 32,32,64,64 + batchnorm, dense 256-10), SGD-mom."),
 ]
 # The large models, timed also with 2 threads (all cores), nnc and PyTorch, in rounds < TWO_THREAD_ROUNDS.
-TWO_THREAD_MODELS = ["mlp512_sgdm", "mlp512_adam", "wide1024_sgdm", "cnn_sgdm"]
+TWO_THREAD_MODELS = ["mlp512_sgdm", "mlp512_adam", "wide1024_sgdm", "cnn_sgdm", "vgg_sgdm"]
 TWO_THREAD_ROUNDS = 2
 # The models of the ablation ("What each optimization buys"): nnc's step with every pass on, with
 # each code generation pass off in turn, and with every graph pass off.

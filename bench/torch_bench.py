@@ -5,7 +5,8 @@ Run by bench/run.sh after nnc_bench has written DIR (param.<name>.npy, x.npy, y.
 
     /usr/bin/python3 bench/torch_bench.py MODEL.nn --dir DIR [--threads 1] [--nnc-json FILE]
 
-The model is rebuilt from the .nn file of bench/models/ (see nnmodel.py for the form). The
+The model is rebuilt from the .nn file of bench/models/ (see nnmodel.py for the form): conv2d,
+batchnorm, relu and maxpool layers, then dense layers. The
 step is the usual PyTorch loop: zero_grad, forward, cross_entropy, backward, optimizer.step.
 The first --check steps' losses are compared with nnc's (same parameters, same minibatches),
 then the step is timed like nnc_bench does (warm-up, then --reps repetitions of about
@@ -13,6 +14,7 @@ then the step is timed like nnc_bench does (warm-up, then --reps repetitions of 
 """
 import argparse
 import json
+import os
 import re
 import resource
 import sys
@@ -25,16 +27,34 @@ import nnmodel
 from nnmodel import parse_model
 
 
-class MLP(torch.nn.Module):
+class Net(torch.nn.Module):
+    """The model of a parsed .nn file: its feature layers (conv2d, batchnorm, relu, maxpool) in
+    order, then flatten and the dense layers."""
+
     def __init__(self, features, layers, spec=None):
         super().__init__()
-        self.convs = torch.nn.ModuleList()
+        self.features = torch.nn.ModuleList()
+        self.kinds = []
         channels = spec["input"][0] if spec and spec["convs"] else 0
-        for _, filters, k, pad, act in (spec["convs"] if spec else []):
-            assert act == "relu"
-            self.convs.append(torch.nn.Conv2d(channels, filters, k, padding=pad))
-            channels = filters
-        self.pool = spec["pool"] if spec else None
+        for f in (spec["features"] if spec and spec["convs"] else []):
+            if f[0] == "conv":
+                _, _, filters, k, pad, act, bias = f
+                self.features.append(torch.nn.Conv2d(channels, filters, k, padding=pad, bias=bias))
+                self.kinds.append("conv")
+                if act:
+                    assert act == "relu", f"torch_bench: conv activation {act} not supported"
+                    self.features.append(torch.nn.ReLU())
+                    self.kinds.append("relu")
+                channels = filters
+            elif f[0] == "batchnorm":  # nnc's running = m·running + (1−m)·batch is torch's 1 − m
+                self.features.append(torch.nn.BatchNorm2d(channels, eps=f[3], momentum=1 - f[2]))
+                self.kinds.append("batchnorm")
+            elif f[0] == "relu":
+                self.features.append(torch.nn.ReLU())
+                self.kinds.append("relu")
+            else:
+                self.features.append(torch.nn.MaxPool2d(f[2]))
+                self.kinds.append("maxpool")
         self.linears = torch.nn.ModuleList()
         self.acts = []
         n = features
@@ -44,11 +64,9 @@ class MLP(torch.nn.Module):
             n = units
 
     def forward(self, x):
-        for conv in self.convs:
-            x = torch.relu(conv(x))
-        if len(self.convs):
-            if self.pool:
-                x = torch.nn.functional.max_pool2d(x, self.pool)
+        for layer in self.features:
+            x = layer(x)
+        if len(self.features):
             x = torch.flatten(x, 1)
         for linear, act in zip(self.linears, self.acts):
             x = linear(x)
@@ -85,11 +103,22 @@ def main():
     xs = [x_all[i * batch:(i + 1) * batch].contiguous() for i in range(nbatches)]
     ys = [y_all[i * batch:(i + 1) * batch].contiguous() for i in range(nbatches)]
 
-    model = MLP(features, layers, spec)
+    model = Net(features, layers, spec)
     with torch.no_grad():
-        for (name, *_), conv in zip(spec["convs"], model.convs):  # both OIHW
-            conv.weight.copy_(torch.from_numpy(np.load(f"{a.dir}/param.{name}.weight.npy")))
-            conv.bias.copy_(torch.from_numpy(np.load(f"{a.dir}/param.{name}.bias.npy")))
+        modules = [m for m, k in zip(model.features, model.kinds) if k in ("conv", "batchnorm")]
+        specs = [f for f in spec["features"] if f[0] in ("conv", "batchnorm")] if spec["convs"] else []
+        for f, m in zip(specs, modules):
+            load = lambda what: torch.from_numpy(np.load(f"{a.dir}/param.{f[1]}.{what}.npy"))  # noqa: E731
+            if f[0] == "conv":  # both OIHW
+                m.weight.copy_(load("weight"))
+                if f[6]:
+                    m.bias.copy_(load("bias"))
+            else:
+                m.weight.copy_(load("gamma"))
+                m.bias.copy_(load("beta"))
+                for what in ("running_mean", "running_var"):  # zeros and ones unless written
+                    if os.path.exists(f"{a.dir}/param.{f[1]}.{what}.npy"):
+                        getattr(m, what).copy_(load(what))
         for (name, _, _), linear in zip(layers, model.linears):
             w = np.load(f"{a.dir}/param.{name}.weight.npy")  # nnc: [in, out]; torch: [out, in]
             b = np.load(f"{a.dir}/param.{name}.bias.npy")

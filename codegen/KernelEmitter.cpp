@@ -208,6 +208,7 @@ void KernelEmitter::parallelRows(const RowSplit &split, const std::function<void
   llvm::Function *savedF = f_;
   llvm::BasicBlock *savedEntry = entry_;
   std::vector<Value *> savedPtr = ptr_;
+  Value *savedArena = arena_;
   auto savedIP = b_.saveIP();
   f_ = task;
   entry_ = llvm::BasicBlock::Create(ctx_, "entry", task);
@@ -216,6 +217,7 @@ void KernelEmitter::parallelRows(const RowSplit &split, const std::function<void
   Value *buffers = b_.CreateLoad(b_.getPtrTy(), ctx);
   Value *arena = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), ctx, 1));
   bindStorage(buffers, arena);
+  arena_ = arena; // the scratch at its start, for kernels that use it (convolution)
   Value *begin = b_.CreateMul(i, c64(chunk), "", true, true);
   Value *end = b_.CreateAdd(begin, c64(chunk), "", true, true);
   end = b_.CreateSelect(b_.CreateICmpSLT(end, c64(rows)), end, c64(rows));
@@ -224,6 +226,7 @@ void KernelEmitter::parallelRows(const RowSplit &split, const std::function<void
   f_ = savedF;
   entry_ = savedEntry;
   ptr_ = std::move(savedPtr);
+  arena_ = savedArena;
   b_.restoreIP(savedIP);
   llvm::IRBuilder<> eb(entry_, entry_->begin());
   Value *taskCtx = eb.CreateAlloca(b_.getPtrTy(), b_.getInt32(2));

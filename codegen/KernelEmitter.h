@@ -10,7 +10,8 @@
 //   KernelEmitter.cpp     the driver, storage, element access, row splits over threads
 //   EmitElementwise.cpp   elementwise kernels and loop groups, with fused producers
 //   EmitRows.cpp          reductions, softmax and friends, losses over labeled rows
-//   EmitWindow.cpp        convolution and pooling
+//   EmitConv.cpp          convolution and its adjoints on the GEMM routines (im2col, col2im)
+//   EmitWindow.cpp        pooling
 //   EmitMatMul.cpp        GEMM calls, epilogues, the split over threads
 //   EmitIndexing.cpp      one-hot, gather, scatter-add, random, iota, pad, concat, stored views
 //
@@ -117,8 +118,16 @@ private:
   };
   LabeledRow labeledRow(ValueId s, ValueId labels, Value *r, int64_t C);
 
-  // --- EmitWindow.cpp ----------------------------------------------------------------------
+  // --- EmitConv.cpp ------------------------------------------------------------------------
   void emitConv(const Node &n, const RowSplit &split);
+  /// inside(at, c, iy, kx, lo, hi): the columns [lo, hi) of the col row at element offset `at`
+  /// read input row iy of channel c (column ox from ox·strideW − padW + kx).
+  using ColInside = std::function<void(Value *, Value *, Value *, int64_t, int64_t, int64_t)>;
+  void walkIm2col(const ConvGeometry &g, const ColInside &inside, const std::function<void(Value *, int64_t)> &outside);
+  void emitIm2col(const ConvGeometry &g, llvm::Type *t, Value *x, Value *col);
+  void emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col, Value *dx);
+
+  // --- EmitWindow.cpp ----------------------------------------------------------------------
   void emitPool(const Node &n, const RowSplit &split);
 
   // --- EmitMatMul.cpp ----------------------------------------------------------------------

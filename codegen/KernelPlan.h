@@ -68,6 +68,26 @@ struct RowSplit {
   bool parallel = false;
 };
 
+/// The geometry of conv2d or one of its adjoints, whatever its role: input x [N, C, H, W],
+/// weight w [O, C, KH, KW], output y [N, O, OH, OW], stride and (symmetric) padding per axis.
+struct ConvGeometry {
+  int64_t N = 0, C = 0, H = 0, W = 0, O = 0, KH = 0, KW = 0, OH = 0, OW = 0;
+  int64_t strideH = 1, strideW = 1, padH = 0, padW = 0;
+  int64_t ckk() const { return C * KH * KW; } ///< rows of the im2col matrix
+  int64_t ohw() const { return OH * OW; }     ///< its columns
+  /// A 1×1 kernel with stride 1 and no padding: the convolution is a plain product on x.
+  bool pointwise() const { return KH == 1 && KW == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0; }
+};
+
+/// The scratch of one thread's block of a convolution kernel (codegen/EmitConv.cpp), at
+/// arena + block · blockBytes(): the GEMM packing scratch, the im2col matrix col [CKK × OH·OW]
+/// (none for a pointwise convolution), and for a weight gradient split over threads the
+/// block's partial sum of dw [O × CKK].
+struct ConvScratch {
+  int64_t gemmBytes = 0, colBytes = 0, partialBytes = 0;
+  int64_t blockBytes() const { return gemmBytes + colBytes + partialBytes; }
+};
+
 /// Which emitter builds a kernel (codegen/KernelEmitter.h lists the file of each).
 enum class KernelKind {
   Elementwise,             ///< a loop nest (or loop group) over the result shape
@@ -121,7 +141,8 @@ struct KernelPlan {
   std::map<uint32_t, RowFusion> rowFusions; ///< by the softmax_cross_entropy's ValueId index
 
   // --- memory ------------------------------------------------------------------------------
-  /// The GEMM packing scratch at the start of the arena (every thread's block together).
+  /// The GEMM packing scratch at the start of the arena (every thread's block together), or
+  /// the larger scratch of a convolution (ConvScratch, every block together).
   int64_t scratchBytes = 0;
   /// per value: byte offset of a stored node's block from the end of the scratch (-1: none).
   std::vector<int64_t> offset;
@@ -176,6 +197,10 @@ MatMulSplit planMatMulSplit(const Function &fn, const Node &n, const EmitOptions
 /// elements, pooling 2^16 window terms, convolution 2^18 multiply-adds), `parallel-loops` is
 /// on and there are threads.
 RowSplit planRowSplit(const Function &fn, const Kernel &k, const EmitOptions &options);
+/// The geometry of the convolution node `n` (Conv2D, Conv2DGradInput or Conv2DGradWeight).
+ConvGeometry convGeometry(const Function &fn, const Node &n);
+/// The per-block scratch of convolution kernel `n` under the thread split `split`.
+ConvScratch planConvScratch(const Function &fn, const Node &n, const RowSplit &split, const EmitOptions &options);
 /// True when `n` (a matrix product) is f32 with at most one vector of columns and takes the
 /// narrow routine.
 bool isNarrowMatMul(const Function &fn, const Node &n, const EmitOptions &options);

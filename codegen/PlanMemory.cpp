@@ -223,17 +223,10 @@ RowSplit planRowSplit(const Function &fn, const Kernel &k, const EmitOptions &op
     large = n.type.numElements() >= (int64_t(1) << 15);
     break;
   }
-  case KernelKind::Conv: { // by batch element; the weight gradient by output channel
-    const std::vector<int64_t> *xs, *ws, *ys;
-    if (n.op == OpKind::Conv2D)
-      xs = &shapeOf(n.operands[0]), ws = &shapeOf(n.operands[1]), ys = &n.type.shape;
-    else if (n.op == OpKind::Conv2DGradInput) // (dy, w) -> dx
-      ys = &shapeOf(n.operands[0]), ws = &shapeOf(n.operands[1]), xs = &n.type.shape;
-    else // Conv2DGradWeight: (x, dy) -> dw
-      xs = &shapeOf(n.operands[0]), ys = &shapeOf(n.operands[1]), ws = &n.type.shape;
-    int64_t N = (*xs)[0], C = (*xs)[1], O = (*ws)[0], KH = (*ws)[2], KW = (*ws)[3], OH = (*ys)[2], OW = (*ys)[3];
-    rows = n.op == OpKind::Conv2DGradWeight ? O : N;
-    large = N * O * OH * OW * C * KH * KW >= (int64_t(1) << 18);
+  case KernelKind::Conv: { // by batch element, the weight gradient's too (partial sums per block)
+    ConvGeometry g = convGeometry(fn, n);
+    rows = g.N;
+    large = g.N * g.O * g.ohw() * g.ckk() >= (int64_t(1) << 18);
     break;
   }
   case KernelKind::Pool: { // by (batch, channel) plane
@@ -263,16 +256,64 @@ RowSplit planRowSplit(const Function &fn, const Kernel &k, const EmitOptions &op
   return s;
 }
 
-/// The GEMM packing scratch: the most any one matrix product needs (all its row blocks
-/// together), at the start of the arena.
+ConvGeometry convGeometry(const Function &fn, const Node &n) {
+  const std::vector<int64_t> *xs, *ws, *ys;
+  auto shapeOf = [&](ValueId v) -> const std::vector<int64_t> & { return fn.type(v).shape; };
+  if (n.op == OpKind::Conv2D)
+    xs = &shapeOf(n.operands[0]), ws = &shapeOf(n.operands[1]), ys = &n.type.shape;
+  else if (n.op == OpKind::Conv2DGradInput) // (dy, w) -> dx
+    ys = &shapeOf(n.operands[0]), ws = &shapeOf(n.operands[1]), xs = &n.type.shape;
+  else // Conv2DGradWeight: (x, dy) -> dw
+    xs = &shapeOf(n.operands[0]), ys = &shapeOf(n.operands[1]), ws = &n.type.shape;
+  std::vector<int64_t> stride = n.attrs.getInts("stride", {1, 1}), pad = n.attrs.getInts("pad", {0, 0});
+  ConvGeometry g;
+  g.N = (*xs)[0], g.C = (*xs)[1], g.H = (*xs)[2], g.W = (*xs)[3];
+  g.O = (*ws)[0], g.KH = (*ws)[2], g.KW = (*ws)[3], g.OH = (*ys)[2], g.OW = (*ys)[3];
+  g.strideH = stride[0], g.strideW = stride[1], g.padH = pad[0], g.padW = pad[1];
+  return g;
+}
+
+ConvScratch planConvScratch(const Function &fn, const Node &n, const RowSplit &split, const EmitOptions &options) {
+  ConvGeometry g = convGeometry(fn, n);
+  bool f64 = n.type.dtype == DType::F64;
+  int64_t elem = f64 ? 8 : 4;
+  auto round64 = [](int64_t bytes) { return (bytes + 63) / 64 * 64; };
+  GemmSpec spec = GemmSpec::forHost(options.vectorBits, f64);
+  // The product of each image (see codegen/EmitConv.cpp): y[n] = w·col, col = wᵀ·dy[n],
+  // dw += dy[n]·colᵀ, as M×N×K.
+  int64_t M = g.O, N = g.ohw(), K = g.ckk();
+  if (n.op == OpKind::Conv2DGradInput)
+    M = g.pointwise() ? g.C : g.ckk(), N = g.ohw(), K = g.O;
+  else if (n.op == OpKind::Conv2DGradWeight)
+    M = g.O, N = g.ckk(), K = g.ohw();
+  ConvScratch s;
+  s.gemmBytes = round64(gemmScratchElements(spec, M, N, K) * elem);
+  s.colBytes = g.pointwise() ? 0 : round64(g.ckk() * g.ohw() * elem);
+  if (n.op == OpKind::Conv2DGradWeight && split.parallel)
+    s.partialBytes = round64(g.O * g.ckk() * elem);
+  return s;
+}
+
+/// The scratch at the start of the arena: the most any one matrix product needs (all its row
+/// blocks together) or any one convolution (all its blocks' ConvScratch together).
 void planGemmScratch(const Function &fn, const EmitOptions &options, KernelPlan &plan) {
   plan.scratchBytes = 0;
-  for (const Node &n : fn.nodes())
+  const auto &nodes = fn.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &n = nodes[i];
     if (n.op == OpKind::MatMul && !isInlineMatMul(fn, n, options)) {
       (n.type.dtype == DType::F64 ? plan.needsF64Gemm : plan.needsF32Gemm) = true;
       MatMulSplit split = planMatMulSplit(fn, n, options);
       plan.scratchBytes = std::max(plan.scratchBytes, split.blocks * split.scratchBytes);
+    } else if (kernelKindOf(n.op) == KernelKind::Conv) {
+      (n.type.dtype == DType::F64 ? plan.needsF64Gemm : plan.needsF32Gemm) = true;
+      Kernel k;
+      k.kind = KernelKind::Conv;
+      k.nodes = {i};
+      RowSplit split = planRowSplit(fn, k, options);
+      plan.scratchBytes = std::max(plan.scratchBytes, split.blocks * planConvScratch(fn, n, split, options).blockBytes());
     }
+  }
 }
 
 /// Liveness-based memory plan: every stored node gets an arena block that is free from its

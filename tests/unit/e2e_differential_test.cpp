@@ -10,6 +10,7 @@
 // functions of the module agree too.
 //
 //===----------------------------------------------------------------------------------------===//
+#include "conv_configs.h"
 #include "e2e_support.h"
 
 #include "ir/Verifier.h"
@@ -296,6 +297,24 @@ TEST_CASE("fashion_mlp: 3 train steps agree with the interpreter (train block, a
 
 TEST_CASE("cnn: 3 train steps agree with the interpreter (train block, adam)", "[e2e][differential]") {
   runModel("cnn", kConvModel, 3, false);
+}
+
+// Every convolution and pooling configuration of conv_configs.h (kernel 1 to 7, stride,
+// padding, rectangular input, batch 1, bias and activation or not; max and average pooling,
+// overlapping and padded windows): the model's own train block (Adam) and Adam with clipping
+// in the quick tier, every optimizer in the slow one.
+TEST_CASE("convolution configurations: 3 train steps agree with the interpreter (adam)", "[e2e][differential][conv]") {
+  for (const testing::ConvConfig &c : testing::convConfigs()) {
+    INFO(c.label);
+    runModel(c.label, testing::convConfigModel(c), c.batch, false);
+  }
+}
+
+TEST_CASE("convolution configurations: 3 train steps agree with the interpreter for every optimizer", "[e2e][differential][conv][slow]") {
+  for (const testing::ConvConfig &c : testing::convConfigs()) {
+    INFO(c.label);
+    runModel(c.label, testing::convConfigModel(c), c.batch, true);
+  }
 }
 
 TEST_CASE("iris: 3 train steps agree with the interpreter for every optimizer", "[e2e][differential][slow]") {

@@ -69,6 +69,8 @@ int64_t batchFor(const std::string &label) {
       // bench/models/
       {"cnn_sgdm", 72},       // the dense layer: 72*10*1568 > 2^20; conv output 72*8*28*28
       {"iris_adam", 16384},   // as iris
+      {"lenet_sgdm", 24},     // h1: 24*120*400 > 2^20; c1 output 24*6*28*28 > 2^15
+      {"vgg_sgdm", 4},        // every conv split by image; c1 output 4*32*32*32 > 2^15
       {"mlp256_adam", 128},   // h1: 128*256 = 2^15
       {"mlp256_sgdm", 128},
       {"mlp512_adam", 64},    // h1, h2: 64*512 = 2^15
@@ -586,7 +588,7 @@ TEST_CASE("every example and bench model has a batch size for the threads and pa
     CHECK(m.batch > 0);
     labels.push_back(m.label);
   }
-  CHECK(labels.size() == 7);
+  CHECK(labels.size() == 9);
 }
 
 // Threads, every example model: 5 Trainers each (1, 1, 2, 2, 3 threads).

@@ -5,6 +5,7 @@
 // parameters behind it, a wrong forward rule as a forward/reverse mismatch.
 //
 //===----------------------------------------------------------------------------------------===//
+#include "conv_configs.h"
 #include "frontend/Lower.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
@@ -20,12 +21,9 @@ using namespace nnc;
 
 namespace {
 
-/// The Train-mode lowering of an example.
-Module lowerExample(const std::string &file, int64_t batch) {
-  std::ifstream in(std::string(NNC_EXAMPLES_DIR) + "/" + file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  SourceFile source(file, ss.str());
+/// The Train-mode lowering of the model `text`.
+Module lowerText(const std::string &file, const std::string &text, int64_t batch) {
+  SourceFile source(file, text);
   DiagnosticEngine diags(&source);
   Program program = parseProgram(source, diags);
   checkProgram(program, diags);
@@ -36,6 +34,14 @@ Module lowerExample(const std::string &file, int64_t batch) {
   INFO(diags.renderAll());
   REQUIRE(!diags.hasErrors());
   return m;
+}
+
+/// The Train-mode lowering of an example.
+Module lowerExample(const std::string &file, int64_t batch) {
+  std::ifstream in(std::string(NNC_EXAMPLES_DIR) + "/" + file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return lowerText(file, ss.str(), batch);
 }
 
 GradCheckReport check(const Function &forward, const GradCheckOptions &options) {
@@ -130,4 +136,20 @@ TEST_CASE("autodiff: random check arguments keep labels and indices in range", "
   // Located at the argument's declaration, so `nnc check` shows the source line.
   REQUIRE(unknown.error().located());
   CHECK(unknown.error().diagnostics.front().loc == declared);
+}
+
+TEST_CASE("autodiff: the gradient check passes on every convolution and pooling configuration", "[autodiff][conv]") {
+  for (const testing::ConvConfig &c : testing::convConfigs()) {
+    INFO(c.label);
+    Module m = lowerText(c.label + ".nn", testing::convConfigModel(c), c.batch);
+    GradCheckReport r = check(m.functions().front(), {});
+    CHECK(r.passed);
+    CHECK(r.params.size() >= 4); // both convolutions' weights, and the dense layer's
+    for (const ParamGradCheck &p : r.params) {
+      INFO(p.name);
+      CHECK(p.checked > 0);
+      CHECK(p.worstError <= 1e-6);
+    }
+    CHECK(r.jvpError <= 1e-6);
+  }
 }

@@ -1,0 +1,61 @@
+//===- conv_configs.h - Convolution and pooling configurations for the differential tests ---===//
+//
+// Small models that each reach one configuration of conv2d (kernel 1 to 7, stride, padding,
+// rectangular input, batch 1, with and without bias and activation) and of pooling (max and
+// average, overlapping windows, padding). Every model starts with a pointwise convolution
+// (1×1, stride 1, no padding: a plain product), so the configured convolution also has an
+// input gradient. e2e_differential_test.cpp runs their train steps against the interpreter,
+// passes_grad_check_test.cpp checks their gradients.
+//
+//===----------------------------------------------------------------------------------------===//
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nnc::testing {
+
+struct ConvConfig {
+  std::string label;
+  int64_t batch, height, width; ///< the input [batch, 2, height, width]
+  std::string conv;             ///< the configured layer's arguments after its input
+  std::string pool;             ///< a pooling call on `c1`, or empty
+};
+
+inline std::vector<ConvConfig> convConfigs() {
+  return {
+      {"k1_pointwise", 3, 5, 6, "4, kernel = 1, act = relu", ""},
+      {"k1_stride2_pad1", 2, 6, 7, "3, kernel = 1, stride = 2, pad = 1", ""},
+      {"k2_sigmoid_nobias_maxpool", 2, 7, 5, "3, kernel = 2, act = sigmoid, bias = false", "maxpool(c1, 2)"},
+      {"k3_stride2_rect_batch1", 1, 7, 10, "4, kernel = 3, stride = 2, pad = 1, act = relu", ""},
+      {"k4_tanh_avgpool", 2, 8, 8, "3, kernel = 4, pad = 1, act = tanh", "avgpool(c1, 2)"},
+      {"k5_maxpool_overlap_pad", 2, 9, 7, "3, kernel = 5, pad = 2, act = relu", "maxpool(c1, 3, stride = 2, pad = 1)"},
+      {"k6_stride3", 2, 8, 9, "3, kernel = 6, stride = 3, pad = 2, act = relu", ""},
+      {"k7_avgpool_overlap_pad", 2, 9, 9, "2, kernel = 7, pad = 3", "avgpool(c1, 3, stride = 2, pad = 1)"},
+      {"k3_relu_maxpool_stride1", 2, 6, 6, "3, kernel = 3, pad = 1, act = relu", "maxpool(c1, 2, stride = 1)"},
+  };
+}
+
+/// The model of `c`: x → pointwise conv (tanh) → the configured conv → pooling → dense → loss.
+inline std::string convConfigModel(const ConvConfig &c) {
+  return fmt::format(R"(
+model conv_{0} {{
+  input  x : f32[B, 2, {1}, {2}]
+  target y : i32[B]
+  c0 = conv2d(x, 3, kernel = 1, act = tanh)
+  c1 = conv2d(c0, {3})
+  p  = {4}
+  logits = dense(flatten(p), 3)
+  loss mean(softmax_cross_entropy(logits, y))
+}}
+train {{
+  optimizer adam(lr = 0.01)
+}}
+)",
+                     c.label, c.height, c.width, c.conv, c.pool.empty() ? "c1" : c.pool);
+}
+
+} // namespace nnc::testing
