@@ -246,7 +246,7 @@ def bench_startup(a, rounds):
     process and as the whole process's wall time, and the Iris step through Trainer::step."""
     nnc_bin = os.path.join(a.build, "tools", "nnc")
     nnc_bench = os.path.join(a.build, "bench", "nnc_bench")
-    out = {"compile": {}, "cold": [], "warm": [], "iris": [], "rounds": rounds}
+    out = {"compile": {}, "cold": [], "warm": [], "iris": [], "rounds": rounds, "load_start": os.getloadavg()[0]}
     for r in range(rounds):
         for name, *_ in MODELS:
             text = subprocess.run([nnc_bin, f"bench/models/{name}.nn", "--stats"], cwd=ROOT, capture_output=True,
@@ -276,6 +276,7 @@ def bench_startup(a, rounds):
             f" ms at most; {sname} cold start {c['first_step_s'] * 1e3:.0f} ms (process {c['process_s'] * 1e3:.0f}), "
             f"warm {w['first_step_s'] * 1e3:.0f} ms (process {w['process_s'] * 1e3:.0f}); Iris step "
             f"{med(out['iris'][-1]['step_s']) * 1e6:.2f} µs")
+    out["load_end"] = os.getloadavg()[0]
     return out
 
 
@@ -288,7 +289,9 @@ def startup_section(L, st):
 
     L.append("<!-- startup: written by bench/run_all.py (bench_startup), also alone with --startup-only -->")
     L.append("## Compile time, start-up and the smallest step\n")
-    L.append(f"Medians over {st['rounds']} round(s). Cold compile: `nnc MODEL --stats` with the object cache off "
+    load = (f" Load average {st['load_start']:.1f} at the start and {st['load_end']:.1f} at the end (on a loaded "
+            "machine every wall-clock figure here grows with the load)." if "load_start" in st else "")
+    L.append(f"Medians over {st['rounds']} round(s).{load} Cold compile: `nnc MODEL --stats` with the object cache off "
              "(`NNC_CACHE=off`), its `jit compile` line: the model's functions are emitted as LLVM IR, optimized by "
              "nnc's own pass pipeline (codegen/Jit.cpp) and turned into machine code; the GEMM routines are compiled "
              "apart (once per CPU, then from the cache) and shown for comparison.\n")
