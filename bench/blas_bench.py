@@ -2,13 +2,15 @@
 """sgemm rates through NumPy (OpenBLAS), one thread: the yardstick for nnc's GEMM and steps.
 
     OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/blas_bench.py [--cases bench/gemm_cases.txt]
-        [--model NAME:FEATURES:FILE.nn ...] [--samples 15]
+        [--model NAME:FEATURES:FILE.nn ...] [--samples 15] [--cpu-time]
 
 Prints JSON lines: the BLAS library NumPy loaded; one object per case of the cases file
 (label M N K flags as gemm_bench reads them; flags 1 = op(A) = Aᵀ, 2 = op(B) = Bᵀ, passed to
 sgemm as transposed views); and, per --model, the rate of the train step's matrix products
 (nnmodel.step_gemms) run back to back, i.e. what the step's GEMMs alone cost through OpenBLAS.
-Each sample repeats the call(s) to last at least 20 ms; medians over the samples.
+Each sample repeats the call(s) to last at least 20 ms; medians over the samples. With
+--cpu-time the samples are timed by the thread's CPU clock (as gemm_bench --cpu-time), which
+other processes on a loaded machine do not advance.
 """
 import argparse
 import json
@@ -23,6 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nnmodel import parse_model, step_gemms  # noqa: E402
 
 
+clock = time.perf_counter
+
+
 def operands(m, n, k, flags, rng):
     a = rng.uniform(-1, 1, (k, m) if flags & 1 else (m, k)).astype(np.float32)
     b = rng.uniform(-1, 1, (n, k) if flags & 2 else (k, n)).astype(np.float32)
@@ -35,20 +40,20 @@ def rate(calls, flops, samples):
         f()
     reps = 1
     while True:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(reps):
             for f in calls:
                 f()
-        if time.perf_counter() - start >= 0.02:
+        if clock() - start >= 0.02:
             break
         reps *= 2
     rates = []
     for _ in range(samples):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(reps):
             for f in calls:
                 f()
-        rates.append(flops * reps / (time.perf_counter() - start) / 1e9)
+        rates.append(flops * reps / (clock() - start) / 1e9)
     rates.sort()
     return rates[len(rates) // 2], rates[-1]
 
@@ -58,7 +63,11 @@ def main():
     ap.add_argument("--cases")
     ap.add_argument("--model", action="append", default=[])
     ap.add_argument("--samples", type=int, default=15)
+    ap.add_argument("--cpu-time", action="store_true")
     a = ap.parse_args()
+    if a.cpu_time:
+        global clock
+        clock = time.thread_time
     rng = np.random.default_rng(1)
     np.matmul(np.ones((64, 64), np.float32), np.ones((64, 64), np.float32))
     libs = sorted({line.split()[-1] for line in open("/proc/self/maps") if "blas" in line and ".so" in line})

@@ -236,7 +236,7 @@ STARTUP_TARGETS = {"model_compile_ms": 150, "cold_start_ms": 300, "warm_start_ms
 STARTUP_MODEL = ("fashion_mlp", "examples/fashion_mlp.nn", 784, 10)
 JIT_RE = re.compile(r"jit compile: ([\d.]+) ms in all; emit ([\d.]+) ms; model functions ([\d.]+) ms optimizing \+ "
                     r"([\d.]+) ms machine code.*?; GEMM routines (?:([\d.]+) ms optimizing \+ ([\d.]+) ms machine code|"
-                    r"([\d.]+) ms from the object cache)")
+                    r"([\d.]+) ms from the object cache|prebuilt \(([^)]*)\))")
 
 
 def bench_startup(a, rounds):
@@ -254,10 +254,10 @@ def bench_startup(a, rounds):
             m = JIT_RE.search(text)
             if not m:
                 raise SystemExit(f"run_all: no compile split in `nnc {name}.nn --stats`:\n{text}")
-            g = [float(x) if x else None for x in m.groups()]
+            g = [float(x) if x else None for x in m.groups()[:7]]  # the 8th: a prebuilt level (0 ms)
             out["compile"].setdefault(name, []).append(
                 {"total_ms": g[0], "emit_ms": g[1], "optimize_ms": g[2], "machine_code_ms": g[3],
-                 "gemm_ms": (g[4] or 0) + (g[5] or 0) if g[6] is None else g[6]})
+                 "gemm_ms": g[6] if g[6] is not None else (g[4] or 0) + (g[5] or 0)})
         sname, model, features, classes = STARTUP_MODEL
         cache = os.path.join(a.work, f"startup-cache-{r}")
         cmd = [nnc_bench, model, "--startup", "--features", str(features), "--classes", str(classes)]

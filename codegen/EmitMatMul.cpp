@@ -3,8 +3,8 @@
 // A matrix product (batched over leading dimensions) is a call of a packed GEMM routine of
 // codegen/Gemm.h: nnc_sgemm / nnc_dgemm, nnc_sgemm_narrow for at most one vector of columns,
 // nnc_sgemm_epilogue when the plan fuses the elementwise kernel that reads it. Products the
-// plan splits over threads become row blocks, each with its own packing scratch, run by
-// nnc_parallel_for.
+// plan splits over threads (codegen/KernelPlan.h MatMulSplit) become a grid of row and column
+// blocks of C, each a GEMM call on its own packing scratch, run by nnc_parallel_for.
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/KernelEmitter.h"
@@ -76,10 +76,10 @@ void KernelEmitter::emitMatMul(const Kernel &k, const Node &n, ValueId into, con
       b_.CreateCall(gemm, args);
       continue;
     }
-    // Row block i of C = op(A) rows [i*rows, ...) times op(B), on its own scratch; the
-    // context holds A, B, C, the scratch base, the bias and the aux tensor.
+    // Block i of C: rows of op(A) times columns of op(B), on its own scratch; the context
+    // holds A, B, C, the scratch base, the bias and the aux tensor.
     Epilogue none;
-    llvm::Function *task = rowBlockTask(gemm, split, ta, aCols, bCols, flags, t, ep ? ep : narrow ? &none : nullptr);
+    llvm::Function *task = blockTask(gemm, split, ta, tb, aCols, bCols, flags, t, ep ? ep : narrow ? &none : nullptr);
     llvm::IRBuilder<> eb(entry_, entry_->begin());
     Value *ctx = eb.CreateAlloca(b_.getPtrTy(), b_.getInt32(6));
     Value *parts[] = {A, B, C, scratch, bias, aux};
@@ -89,35 +89,40 @@ void KernelEmitter::emitMatMul(const Kernel &k, const Node &n, ValueId into, con
   }
 }
 
-/// void task(ptr ctx, i64 i): the GEMM of row block i, as nnc_parallel_for calls it.
-llvm::Function *KernelEmitter::rowBlockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta,
-                                              int64_t lda, int64_t ldb, int32_t flags, llvm::Type *t,
-                                              const Epilogue *ep) {
+/// void task(ptr ctx, i64 i): the GEMM of block i of the split's grid, as nnc_parallel_for
+/// calls it.
+llvm::Function *KernelEmitter::blockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta, bool tb,
+                                         int64_t lda, int64_t ldb, int32_t flags, llvm::Type *t, const Epilogue *ep) {
   auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), i64()}, false);
-  auto *f = llvm::Function::Create(ty, llvm::Function::InternalLinkage, f_->getName() + ".rows", m_);
-  llvm::IRBuilder<> tb(llvm::BasicBlock::Create(ctx_, "entry", f));
-  tb.setFastMathFlags(b_.getFastMathFlags());
+  auto *f = llvm::Function::Create(ty, llvm::Function::InternalLinkage, f_->getName() + ".blocks", m_);
+  llvm::IRBuilder<> tb_(llvm::BasicBlock::Create(ctx_, "entry", f));
+  tb_.setFastMathFlags(b_.getFastMathFlags());
   Value *ctx = f->getArg(0), *i = f->getArg(1);
-  auto part = [&](int k) { return tb.CreateLoad(tb.getPtrTy(), tb.CreateConstInBoundsGEP1_64(tb.getPtrTy(), ctx, k)); };
+  auto c = [&](int64_t v) { return tb_.getInt64(uint64_t(v)); };
+  auto part = [&](int k) { return tb_.CreateLoad(tb_.getPtrTy(), tb_.CreateConstInBoundsGEP1_64(tb_.getPtrTy(), ctx, k)); };
+  auto smin = [&](Value *x, Value *y) { return tb_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, x, y); };
   Value *A = part(0), *B = part(1), *C = part(2), *scratch = part(3);
-  Value *row0 = tb.CreateMul(i, tb.getInt64(split.rows));
-  Value *rows = tb.CreateSelect(tb.CreateICmpSLT(tb.CreateSub(tb.getInt64(split.M), row0), tb.getInt64(split.rows)),
-                                tb.CreateSub(tb.getInt64(split.M), row0), tb.getInt64(split.rows));
-  // Row r of op(A) starts at A + r*lda, or at column r (A + r) when A is stored transposed.
-  Value *Ai = tb.CreateInBoundsGEP(t, A, ta ? row0 : tb.CreateMul(row0, tb.getInt64(lda)));
-  Value *Ci = tb.CreateInBoundsGEP(t, C, tb.CreateMul(row0, tb.getInt64(split.N)));
-  Value *Si = tb.CreateInBoundsGEP(tb.getInt8Ty(), scratch, tb.CreateMul(i, tb.getInt64(split.scratchBytes)));
-  std::vector<Value *> args{rows, tb.getInt64(split.N), tb.getInt64(split.K), Ai, tb.getInt64(lda), B,
-                            tb.getInt64(ldb), Ci, tb.getInt64(split.N), tb.getInt32(flags), Si};
+  Value *row0 = tb_.CreateMul(tb_.CreateUDiv(i, c(split.colBlocks)), c(split.rows));
+  Value *col0 = tb_.CreateMul(tb_.CreateURem(i, c(split.colBlocks)), c(split.cols));
+  Value *rows = smin(c(split.rows), tb_.CreateSub(c(split.M), row0));
+  Value *cols = smin(c(split.cols), tb_.CreateSub(c(split.N), col0));
+  // Row r of op(A) starts at A + r*lda, or at column r (A + r) when A is stored transposed;
+  // column j of op(B) at B + j, or at row j (B + j*ldb) when B is stored transposed.
+  Value *Ai = tb_.CreateInBoundsGEP(t, A, ta ? row0 : tb_.CreateMul(row0, c(lda)));
+  Value *Bi = tb_.CreateInBoundsGEP(t, B, tb ? tb_.CreateMul(col0, c(ldb)) : col0);
+  Value *cOffset = tb_.CreateAdd(tb_.CreateMul(row0, c(split.N)), col0);
+  Value *Ci = tb_.CreateInBoundsGEP(t, C, cOffset);
+  Value *Si = tb_.CreateInBoundsGEP(tb_.getInt8Ty(), scratch, tb_.CreateMul(i, c(split.scratchBytes)));
+  std::vector<Value *> args{rows, cols, c(split.K), Ai, c(lda), Bi, c(ldb), Ci, c(split.N), tb_.getInt32(flags), Si};
   if (ep) {
-    // The bias is per column, the same for every block; aux has C's layout.
-    Value *aux = part(5);
-    Value *auxI = tb.CreateSelect(tb.CreateIsNull(aux), aux,
-                                  tb.CreateInBoundsGEP(t, aux, tb.CreateMul(row0, tb.getInt64(split.N))));
-    args.insert(args.end(), {part(4), auxI, tb.getInt32(ep->kind)});
+    // The bias is per column; aux has C's layout. Either may be null (not used by the kind).
+    auto offset = [&](Value *p, Value *by) {
+      return tb_.CreateSelect(tb_.CreateIsNull(p), p, tb_.CreateInBoundsGEP(t, p, by));
+    };
+    args.insert(args.end(), {offset(part(4), col0), offset(part(5), cOffset), tb_.getInt32(ep->kind)});
   }
-  tb.CreateCall(gemm, args);
-  tb.CreateRetVoid();
+  tb_.CreateCall(gemm, args);
+  tb_.CreateRetVoid();
   return f;
 }
 

@@ -60,11 +60,12 @@ void disableCodegenPasses(EmitOptions &options, const std::vector<std::string> &
       options.*(p->enabled) = false;
 }
 
-void emitGemmRoutines(llvm::Module &module, unsigned vectorBits) {
-  emitGemm(module, GemmSpec::forHost(vectorBits, false));
-  emitGemm(module, GemmSpec::forHost(vectorBits, true));
-  emitGemm(module, GemmSpec::withActivationEpilogue(vectorBits));
-  emitGemm(module, GemmSpec::narrow(vectorBits));
+void emitGemmRoutines(llvm::Module &module, unsigned vectorBits, const std::string &prefix) {
+  for (GemmSpec spec : {GemmSpec::forHost(vectorBits, false), GemmSpec::forHost(vectorBits, true),
+                        GemmSpec::withActivationEpilogue(vectorBits), GemmSpec::narrow(vectorBits)}) {
+    spec.name = prefix + spec.name.substr(std::string_view("nnc_").size());
+    emitGemm(module, spec);
+  }
 }
 
 llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,

@@ -94,8 +94,15 @@ void disableCodegenPasses(EmitOptions &options, const std::vector<std::string> &
 /// (codegen/KernelPlan.h) as text, computed without building any LLVM.
 std::string describeKernels(const Function &fn, const EmitOptions &options = {});
 
-/// Emits into `module` the GEMM routines that functions emitted with externalGemm call.
-void emitGemmRoutines(llvm::Module &module, unsigned vectorBits);
+/// The GEMM routines that functions emitted with externalGemm call, by the names they call.
+inline constexpr const char *kGemmRoutineNames[] = {"nnc_sgemm", "nnc_dgemm", "nnc_sgemm_epilogue",
+                                                    "nnc_sgemm_narrow"};
+
+/// Emits into `module` the GEMM routines that functions emitted with externalGemm call, blocked
+/// for `vectorBits`-bit vectors. Each is named `prefix` followed by its name without the "nnc_"
+/// of kGemmRoutineNames: the default keeps the names; the prebuilt routines of each CPU feature
+/// level carry the prefix "nnc_<level>_" (runtime/exec/GemmLevels.h).
+void emitGemmRoutines(llvm::Module &module, unsigned vectorBits, const std::string &prefix = "nnc_");
 
 /// The external function parallel code calls (see EmitOptions::threads).
 inline constexpr const char *kParallelForSymbol = "nnc_parallel_for";

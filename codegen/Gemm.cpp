@@ -43,8 +43,10 @@ public:
     llvm::Function *packAN = emitPackANormal(), *packAT = emitPackATransposed();
     if (spec.activationEpilogue)
       tileEpilogue = emitTileEpilogue();
-    llvm::Function *micro = emitMicrokernel();
-    return emitDriver(packAN, packAT, packBN, packBT, micro);
+    llvm::Function *micro = emitMicrokernel(Packed);
+    llvm::Function *directN = spec.directA ? emitMicrokernel(DirectNormal) : nullptr;
+    llvm::Function *directT = spec.directA ? emitMicrokernel(DirectTransposed) : nullptr;
+    return emitDriver(packAN, packAT, packBN, packBT, micro, directN, directT);
   }
 
 private:
@@ -237,7 +239,7 @@ private:
     return fn;
   }
 
-  /// Shared body of the two A packings: for each micro-panel of MR rows, for each p, MR
+  /// The A packing for op(A) = A (`address` gives src's element): for each micro-panel of MR rows, for each p, MR
   /// elements element(ir, i, p) → dst[ir·kc + p·MR + i], zero for rows beyond mc. Rows
   /// beyond mc read row mc−1 (always valid memory) and select zero.
   llvm::Function *emitPackA(const std::string &suffix,
@@ -274,28 +276,82 @@ private:
     return emitPackA(".packA", [&](llvm::Value *src, llvm::Value *ld, llvm::Value *row,
                                    llvm::Value *p) { return at(src, add(mul(row, ld), p)); });
   }
-  llvm::Function *emitPackATransposed() { // op(A)[i][p] = src[p·ld + i]
-    return emitPackA(".packAT", [&](llvm::Value *src, llvm::Value *ld, llvm::Value *row,
-                                    llvm::Value *p) { return at(src, add(mul(p, ld), row)); });
+  /// packA for op(A) = Aᵀ: op(A)[i][p] = src[p·ld + i], so the MR elements of one p are
+  /// adjacent in src: one masked vector load (lanes beyond mc read nothing and give zero) and
+  /// one masked store of MR lanes per p.
+  llvm::Function *emitPackATransposed() {
+    llvm::Function *fn = makeFunction(".packAT", {i64, i64, ptr, i64, ptr});
+    llvm::Value *kc = fn->getArg(0), *mc = fn->getArg(1), *src = fn->getArg(2),
+                *ld = fn->getArg(3), *dst = fn->getArg(4);
+    const int64_t MR = spec.mr;
+    unsigned W = 1;
+    while (W < MR)
+      W *= 2;
+    auto *wide = llvm::FixedVectorType::get(elem, W);
+    llvm::SmallVector<llvm::Constant *, 16> laneIds;
+    for (unsigned l = 0; l < W; ++l)
+      laneIds.push_back(b.getInt32(l));
+    llvm::Constant *lanes = llvm::ConstantVector::get(laneIds);
+    llvm::Value *storeMask = b.CreateICmpSLT(lanes, b.CreateVectorSplat(W, b.getInt32(uint32_t(MR))));
+    forStep(b, c64(0), mc, MR, "ir", [&](llvm::Value *ir) {
+      llvm::Value *rows = b.CreateTrunc(smin(b.CreateNSWSub(mc, ir), c64(MR)), b.getInt32Ty());
+      llvm::Value *loadMask = b.CreateICmpSLT(lanes, b.CreateVectorSplat(W, rows));
+      llvm::Value *panel = at(dst, mul(ir, kc));
+      llvm::Value *column = at(src, ir);
+      forStep(b, c64(0), kc, 1, "p", [&](llvm::Value *p) {
+        llvm::Value *x = b.CreateMaskedLoad(wide, at(column, mul(p, ld)), elemAlign, loadMask,
+                                            llvm::ConstantFP::get(wide, 0.0));
+        b.CreateMaskedStore(x, at(panel, mul(p, c64(MR))), elemAlign, storeMask);
+      });
+    });
+    b.CreateRetVoid();
+    return fn;
   }
 
-  /// micro(kc, Ap, Bp, C, ldc, mr, nr, loadC, last, row0, col0, extra...): the MR×NR tile of
-  /// C at (row0, col0) from packed micro-panels Ap (kc×MR) and Bp (kc×NR).
-  llvm::Function *emitMicrokernel() {
+  /// Where the microkernel reads op(A): a packed micro-panel, or A itself (GemmSpec::directA),
+  /// stored as op(A) (row i at Ap + i·lda) or transposed (row i at Ap + i, step p at p·lda).
+  enum AAccess { Packed, DirectNormal, DirectTransposed };
+
+  /// micro(kc, Ap, Bp, C, ldc, mr, nr, loadC, last, row0, col0, [lda,] extra...): the MR×NR
+  /// tile of C at (row0, col0) from the packed micro-panel Bp (kc×NR) and the packed
+  /// micro-panel Ap (kc×MR), or with a direct access op(A)'s rows at Ap with leading
+  /// dimension lda.
+  llvm::Function *emitMicrokernel(AAccess access) {
     llvm::SmallVector<llvm::Type *, 16> params = {i64, ptr, ptr, ptr, i64, i64, i64,
                                                   b.getInt1Ty(), b.getInt1Ty(), i64, i64};
+    const unsigned firstExtra = access == Packed ? 11 : 12;
+    if (access != Packed)
+      params.push_back(i64);
     params.append(extraTypes.begin(), extraTypes.end());
-    llvm::Function *fn = makeFunction(".micro", params);
+    llvm::Function *fn = makeFunction(access == Packed ? ".micro" : access == DirectNormal ? ".micro_a" : ".micro_at",
+                                      params);
     llvm::Value *kc = fn->getArg(0), *ap = fn->getArg(1), *bp = fn->getArg(2),
                 *cp = fn->getArg(3), *ldc = fn->getArg(4), *mr = fn->getArg(5),
                 *nr = fn->getArg(6), *loadC = fn->getArg(7), *last = fn->getArg(8),
                 *row0 = fn->getArg(9), *col0 = fn->getArg(10);
     llvm::SmallVector<llvm::Value *, 4> extra;
     for (unsigned e = 0; e < extraTypes.size(); ++e)
-      extra.push_back(fn->getArg(11 + e));
+      extra.push_back(fn->getArg(firstExtra + e));
     const unsigned MR = spec.mr, NV = spec.nrVectors, L = spec.lanes;
     const int64_t NR = spec.nr();
+    // Direct access: row i of op(A) (rows beyond mr read row mr − 1, never stored).
+    llvm::SmallVector<llvm::Value *, 16> aRows;
+    llvm::Value *lda = access == Packed ? nullptr : fn->getArg(11);
+    if (access != Packed)
+      for (unsigned i = 0; i < MR; ++i) {
+        llvm::Value *row = smin(c64(i), b.CreateNSWSub(mr, c64(1)));
+        aRows.push_back(at(ap, access == DirectNormal ? mul(row, lda) : row));
+      }
 
+    // Fetch the tile of C into the cache while the k loop runs (a prefetch never faults, so
+    // rows beyond mr need no guard): one per cache line, NR·elements bytes per row.
+    {
+      llvm::Function *prefetch = llvm::Intrinsic::getDeclaration(&module, llvm::Intrinsic::prefetch, {ptr});
+      const int64_t perLine = 64 / (spec.f64 ? 8 : 4);
+      for (unsigned i = 0; i < MR; ++i)
+        for (int64_t j = 0; j < NR; j += perLine)
+          b.CreateCall(prefetch, {at(cp, add(mul(c64(i), ldc), c64(j))), b.getInt32(1), b.getInt32(3), b.getInt32(1)});
+    }
     // The k loop: MR·NV accumulators in registers.
     llvm::BasicBlock *entry = b.GetInsertBlock();
     auto *loop = llvm::BasicBlock::Create(ctx, "k.loop", fn);
@@ -314,9 +370,11 @@ private:
     for (unsigned v = 0; v < NV; ++v)
       bVecs.push_back(b.CreateAlignedLoad(vec, at(bRow, c64(v * L)), elemAlign));
     llvm::Value *aRow = at(ap, mul(p, c64(MR)));
+    llvm::Value *aStep = access == DirectTransposed ? mul(p, lda) : p;
     llvm::SmallVector<llvm::Value *, 32> updated(MR * NV);
     for (unsigned i = 0; i < MR; ++i) {
-      llvm::Value *a = b.CreateAlignedLoad(elem, at(aRow, c64(i)), elemAlign);
+      llvm::Value *aPtr = access == Packed ? at(aRow, c64(i)) : at(aRows[i], aStep);
+      llvm::Value *a = b.CreateAlignedLoad(elem, aPtr, elemAlign);
       llvm::Value *aSplat = b.CreateVectorSplat(L, a);
       for (unsigned v = 0; v < NV; ++v) {
         llvm::PHINode *acc = accPhis[i * NV + v];
@@ -399,7 +457,7 @@ private:
   /// microkernel.
   llvm::Function *emitDriver(llvm::Function *packAN, llvm::Function *packAT,
                              llvm::Function *packBN, llvm::Function *packBT,
-                             llvm::Function *micro) {
+                             llvm::Function *micro, llvm::Function *directN, llvm::Function *directT) {
     llvm::SmallVector<llvm::Type *, 16> params = {i64, i64, i64, ptr, i64, ptr, i64, ptr, i64,
                                                   b.getInt32Ty(), ptr};
     params.append(extraTypes.begin(), extraTypes.end());
@@ -470,8 +528,9 @@ private:
       // 4. Row blocks of op(A).
       forStep(b, c64(0), M, MC, "ic", [&](llvm::Value *ic) {
         llvm::Value *mc = smin(c64(MC), b.CreateNSWSub(M, ic));
-        callEither(transA, packAT, packAN, {kc, mc, at(A, add(mul(pc, lda), ic)), lda, aPack},
-                   {kc, mc, at(A, add(mul(ic, lda), pc)), lda, aPack});
+        if (!spec.directA)
+          callEither(transA, packAT, packAN, {kc, mc, at(A, add(mul(pc, lda), ic)), lda, aPack},
+                     {kc, mc, at(A, add(mul(ic, lda), pc)), lda, aPack});
         // 5. Micro-panels of B, then of A: one microkernel call per MR×NR tile.
         forStep(b, c64(0), nc, NR, "jr", [&](llvm::Value *jr) {
           llvm::Value *nr = smin(c64(NR), b.CreateNSWSub(nc, jr));
@@ -480,11 +539,33 @@ private:
           forStep(b, c64(0), mc, MR, "ir", [&](llvm::Value *ir) {
             llvm::Value *mr = smin(c64(MR), b.CreateNSWSub(mc, ir));
             llvm::Value *row = add(ic, ir);
-            llvm::SmallVector<llvm::Value *, 16> args = {
-                kc, at(aPack, mul(ir, kc)), bPanel, at(C, add(mul(row, ldc), col)), ldc, mr, nr,
-                loadC, last, row, col};
-            args.append(extra.begin(), extra.end());
-            b.CreateCall(micro, args);
+            llvm::Value *cTile = at(C, add(mul(row, ldc), col));
+            if (!spec.directA) {
+              llvm::SmallVector<llvm::Value *, 16> args = {
+                  kc, at(aPack, mul(ir, kc)), bPanel, cTile, ldc, mr, nr, loadC, last, row, col};
+              args.append(extra.begin(), extra.end());
+              b.CreateCall(micro, args);
+              return;
+            }
+            // op(A)[row][pc] itself: A[row·lda + pc], or A[pc·lda + row] when transposed.
+            auto direct = [&](llvm::Function *f, llvm::Value *a) {
+              llvm::SmallVector<llvm::Value *, 16> args = {kc, a, bPanel, cTile, ldc, mr, nr,
+                                                           loadC, last, row, col, lda};
+              args.append(extra.begin(), extra.end());
+              b.CreateCall(f, args);
+            };
+            llvm::Function *fnNow = b.GetInsertBlock()->getParent();
+            auto *t = llvm::BasicBlock::Create(ctx, "direct.t", fnNow);
+            auto *n = llvm::BasicBlock::Create(ctx, "direct.n", fnNow);
+            auto *done = llvm::BasicBlock::Create(ctx, "direct.done", fnNow);
+            b.CreateCondBr(transA, t, n);
+            b.SetInsertPoint(t);
+            direct(directT, at(A, add(mul(pc, lda), row)));
+            b.CreateBr(done);
+            b.SetInsertPoint(n);
+            direct(directN, at(A, add(mul(row, lda), pc)));
+            b.CreateBr(done);
+            b.SetInsertPoint(done);
           });
         });
       });
@@ -522,6 +603,7 @@ GemmSpec GemmSpec::narrow(unsigned vectorBits) {
   spec.mr = 12;
   spec.nrVectors = 1;
   spec.activationEpilogue = true;
+  spec.directA = true;
   return spec;
 }
 

@@ -92,6 +92,11 @@ struct GemmSpec {
   /// (after the last K block) it is rewritten in place while it is still in L1, by a loop
   /// over its rows that the kind selects at run time. kind = 0 leaves C as computed.
   bool activationEpilogue = false;
+  /// Read op(A) where it lies instead of packing it: the microkernel broadcasts each element
+  /// straight from A (clamping rows beyond M to the last row, whose results it does not
+  /// store). Pays when op(B) is one micro-panel (N ≤ NR), where a packed A element would be
+  /// used only once; nnc_sgemm_narrow does this.
+  bool directA = false;
 
   unsigned nr() const { return nrVectors * lanes; }
 
@@ -117,9 +122,10 @@ int64_t gemmScratchElements(const GemmSpec &spec, int64_t M, int64_t N, int64_t 
 ///  3.     Pack op(B)[pc.., jc..] into micro-panels of NR columns, each KC×NR row-major,
 ///         zero-filled beyond N (vector copies, or a transposing scalar copy for Bᵀ).
 ///  4.     For each row block ic of MC rows: pack op(A)[ic.., pc..] into micro-panels of MR
-///         rows, each KC×MR (element [p][i]), zero-filled beyond M.
+///         rows, each KC×MR (element [p][i]), zero-filled beyond M (not with directA: the
+///         microkernel then reads op(A) from A itself).
 ///  5.       For each micro-panel jr of B, for each micro-panel ir of A: the microkernel.
-///  6. Microkernel: MR×nrVectors vector accumulators start at zero; per k step, load
+///  6. Microkernel: prefetch the C tile; MR×nrVectors vector accumulators start at zero; per k step, load
 ///     nrVectors vectors of B, broadcast MR elements of A, and fuse MR·nrVectors
 ///     multiply-adds.
 ///  7. Store: lanes beyond N are masked off, rows beyond M skipped; old C is added for later

@@ -134,8 +134,8 @@ private:
   void declareGemmRoutines();
   void emitMatMul(const Kernel &k, const Node &n, ValueId into, const Epilogue *ep);
   void emitInlineMatMul(const Node &n); // EmitSmallMatMul.cpp
-  llvm::Function *rowBlockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta, int64_t lda, int64_t ldb,
-                               int32_t flags, llvm::Type *t, const Epilogue *ep);
+  llvm::Function *blockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta, bool tb, int64_t lda,
+                            int64_t ldb, int32_t flags, llvm::Type *t, const Epilogue *ep);
 
   // --- EmitIndexing.cpp --------------------------------------------------------------------
   void emitOneHot(const Node &n);

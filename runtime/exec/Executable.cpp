@@ -8,6 +8,7 @@
 #include "runtime/exec/Executable.h"
 
 #include "runtime/exec/ObjectCache.h"
+#include "runtime/exec/PrebuiltGemm.h"
 #include "runtime/exec/ThreadPool.h"
 
 #include <llvm/IR/LLVMContext.h>
@@ -51,13 +52,13 @@ static std::string symbolFor(const std::string &name) {
 /// Emits all functions of `module` into a fresh LLVM module; returns their ABIs by name, and
 /// with `plans` the kernel plan of each.
 static llvm::Expected<std::map<std::string, FunctionABI>>
-emitAll(const Module &module, llvm::Module &llvmModule, const Jit &jit, int threads, bool externalGemm,
+emitAll(const Module &module, llvm::Module &llvmModule, unsigned gemmVectorBits, int threads, bool externalGemm,
         const std::vector<std::string> &disabledPasses, std::map<std::string, KernelPlan> *plans = nullptr) {
   std::map<std::string, FunctionABI> abis;
   EmitOptions eo;
   disableCodegenPasses(eo, disabledPasses);
   eo.externalGemm = externalGemm;
-  eo.vectorBits = jit.vectorBits();
+  eo.vectorBits = gemmVectorBits;
   eo.threads = threads;
   for (const Function &fn : module.functions()) {
     auto abi = emitFunction(fn, symbolFor(fn.name()), llvmModule, eo, plans ? &(*plans)[fn.name()] : nullptr);
@@ -116,21 +117,35 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
     return fromLlvm(jit.takeError());
   if (llvm::Error e = (*jit)->defineSymbol(kParallelForSymbol, reinterpret_cast<void *>(&nnc_parallel_for)))
     return fromLlvm(std::move(e));
-  // Two objects: the GEMM routines, the same for every model on this CPU (so nearly always
-  // from the cache), and the model's functions, which call them.
+  // The GEMM routines: prebuilt for the CPU's feature level (the model code's calls resolve to
+  // them), or else a second object, the same for every model on this CPU (so nearly always
+  // from the cache). Then the model's functions, which call them.
+  auto level = selectGemmLevel(**jit, options.gemmLevel);
+  if (!level)
+    return std::move(level).error();
+  auto exe = std::unique_ptr<Executable>(new Executable());
   llvm::LLVMContext context;
   llvm::Module gemmModule("nnc_gemm", context);
-  emitGemmRoutines(gemmModule, (*jit)->vectorBits());
+  unsigned gemmVectorBits = (*jit)->vectorBits();
+  if (*level) {
+    if (auto defined = defineGemmSymbols(**jit, **level); !defined)
+      return std::move(defined).error();
+    gemmVectorBits = (*level)->vectorBits;
+    exe->times_.gemmLevel = (*level)->name;
+  } else {
+    emitGemmRoutines(gemmModule, gemmVectorBits);
+  }
   llvm::Module llvmModule("nnc", context);
-  auto exe = std::unique_ptr<Executable>(new Executable());
   auto emitting = std::chrono::steady_clock::now();
-  auto abis = emitAll(module, llvmModule, **jit, options.threads, /*externalGemm=*/true, options.disabledPasses,
-                      &exe->plans_);
+  auto abis = emitAll(module, llvmModule, gemmVectorBits, options.threads, /*externalGemm=*/true,
+                      options.disabledPasses, &exe->plans_);
   if (!abis)
     return fromLlvm(abis.takeError());
   exe->times_.emitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - emitting).count();
   for (auto [m, times] : {std::pair<llvm::Module *, CompileTimes::Object *>{&gemmModule, &exe->times_.gemm},
                           {&llvmModule, &exe->times_.model}}) {
+    if (m == &gemmModule && *level)
+      continue;
     auto object = objectFor(*m, **jit, options,
                             m == &gemmModule ? Jit::Pipeline::Standard : Jit::Pipeline::Model, *times);
     if (!object)
@@ -165,7 +180,7 @@ Result<std::string> emitModuleText(const Module &module, bool assembly,
     return fromLlvm(jit.takeError());
   llvm::LLVMContext context;
   llvm::Module llvmModule("nnc", context);
-  auto abis = emitAll(module, llvmModule, **jit, 1, false, disabledPasses);
+  auto abis = emitAll(module, llvmModule, (*jit)->vectorBits(), 1, false, disabledPasses);
   if (!abis)
     return fromLlvm(abis.takeError());
   if (llvm::Error e = (*jit)->optimize(llvmModule, Jit::Pipeline::Model))

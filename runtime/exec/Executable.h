@@ -58,6 +58,10 @@ struct CompileOptions {
   /// Code generation passes to turn off (codegen/Emitter.h's codegenPasses(); other names are
   /// ignored).
   std::vector<std::string> disabledPasses;
+  /// The prebuilt GEMM routines to call (runtime/exec/PrebuiltGemm.h): "avx512", "avx2",
+  /// "baseline", or "jit" to compile them with the model; empty: NNC_GEMM_ISA, else the best
+  /// level the CPU has.
+  std::string gemmLevel;
 };
 
 /// Where a compile's time went, in milliseconds. Each of the two objects (the GEMM routines,
@@ -69,6 +73,8 @@ struct CompileTimes {
     double loadMs = 0, optimizeMs = 0, machineCodeMs = 0;
   };
   double emitMs = 0; ///< IR functions to LLVM IR
+  /// The prebuilt GEMM routines' level ("avx512", ...); empty when `gemm` was compiled here.
+  std::string gemmLevel;
   Object gemm, model;
 };
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -10,6 +11,15 @@
 
 namespace nnc {
 namespace {
+
+/// A short pause in a spin loop (lets the other hyperthread run; no system call).
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
 
 class Pool {
 public:
@@ -23,7 +33,7 @@ public:
     stopWorkers();
     threads_ = std::max(1, threads);
     for (int i = 1; i < threads_; ++i)
-      workers_.emplace_back([this, i, g = generation_] { workerLoop(i, g); });
+      workers_.emplace_back([this, g = generation_.load()] { workerLoop(g); });
     return old;
   }
 
@@ -37,16 +47,23 @@ public:
     }
     std::lock_guard<std::mutex> call(callMutex_); // one parallel loop at a time
     Task task{body, ctx, n};
+    uint64_t generation;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       task_ = task;
-      pending_ = n;
-      ++generation_;
+      generation = generation_.load() + 1;
+      pending_.store(n);
+      claim_.store(generation << 32);
+      generation_.store(generation, std::memory_order_release);
     }
-    wake_.notify_all();
-    work(task, 0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    wake_.notify_all(); // no system call unless a worker sleeps
+    work(task, generation);
+    // The caller has claimed all it could; wait for the blocks other threads are running.
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins)
+      if (spins < 4096)
+        cpuRelax();
+      else
+        std::this_thread::yield();
   }
 
 private:
@@ -55,57 +72,72 @@ private:
     void *ctx = nullptr;
     int64_t n = 0;
   };
+  /// How long an idle worker polls for the next loop before it sleeps: a train step's parallel
+  /// loops follow each other within microseconds, and waking a sleeping thread costs 5–50 µs.
+  static constexpr auto kSpin = std::chrono::microseconds(100);
+
   int threads_ = 1;
   std::vector<std::thread> workers_;
   std::mutex callMutex_, mutex_;
-  std::condition_variable wake_, done_;
-  Task task_;
-  int64_t pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::condition_variable wake_;
+  Task task_;                              ///< the current loop (under mutex_)
+  std::atomic<uint64_t> generation_{0};    ///< bumped for each loop (written under mutex_)
+  std::atomic<uint64_t> claim_{0};         ///< (generation << 32) | the next unclaimed index
+  std::atomic<int64_t> pending_{0};        ///< indices of the current loop not yet finished
+  std::atomic<bool> stop_{false};
 
-  /// Participant `who` (0 is the caller) runs indices who, who + threads, ...: a fixed split,
-  /// so each participant sees each loop exactly once and no index can be lost or run twice.
-  void work(const Task &t, int who) {
+  /// Claims and runs indices of loop `generation` until none is left: whichever thread is free
+  /// takes the next block, so a late worker costs nothing (the caller runs the blocks itself),
+  /// and since each block writes its own part of the output, who runs it changes no result.
+  void work(const Task &t, uint64_t generation) {
     int64_t finished = 0;
-    for (int64_t i = who; i < t.n; i += threads_) {
-      t.body(t.ctx, i);
+    uint64_t c = claim_.load(std::memory_order_relaxed);
+    while (true) {
+      if ((c >> 32) != (generation & 0xffffffffu) || int64_t(c & 0xffffffffu) >= t.n)
+        break;
+      if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_relaxed))
+        continue;
+      t.body(t.ctx, int64_t(c & 0xffffffffu));
       ++finished;
+      c = claim_.load(std::memory_order_relaxed);
     }
-    if (finished > 0) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      pending_ -= finished;
-      if (pending_ == 0)
-        done_.notify_all();
-    }
+    if (finished > 0)
+      pending_.fetch_sub(finished, std::memory_order_acq_rel);
   }
 
   /// `seen` is the loop generation when the worker started: it only runs later loops.
-  void workerLoop(int who, uint64_t seen) {
+  void workerLoop(uint64_t seen) {
     while (true) {
+      auto until = std::chrono::steady_clock::now() + kSpin;
+      for (int spins = 0; generation_.load(std::memory_order_acquire) == seen && !stop_.load(); ++spins)
+        if ((spins & 255) == 255 && std::chrono::steady_clock::now() > until)
+          break;
+        else
+          cpuRelax();
       Task t;
+      uint64_t generation;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_)
+        wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+        if (stop_.load())
           return;
-        seen = generation_;
+        generation = seen = generation_.load();
         t = task_;
       }
-      work(t, who);
+      work(t, generation);
     }
   }
 
   void stopWorkers() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+      stop_.store(true);
     }
     wake_.notify_all();
     for (std::thread &t : workers_)
       t.join();
     workers_.clear();
-    stop_ = false;
+    stop_.store(false);
   }
 };
 

@@ -1,10 +1,12 @@
 //===- ThreadPool.h - The parallel loop that generated code calls ---------------------------===//
 //
-// Compiled train steps split their large matrix products into row blocks and run them through
-// one C function, nnc_parallel_for, which the JIT links to this pool. The pool keeps its worker
-// threads alive between calls (a step makes several calls), the calling thread takes part, and
-// the pool never runs more threads than it was given, so nothing is oversubscribed. Which
-// thread runs which block does not change any result: each block writes its own rows.
+// Compiled train steps split their large matrix products into blocks of C (and large loops
+// into row blocks) and run them through one C function, nnc_parallel_for, which the JIT links
+// to this pool. The pool keeps its worker threads alive between calls (a step makes several
+// calls; an idle worker polls for the next one for 100 µs before it sleeps), the calling
+// thread takes part, each free thread claims the next block, and the pool never runs more
+// threads than it was given, so nothing is oversubscribed. Which thread runs which block does
+// not change any result: each block writes its own part of the output.
 //
 //===----------------------------------------------------------------------------------------===//
 #pragma once

@@ -157,6 +157,7 @@ Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
     s.graphsMs += graphsMs;
     s.jitMs += ms(jitStart);
     s.jit.emitMs += t.emitMs;
+    s.jit.gemmLevel = t.gemmLevel;
     for (auto [sum, one] : {std::pair{&s.jit.model, &t.model}, std::pair{&s.jit.gemm, &t.gemm}}) {
       sum->fromCache = one->fromCache && (first || sum->fromCache);
       sum->loadMs += one->loadMs;

@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Gemm.h"
+#include "runtime/exec/PrebuiltGemm.h"
 #include "tests/unit/CodegenTesting.h"
 
 #include <catch2/catch.hpp>
@@ -192,9 +193,7 @@ const Shape kShapes[] = {
     {128, 256, 10}};
 
 template <typename T>
-void checkAllFlags(const std::string &name, const GemmSpec &spec,
-                   std::initializer_list<Shape> shapes) {
-  auto fn = unwrap(kernels().jit->lookupAs<GemmFn<T>>(name));
+void checkAllFlags(GemmFn<T> *fn, const GemmSpec &spec, std::initializer_list<Shape> shapes) {
   std::mt19937 rng(42);
   for (Shape s : shapes) {
     for (int32_t flags = 0; flags < 8; ++flags) {
@@ -204,6 +203,11 @@ void checkAllFlags(const std::string &name, const GemmSpec &spec,
       problem.check(oldC, [](double x, int64_t) { return x; });
     }
   }
+}
+
+template <typename T>
+void checkAllFlags(const std::string &name, const GemmSpec &spec, std::initializer_list<Shape> shapes) {
+  checkAllFlags<T>(unwrap(kernels().jit->lookupAs<GemmFn<T>>(name)), spec, shapes);
 }
 
 // ---- nnc_sgemm_epilogue ---------------------------------------------------------------------
@@ -379,9 +383,8 @@ std::vector<float> makeAux(const Problem<float> &p, int grad, std::mt19937 &rng)
 }
 
 /// Runs every epilogue kind of `fn` on `shapes` × all flags and compares with the reference.
-void checkEpilogueKinds(const std::string &name, const GemmSpec &spec,
+void checkEpilogueKinds(const std::string &name, EpilogueGemmFn *fn, const GemmSpec &spec,
                         std::initializer_list<Shape> shapes, uint32_t seed) {
-  auto fn = unwrap(kernels().jit->lookupAs<EpilogueGemmFn>(name));
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1, 1);
   for (Shape s : shapes) {
@@ -426,6 +429,11 @@ void checkEpilogueKinds(const std::string &name, const GemmSpec &spec,
       }
     }
   }
+}
+
+void checkEpilogueKinds(const std::string &name, const GemmSpec &spec, std::initializer_list<Shape> shapes,
+                        uint32_t seed) {
+  checkEpilogueKinds(name, unwrap(kernels().jit->lookupAs<EpilogueGemmFn>(name)), spec, shapes, seed);
 }
 
 } // namespace
@@ -682,4 +690,68 @@ TEST_CASE("sgemm_epilogue with K = 0 still applies the epilogue", "[kernels]") {
       CHECK(bad == 0);
     }
   }
+}
+
+// ---- The routines prebuilt when nnc was built (runtime/exec/PrebuiltGemm.h) -----------------
+
+TEST_CASE("prebuilt GEMM routines of every level this CPU supports match a triple loop", "[kernels][gemm-levels]") {
+  std::unique_ptr<Jit> jit = makeJit();
+  if (!havePrebuiltGemm()) {
+    WARN("no prebuilt GEMM routines in this build (not x86-64): the JIT compiles them");
+    return;
+  }
+  int tested = 0;
+  for (const GemmLevel &level : gemmLevels()) {
+    if (!jitSupportsLevel(*jit, level)) {
+      std::string missing;
+      for (const std::string &f : level.features)
+        if (!jit->hasFeature(f))
+          missing += " " + f;
+      WARN("GEMM level " << level.name << " skipped: this CPU lacks" << missing);
+      continue;
+    }
+    INFO("GEMM level " << level.name);
+    auto routine = [&](const char *name) {
+      void *address = prebuiltGemmRoutine(level, name);
+      REQUIRE(address);
+      return address;
+    };
+    checkAllFlags<float>(reinterpret_cast<GemmFn<float> *>(routine("nnc_sgemm")), GemmSpec::forHost(level.vectorBits),
+                         {{1, 1, 1}, {7, 13, 29}, {13, 65, 387}, {145, 129, 17}, {31, 200, 769}, {2, 4100, 3},
+                          {128, 256, 784}, {784, 256, 128}});
+    checkAllFlags<double>(reinterpret_cast<GemmFn<double> *>(routine("nnc_dgemm")),
+                          GemmSpec::forHost(level.vectorBits, true), {{1, 1, 1}, {13, 65, 387}, {50, 33, 400}});
+    checkEpilogueKinds(level.prefix() + "sgemm_epilogue",
+                       reinterpret_cast<EpilogueGemmFn *>(routine("nnc_sgemm_epilogue")),
+                       GemmSpec::withActivationEpilogue(level.vectorBits), {{1, 1, 1}, {13, 65, 387}, {64, 100, 30}}, 11);
+    GemmSpec narrow = GemmSpec::narrow(level.vectorBits);
+    int64_t n = int64_t(narrow.nr());
+    checkEpilogueKinds(level.prefix() + "sgemm_narrow", reinterpret_cast<EpilogueGemmFn *>(routine("nnc_sgemm_narrow")),
+                       narrow, {{1, 1, 1}, {128, n, 256}, {29, n - 1, 7}}, 12);
+    ++tested;
+  }
+  CHECK(tested >= 1); // every x86-64 CPU has the baseline
+}
+
+TEST_CASE("the prebuilt sgemm of the host's vector width equals the JIT-compiled one bit for bit", "[kernels][gemm-levels]") {
+  GemmKernels &k = kernels();
+  const GemmLevel *same = nullptr;
+  for (const GemmLevel &level : gemmLevels())
+    if (havePrebuiltGemm() && level.vectorBits == k.jit->vectorBits() && jitSupportsLevel(*k.jit, level))
+      same = &level;
+  if (!same) {
+    WARN("no prebuilt GEMM level with the host's " << k.jit->vectorBits() << "-bit vectors in this build");
+    return;
+  }
+  auto jitted = unwrap(k.jit->lookupAs<GemmFn<float>>("nnc_sgemm"));
+  auto prebuilt = reinterpret_cast<GemmFn<float> *>(prebuiltGemmRoutine(*same, "nnc_sgemm"));
+  std::mt19937 rng(5);
+  for (Shape s : {Shape{13, 65, 387}, Shape{128, 256, 784}, Shape{784, 256, 128}})
+    for (int32_t flags : {0, 1, 2, 5}) {
+      Problem<float> p(s, flags, rng), q = p;
+      p.run(jitted, k.host32);
+      q.run(prebuilt, k.host32);
+      INFO("M=" << s.M << " N=" << s.N << " K=" << s.K << " flags=" << flags << " level " << same->name);
+      CHECK(std::memcmp(p.C.data(), q.C.data(), p.C.size() * sizeof(float)) == 0);
+    }
 }

@@ -20,6 +20,7 @@
 #include <llvm/IR/Module.h>
 
 #include <functional>
+#include <tuple>
 
 using namespace nnc;
 
@@ -141,4 +142,59 @@ TEST_CASE("the emitted function has the plan's kernels and arena", "[codegen]") 
       CHECK(describeKernels(g.fn, options).find(fmt::format("{} kernels", plan.kernels.size())) != std::string::npos);
     }
   }
+}
+
+namespace {
+
+/// The thread split the plan gives the product op(a)·op(b) of an M×K and a K×N operand.
+MatMulSplit splitOf(int64_t M, int64_t N, int64_t K, int threads, bool transposeA = false) {
+  Function fn{"step"};
+  Builder b(fn);
+  std::vector<int64_t> aShape = transposeA ? std::vector<int64_t>{K, M} : std::vector<int64_t>{M, K};
+  ValueId a = fn.addArgument("a", {DType::F32, aShape}, ArgRole::Input);
+  ValueId w = fn.addArgument("w", {DType::F32, {K, N}}, ArgRole::State);
+  fn.addResult("c", b.matmul(a, w, transposeA));
+  EmitOptions options;
+  options.threads = threads;
+  for (const Node &n : fn.nodes())
+    if (n.op == OpKind::MatMul)
+      return planMatMulSplit(fn, n, options);
+  FAIL("no matrix product");
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("matrix products split over rows, columns or both only when the split pays", "[codegen][threads]") {
+  // A batch-64 forward product: splitting the 512 columns halves each thread's packing of W.
+  MatMulSplit forward = splitOf(64, 512, 784, 2);
+  CHECK(forward.rowBlocks == 1);
+  CHECK(forward.colBlocks == 2);
+  CHECK(forward.cols % 64 == 0);
+  // A weight gradient Xᵀ·dH (600×200 over a batch of 64): the rows split.
+  MatMulSplit weights = splitOf(600, 200, 64, 2, /*transposeA=*/true);
+  CHECK(weights.rowBlocks == 2);
+  CHECK(weights.colBlocks == 1);
+  CHECK(weights.rows % 6 == 0);
+  // Four threads on a large square product: a grid of four blocks.
+  MatMulSplit square = splitOf(1024, 1024, 1024, 4);
+  CHECK(square.blocks == 4);
+  CHECK(square.rowBlocks * square.colBlocks == 4);
+  // Iris-sized products (a few µs at most) stay on one thread.
+  CHECK(splitOf(16, 16, 4, 2).blocks == 1);
+  CHECK(splitOf(16, 3, 16, 2).blocks == 1);
+  CHECK(splitOf(4, 16, 16, 2, /*transposeA=*/true).blocks == 1);
+  CHECK(splitOf(1024, 1024, 1024, 1).blocks == 1);
+  // Every split's blocks cover C exactly once, and each block's scratch fits its GEMM.
+  for (auto [M, N, K] : {std::tuple{64, 512, 784}, {784, 512, 64}, {1024, 1024, 1024}, {100, 1000, 300}, {37, 2000, 50}})
+    for (int threads : {2, 3, 4, 8}) {
+      MatMulSplit s = splitOf(M, N, K, threads);
+      INFO("M=" << M << " N=" << N << " K=" << K << " threads=" << threads);
+      CHECK(s.blocks <= threads);
+      CHECK(s.blocks == s.rowBlocks * s.colBlocks);
+      CHECK((s.rowBlocks - 1) * s.rows < M);
+      CHECK(s.rowBlocks * s.rows >= M);
+      CHECK((s.colBlocks - 1) * s.cols < N);
+      CHECK(s.colBlocks * s.cols >= N);
+    }
 }

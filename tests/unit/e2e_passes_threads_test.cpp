@@ -23,6 +23,8 @@
 //
 //===----------------------------------------------------------------------------------------===//
 #include "e2e_support.h"
+#include "ir/Builder.h"
+#include "runtime/exec/PrebuiltGemm.h"
 
 #include "ir/TextPrinter.h"
 #include "passes/optimize/PassManager.h"
@@ -37,6 +39,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <set>
@@ -730,4 +733,139 @@ TEST_CASE("codegen passes: every bench model's train step has fewer kernels and 
     else
       CHECK(withPasses->arenaBytes < without->arenaBytes);
   }
+}
+
+// The GEMM routines prebuilt for each CPU feature level (runtime/exec/PrebuiltGemm.h), and the
+// run-time compiled ones: 3 train steps of each agree with the interpreter, at 1 and 2 threads.
+TEST_CASE("GEMM levels: every prebuilt level the CPU supports, and the JIT-compiled routines, agree with the interpreter",
+          "[e2e][gemm-levels]") {
+  std::unique_ptr<Jit> jit = llvm::cantFail(Jit::create());
+  ModelCase mc = findModel(exampleModels(), "fashion_mlp");
+  ParsedModel model = parseModel(mc.label + ".nn", mc.text);
+  REQUIRE(model.ok);
+  TrainConfig tc = trainConfig(model);
+  Reference ref = interpret(model, tc, mc.batch);
+  Module optimized = trainStepOnly(trainingModule(model, tc, mc.batch, true, {}), "train_step");
+  const Function &step = optimized.functions().front();
+  std::vector<std::string> levels = {"jit"};
+  for (const GemmLevel &level : gemmLevels()) {
+    if (!havePrebuiltGemm() || !jitSupportsLevel(*jit, level)) {
+      WARN("GEMM level " << level.name << " skipped: " << (havePrebuiltGemm() ? "this CPU lacks its features"
+                                                                               : "this build has no prebuilt routines"));
+      continue;
+    }
+    levels.push_back(level.name);
+  }
+  Tally tally;
+  int previous = setComputeThreads(2);
+  for (const std::string &level : levels)
+    for (int threads : {1, 2}) {
+      CompileOptions co;
+      co.threads = threads;
+      co.gemmLevel = level;
+      co.useCache = false;
+      auto exe = Executable::compile(optimized, co);
+      if (!exe)
+        FAIL("compile: " << exe.message());
+      CHECK((*exe)->times().gemmLevel == (level == "jit" ? "" : level));
+      CompiledFunction *cf = (*exe)->function(step.name());
+      REQUIRE(cf);
+      compareSteps(ref, step, *cf, fmt::format("{} GEMM {}, {} threads", mc.label, level, threads), tally);
+    }
+  setComputeThreads(previous);
+  WARN(fmt::format("GEMM levels {}: largest relative JIT/interpreter difference {:.2e} ({})",
+                   fmt::join(levels, ", "), tally.worst, tally.where));
+}
+
+TEST_CASE("GEMM levels: an unknown or unsupported level is an error that names the supported ones", "[gemm-levels]") {
+  std::unique_ptr<Jit> jit = llvm::cantFail(Jit::create());
+  auto unknown = selectGemmLevel(*jit, "avx9000");
+  if (havePrebuiltGemm()) {
+    REQUIRE_FALSE(unknown);
+    CHECK_THAT(unknown.message(), Catch::Contains("unknown GEMM level 'avx9000'") && Catch::Contains("jit"));
+    auto best = selectGemmLevel(*jit);
+    REQUIRE(best);
+    REQUIRE(*best);
+    CHECK(jitSupportsLevel(*jit, **best));
+    for (const GemmLevel &level : gemmLevels()) // the best: no better level is supported
+      if (&level == *best)
+        break;
+      else
+        CHECK_FALSE(jitSupportsLevel(*jit, level));
+    // A JIT for a plain x86-64 target may not call AVX2 routines.
+    JitOptions plain;
+    plain.cpu = "x86-64";
+    std::unique_ptr<Jit> baselineJit = llvm::cantFail(Jit::create(plain));
+    auto refused = selectGemmLevel(*baselineJit, "avx2");
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.message(), Catch::Contains("needs CPU features") && Catch::Contains("baseline"));
+    auto chosen = selectGemmLevel(*baselineJit);
+    REQUIRE(chosen);
+    REQUIRE(*chosen);
+    CHECK((*chosen)->name == "baseline");
+  } else {
+    REQUIRE_FALSE(unknown);
+    CHECK_THAT(unknown.message(), Catch::Contains("only 'jit'"));
+  }
+  auto jitLevel = selectGemmLevel(*jit, "jit");
+  REQUIRE(jitLevel);
+  CHECK(*jitLevel == nullptr);
+}
+
+// Products split by rows, by columns and over a grid of both give the one-thread result bit
+// for bit (no split runs over K), with 2, 3 and 4 threads.
+TEST_CASE("threads: row, column and grid splits of matrix products are bitwise the one-thread result", "[e2e][threads]") {
+  Module module;
+  Function &fn = module.functions().emplace_back("products");
+  Builder b(fn);
+  ValueId x = fn.addArgument("x", {DType::F32, {64, 300}}, ArgRole::Input);   // 64×700: columns
+  ValueId w = fn.addArgument("w", {DType::F32, {300, 700}}, ArgRole::Input);
+  ValueId h = fn.addArgument("h", {DType::F32, {64, 600}}, ArgRole::Input);   // 600×200 over 64: rows
+  ValueId g = fn.addArgument("g", {DType::F32, {64, 200}}, ArgRole::Input);
+  ValueId s = fn.addArgument("s", {DType::F32, {512, 384}}, ArgRole::Input);  // 512×512: a grid of 4
+  ValueId t = fn.addArgument("t", {DType::F32, {384, 512}}, ArgRole::Input);
+  fn.addResult("forward", b.tanh(b.matmul(x, w)));
+  fn.addResult("weights", b.matmul(h, g, /*transposeA=*/true));
+  fn.addResult("square", b.matmul(s, t));
+  std::map<std::string, Tensor> args;
+  uint64_t seed = 11;
+  for (const Argument &a : fn.arguments())
+    args[a.name] = randomTensor(a.type, seed++);
+  int previous = setComputeThreads(4);
+  std::map<int, EvalResult> results;
+  int splitKinds = 0;
+  for (int threads : {1, 2, 3, 4}) {
+    CompileOptions co;
+    co.threads = threads;
+    co.useCache = false;
+    auto exe = Executable::compile(module, co);
+    if (!exe)
+      FAIL("compile: " << exe.message());
+    CompiledFunction *cf = (*exe)->function("products");
+    REQUIRE(cf);
+    results[threads] = runCompiled(fn, *cf, args);
+    if (threads > 1) {
+      const KernelPlan *plan = (*exe)->plan("products");
+      REQUIRE(plan);
+      bool rows = false, cols = false, grid = false;
+      for (const Kernel &k : plan->kernels) {
+        rows |= k.split.rowBlocks > 1 && k.split.colBlocks == 1;
+        cols |= k.split.colBlocks > 1 && k.split.rowBlocks == 1;
+        grid |= k.split.rowBlocks > 1 && k.split.colBlocks > 1;
+      }
+      INFO(threads << " threads");
+      CHECK(rows);
+      CHECK(cols);
+      if (threads == 4)
+        CHECK(grid);
+      splitKinds += rows + cols + grid;
+    }
+  }
+  setComputeThreads(previous);
+  for (int threads : {2, 3, 4})
+    for (const auto &[name, value] : results[1].results) {
+      INFO(name << " with " << threads << " threads");
+      CHECK(identical(value, results[threads].results.at(name)));
+    }
+  CHECK(splitKinds >= 7);
 }

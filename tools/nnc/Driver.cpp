@@ -136,8 +136,8 @@ std::string formatJitTimes(const CompileTimes &t) {
                        : fmt::format("{:.0f} ms optimizing + {:.0f} ms machine code{}", o.optimizeMs,
                                      o.machineCodeMs, caching ? " (now cached)" : "");
   };
-  return fmt::format("emit {:.1f} ms; model functions {}; GEMM routines {}", t.emitMs, object(t.model),
-                     object(t.gemm));
+  std::string gemm = t.gemmLevel.empty() ? object(t.gemm) : "prebuilt (" + t.gemmLevel + ")";
+  return fmt::format("emit {:.1f} ms; model functions {}; GEMM routines {}", t.emitMs, object(t.model), gemm);
 }
 
 void setPassList(CompileSettings &settings, std::string_view rest) {
