@@ -207,6 +207,8 @@ const char *kUsage =
     "                       `nnc --passes=list`)\n"
     "  --no-write           do not write the .npy files\n"
     "  --raw                also time the compiled train_step function alone\n"
+    "  --startup            only compile and take one step; print the time to it and the compile's\n"
+    "                       phases (bench/run_all.py's start-up figures; the cache as NNC_CACHE says)\n"
     "  --epoch DATA         instead train one epoch on DATA (e.g. fashion-mnist), phases timed\n"
     "  --help               this text\n";
 
@@ -217,7 +219,7 @@ int main(int argc, char **argv) {
   int64_t features = 0, classes = 0, batches = 4, check = 3, reps = 7;
   uint64_t seed = 7;
   double warmupMs = 200, repMs = 150;
-  bool write = true, raw = false;
+  bool write = true, raw = false, startup = false;
   int threads = 1;
   std::vector<std::string> disabled;
   for (int i = 1; i < argc; ++i) {
@@ -227,7 +229,8 @@ int main(int argc, char **argv) {
         die("missing value after " + a);
       return argv[++i];
     };
-    if (a == "--out") out = next();
+    if (a == "--startup") startup = true;
+    else if (a == "--out") out = next();
     else if (a == "--features") features = std::atoll(next().c_str());
     else if (a == "--classes") classes = std::atoll(next().c_str());
     else if (a == "--seed") seed = std::strtoull(next().c_str(), nullptr, 10);
@@ -264,6 +267,8 @@ int main(int argc, char **argv) {
   options.disabledPasses = disabled;
   if (!model.empty() && !epochData.empty())
     return epochBench(model, epochData, options);
+  if (startup && out.empty())
+    out = "-"; // nothing is written
   if (model.empty() || out.empty() || features <= 0 || classes <= 0 || batches <= 0 || reps <= 0) {
     std::fputs(kUsage, stderr);
     return 2;
@@ -288,6 +293,25 @@ int main(int argc, char **argv) {
     v = uniform(rng);
   for (int32_t &v : y)
     v = label(rng);
+  if (startup) {
+    // The time to the first finished step: compile, then one step on the first minibatch.
+    auto r = t.step(std::span<const float>(x).subspan(0, size_t(B * features)),
+                    std::span<const int32_t>(y).subspan(0, size_t(B)), {}, size_t(B));
+    if (!r)
+      die(r.message());
+    double firstStep = now() - t0;
+    const nnc::Trainer::CompileSplit &cs = t.compileSplit();
+    const nnc::CompileTimes &j = cs.jit;
+    std::printf("{\"model\": \"%s\", \"compile_s\": %.6f, \"first_step_s\": %.6f, \"graphs_ms\": %.3f, "
+                "\"jit_ms\": %.3f, \"emit_ms\": %.3f, \"model_from_cache\": %s, \"model_load_ms\": %.3f, "
+                "\"model_optimize_ms\": %.3f, \"model_machine_code_ms\": %.3f, \"gemm_from_cache\": %s, "
+                "\"gemm_load_ms\": %.3f, \"gemm_optimize_ms\": %.3f, \"gemm_machine_code_ms\": %.3f, "
+                "\"loss\": %.6f}\n",
+                std::filesystem::path(model).stem().c_str(), compileWall, firstStep, cs.graphsMs, cs.jitMs, j.emitMs,
+                j.model.fromCache ? "true" : "false", j.model.loadMs, j.model.optimizeMs, j.model.machineCodeMs,
+                j.gemm.fromCache ? "true" : "false", j.gemm.loadMs, j.gemm.optimizeMs, j.gemm.machineCodeMs, r->loss);
+    return 0;
+  }
   std::vector<std::string> names = t.parameterNames();
   if (write) {
     std::filesystem::create_directories(out);

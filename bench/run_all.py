@@ -230,6 +230,145 @@ def bench_models(a, rounds):
     return res
 
 
+# --- Start-up: compile time, time to the first step, the Iris step ----------------------------
+# The targets these figures are held against (milliseconds; the Iris step in microseconds).
+STARTUP_TARGETS = {"model_compile_ms": 150, "cold_start_ms": 300, "warm_start_ms": 30, "iris_step_us": 1.0}
+STARTUP_MODEL = ("fashion_mlp", "examples/fashion_mlp.nn", 784, 10)
+JIT_RE = re.compile(r"jit compile: ([\d.]+) ms in all; emit ([\d.]+) ms; model functions ([\d.]+) ms optimizing \+ "
+                    r"([\d.]+) ms machine code.*?; GEMM routines (?:([\d.]+) ms optimizing \+ ([\d.]+) ms machine code|"
+                    r"([\d.]+) ms from the object cache|prebuilt \(([^)]*)\))")
+
+
+def bench_startup(a, rounds):
+    """Cold compile of each bench model's functions (`nnc MODEL --stats`, object cache off), the
+    time to the first finished step of STARTUP_MODEL with a fresh cache directory (cold start) and
+    again with the cache it filled (warm start), each as `nnc_bench --startup` sees it inside the
+    process and as the whole process's wall time, and the Iris step through Trainer::step."""
+    nnc_bin = os.path.join(a.build, "tools", "nnc")
+    nnc_bench = os.path.join(a.build, "bench", "nnc_bench")
+    out = {"compile": {}, "cold": [], "warm": [], "iris": [], "rounds": rounds, "load_start": os.getloadavg()[0]}
+    for r in range(rounds):
+        for name, *_ in MODELS:
+            text = subprocess.run([nnc_bin, f"bench/models/{name}.nn", "--stats"], cwd=ROOT, capture_output=True,
+                                  text=True, env=env_for(1, NNC_CACHE="off"), check=True).stderr
+            m = JIT_RE.search(text)
+            if not m:
+                raise SystemExit(f"run_all: no compile split in `nnc {name}.nn --stats`:\n{text}")
+            g = [float(x) if x else None for x in m.groups()[:7]]  # the 8th: a prebuilt level (0 ms)
+            out["compile"].setdefault(name, []).append(
+                {"total_ms": g[0], "emit_ms": g[1], "optimize_ms": g[2], "machine_code_ms": g[3],
+                 "gemm_ms": g[6] if g[6] is not None else (g[4] or 0) + (g[5] or 0)})
+        sname, model, features, classes = STARTUP_MODEL
+        cache = os.path.join(a.work, f"startup-cache-{r}")
+        cmd = [nnc_bench, model, "--startup", "--features", str(features), "--classes", str(classes)]
+        for kind in ("cold", "warm"):  # the first run fills the fresh cache the second finds
+            text, usage, wall = run(cmd, env_for(1, NNC_CACHE_DIR=cache))
+            j = json_lines(text)[-1]
+            j["process_s"] = wall
+            out[kind].append(j)
+        text, _, _ = run([nnc_bench, "bench/models/iris_adam.nn", "--out", os.path.join(a.work, "startup-iris"),
+                          "--features", "4", "--classes", "3", "--reps", "5", "--no-write"],
+                         env_for(1, NNC_CACHE_DIR=os.path.join(a.work, "startup-iris-cache")))
+        out["iris"].append(json_lines(text)[-1])
+        c, w = out["cold"][-1], out["warm"][-1]
+        log(f"start-up round {r + 1}/{rounds}: model functions "
+            f"{max(v[-1]['emit_ms'] + v[-1]['optimize_ms'] + v[-1]['machine_code_ms'] for v in out['compile'].values()):.0f}"
+            f" ms at most; {sname} cold start {c['first_step_s'] * 1e3:.0f} ms (process {c['process_s'] * 1e3:.0f}), "
+            f"warm {w['first_step_s'] * 1e3:.0f} ms (process {w['process_s'] * 1e3:.0f}); Iris step "
+            f"{med(out['iris'][-1]['step_s']) * 1e6:.2f} µs")
+    out["load_end"] = os.getloadavg()[0]
+    return out
+
+
+def startup_section(L, st):
+    """The start-up section of RESULTS.md from bench_startup's figures."""
+    T = STARTUP_TARGETS
+
+    def met(ok):
+        return "**met**" if ok else "**not met**"
+
+    L.append("<!-- startup: written by bench/run_all.py (bench_startup), also alone with --startup-only -->")
+    L.append("## Compile time, start-up and the smallest step\n")
+    load = (f" Load average {st['load_start']:.1f} at the start and {st['load_end']:.1f} at the end (on a loaded "
+            "machine every wall-clock figure here grows with the load)." if "load_start" in st else "")
+    L.append(f"Medians over {st['rounds']} round(s).{load} Cold compile: `nnc MODEL --stats` with the object cache off "
+             "(`NNC_CACHE=off`), its `jit compile` line: the model's functions are emitted as LLVM IR, optimized by "
+             "nnc's own pass pipeline (codegen/Jit.cpp) and turned into machine code; the GEMM routines are compiled "
+             "apart (once per CPU, then from the cache) and shown for comparison.\n")
+    L.append("| model | model functions ms (target ≤ {}) | emit | optimize | machine code | GEMM routines ms | "
+             "whole JIT compile ms |".format(T["model_compile_ms"]))
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    worst = 0.0
+    labels = {m[0]: m[3] for m in MODELS}
+    for name, runs in st["compile"].items():
+        e, o, mc = (med([j[k] for j in runs]) for k in ("emit_ms", "optimize_ms", "machine_code_ms"))
+        total = med([j["emit_ms"] + j["optimize_ms"] + j["machine_code_ms"] for j in runs])
+        worst = max(worst, total)
+        L.append(f"| {labels.get(name, name)} | **{total:.0f}** | {e:.1f} | {o:.0f} | {mc:.0f} | "
+                 f"{med([j['gemm_ms'] for j in runs]):.0f} | {med([j['total_ms'] for j in runs]):.0f} |")
+    L.append("")
+
+    def phases(runs):
+        keys = ["graphs_ms", "emit_ms", "model_load_ms", "model_optimize_ms", "model_machine_code_ms", "gemm_load_ms",
+                "gemm_optimize_ms", "gemm_machine_code_ms"]
+        return {k: med([j[k] for j in runs]) for k in keys}
+
+    sname, model, *_ = STARTUP_MODEL
+    cold, warm = st["cold"], st["warm"]
+    cs, ws = med([j["first_step_s"] for j in cold]) * 1e3, med([j["first_step_s"] for j in warm]) * 1e3
+    cp, wp = med([j["process_s"] for j in cold]) * 1e3, med([j["process_s"] for j in warm]) * 1e3
+    L.append(f"Start-up of `{model}`: `nnc_bench --startup` compiles it (`Trainer::fromFile`) and takes one step; "
+             "cold with a fresh, empty cache directory (`NNC_CACHE_DIR`), warm with the cache that run filled. "
+             "\"To the first step\" is inside the process (from before the compile to the end of the first step); "
+             "\"whole process\" adds starting the program (loading its libraries) and exiting. Phases from "
+             "`Trainer::compileSplit()` (what `nnc train --stats` prints).\n")
+    L.append("| start | to the first step ms | target ms | whole process ms | graphs | emit | model: cache load / "
+             "optimize / machine code | GEMM: cache load / optimize / machine code |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    for label, runs, v, p, target in (("cold (fresh cache)", cold, cs, cp, T["cold_start_ms"]),
+                                      ("warm (cache hit)", warm, ws, wp, T["warm_start_ms"])):
+        ph = phases(runs)
+        L.append(f"| {label} | **{v:.0f}** | {target} | {p:.0f} | {ph['graphs_ms']:.1f} | {ph['emit_ms']:.1f} | "
+                 f"{ph['model_load_ms']:.1f} / {ph['model_optimize_ms']:.0f} / {ph['model_machine_code_ms']:.0f} | "
+                 f"{ph['gemm_load_ms']:.1f} / {ph['gemm_optimize_ms']:.0f} / {ph['gemm_machine_code_ms']:.0f} |")
+    iris = med([med(j["step_s"]) for j in st["iris"]]) * 1e6
+    iris_cpu = med([med(j["step_cpu_s"]) for j in st["iris"]]) * 1e6
+    L.append("")
+    L.append(f"- **Cold compile of a model's functions ≤ {T['model_compile_ms']} ms**: at most {worst:.0f} ms — "
+             f"{met(worst <= T['model_compile_ms'])}.")
+    L.append(f"- **Cold start to the first step ≤ {T['cold_start_ms']} ms** ({sname}): {cs:.0f} ms — "
+             f"{met(cs <= T['cold_start_ms'])}"
+             + (" (the GEMM routines' compile, which moves to build time, is most of it)."
+                if phases(cold)["gemm_optimize_ms"] + phases(cold)["gemm_machine_code_ms"] > 0.5 * cs else "."))
+    L.append(f"- **Warm start ≤ {T['warm_start_ms']} ms**: {ws:.0f} ms — {met(ws <= T['warm_start_ms'])}.")
+    L.append(f"- **Iris step through `Trainer::step` ≤ {T['iris_step_us']:.0f} µs**: {iris:.2f} µs wall, "
+             f"{iris_cpu:.2f} µs CPU — {met(iris <= T['iris_step_us'])}. Heap allocations per step: 0, held by the "
+             "test `alloc/iris_step` (tests/alloc/step_allocations.cpp, an interposed counting allocator).")
+    L.append("<!-- /startup -->\n")
+
+
+def write_startup_only(a, st):
+    """--startup-only: replaces (or adds before the targets) the start-up section of RESULTS.md and
+    keeps the figures in results.json."""
+    L = []
+    startup_section(L, st)
+    text = open(a.out).read() if os.path.exists(a.out) else ""
+    section = "\n".join(L)
+    m = re.search(r"<!-- startup:.*?<!-- /startup -->\n", text, re.S)
+    if m:
+        text = text[:m.start()] + section + text[m.end():]
+    elif "## Where nnc stands" in text:
+        i = text.index("## Where nnc stands")
+        text = text[:i] + section + "\n" + text[i:]
+    else:
+        text += "\n" + section
+    open(a.out, "w").write(text)
+    d = json.load(open(a.raw_json)) if os.path.exists(a.raw_json) else {}
+    d["startup"] = st
+    with open(a.raw_json, "w") as f:
+        json.dump(d, f, indent=1)
+
+
 def list_passes(nnc_bin):
     """The pass names `nnc --passes=list` prints: {"graph": [...], "codegen": [...]} in its order, so
     that passes added to nnc are picked up without changing this script."""
@@ -430,15 +569,25 @@ def main():
     ap.add_argument("--raw-json", default=os.path.join(BENCH, "results.json"),
                     help="where every measurement of the run is saved")
     ap.add_argument("--from-json", help="rewrite RESULTS.md and the chart from a saved run, without running")
+    ap.add_argument("--startup-only", action="store_true",
+                    help="run only the start-up figures (compile time, start-up, the Iris step) and rewrite their "
+                         "section of RESULTS.md")
     a = ap.parse_args()
     if a.from_json:
         d = json.load(open(a.from_json))
         gemm_nnc = {k: tuple(v) for k, v in d["gemm_nnc"].items()}
         write_results(a, d["info"], d["rounds"], d["res"], gemm_nnc, d["gemm_blas"], d["blas_models"],
-                      d["gemm_header"], d["fashion_nnc"], d["fashion_torch"], d["elapsed"], d.get("ablation"))
+                      d["gemm_header"], d["fashion_nnc"], d["fashion_torch"], d["elapsed"], d.get("ablation"),
+                      d.get("startup"))
         return
     a.build = os.path.abspath(a.build)
     rounds = 1 if a.quick else a.rounds
+    if a.startup_only:
+        with tempfile.TemporaryDirectory(prefix="nnc-bench-") as work:
+            a.work = work
+            write_startup_only(a, bench_startup(a, max(1, rounds)))
+        log(f"wrote the start-up section of {os.path.relpath(a.out, ROOT)}")
+        return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nnc-bench-") as work:
         a.work = work
@@ -453,14 +602,16 @@ def main():
         gemm_nnc, gemm_blas, blas_models, gemm_header = bench_gemm(a, 1 if a.quick else 2)
         fashion_nnc, fashion_torch, fashion_epoch = bench_fashion(a, 1 if a.quick else 2)
         fashion_nnc[0]["epoch_runs"] = fashion_epoch
+        startup = bench_startup(a, 1 if a.quick else 3)
     info["load_end"] = os.getloadavg()
     elapsed = time.perf_counter() - started
     with open(a.raw_json, "w") as f:
         json.dump({"info": info, "rounds": rounds, "res": res, "gemm_nnc": gemm_nnc, "gemm_blas": gemm_blas,
                    "blas_models": blas_models, "gemm_header": gemm_header, "fashion_nnc": fashion_nnc,
-                   "fashion_torch": fashion_torch, "elapsed": elapsed, "ablation": ablation}, f, indent=1)
+                   "fashion_torch": fashion_torch, "elapsed": elapsed, "ablation": ablation, "startup": startup},
+                  f, indent=1)
     write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_header, fashion_nnc, fashion_torch,
-                  elapsed, ablation)
+                  elapsed, ablation, startup)
     log(f"wrote {os.path.relpath(a.out, ROOT)}, {os.path.relpath(a.svg, ROOT)} and "
         f"{os.path.relpath(a.raw_json, ROOT)} in {elapsed:.0f} s")
 
@@ -551,7 +702,7 @@ def ablation_section(L, ablation, main_reps):
 
 
 def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_header, fashion_nnc, fashion_torch,
-                  elapsed, ablation=None):
+                  elapsed, ablation=None, startup=None):
     sq1024 = med(gemm_blas.get("square-1024", []))
     L = []
     L.append("# nnc against PyTorch: benchmark results\n")
@@ -778,6 +929,8 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
         L.append(f"| {case} | {j['M']} | {j['N']} | {j['K']} | {op} | {n:.1f} | {o:.1f} | {100 * n / o:.0f}% |")
     L.append("")
 
+    if startup:
+        startup_section(L, startup)
     L.append("## Where nnc stands against the issue's targets\n")
     if weak_blas(info) and not info.get("blas_core_forced"):
         L.append(f"The targets against PyTorch and OpenBLAS are measured here against OpenBLAS's "

@@ -94,8 +94,8 @@ llvm::Expected<AotModule> buildAotModule(const std::vector<AotBatch> &batches, c
   llvm::LLVMContext &context = *out.context;
   out.module = std::make_unique<llvm::Module>(options.prefix, context);
   llvm::Linker linker(*out.module);
-  auto link = [&](std::unique_ptr<llvm::Module> part) -> llvm::Error {
-    if (llvm::Error e = jit.optimize(*part))
+  auto link = [&](std::unique_ptr<llvm::Module> part, Jit::Pipeline pipeline) -> llvm::Error {
+    if (llvm::Error e = jit.optimize(*part, pipeline))
       return e;
     if (linker.linkInModule(std::move(part)))
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -106,7 +106,7 @@ llvm::Expected<AotModule> buildAotModule(const std::vector<AotBatch> &batches, c
   // The GEMM routines, in a module of their own as the JIT compiles them.
   auto gemm = std::make_unique<llvm::Module>("nnc_gemm", context);
   emitGemmRoutines(*gemm, jit.vectorBits());
-  if (llvm::Error e = link(std::move(gemm)))
+  if (llvm::Error e = link(std::move(gemm), Jit::Pipeline::Standard))
     return e;
 
   EmitOptions eo;
@@ -126,10 +126,10 @@ llvm::Expected<AotModule> buildAotModule(const std::vector<AotBatch> &batches, c
       exported.insert(symbol);
       out.entries.push_back({fn.name(), batch.batch, std::move(*abi)});
     }
-    if (llvm::Error e = link(std::move(part)))
+    if (llvm::Error e = link(std::move(part), Jit::Pipeline::Model))
       return e;
   }
-  if (llvm::Error e = link(runtimeModule(context, options)))
+  if (llvm::Error e = link(runtimeModule(context, options), Jit::Pipeline::Model))
     return e;
 
   // Only the entry points leave the object; GEMM routines, loop bodies, nnc_parallel_for and

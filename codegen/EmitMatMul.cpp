@@ -45,6 +45,8 @@ void KernelEmitter::declareGemmRoutines() {
 /// C = op(A)·op(B) into the storage of `into` (the product itself, or the elementwise kernel
 /// its epilogue `ep` computes).
 void KernelEmitter::emitMatMul(const Kernel &k, const Node &n, ValueId into, const Epilogue *ep) {
+  if (k.inlined && !ep)
+    return emitInlineMatMul(n);
   ValueId a = n.operands[0], b = n.operands[1];
   bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
   const std::vector<int64_t> &as = type(a).shape, &bs = type(b).shape;

@@ -41,6 +41,8 @@ std::span<const CodegenPass> codegenPasses() {
       {"fuse-epilogue", "apply bias, activation and activation derivative as the GEMM stores C", &EmitOptions::fuseEpilogues},
       {"fuse-softmax-loss", "compute softmax cross-entropy and its gradient in one pass over each row", &EmitOptions::fuseRows},
       {"parallel-loops", "split the rows of large elementwise kernels over threads", &EmitOptions::parallelLoops},
+      {"inline-products", "compute matrix products that fit in L1 with loops in the step instead of GEMM calls",
+       &EmitOptions::inlineProducts},
   };
   return passes;
 }

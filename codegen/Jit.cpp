@@ -28,6 +28,9 @@
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 
+#include <cstdlib>
+#include <cstring>
+
 namespace nnc {
 
 void initializeNativeTarget() {
@@ -174,7 +177,29 @@ void Jit::prepare(llvm::Module &module) const {
   }
 }
 
-llvm::Error Jit::optimize(llvm::Module &module) {
+/// The pipeline for model code (Jit::Pipeline::Model). The emitter's IR is plain loops over
+/// flat buffers with the vector math inline and nothing to inline across functions: it needs
+/// scalar clean-up, loop-invariant code motion, canonical loops for the loop vectorizer (its
+/// elementwise loops are written scalar so that the vectorizer picks the width), and clean-up of
+/// what the vectorizer leaves. No inliner, no unrolling (the emitter blocks what it wants
+/// blocked), no interprocedural passes: those are where most of O3's time went, for nothing on
+/// this code (docs/CODEGEN-NOTES.md).
+static const char *kModelPipeline =
+    "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>,"
+    "loop-mssa(loop-rotate,licm),simplifycfg,loop(indvars),"
+    "loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg,"
+    "loop-mssa(licm),early-cse,adce)";
+
+std::string Jit::modelPipeline() const {
+  if (const char *over = std::getenv("NNC_LLVM_PIPELINE"); over && *over)
+    return over;
+  std::string text = kModelPipeline;
+  if (!options_.vectorize)
+    text.replace(text.find("loop-vectorize,"), std::strlen("loop-vectorize,"), "");
+  return text;
+}
+
+llvm::Error Jit::optimize(llvm::Module &module, Pipeline which) {
   prepare(module);
   std::string problems;
   llvm::raw_string_ostream problemStream(problems);
@@ -191,7 +216,8 @@ llvm::Error Jit::optimize(llvm::Module &module) {
   llvm::PipelineTuningOptions tuning;
   tuning.LoopVectorization = options_.vectorize;
   tuning.SLPVectorization = options_.vectorize; // off by default in PipelineTuningOptions
-  tuning.LoopUnrolling = true;
+  tuning.LoopUnrolling = which == Pipeline::Standard;
+  tuning.LoopInterleaving = which == Pipeline::Standard;
   // Built with the target machine, so the vectorisers see AVX-512 costs and register widths.
   llvm::PassBuilder builder(tm_.get(), tuning);
   builder.registerModuleAnalyses(mam);
@@ -204,9 +230,15 @@ llvm::Error Jit::optimize(llvm::Module &module) {
       llvm::OptimizationLevel::O0, llvm::OptimizationLevel::O1, llvm::OptimizationLevel::O2,
       llvm::OptimizationLevel::O3};
   llvm::OptimizationLevel level = levels[std::min(options_.optLevel, 3u)];
-  llvm::ModulePassManager pipeline = level == llvm::OptimizationLevel::O0
-                                         ? builder.buildO0DefaultPipeline(level)
-                                         : builder.buildPerModuleDefaultPipeline(level);
+  llvm::ModulePassManager pipeline;
+  if (level == llvm::OptimizationLevel::O0) {
+    pipeline = builder.buildO0DefaultPipeline(level);
+  } else if (which == Pipeline::Model) {
+    if (llvm::Error e = builder.parsePassPipeline(pipeline, modelPipeline()))
+      return e;
+  } else {
+    pipeline = builder.buildPerModuleDefaultPipeline(level);
+  }
   pipeline.run(module, mam);
   return llvm::Error::success();
 }
@@ -239,7 +271,7 @@ llvm::Error Jit::add(std::unique_ptr<llvm::Module> module,
                                    "Jit::add needs a module and its context");
   if (!lljit_)
     return emitOnlyError();
-  if (auto error = optimize(*module))
+  if (auto error = optimize(*module, Pipeline::Model))
     return error;
   return lljit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)));
 }

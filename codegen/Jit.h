@@ -1,9 +1,10 @@
 //===- Jit.h - ORC LLJIT wrapper with nnc's optimisation pipeline ---------------------------===//
 //
 // A small JIT in the style of LLVM's KaleidoscopeJIT. It targets the host CPU (every feature
-// detected, -O3 code generation, FP contraction allowed), runs the new pass manager's O3
-// pipeline with loop and SLP vectorisation and the target's cost model on each module before
-// adding it, and resolves host process symbols (libm, the runtime). The same target machine
+// detected, -O3 code generation, FP contraction allowed), runs an optimisation pipeline built
+// with the target's cost model on each module before adding it — nnc's short pipeline for model
+// code (Pipeline::Model), the O-level default for hand-blocked kernels (Pipeline::Standard) —
+// and resolves host process symbols (libm, the runtime). The same target machine
 // prints optimised IR, assembly and object files for `--emit=llvm|asm` and ahead-of-time use.
 //
 //===----------------------------------------------------------------------------------------===//
@@ -62,7 +63,8 @@ public:
   Jit(const Jit &) = delete;
   Jit &operator=(const Jit &) = delete;
 
-  /// Optimises `module` (see optimize()) and hands it with its context to the JIT.
+  /// Optimises `module` with the model pipeline (see optimize()) and hands it with its context
+  /// to the JIT.
   llvm::Error add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context);
 
   /// Makes `name` resolve to `address` in code added later (runtime entry points).
@@ -86,9 +88,20 @@ public:
   /// "prefer-vector-width"="512" when AVX-512 is on) on every function definition.
   void prepare(llvm::Module &module) const;
 
-  /// prepare(), then the O-level default pipeline built with the target machine; verifies the
-  /// module first and reports broken IR as an error.
-  llvm::Error optimize(llvm::Module &module);
+  /// Which optimisation pipeline optimize() runs (at JitOptions::optLevel 0 both are O0's).
+  enum class Pipeline {
+    Standard, ///< the O-level default pipeline (for hand-blocked kernels such as the GEMM routines)
+    Model,    ///< nnc's short function pipeline for emitted model code (Jit.cpp: kModelPipeline)
+  };
+
+  /// prepare(), then the pipeline `which` built with the target machine; verifies the module
+  /// first and reports broken IR as an error.
+  llvm::Error optimize(llvm::Module &module, Pipeline which = Pipeline::Standard);
+
+  /// The text of the model pipeline (`opt -passes` syntax): Jit.cpp's kModelPipeline, without
+  /// the loop vectorizer when JitOptions::vectorize is off, or `$NNC_LLVM_PIPELINE` when set (for
+  /// experiments). Part of the object cache's key.
+  std::string modelPipeline() const;
 
   /// The module as LLVM IR text, as it is now (call optimize() first for `--emit=llvm`).
   static std::string printIR(const llvm::Module &module);

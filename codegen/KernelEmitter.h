@@ -134,6 +134,7 @@ private:
   // --- EmitMatMul.cpp ----------------------------------------------------------------------
   void declareGemmRoutines();
   void emitMatMul(const Kernel &k, const Node &n, ValueId into, const Epilogue *ep);
+  void emitInlineMatMul(const Node &n); // EmitSmallMatMul.cpp
   llvm::Function *blockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta, bool tb, int64_t lda,
                             int64_t ldb, int32_t flags, llvm::Type *t, const Epilogue *ep);
 

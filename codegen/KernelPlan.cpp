@@ -84,8 +84,11 @@ std::vector<Kernel> listKernels(const Function &fn, const EmitOptions &options, 
       // An op without a kernel kind has no lowering; emitFunction refuses it before this.
       k.kind = kernelKindOf(n.op).value_or(KernelKind::StoredView);
       if (k.kind == KernelKind::MatMul) {
-        k.split = planMatMulSplit(fn, n, options);
-        k.narrow = isNarrowMatMul(fn, n, options);
+        k.inlined = isInlineMatMul(fn, n, options);
+        if (!k.inlined) {
+          k.split = planMatMulSplit(fn, n, options);
+          k.narrow = isNarrowMatMul(fn, n, options);
+        }
       }
     }
     if (k.kind == KernelKind::Elementwise || k.kind == KernelKind::Conv || k.kind == KernelKind::Pool)
@@ -147,8 +150,8 @@ std::string describePlan(const Function &fn, const KernelPlan &plan) {
                               ? "in place of " + names[size_t(plan.inPlace[n.result.index])]
                               : fmt::format("@{}", plan.offset[n.result.index]);
       std::string label = m > 0 ? std::string("  +   ") : fmt::format("  k{:<3} ", k);
-      out += fmt::format("{}{} = {} : {}  {}\n", label, names[n.result.index],
-                         call(n, hasFlag(n.op, OpElementwise)), n.type.str(), where);
+      out += fmt::format("{}{} = {} : {}  {}{}\n", label, names[n.result.index],
+                         call(n, hasFlag(n.op, OpElementwise)), n.type.str(), where, kernel.inlined ? "  inline" : "");
     }
     if (kernel.kind == KernelKind::SoftmaxCrossEntropyRows) {
       const Node &sce = fn.nodes()[kernel.nodes[0]];

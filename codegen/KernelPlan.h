@@ -137,6 +137,7 @@ struct Kernel {
   MatMulSplit split; ///< MatMul and MatMulEpilogue: the thread split
   RowSplit rows;     ///< Elementwise, Conv and Pool: the thread split of the rows
   bool narrow = false; ///< MatMul and MatMulEpilogue: nnc_sgemm_narrow (N ≤ one vector)
+  bool inlined = false; ///< MatMul: plain loops in the step (isInlineMatMul), no GEMM call
 };
 
 /// Every code generation decision for one Function; see the file comment. Vectors named "per
@@ -222,6 +223,15 @@ ConvScratch planConvScratch(const Function &fn, const Node &n, const RowSplit &s
 /// True when `n` (a matrix product) is f32 with at most one vector of columns and takes the
 /// narrow routine.
 bool isNarrowMatMul(const Function &fn, const Node &n, const EmitOptions &options);
+
+/// True when matrix product `n` is computed by plain loops in the step (EmitOptions::
+/// inlineProducts): its operands and result together fit in L1 (at most kInlineProductBytes)
+/// and it has at most kInlineProductWork multiply-adds, so packing, the call of a GEMM
+/// routine and its blocking would cost more than the arithmetic. Such a product gets no GEMM
+/// epilogue (its elementwise user is a loop of its own) and no thread split.
+bool isInlineMatMul(const Function &fn, const Node &n, const EmitOptions &options);
+inline constexpr int64_t kInlineProductBytes = 16 * 1024;
+inline constexpr int64_t kInlineProductWork = 16 * 1024;
 
 /// The values with storage that `v` is read from: itself, or through views, fused producers
 /// and reshape aliases the values they read.

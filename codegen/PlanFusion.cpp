@@ -325,7 +325,8 @@ void planEpilogues(const Function &fn, const EmitOptions &options, KernelPlan &p
   for (const Node &u : fn.nodes()) {
     if (!plan.isKernel(u) || !isElementwise(u.op) || u.type.dtype != DType::F32 || u.type.shape.size() != 2)
       continue;
-    if (std::optional<Epilogue> ep = EpilogueMatcher(fn, plan, u).match()) {
+    if (std::optional<Epilogue> ep = EpilogueMatcher(fn, plan, u).match();
+        ep && !isInlineMatMul(fn, *fn.definingNode(ep->matmul), options)) { // a small product: its own loops
       plan.fused[ep->matmul.index] = true; // computed by u's kernel
       plan.epilogues[u.result.index] = *ep;
     }

@@ -170,6 +170,20 @@ bool isNarrowMatMul(const Function &fn, const Node &n, const EmitOptions &option
   return n.type.dtype == DType::F32 && N <= int64_t(GemmSpec::narrow(options.vectorBits).nr());
 }
 
+bool isInlineMatMul(const Function &fn, const Node &n, const EmitOptions &options) {
+  if (!options.inlineProducts || n.op != OpKind::MatMul)
+    return false;
+  const std::vector<int64_t> &as = fn.type(n.operands[0]).shape, &bs = fn.type(n.operands[1]).shape;
+  size_t r = as.size();
+  bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
+  int64_t M = ta ? as[r - 1] : as[r - 2], K = ta ? as[r - 2] : as[r - 1], N = tb ? bs[r - 2] : bs[r - 1];
+  int64_t batches = 1;
+  for (size_t d = 0; d + 2 < r; ++d)
+    batches *= as[d];
+  int64_t bytes = (M * K + K * N + M * N) * (n.type.dtype == DType::F64 ? 8 : 4);
+  return batches * M * N * K <= kInlineProductWork && bytes <= kInlineProductBytes;
+}
+
 MatMulSplit planMatMulSplit(const Function &fn, const Node &n, const EmitOptions &options) {
   const std::vector<int64_t> &as = fn.type(n.operands[0]).shape, &bs = fn.type(n.operands[1]).shape;
   size_t r = as.size();
@@ -324,7 +338,7 @@ void planGemmScratch(const Function &fn, const EmitOptions &options, KernelPlan 
   const auto &nodes = fn.nodes();
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node &n = nodes[i];
-    if (n.op == OpKind::MatMul) {
+    if (n.op == OpKind::MatMul && !isInlineMatMul(fn, n, options)) {
       (n.type.dtype == DType::F64 ? plan.needsF64Gemm : plan.needsF32Gemm) = true;
       MatMulSplit split = planMatMulSplit(fn, n, options);
       plan.scratchBytes = std::max(plan.scratchBytes, split.blocks * split.scratchBytes);

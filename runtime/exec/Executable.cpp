@@ -74,6 +74,7 @@ emitAll(const Module &module, llvm::Module &llvmModule, unsigned gemmVectorBits,
 /// generated and stored there. `times.fromCache` tells which.
 static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Module &module, Jit &jit,
                                                                      const CompileOptions &options,
+                                                                     Jit::Pipeline pipeline,
                                                                      CompileTimes::Object &times) {
   auto now = [] { return std::chrono::steady_clock::now(); };
   auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
@@ -82,7 +83,8 @@ static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Modul
   std::string dir = options.useCache ? objectCacheDir() : std::string();
   CacheKey key{};
   if (!dir.empty()) {
-    std::string jitOptions = fmt::format("O{} vectorize={}", options.jit.optLevel, options.jit.vectorize);
+    std::string jitOptions = fmt::format("O{} vectorize={} pipeline={}", options.jit.optLevel, options.jit.vectorize,
+                                         pipeline == Jit::Pipeline::Model ? jit.modelPipeline() : "standard");
     key = objectCacheKey(Jit::printIR(module), jit.triple().str(), jit.cpu(), jit.features(), jitOptions);
     auto cached = loadCachedObject(dir, key);
     if (!cached)
@@ -94,7 +96,7 @@ static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Modul
     }
   }
   auto optimizing = now();
-  if (llvm::Error e = jit.optimize(module))
+  if (llvm::Error e = jit.optimize(module, pipeline))
     return e;
   auto generating = now();
   times.optimizeMs = ms(optimizing, generating);
@@ -144,7 +146,8 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
                           {&llvmModule, &exe->times_.model}}) {
     if (m == &gemmModule && *level)
       continue;
-    auto object = objectFor(*m, **jit, options, *times);
+    auto object = objectFor(*m, **jit, options,
+                            m == &gemmModule ? Jit::Pipeline::Standard : Jit::Pipeline::Model, *times);
     if (!object)
       return fromLlvm(object.takeError());
     if (llvm::Error e = (*jit)->addObject(std::move(*object)))
@@ -180,7 +183,7 @@ Result<std::string> emitModuleText(const Module &module, bool assembly,
   auto abis = emitAll(module, llvmModule, (*jit)->vectorBits(), 1, false, disabledPasses);
   if (!abis)
     return fromLlvm(abis.takeError());
-  if (llvm::Error e = (*jit)->optimize(llvmModule))
+  if (llvm::Error e = (*jit)->optimize(llvmModule, Jit::Pipeline::Model))
     return fromLlvm(std::move(e));
   if (!assembly)
     return Jit::printIR(llvmModule);

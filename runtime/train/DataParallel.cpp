@@ -61,6 +61,10 @@ Result<void> Trainer::setUpDataParallel() {
   }
   gradTail_ = offset;
   bucket_.assign(gradTail_ + kTailSlots, 0.f);
+  for (auto &[batch, v] : programs_) { // the split step's halves read and write the buffer
+    bind(*v, v->gradB, v->grad, kGradStep);
+    bind(*v, v->applyB, v->apply, kApplyStep);
+  }
   commStats_.bytesPerStep = bucket_.size() * sizeof(float);
 
   // The float state that train_grad updates is the batchnorm running statistics.
@@ -99,15 +103,13 @@ Result<StepResult> Trainer::exchangeStep(BatchProgram *v, size_t rows, Result<vo
   if (local && v && rows > 0) {
     // Each process draws its own random numbers (dropout) for its rows.
     shiftRngCounter(+1);
-    local = call(*v, v->grad, kGradStep);
+    call(*v, v->gradB);
     shiftRngCounter(-1);
     if (local) {
-      const Function &fn = *v->module->findFunction(kGradStep);
-      auto &io = v->io[kGradStep];
-      double loss = readElement(io["result:loss"].data(), fn.type(fn.findResult("loss")).dtype, 0);
+      double loss = readElement(v->gradB.loss, v->gradB.lossType, 0);
       double correct = 0;
-      if (ValueId c = fn.findResult("correct"); c.valid())
-        correct = readElement(io["result:correct"].data(), fn.type(c).dtype, 0);
+      if (v->gradB.correct)
+        correct = readElement(v->gradB.correct, v->gradB.correctType, 0);
       // The gradient of this shard's mean loss, weighted by its rows; the padding stays zero.
       const float w = static_cast<float>(rows);
       for (size_t i = 0; i < gradTail_; ++i)
@@ -141,8 +143,7 @@ Result<StepResult> Trainer::exchangeStep(BatchProgram *v, size_t rows, Result<vo
     bucket_[i] /= total;
   // Every process applies the same update to the same state with the same summed gradients.
   BatchProgram &any = *programs_.begin()->second;
-  if (auto r = call(any, any.apply, kApplyStep); !r)
-    comm_->abort(1); // cannot happen: the update reads only the state and the buffer
+  call(any, any.applyB);
   StepResult out;
   out.loss = double(tail[kLossSum]) / double(total);
   out.correct = tail[kCorrect];

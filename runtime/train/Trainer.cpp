@@ -140,9 +140,31 @@ Result<Trainer::BatchProgram *> Trainer::batchProgram(int64_t batch) {
 Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
   auto start = std::chrono::steady_clock::now();
   v.compilation = source_->withBatch(batch, stepsPerEpoch_, dataParallel());
+  auto ms = [](auto from) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - from).count();
+  };
+  if (auto graphs = v.compilation->optimizedGraphs(); !graphs)
+    return graphs.error();
+  double graphsMs = ms(start);
+  auto jitStart = std::chrono::steady_clock::now();
   auto exe = v.compilation->executable();
   if (!exe)
     return exe.error();
+  {
+    CompileSplit &s = compileSplit_;
+    const CompileTimes &t = (*exe)->times();
+    bool first = s.compiles++ == 0;
+    s.graphsMs += graphsMs;
+    s.jitMs += ms(jitStart);
+    s.jit.emitMs += t.emitMs;
+    s.jit.gemmLevel = t.gemmLevel;
+    for (auto [sum, one] : {std::pair{&s.jit.model, &t.model}, std::pair{&s.jit.gemm, &t.gemm}}) {
+      sum->fromCache = one->fromCache && (first || sum->fromCache);
+      sum->loadMs += one->loadMs;
+      sum->optimizeMs += one->optimizeMs;
+      sum->machineCodeMs += one->machineCodeMs;
+    }
+  }
   v.module = *v.compilation->optimizedGraphs();
   modelName_ = v.compilation->model().name;
   hasCorrect_ = v.compilation->model().hasCorrect;
@@ -162,6 +184,17 @@ Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
     for (const FunctionResult &r : fn.results())
       if (!r.name.starts_with(kGradientPrefix))
         io["result:" + r.name].assign(storageSize(fn.type(r.value)), 0);
+  }
+  if (const Function *train = v.module->findFunction("train_step")) {
+    v.input = argumentWithRole(*train, ArgRole::Input);
+    v.target = argumentWithRole(*train, ArgRole::Target);
+  }
+  bind(v, v.trainB, v.train, "train_step");
+  bind(v, v.evalB, v.eval, "eval");
+  bind(v, v.predictB, v.predict, "predict");
+  if (dataParallel() && !bucket_.empty()) { // the first program's are bound by setUpDataParallel,
+    bind(v, v.gradB, v.grad, kGradStep);      // which lays out the gradients
+    bind(v, v.applyB, v.apply, kApplyStep);
   }
   const Function &predict = *v.module->findFunction("predict");
   if (predictOutput_.empty() && !predict.results().empty())
@@ -205,45 +238,83 @@ Result<void> Trainer::initState(const Function &fn) {
   return {};
 }
 
-/// Runs one compiled function: arguments from the staged minibatch and the state, results into
-/// the program's result buffers.
-Result<void> Trainer::call(BatchProgram &v, CompiledFunction *cf, const std::string &which) {
-  const Function &fn = *v.module->findFunction(which);
+void Trainer::bind(BatchProgram &v, Binding &b, CompiledFunction *code, const std::string &which) {
+  b = Binding{};
+  const Function *fn = v.module->findFunction(which);
+  if (!code || !fn)
+    return;
+  b.code = code;
+  b.fn = fn;
   auto &io = v.io[which];
-  std::vector<void *> ptrs;
-  for (const Argument &a : fn.arguments()) {
+  for (const Argument &a : fn->arguments()) {
+    Binding::Slot slot;
+    slot.dtype = a.type.dtype;
+    slot.elements = static_cast<size_t>(a.type.numElements());
     if (a.role == ArgRole::State) {
-      ptrs.push_back(state_.at(a.name)->bytes.data());
-      continue;
-    }
-    if (a.name.starts_with(kGradientPrefix)) { // train_apply: the summed gradients
-      ptrs.push_back(bucket_.data() + gradOffset_.at(a.name.substr(std::strlen(kGradientPrefix))));
-      continue;
-    }
-    size_t n = static_cast<size_t>(a.type.numElements());
-    std::vector<float> &staged = a.role == ArgRole::Input ? v.features : v.targets;
-    if (a.type.dtype == DType::F32 && staged.size() == n) {
-      ptrs.push_back(staged.data()); // the staged minibatch is float already: read in place
-      continue;
-    }
-    std::vector<uint8_t> &buf = io["arg:" + a.name];
-    if (a.role == ArgRole::Target && a.type.dtype == DType::I32) {
-      std::memcpy(buf.data(), v.labels.data(), n * 4);
-    } else if (a.role == ArgRole::Input) {
-      for (size_t i = 0; i < n; ++i)
-        writeElement(buf.data(), a.type.dtype, i, v.features[i]);
+      slot.from = Binding::From::State;
+      slot.state = state_.at(a.name).get();
+    } else if (a.name.starts_with(kGradientPrefix)) { // train_apply: the summed gradients
+      slot.from = Binding::From::Gradient;
+      slot.offset = gradOffset_.at(a.name.substr(std::strlen(kGradientPrefix)));
     } else {
-      for (size_t i = 0; i < n; ++i)
-        writeElement(buf.data(), a.type.dtype, i, v.targets[i]);
+      slot.fixed = io["arg:" + a.name].data();
+      slot.from = a.role == ArgRole::Input                                ? Binding::From::Features
+                  : a.role == ArgRole::Target && a.type.dtype == DType::I32 ? Binding::From::Labels
+                                                                          : Binding::From::Targets;
     }
-    ptrs.push_back(buf.data());
+    b.slots.push_back(slot);
   }
-  for (const FunctionResult &r : fn.results())
-    ptrs.push_back(r.name.starts_with(kGradientPrefix) // train_grad: into the buffer to be summed
-                       ? static_cast<void *>(bucket_.data() + gradOffset_.at(r.name.substr(std::strlen(kGradientPrefix))))
-                       : io["result:" + r.name].data());
-  cf->call(ptrs.data());
-  return {};
+  for (const FunctionResult &r : fn->results()) {
+    Binding::Slot slot;
+    if (r.name.starts_with(kGradientPrefix)) { // train_grad: into the buffer to be summed
+      slot.from = Binding::From::Gradient;
+      slot.offset = gradOffset_.at(r.name.substr(std::strlen(kGradientPrefix)));
+    } else {
+      slot.fixed = io["result:" + r.name].data();
+      if (r.name == "loss") {
+        b.loss = slot.fixed;
+        b.lossType = fn->type(r.value).dtype;
+      } else if (r.name == "correct") {
+        b.correct = slot.fixed;
+        b.correctType = fn->type(r.value).dtype;
+      }
+    }
+    b.slots.push_back(slot);
+  }
+  b.ptrs.assign(b.slots.size(), nullptr);
+}
+
+void Trainer::call(BatchProgram &v, Binding &b) {
+  for (size_t i = 0; i < b.slots.size(); ++i) {
+    const Binding::Slot &s = b.slots[i];
+    void *p = s.fixed;
+    switch (s.from) {
+    case Binding::From::Fixed:
+      break;
+    case Binding::From::State:
+      p = s.state->bytes.data();
+      break;
+    case Binding::From::Gradient:
+      p = bucket_.data() + s.offset;
+      break;
+    case Binding::From::Labels:
+      std::memcpy(p, v.labels.data(), s.elements * 4);
+      break;
+    case Binding::From::Features:
+    case Binding::From::Targets: {
+      std::vector<float> &staged = s.from == Binding::From::Features ? v.features : v.targets;
+      if (s.dtype == DType::F32 && staged.size() == s.elements) {
+        p = staged.data(); // the staged minibatch is float already: read in place
+        break;
+      }
+      for (size_t e = 0; e < s.elements; ++e)
+        writeElement(p, s.dtype, e, staged[e]);
+      break;
+    }
+    }
+    b.ptrs[i] = p;
+  }
+  b.code->call(b.ptrs.data());
 }
 
 /// The number of classes the model's i32 target `y` indexes, read from the ops that take it:
@@ -325,8 +396,7 @@ Result<void> Trainer::checkData(const Dataset &data) const {
 /// the form the model's target takes: class indices, the index as a number, or one-hot rows.
 Result<size_t> Trainer::stage(BatchProgram &v, const Dataset &data, const Batcher &batcher, size_t b,
                               Shard shard) {
-  const Function &train = *v.module->findFunction("train_step");
-  const Argument *y = argumentWithRole(train, ArgRole::Target);
+  const Argument *y = v.target;
   size_t rows = shard.count;
   v.features.resize(rows * data.featureSize());
   BatchBuffers out;
@@ -358,9 +428,7 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
       return vr.error();
     vp = *vr;
     BatchProgram &v = *vp;
-    const Function &train = *v.module->findFunction("train_step");
-    const Argument *x = argumentWithRole(train, ArgRole::Input);
-    const Argument *y = argumentWithRole(train, ArgRole::Target);
+    const Argument *x = v.input, *y = v.target;
     if (!x || features.size() != static_cast<size_t>(x->type.numElements()))
       return Error{fmt::format("step: expected {} feature values for {} rows", x ? x->type.numElements() : 0, rows)};
     v.features.assign(features.begin(), features.end());
@@ -385,14 +453,11 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
   if (!staged)
     return staged.error();
   BatchProgram &v = *vp;
-  const Function &train = *v.module->findFunction("train_step");
-  if (auto r = call(v, v.train, "train_step"); !r)
-    return r.error();
+  call(v, v.trainB);
   StepResult out;
-  auto &io = v.io["train_step"];
-  out.loss = readElement(io["result:loss"].data(), train.type(train.findResult("loss")).dtype, 0);
-  if (ValueId c = train.findResult("correct"); c.valid())
-    out.correct = readElement(io["result:correct"].data(), train.type(c).dtype, 0);
+  out.loss = readElement(v.trainB.loss, v.trainB.lossType, 0);
+  if (v.trainB.correct)
+    out.correct = readElement(v.trainB.correct, v.trainB.correctType, 0);
   return out;
 }
 
@@ -405,17 +470,14 @@ Result<double> Trainer::runBatch(const Dataset &data, const Batcher &batcher, si
   BatchProgram &v = **program;
   if (auto r = stage(v, data, batcher, b, shard); !r)
     return r.error();
-  const std::string name = training ? "train_step" : "eval";
-  if (auto r = call(v, training ? v.train : v.eval, name); !r)
-    return r.error();
-  const Function &fn = *v.module->findFunction(name);
-  auto &io = v.io[name];
+  Binding &bound = training ? v.trainB : v.evalB;
+  call(v, bound);
   double loss = 0;
-  if (ValueId l = fn.findResult("loss"); l.valid())
-    loss = readElement(io["result:loss"].data(), fn.type(l).dtype, 0);
+  if (bound.loss)
+    loss = readElement(bound.loss, bound.lossType, 0);
   totals.lossSum += loss * double(rows);
-  if (ValueId c = fn.findResult("correct"); c.valid())
-    totals.correct += readElement(io["result:correct"].data(), fn.type(c).dtype, 0);
+  if (bound.correct)
+    totals.correct += readElement(bound.correct, bound.correctType, 0);
   totals.examples += rows;
   return loss;
 }
@@ -678,8 +740,7 @@ Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int
     features.features = v.features;
     if (auto r = batcher.fill(b, features); !r)
       return r.error();
-    if (auto r = call(v, v.predict, "predict"); !r)
-      return r.error();
+    call(v, v.predictB);
     const Function &fn = *v.module->findFunction("predict");
     ValueId r = fn.findResult(predictOutput_);
     const TensorType &t = fn.type(r);

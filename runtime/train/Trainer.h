@@ -30,6 +30,7 @@
 #include "frontend/TrainBlock.h"
 #include "pipeline/Pipeline.h"
 #include "runtime/dist/Communicator.h"
+#include "runtime/exec/Executable.h"
 #include "runtime/data/Batching.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/HostTensor.h"
@@ -131,6 +132,15 @@ public:
   bool isClassifier() const { return hasCorrect_; }
   /// Seconds spent compiling so far (lowering, autodiff, LLVM).
   double compileSeconds() const { return compileSeconds_; }
+  /// Where the compiles so far spent their time, summed over every program compiled (one per
+  /// minibatch size, again when the schedule's steps per epoch change).
+  struct CompileSplit {
+    int compiles = 0;
+    double graphsMs = 0; ///< parse, lower, autodiff, optimizer, graph passes
+    double jitMs = 0;    ///< Executable::compile: emit, optimize, machine code or cache, load
+    CompileTimes jit;    ///< its phases, summed (fromCache: every compile's object came from the cache)
+  };
+  const CompileSplit &compileSplit() const { return compileSplit_; }
 
   /// Checks that `data` fits the model's input and target (per-example sizes, label kind).
   Result<void> checkData(const Dataset &data) const;
@@ -223,13 +233,18 @@ public:
 private:
   struct State; // one state buffer
   struct BatchProgram; // the program compiled for one minibatch size
+  struct Binding;      // a compiled function's arguments and results, resolved once
   Trainer() = default;
   /// The minibatch size this process computes: `batch`, or its shard of it.
   int64_t localBatch() const;
   Result<BatchProgram *> batchProgram(int64_t batch);
   Result<void> compileBatchProgram(int64_t batch, BatchProgram &v);
   Result<void> initState(const class Function &fn);
-  Result<void> call(BatchProgram &v, CompiledFunction *fn, const std::string &which);
+  /// Resolves the arguments and results of `which` in `v` (after its buffers are made).
+  void bind(BatchProgram &v, Binding &b, CompiledFunction *code, const std::string &which);
+  /// Runs a bound function: arguments from the staged minibatch and the state, results into
+  /// the program's result buffers. Allocates nothing.
+  void call(BatchProgram &v, Binding &b);
   Result<size_t> stage(BatchProgram &v, const Dataset &data, const class Batcher &batcher, size_t b,
                        Shard shard);
   /// Loss (weighted by rows) and correct rows summed over the minibatches run so far.
@@ -297,6 +312,7 @@ private:
   std::string predictOutput_;
   int64_t stepsPerEpoch_ = 1;
   double compileSeconds_ = 0;
+  CompileSplit compileSplit_;
   std::map<std::string, std::unique_ptr<State>> state_;
   std::vector<std::string> stateOrder_;
   std::vector<std::string> params_;

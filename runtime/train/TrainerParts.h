@@ -21,18 +21,50 @@ struct Trainer::State {
   std::vector<uint8_t> bytes;
 };
 
+/// A compiled function's arguments and results, resolved once when its program is compiled, so
+/// a call fills its pointer array without a name lookup or an allocation. Each slot says where
+/// its pointer comes from at call time (the staged minibatch may move when it is resized, and the
+/// data-parallel gradient buffer is made after the first compile).
+struct Trainer::Binding {
+  enum class From : uint8_t {
+    Fixed,     ///< `fixed`: a result buffer or a staging buffer of the program
+    State,     ///< `state->bytes`
+    Gradient,  ///< bucket_ + `offset` floats (train_apply's summed gradients, train_grad's results)
+    Features,  ///< the staged features, read in place when they are f32 of the argument's size,
+    Targets,   ///< else converted into `fixed` (likewise the float targets)
+    Labels,    ///< the staged class labels copied into `fixed` (i32)
+  };
+  struct Slot {
+    From from = From::Fixed;
+    DType dtype = DType::F32;
+    size_t elements = 0;
+    size_t offset = 0;
+    State *state = nullptr;
+    void *fixed = nullptr;
+  };
+  CompiledFunction *code = nullptr;
+  const Function *fn = nullptr;
+  std::vector<Slot> slots;  ///< arguments, then results
+  std::vector<void *> ptrs; ///< filled from `slots` on each call
+  const void *loss = nullptr, *correct = nullptr; ///< the "loss" and "correct" results, or null
+  DType lossType = DType::F32, correctType = DType::F32;
+};
+
 /// The program compiled for one minibatch size (the pipeline's Compilation, which owns the
 /// optimized graphs and the loaded code), with its staging and result buffers.
 struct Trainer::BatchProgram {
   int64_t batch = 0;
   std::unique_ptr<Compilation> compilation;
   const Module *module = nullptr; ///< the optimized graphs the code was compiled from
+  const Argument *input = nullptr, *target = nullptr; ///< train_step's, or null
   CompiledFunction *train = nullptr, *eval = nullptr, *predict = nullptr;
   CompiledFunction *grad = nullptr, *apply = nullptr; ///< the step's halves (data-parallel only)
   /// Per function name: storage of every non-state argument and of every result.
   std::map<std::string, std::map<std::string, std::vector<uint8_t>>> io;
   std::vector<float> features, targets; ///< staged minibatch in float
   std::vector<int32_t> labels;
+  /// The bound functions (code null where the program has no such function).
+  Binding trainB, evalB, predictB, gradB, applyB;
 };
 
 } // namespace nnc

@@ -56,13 +56,50 @@ struct GradientProduct {
   }
 };
 
+/// Options under which a product of GradientProduct's size is a GEMM call: it is small enough
+/// to be inline (isInlineMatMul) otherwise, and an inline product has no epilogue.
+EmitOptions viaGemm() {
+  EmitOptions options;
+  options.inlineProducts = false;
+  return options;
+}
+
 } // namespace
+
+TEST_CASE("a product that fits in L1 is inline, without a GEMM epilogue or scratch", "[codegen]") {
+  GradientProduct g([](Builder &b, ValueId y) { return activationDerivative(b, OpKind::Tanh, y); });
+  KernelPlan plan = planKernels(g.fn, {});
+  CHECK(plan.epilogues.empty());
+  CHECK(plan.scratchBytes == 0);
+  CHECK_FALSE(plan.needsF32Gemm);
+  REQUIRE(plan.kernels.size() == 2);
+  CHECK(plan.kernels[0].kind == KernelKind::MatMul);
+  CHECK(plan.kernels[0].inlined);
+  CHECK(plan.kernels[1].kind == KernelKind::Elementwise);
+  // With the pass off the same product is a GEMM call finished by the epilogue.
+  KernelPlan gemm = planKernels(g.fn, viaGemm());
+  CHECK(gemm.epilogues.size() == 1);
+  CHECK(gemm.scratchBytes > 0);
+  REQUIRE(gemm.kernels.size() == 1);
+  CHECK_FALSE(gemm.kernels[0].inlined);
+
+  // A product over the limits is never inline.
+  Function big("big");
+  Builder b(big);
+  ValueId x = big.addArgument("x", {DType::F32, {64, 64}}, ArgRole::Input);
+  ValueId w = big.addArgument("w", {DType::F32, {64, 64}}, ArgRole::State);
+  big.addResult("z", b.matmul(x, w));
+  CHECK_FALSE(isInlineMatMul(big, big.nodes().back(), {}));
+  KernelPlan bigPlan = planKernels(big, {});
+  REQUIRE(bigPlan.kernels.size() == 1);
+  CHECK_FALSE(bigPlan.kernels[0].inlined);
+}
 
 TEST_CASE("the GEMM epilogue computes the product with each activation's derivative", "[codegen]") {
   for (const Activation &act : activations()) {
     INFO("activation " << mnemonic(act.op));
     GradientProduct g([&](Builder &b, ValueId y) { return activationDerivative(b, act.op, y); });
-    KernelPlan plan = planKernels(g.fn, {});
+    KernelPlan plan = planKernels(g.fn, viaGemm());
     REQUIRE(plan.epilogues.size() == 1);
     const Epilogue &ep = plan.epilogues.begin()->second;
     CHECK(ep.aux == g.y);
@@ -70,7 +107,7 @@ TEST_CASE("the GEMM epilogue computes the product with each activation's derivat
     REQUIRE(plan.kernels.size() == 1);
     CHECK(plan.kernels[0].kind == KernelKind::MatMulEpilogue);
 
-    EmitOptions off;
+    EmitOptions off = viaGemm();
     off.fuseEpilogues = false;
     KernelPlan unfused = planKernels(g.fn, off);
     CHECK(unfused.epilogues.empty());
@@ -81,18 +118,18 @@ TEST_CASE("the GEMM epilogue computes the product with each activation's derivat
 TEST_CASE("a derivative spelled other than the activation table's is not an epilogue", "[codegen]") {
   // tanh's derivative is 1 - square(y) in the table; 1 - y·y is the same maths, another IR.
   GradientProduct g([](Builder &b, ValueId y) { return b.sub(b.constantLike(y, 1), b.mul(y, y)); });
-  KernelPlan plan = planKernels(g.fn, {});
+  KernelPlan plan = planKernels(g.fn, viaGemm());
   CHECK(plan.epilogues.empty());
   // The sigmoid's y(1 - y) matches in either operand order: mul is commutative.
   GradientProduct swapped([](Builder &b, ValueId y) { return b.mul(b.sub(b.constantLike(y, 1), y), y); });
-  CHECK(planKernels(swapped.fn, {}).epilogues.size() == 1);
+  CHECK(planKernels(swapped.fn, viaGemm()).epilogues.size() == 1);
 }
 
 TEST_CASE("the emitted function has the plan's kernels and arena", "[codegen]") {
   for (const Activation &act : activations()) {
     GradientProduct g([&](Builder &b, ValueId y) { return activationDerivative(b, act.op, y); });
     for (bool fuse : {true, false}) {
-      EmitOptions options;
+      EmitOptions options = viaGemm();
       options.fuseEpilogues = fuse;
       KernelPlan plan = planKernels(g.fn, options);
       llvm::LLVMContext ctx;

@@ -3,6 +3,8 @@
 
 #include "codegen/Emitter.h"
 #include "passes/optimize/PassManager.h"
+#include "runtime/exec/Executable.h"
+#include "runtime/exec/ObjectCache.h"
 #include "support/AtomicFile.h"
 #include "support/ReadFile.h"
 
@@ -125,6 +127,17 @@ void addPassFlags(CLI::App &app, CompileSettings &settings, std::string &passesF
   app.add_option("--dump-after", settings.dumpAfter, "print the IR to stderr after this pass (repeatable)");
   app.add_flag("--print-after-all", settings.printAfterAll, "print the IR to stderr after every pass");
   app.add_flag("--stats", settings.stats, "print per pass the ops and intermediate bytes before and after (stderr)");
+}
+
+std::string formatJitTimes(const CompileTimes &t) {
+  bool caching = !objectCacheDir().empty();
+  auto object = [&](const CompileTimes::Object &o) {
+    return o.fromCache ? fmt::format("{:.1f} ms from the object cache", o.loadMs)
+                       : fmt::format("{:.0f} ms optimizing + {:.0f} ms machine code{}", o.optimizeMs,
+                                     o.machineCodeMs, caching ? " (now cached)" : "");
+  };
+  std::string gemm = t.gemmLevel.empty() ? object(t.gemm) : "prebuilt (" + t.gemmLevel + ")";
+  return fmt::format("emit {:.1f} ms; model functions {}; GEMM routines {}", t.emitMs, object(t.model), gemm);
 }
 
 void setPassList(CompileSettings &settings, std::string_view rest) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "pipeline/Pipeline.h"
+#include "runtime/exec/Executable.h"
 #include "support/Result.h"
 
 #include <CLI/CLI.hpp>
@@ -52,6 +53,9 @@ int reportError(const Error &error);
 /// Declares the compile command's pass flags on `app`: --passes (into `passesFlag`, which may
 /// be "list"), --disable-pass, --dump-after, --print-after-all and --stats.
 void addPassFlags(CLI::App &app, CompileSettings &settings, std::string &passesFlag);
+/// `--stats`' compile split of the JIT: "emit E ms; model functions ...; GEMM routines ...",
+/// each object either loaded from the object cache or optimized and turned into machine code.
+std::string formatJitTimes(const CompileTimes &times);
 /// Splits the --passes value "a,b,c" into `settings.passes`.
 void setPassList(CompileSettings &settings, std::string_view passesFlag);
 /// `--passes=list`: the graph pipeline, then code generation's passes.

@@ -247,6 +247,7 @@ public:
         ->check(CLI::IsMember({"stop", "skip"}));
     sub->add_option("--plot", plot_, "draw the learning curves into this SVG file")->check(outputFile());
     sub->add_flag("--quiet", quiet_, "print only the final result");
+    sub->add_flag("--stats", stats_, "print where compiling spent its time, by phase (stderr)");
     sub->footer("Example:\n  nnc train examples/iris.nn --data examples/iris.csv\n"
                 "  nnc train examples/fashion_mlp.nn --data fashion-mnist --log run.csv --plot run.svg\n"
                 "  nnc train examples/iris.nn --save run.safetensors --epochs 100   # stopped (Ctrl-C) or done, then:\n"
@@ -521,6 +522,13 @@ public:
     if (leader) {
       fmt::print("{}\n", summary);
       fmt::print("compile {:.2f} s\n", t.compileSeconds());
+      if (stats_) {
+        const Trainer::CompileSplit &cs = t.compileSplit();
+        fmt::print(stderr, "compile: {} program{}, {:.0f} ms in all; graphs (parse, lower, autodiff, graph passes) "
+                   "{:.0f} ms; jit {:.0f} ms: {}\n",
+                   cs.compiles, cs.compiles == 1 ? "" : "s", t.compileSeconds() * 1e3, cs.graphsMs, cs.jitMs,
+                   formatJitTimes(cs.jit));
+      }
       if (t.dataParallel()) {
         const CommunicationStats &cs = t.communicationStats();
         fmt::print("allreduce: {} calls of {} bytes, {:.3f} ms per step\n", cs.allreduces, cs.bytesPerStep,
@@ -546,6 +554,7 @@ private:
   bool shuffleFlag_ = true;
   CLI::Option *shuffleOption_ = nullptr;
   bool quiet_ = false;
+  bool stats_ = false;
 
   /// The run's settings a checkpoint keeps beside the Trainer's own (seed, batch, position).
   static std::map<std::string, std::string> runMetadata(const TrainConfig &c, size_t examples,

@@ -81,16 +81,7 @@ void printCodegenStats(const Module &module, bool summaries, const Executable &e
         std::string plan = describePlan(fn, *kp);
         fmt::print(stderr, "{}", plan.substr(0, plan.find('\n') + 1));
       }
-  const CompileTimes &t = exe.times();
-  bool caching = !objectCacheDir().empty();
-  auto object = [&](const CompileTimes::Object &o) {
-    return o.fromCache ? fmt::format("{:.1f} ms from the object cache", o.loadMs)
-                       : fmt::format("{:.0f} ms optimizing + {:.0f} ms machine code{}", o.optimizeMs,
-                                     o.machineCodeMs, caching ? " (now cached)" : "");
-  };
-  std::string gemm = t.gemmLevel.empty() ? object(t.gemm) : "prebuilt (" + t.gemmLevel + ")";
-  fmt::print(stderr, "jit compile: {:.0f} ms in all; emit {:.1f} ms; model functions {}; GEMM routines {}\n",
-             exe.compileSeconds() * 1e3, t.emitMs, object(t.model), gemm);
+  fmt::print(stderr, "jit compile: {:.0f} ms in all; {}\n", exe.compileSeconds() * 1e3, formatJitTimes(exe.times()));
 }
 
 /// Compiles a .nn model (or textual IR) through the pipeline and prints the stage chosen by

@@ -1,0 +1,134 @@
+//===- EmitSmallMatMul.cpp - Matrix products small enough for L1, as loops in the step ------===//
+//
+// A product the plan marks inlined (isInlineMatMul: operands and result within L1, a few
+// thousand multiply-adds, as in a small model's layers) is computed where it stands in the step,
+// without packing, a call of a GEMM routine or the thread pool. Each element of C is the sum of
+// op(A)[i][p]·op(B)[p][j] over p in increasing order, so the result does not depend on threads.
+// The loop order keeps every vectorized access contiguous (a gather per multiply-add would cost
+// more than the arithmetic):
+//   - rows of C at least kRowFormColumns wide with B stored untransposed: row by row, the
+//     innermost loop along a row of B and of C (vector multiply-adds, the row in registers);
+//   - narrow C (a classifier's few columns): each row's N sums in N registers, unrolled here,
+//     so the multiply-adds of one p are independent (a loop over two or three columns would
+//     carry each sum through memory from one p to the next);
+//   - otherwise (B stored transposed): each element a dot product along p, vectorized only
+//     when both operands are contiguous along p.
+// Loops that would vectorize only through gathers carry llvm.loop.vectorize.enable = false.
+//
+//===----------------------------------------------------------------------------------------===//
+#include "codegen/KernelEmitter.h"
+#include "codegen/Loops.h"
+
+#include <llvm/IR/Metadata.h>
+
+namespace nnc {
+
+using llvm::Value;
+
+namespace {
+
+/// The narrowest C computed row by row, and the widest kept in registers.
+constexpr int64_t kRowFormColumns = 8;
+
+/// `for (i = 0; i < n; ++i) body(i)` (n ≥ 1), with the loop vectorizer told to leave it
+/// scalar when `vectorize` is false.
+void loop(llvm::IRBuilderBase &b, int64_t n, const char *name, bool vectorize,
+          llvm::function_ref<void(Value *)> body) {
+  llvm::LLVMContext &ctx = b.getContext();
+  llvm::Function *fn = b.GetInsertBlock()->getParent();
+  llvm::BasicBlock *pre = b.GetInsertBlock();
+  auto *bodyBlock = llvm::BasicBlock::Create(ctx, llvm::Twine(name) + ".loop", fn);
+  auto *exit = llvm::BasicBlock::Create(ctx, llvm::Twine(name) + ".exit", fn);
+  b.CreateBr(bodyBlock);
+  b.SetInsertPoint(bodyBlock);
+  llvm::PHINode *i = b.CreatePHI(b.getInt64Ty(), 2, name);
+  i->addIncoming(b.getInt64(0), pre);
+  body(i);
+  Value *next = b.CreateNSWAdd(i, b.getInt64(1));
+  i->addIncoming(next, b.GetInsertBlock());
+  llvm::BranchInst *latch = b.CreateCondBr(b.CreateICmpSLT(next, b.getInt64(uint64_t(n))), bodyBlock, exit);
+  if (!vectorize) {
+    llvm::Metadata *off[] = {llvm::MDString::get(ctx, "llvm.loop.vectorize.enable"),
+                             llvm::ConstantAsMetadata::get(b.getFalse())};
+    llvm::MDNode *self = llvm::MDNode::getDistinct(ctx, {nullptr, llvm::MDNode::get(ctx, off)});
+    self->replaceOperandWith(0, self);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, self);
+  }
+  b.SetInsertPoint(exit);
+}
+
+} // namespace
+
+void KernelEmitter::emitInlineMatMul(const Node &n) {
+  ValueId a = n.operands[0], b = n.operands[1], c = n.result;
+  bool ta = n.attrs.getBool("transpose_a"), tb = n.attrs.getBool("transpose_b");
+  const std::vector<int64_t> &as = type(a).shape, &bs = type(b).shape;
+  size_t r = as.size();
+  int64_t aRows = as[r - 2], aCols = as[r - 1], bRows = bs[r - 2], bCols = bs[r - 1];
+  int64_t M = ta ? aCols : aRows, K = ta ? aRows : aCols, N = tb ? bRows : bCols;
+  int64_t batches = 1;
+  for (size_t d = 0; d + 2 < r; ++d)
+    batches *= as[d];
+  if (M <= 0 || N <= 0)
+    return;
+  DType d = n.type.dtype;
+  llvm::Type *t = valueType(d);
+  Value *zero = constantOf(d, 0);
+  auto mul = [&](Value *x, int64_t k) { return b_.CreateMul(x, c64(k), "", true, true); };
+  auto add = [&](Value *x, Value *y) { return b_.CreateAdd(x, y, "", true, true); };
+  auto fma = [&](Value *acc, Value *x, Value *y) { return b_.CreateFAdd(acc, b_.CreateFMul(x, y)); };
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    // op(A)[i][p] and op(B)[p][j] of batch bi as flat indices.
+    auto aIndex = [&](Value *i, Value *p) {
+      return add(c64(bi * aRows * aCols), ta ? add(mul(p, aCols), i) : add(mul(i, aCols), p));
+    };
+    auto bIndex = [&](Value *p, Value *j) {
+      return add(c64(bi * bRows * bCols), tb ? add(mul(j, bCols), p) : add(mul(p, bCols), j));
+    };
+    loop(b_, M, "mm.i", false, [&](Value *i) {
+      Value *cRow = add(c64(bi * M * N), mul(i, N));
+      if (K <= 0) { // an empty sum
+        loop(b_, N, "mm.zero", true, [&](Value *j) { storeFlat(c, add(cRow, j), zero); });
+        return;
+      }
+      if (N >= kRowFormColumns && !tb) {
+        // C[i][:] = Σ_p op(A)[i][p] · B[p][:], one row of B at a time.
+        loop(b_, N, "mm.zero", true, [&](Value *j) { storeFlat(c, add(cRow, j), zero); });
+        loop(b_, K, "mm.p", false, [&](Value *p) {
+          Value *x = loadFlat(a, aIndex(i, p));
+          loop(b_, N, "mm.j", true, [&](Value *j) {
+            Value *at = add(cRow, j);
+            storeFlat(c, at, fma(loadFlat(c, at), x, loadFlat(b, bIndex(p, j))));
+          });
+        });
+        return;
+      }
+      if (N < kRowFormColumns) {
+        // The row's N sums in registers, one multiply-add each per p.
+        std::vector<Value *> acc(static_cast<size_t>(N));
+        for (Value *&s : acc)
+          s = localVar(t, zero);
+        loop(b_, K, "mm.p", false, [&](Value *p) {
+          Value *x = loadFlat(a, aIndex(i, p));
+          for (int64_t j = 0; j < N; ++j) {
+            Value *s = acc[size_t(j)];
+            b_.CreateStore(fma(b_.CreateLoad(t, s), x, loadFlat(b, bIndex(p, c64(j)))), s);
+          }
+        });
+        for (int64_t j = 0; j < N; ++j)
+          storeFlat(c, add(cRow, c64(j)), b_.CreateLoad(t, acc[size_t(j)]));
+        return;
+      }
+      // C[i][j] = Σ_p op(A)[i][p] · B[j][p]: a dot product per element, contiguous in B.
+      loop(b_, N, "mm.j", false, [&](Value *j) {
+        Value *s = localVar(t, zero);
+        loop(b_, K, "mm.p", !ta, [&](Value *p) {
+          b_.CreateStore(fma(b_.CreateLoad(t, s), loadFlat(a, aIndex(i, p)), loadFlat(b, bIndex(p, j))), s);
+        });
+        storeFlat(c, add(cRow, j), b_.CreateLoad(t, s));
+      });
+    });
+  }
+}
+
+} // namespace nnc
