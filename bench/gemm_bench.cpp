@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
       nnc::emitGemm(*module, spec);
       nnc::emitGemm(*module, narrow);
       double t0 = seconds();
-      if (auto error = (*jit)->add(std::move(module), std::move(ctx))) {
+      if (auto error = (*jit)->add(std::move(module), std::move(ctx), nnc::Jit::Pipeline::Standard)) {
         llvm::errs() << "gemm_bench: " << llvm::toString(std::move(error)) << "\n";
         return 1;
       }

@@ -69,7 +69,7 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
   int64_t batches = 1;
   for (size_t d = 0; d + 2 < r; ++d)
     batches *= as[d];
-  if (M <= 0 || N <= 0)
+  if (M <= 0 || N <= 0 || batches <= 0)
     return;
   DType d = n.type.dtype;
   llvm::Type *t = valueType(d);
@@ -77,16 +77,17 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
   auto mul = [&](Value *x, int64_t k) { return b_.CreateMul(x, c64(k), "", true, true); };
   auto add = [&](Value *x, Value *y) { return b_.CreateAdd(x, y, "", true, true); };
   auto fma = [&](Value *acc, Value *x, Value *y) { return b_.CreateFAdd(acc, b_.CreateFMul(x, y)); };
-  for (int64_t bi = 0; bi < batches; ++bi) {
+  // The batches are a loop in the emitted code, not copies of its body.
+  loop(b_, batches, "mm.b", false, [&](Value *bi) {
     // op(A)[i][p] and op(B)[p][j] of batch bi as flat indices.
     auto aIndex = [&](Value *i, Value *p) {
-      return add(c64(bi * aRows * aCols), ta ? add(mul(p, aCols), i) : add(mul(i, aCols), p));
+      return add(mul(bi, aRows * aCols), ta ? add(mul(p, aCols), i) : add(mul(i, aCols), p));
     };
     auto bIndex = [&](Value *p, Value *j) {
-      return add(c64(bi * bRows * bCols), tb ? add(mul(j, bCols), p) : add(mul(p, bCols), j));
+      return add(mul(bi, bRows * bCols), tb ? add(mul(j, bCols), p) : add(mul(p, bCols), j));
     };
     loop(b_, M, "mm.i", false, [&](Value *i) {
-      Value *cRow = add(c64(bi * M * N), mul(i, N));
+      Value *cRow = add(mul(bi, M * N), mul(i, N));
       if (K <= 0) { // an empty sum
         loop(b_, N, "mm.zero", true, [&](Value *j) { storeFlat(c, add(cRow, j), zero); });
         return;
@@ -128,7 +129,7 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
         storeFlat(c, add(cRow, j), b_.CreateLoad(t, s));
       });
     });
-  }
+  });
 }
 
 } // namespace nnc

@@ -101,7 +101,7 @@ inline constexpr const char *kGemmRoutineNames[] = {"nnc_sgemm", "nnc_dgemm", "n
 /// Emits into `module` the GEMM routines that functions emitted with externalGemm call, blocked
 /// for `vectorBits`-bit vectors. Each is named `prefix` followed by its name without the "nnc_"
 /// of kGemmRoutineNames: the default keeps the names; the prebuilt routines of each CPU feature
-/// level carry the prefix "nnc_<level>_" (runtime/exec/GemmLevels.h).
+/// level carry the prefix "nnc_<level>_" (codegen/GemmLevels.h).
 void emitGemmRoutines(llvm::Module &module, unsigned vectorBits, const std::string &prefix = "nnc_");
 
 /// The external function parallel code calls (see EmitOptions::threads).

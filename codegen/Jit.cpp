@@ -216,8 +216,6 @@ llvm::Error Jit::optimize(llvm::Module &module, Pipeline which) {
   llvm::PipelineTuningOptions tuning;
   tuning.LoopVectorization = options_.vectorize;
   tuning.SLPVectorization = options_.vectorize; // off by default in PipelineTuningOptions
-  tuning.LoopUnrolling = which == Pipeline::Standard;
-  tuning.LoopInterleaving = which == Pipeline::Standard;
   // Built with the target machine, so the vectorisers see AVX-512 costs and register widths.
   llvm::PassBuilder builder(tm_.get(), tuning);
   builder.registerModuleAnalyses(mam);
@@ -265,13 +263,13 @@ llvm::Error Jit::addObject(std::unique_ptr<llvm::MemoryBuffer> object) {
 }
 
 llvm::Error Jit::add(std::unique_ptr<llvm::Module> module,
-                     std::unique_ptr<llvm::LLVMContext> context) {
+                     std::unique_ptr<llvm::LLVMContext> context, Pipeline which) {
   if (!module || !context)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "Jit::add needs a module and its context");
   if (!lljit_)
     return emitOnlyError();
-  if (auto error = optimize(*module, Pipeline::Model))
+  if (auto error = optimize(*module, which))
     return error;
   return lljit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)));
 }

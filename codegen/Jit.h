@@ -63,10 +63,6 @@ public:
   Jit(const Jit &) = delete;
   Jit &operator=(const Jit &) = delete;
 
-  /// Optimises `module` with the model pipeline (see optimize()) and hands it with its context
-  /// to the JIT.
-  llvm::Error add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context);
-
   /// Makes `name` resolve to `address` in code added later (runtime entry points).
   llvm::Error defineSymbol(llvm::StringRef name, void *address);
 
@@ -93,6 +89,11 @@ public:
     Standard, ///< the O-level default pipeline (for hand-blocked kernels such as the GEMM routines)
     Model,    ///< nnc's short function pipeline for emitted model code (Jit.cpp: kModelPipeline)
   };
+
+  /// Optimises `module` with the pipeline `which` (see optimize(); the model pipeline unless
+  /// told otherwise, Standard for hand-blocked routines) and hands it with its context to the JIT.
+  llvm::Error add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context,
+                  Pipeline which = Pipeline::Model);
 
   /// prepare(), then the pipeline `which` built with the target machine; verifies the module
   /// first and reports broken IR as an error.

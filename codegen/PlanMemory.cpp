@@ -180,7 +180,7 @@ bool isInlineMatMul(const Function &fn, const Node &n, const EmitOptions &option
   int64_t batches = 1;
   for (size_t d = 0; d + 2 < r; ++d)
     batches *= as[d];
-  int64_t bytes = (M * K + K * N + M * N) * (n.type.dtype == DType::F64 ? 8 : 4);
+  int64_t bytes = batches * (M * K + K * N + M * N) * (n.type.dtype == DType::F64 ? 8 : 4);
   return batches * M * N * K <= kInlineProductWork && bytes <= kInlineProductBytes;
 }
 
@@ -321,9 +321,9 @@ ConvScratch planConvScratch(const Function &fn, const Node &n, const RowSplit &s
     M = g.O, N = g.ckk(), K = g.ohw();
   ConvScratch s;
   s.gemmBytes = round64(gemmScratchElements(spec, M, N, K) * elem);
-  s.colBytes = g.pointwise() ? 0 : round64(K * N * elem);
-  if (n.op == OpKind::Conv2D || n.op == OpKind::Conv2DGradWeight)
-    s.colBytes = g.pointwise() ? 0 : round64(g.ckk() * g.ohw() * elem);
+  // col holds im2col(dy[n]) (K×N) for the input gradient taken as a convolution, else the
+  // CKK×OH·OW columns of one image: im2col(x[n]) or the input gradient's wᵀ·dy[n] before col2im.
+  s.colBytes = g.pointwise() ? 0 : round64((asConv ? K * N : g.ckk() * g.ohw()) * elem);
   if (asConv)
     s.flippedBytes = round64(g.C * g.O * g.KH * g.KW * elem);
   if (n.op == OpKind::Conv2DGradWeight && split.parallel)

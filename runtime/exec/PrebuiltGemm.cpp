@@ -72,12 +72,14 @@ void *prebuiltGemmRoutine(const GemmLevel &level, const std::string &name) {
 
 Result<const GemmLevel *> selectGemmLevel(const Jit &jit, const std::string &request) {
   std::string wanted = request;
+  // Where the request came from, for the errors below.
+  std::string source = "the compile options";
   if (wanted.empty())
     if (const char *env = std::getenv("NNC_GEMM_ISA"))
-      wanted = env;
+      wanted = env, source = "NNC_GEMM_ISA";
   if (wanted == "jit" || !havePrebuiltGemm() || jit.triple().getArch() != llvm::Triple::x86_64) {
     if (!wanted.empty() && wanted != "jit")
-      return Error{"GEMM level '" + wanted + "' was asked for (NNC_GEMM_ISA), but this build has no prebuilt "
+      return Error{"GEMM level '" + wanted + "' was asked for (" + source + "), but this build has no prebuilt "
                    "GEMM routines for its target; only 'jit' is available"};
     return static_cast<const GemmLevel *>(nullptr);
   }
@@ -94,9 +96,9 @@ Result<const GemmLevel *> selectGemmLevel(const Jit &jit, const std::string &req
   }
   const GemmLevel *level = findGemmLevel(wanted);
   if (!level)
-    return Error{"unknown GEMM level '" + wanted + "' (NNC_GEMM_ISA): this CPU supports " + supported};
+    return Error{"unknown GEMM level '" + wanted + "' (" + source + "): this CPU supports " + supported};
   if (!jitSupportsLevel(jit, *level))
-    return Error{"GEMM level '" + wanted + "' (NNC_GEMM_ISA) needs CPU features this target lacks; it supports " +
+    return Error{"GEMM level '" + wanted + "' (" + source + ") needs CPU features this target lacks; it supports " +
                  supported};
   return level;
 }

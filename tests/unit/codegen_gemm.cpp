@@ -89,7 +89,7 @@ struct GemmKernels {
     for (const GemmSpec *spec : {&host32, &host64, &epilogue32, &logits32, &narrow32, &tiny32, &bias32,
                                  &tinyEpilogue32})
       emitGemm(*module, *spec);
-    requireOk(jit->add(std::move(module), std::move(ctx)));
+    requireOk(jit->add(std::move(module), std::move(ctx), Jit::Pipeline::Standard));
   }
 };
 

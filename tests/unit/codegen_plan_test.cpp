@@ -90,6 +90,15 @@ TEST_CASE("a product that fits in L1 is inline, without a GEMM epilogue or scrat
   ValueId w = big.addArgument("w", {DType::F32, {64, 64}}, ArgRole::State);
   big.addResult("z", b.matmul(x, w));
   CHECK_FALSE(isInlineMatMul(big, big.nodes().back(), {}));
+
+  // The limit on bytes counts every batch of a batched product: 4096 products of 2×2 matrices
+  // are 16,384 multiply-adds but 192 KiB of operands.
+  Function batched("batched");
+  Builder bb(batched);
+  ValueId p = batched.addArgument("p", {DType::F32, {4096, 2, 2}}, ArgRole::Input);
+  ValueId q = batched.addArgument("q", {DType::F32, {4096, 2, 2}}, ArgRole::Input);
+  batched.addResult("r", bb.matmul(p, q));
+  CHECK_FALSE(isInlineMatMul(batched, batched.nodes().back(), {}));
   KernelPlan bigPlan = planKernels(big, {});
   REQUIRE(bigPlan.kernels.size() == 1);
   CHECK_FALSE(bigPlan.kernels[0].inlined);

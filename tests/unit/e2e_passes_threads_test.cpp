@@ -622,6 +622,26 @@ TEST_CASE("threads: cnn gives the same train steps with 1 2 and 3 threads", "[e2
   checkThreads(findModel(exampleModels(), "cnn"));
 }
 
+// A strided convolution whose input gradient goes through col2im (stride 2) with more
+// columns per image than output channels (C·KH·KW = 144 > O = 8): each thread block's col
+// buffer must hold C·KH·KW × OH·OW elements, or the blocks overwrite each other's scratch.
+TEST_CASE("threads: a strided convolution's input gradient gives the same train steps with 1 2 and 3 threads", "[e2e][threads][conv]") {
+  const char *strided = R"(
+model strided {
+  input  x : f32[B, 4, 16, 16]
+  target y : i32[B]
+  h      = conv2d(x, 16, kernel = 1, act = tanh)
+  c      = conv2d(h, 8, kernel = 3, stride = 2, pad = 1, act = relu)
+  logits = dense(flatten(c), 10)
+  loss mean(softmax_cross_entropy(logits, y))
+}
+train {
+  optimizer sgd(lr = 0.05, momentum = 0.9)
+}
+)";
+  checkThreads({"strided", strided, 64}); // dx of c: 64*16*16*16 elements, split by image
+}
+
 TEST_CASE("threads: every bench model gives the same train steps with 1 2 and 3 threads", "[e2e][threads][passes-threads]") {
   for (const ModelCase &mc : benchModels())
     checkThreads(mc);

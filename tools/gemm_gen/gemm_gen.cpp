@@ -1,6 +1,6 @@
 //===- gemm_gen.cpp - Compiles the GEMM routines of one CPU feature level to an object -----===//
 //
-// Run by the build (tools/CMakeLists.txt), once per level of codegen/GemmLevels.h:
+// Run by the build (runtime/CMakeLists.txt), once per level of codegen/GemmLevels.h:
 //
 //   nnc-gemm-gen LEVEL OUTPUT.o
 //
