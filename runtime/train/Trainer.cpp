@@ -244,7 +244,6 @@ void Trainer::bind(BatchProgram &v, Binding &b, CompiledFunction *code, const st
   if (!code || !fn)
     return;
   b.code = code;
-  b.fn = fn;
   auto &io = v.io[which];
   for (const Argument &a : fn->arguments()) {
     Binding::Slot slot;

@@ -43,7 +43,6 @@ struct Trainer::Binding {
     void *fixed = nullptr;
   };
   CompiledFunction *code = nullptr;
-  const Function *fn = nullptr;
   std::vector<Slot> slots;  ///< arguments, then results
   std::vector<void *> ptrs; ///< filled from `slots` on each call
   const void *loss = nullptr, *correct = nullptr; ///< the "loss" and "correct" results, or null
