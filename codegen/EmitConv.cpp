@@ -213,7 +213,7 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split) {
     Value *block = b_.CreateUDiv(begin, c64(split.chunk));
     Value *scratch = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, b_.CreateMul(block, c64(sc.blockBytes())));
     Value *col = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch, c64(sc.gemmBytes));
-    Value *partial = b_.CreateInBoundsGEP(b_.getInt8Ty(), col, c64(sc.colBytes));
+    Value *partial = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch, c64(sc.partialOffset()));
     Value *flipped = b_.CreateInBoundsGEP(b_.getInt8Ty(), partial, c64(sc.partialBytes));
     if (n.op == OpKind::Conv2DGradInput && g.gradInputAsConv()) {
       // w̃[c][o][KH−1−ky][KW−1−kx] = w[o][c][ky][kx], this block's copy.
@@ -279,7 +279,7 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split) {
   std::vector<Value *> partials;
   for (int64_t blk = 0; blk < split.blocks; ++blk)
     partials.push_back(
-        b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(blk * sc.blockBytes() + sc.gemmBytes + sc.colBytes)));
+        b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(blk * sc.blockBytes() + sc.partialOffset())));
   loops_.forRange(g.O * CKK, [&](Value *i) {
     Value *sum = b_.CreateLoad(t, b_.CreateInBoundsGEP(t, partials[0], i));
     for (size_t blk = 1; blk < partials.size(); ++blk)

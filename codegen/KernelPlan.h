@@ -101,6 +101,8 @@ struct ConvGeometry {
 struct ConvScratch {
   int64_t gemmBytes = 0, colBytes = 0, partialBytes = 0, flippedBytes = 0;
   int64_t blockBytes() const { return gemmBytes + colBytes + partialBytes + flippedBytes; }
+  /// Where a block's partial weight-gradient sum starts, from the block's start.
+  int64_t partialOffset() const { return gemmBytes + colBytes; }
 };
 
 /// Which emitter builds a kernel (codegen/KernelEmitter.h lists the file of each).
