@@ -443,11 +443,13 @@ def bench_gemm(a, rounds):
     samples = "5" if a.quick else "9"
     models = [f"{name}:{features}:bench/models/{name}.nn" for name, features, _, _ in MODELS
               if not nnmodel.parse_model(open(f"{BENCH}/models/{name}.nn").read())["conv"]]
-    # The cases of gemm_cases.txt, then every matrix product of each MLP's step ("step:MODEL:what"),
-    # so that each step's GEMM time alone can be summed for nnc and for OpenBLAS.
+    # The cases of gemm_cases.txt, the CNN models' per-image convolution products of
+    # conv_cases.txt, then every matrix product of each MLP's step ("step:MODEL:what"), so that
+    # each step's GEMM time alone can be summed for nnc and for OpenBLAS.
     cases = os.path.join(a.work, "cases.txt")
     with open(cases, "w") as f:
         f.write(open(f"{BENCH}/gemm_cases.txt").read())
+        f.write(open(f"{BENCH}/conv_cases.txt").read())
         for m in models:
             name, features, path = m.split(":", 2)
             spec = nnmodel.parse_model(open(os.path.join(ROOT, path)).read())
@@ -476,6 +478,11 @@ def bench_gemm(a, rounds):
                         blas_models.setdefault(j["model"], []).append(j["median_gflops"])
         log(f"gemm round {r + 1}/{rounds} done")
     return nnc, blas, blas_models, header
+
+
+def is_conv_case(case):
+    """A product of conv_cases.txt: MODEL:LAYER:ROLE for one of the CNN bench models."""
+    return case.split(":")[0] in ("cnn", "lenet", "vgg")
 
 
 def bench_fashion(a, rounds):
@@ -918,9 +925,12 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
              "samples of ≥ 20 ms, median of the runs.\n")
     L.append("| case | M | N | K | op | nnc GFLOP/s | OpenBLAS GFLOP/s | nnc / OpenBLAS |")
     L.append("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
-    mlp_ratios = []
+    mlp_ratios, conv_rows = [], []
     for case, (j, rates) in gemm_nnc.items():
         if case.startswith("step:"):
+            continue
+        if is_conv_case(case):
+            conv_rows.append((case, j, med(rates), med(gemm_blas.get(case, [0]))))
             continue
         n, o = med(rates), med(gemm_blas.get(case, []))
         op = {0: "", 1: "Aᵀ", 2: "Bᵀ"}.get(j["flags"], str(j["flags"]))
@@ -928,6 +938,25 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
             mlp_ratios.append((case, n / o))
         L.append(f"| {case} | {j['M']} | {j['N']} | {j['K']} | {op} | {n:.1f} | {o:.1f} | {100 * n / o:.0f}% |")
     L.append("")
+    # The convolutions' products against the sgemm rate: nnc's own median on the largest square
+    # case (what its GEMM reaches on this core).
+    squares = [(j["M"], med(rates)) for case, (j, rates) in gemm_nnc.items() if case.startswith("square")]
+    peak = max(squares)[1] if squares else 0
+    conv_share = []
+    if conv_rows and peak:
+        L.append("### Convolution products\n")
+        L.append(f"The per-image matrix products of the CNN models' convolutions (`bench/conv_cases.txt`: forward "
+                 f"w·col, weight gradient dy·colᵀ, input gradient wᵀ·dy), timed the same way, against the sgemm "
+                 f"rate: nnc's {max(squares)[0]}×{max(squares)[0]} square case, {peak:.1f} GFLOP/s.\n")
+        L.append("| product | M | N | K | op | nnc GFLOP/s | % of sgemm rate | OpenBLAS GFLOP/s |")
+        L.append("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+        for case, j, n, o in conv_rows:
+            op = {0: "", 1: "Aᵀ", 2: "Bᵀ"}.get(j["flags"], str(j["flags"]))
+            conv_share.append((n / peak, case))
+            L.append(f"| {case} | {j['M']} | {j['N']} | {j['K']} | {op} | {n:.1f} | {100 * n / peak:.0f}% | "
+                     f"{o:.1f} |")
+        L.append("")
+    summary["conv_share"] = conv_share
 
     if startup:
         startup_section(L, startup)
@@ -980,6 +1009,11 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
              f"({min(s[n]['compile_cpu'] for n, *_ in MODELS) * 1e3:.0f}–"
              f"{max(s[n]['compile_cpu'] for n, *_ in MODELS) * 1e3:.0f} ms CPU) — "
              f"{met(max(comps)[0] <= 0.15)}.")
+    if s.get("conv_share"):
+        low = min(s["conv_share"])
+        below = [c for r, c in sorted(s["conv_share"]) if r < 0.75]
+        L.append(f"- **Convolution products ≥ 75% of the sgemm rate**: lowest {100 * low[0]:.0f}% ({low[1]})"
+                 + (f"; below 75%: {', '.join(below)}" if below else "") + f" — {met(not below)}.")
     for name, what, goal in [("cnn_sgdm", "bench CNN", 1.5), ("lenet_sgdm", "LeNet-5", 2.0),
                              ("vgg_sgdm", "small VGG", 1.2)]:
         if name not in s:
