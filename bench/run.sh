@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark, nnc side by side with PyTorch and OpenBLAS, and writes bench/RESULTS.md
-# and bench/ratios.svg (about 10 minutes on a 2-core machine, plus the first build).
+# and bench/ratios.svg (about 12 minutes on a 2-core machine, plus the first build).
 #   bench/run.sh            # set up (root or sudo), build Release in build/bench, run, write
 #   bench/run.sh --quick    # one round, fewer repetitions: a smoke test (overwrites the results)
 set -euo pipefail

@@ -485,6 +485,28 @@ def is_conv_case(case):
     return case.split(":")[0] in ("cnn", "lenet", "vgg")
 
 
+def nnc_train_epoch(nnc_bin, model, env, extra=()):
+    """One `nnc train MODEL --epochs 1` run: its wall and CPU time, the epoch and compile seconds it
+    prints, and the test accuracy."""
+    text, usage, wall = run([nnc_bin, "train", model, "--epochs", "1", *extra], env)
+    epoch = re.search(r"epoch\s+1/1 .*?([\d.]+) s\s+\d+ ex/s", text)
+    comp = re.search(r"compile ([\d.]+) s", text)
+    acc = re.search(r"test accuracy ([\d.]+)%", text)
+    return {"total_s": wall, "epoch_s": float(epoch.group(1)) if epoch else float("nan"),
+            "compile_s": float(comp.group(1)) if comp else float("nan"),
+            "test_accuracy": float(acc.group(1)) / 100 if acc else float("nan"),
+            "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}
+
+
+def torch_fashion_epoch(model, env):
+    """One `bench/torch_fashion.py --model MODEL --threads 1` run: its JSON, with the wall and CPU time."""
+    text, usage, wall = run([PY, "bench/torch_fashion.py", "--model", model, "--threads", "1"], env)
+    j = json_lines(text)[-1]
+    j["total_s"] = wall
+    j["cpu_s"] = usage.ru_utime + usage.ru_stime
+    return j
+
+
 def bench_fashion(a, rounds):
     nnc_bin = os.path.join(a.build, "tools", "nnc")
     env = env_for(1)
@@ -498,23 +520,30 @@ def bench_fashion(a, rounds):
                 epoch_runs.append(json_lines(text)[-1])
                 continue
             if who == "nnc":
-                text, usage, wall = run([nnc_bin, "train", "examples/fashion_mlp.nn", "--epochs", "1"], env)
-                epoch = re.search(r"epoch\s+1/1 .*?([\d.]+) s\s+\d+ ex/s", text)
-                comp = re.search(r"compile ([\d.]+) s", text)
-                acc = re.search(r"test accuracy ([\d.]+)%", text)
-                nnc_runs.append({"total_s": wall, "epoch_s": float(epoch.group(1)) if epoch else float("nan"),
-                                 "compile_s": float(comp.group(1)) if comp else float("nan"),
-                                 "test_accuracy": float(acc.group(1)) / 100 if acc else float("nan"),
-                                 "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss})
+                nnc_runs.append(nnc_train_epoch(nnc_bin, "examples/fashion_mlp.nn", env))
             else:
-                text, usage, wall = run([PY, "bench/torch_fashion.py", "--threads", "1"], env)
-                j = json_lines(text)[-1]
-                j["total_s"] = wall
-                j["cpu_s"] = usage.ru_utime + usage.ru_stime
-                torch_runs.append(j)
+                torch_runs.append(torch_fashion_epoch("mlp", env))
         log(f"fashion round {r + 1}/{rounds}: nnc {nnc_runs[-1]['total_s']:.1f} s, "
             f"PyTorch {torch_runs[-1]['total_s']:.1f} s")
     return nnc_runs, torch_runs, epoch_runs
+
+
+def bench_fashion_cnn(a, rounds=1):
+    """One Fashion-MNIST epoch of examples/fashion_cnn.nn in nnc and in bench/torch_fashion.py
+    --model cnn, one thread each, interleaved (about a minute a run, so one round by default)."""
+    nnc_bin = os.path.join(a.build, "tools", "nnc")
+    env = env_for(1)
+    out = {"nnc": [], "torch": []}
+    for r in range(rounds):
+        for who in (["nnc", "torch"] if r % 2 == 0 else ["torch", "nnc"]):
+            if who == "nnc":
+                out["nnc"].append(nnc_train_epoch(nnc_bin, "examples/fashion_cnn.nn", env, ["--threads", "1"]))
+            else:
+                out["torch"].append(torch_fashion_epoch("cnn", env))
+        log(f"fashion CNN round {r + 1}/{rounds}: nnc {out['nnc'][-1]['total_s']:.1f} s "
+            f"(epoch {out['nnc'][-1]['epoch_s']:.1f} s), PyTorch {out['torch'][-1]['total_s']:.1f} s "
+            f"(epoch {out['torch'][-1]['epoch_s']:.1f} s)")
+    return out
 
 
 def pooled(runs, key):
@@ -579,13 +608,16 @@ def main():
     ap.add_argument("--startup-only", action="store_true",
                     help="run only the start-up figures (compile time, start-up, the Iris step) and rewrite their "
                          "section of RESULTS.md")
+    ap.add_argument("--no-fashion-cnn", action="store_true",
+                    help="skip the Fashion-MNIST CNN epoch (examples/fashion_cnn.nn against torch_fashion.py --model "
+                         "cnn, about a minute a run; --quick skips it too)")
     a = ap.parse_args()
     if a.from_json:
         d = json.load(open(a.from_json))
         gemm_nnc = {k: tuple(v) for k, v in d["gemm_nnc"].items()}
         write_results(a, d["info"], d["rounds"], d["res"], gemm_nnc, d["gemm_blas"], d["blas_models"],
                       d["gemm_header"], d["fashion_nnc"], d["fashion_torch"], d["elapsed"], d.get("ablation"),
-                      d.get("startup"))
+                      d.get("startup"), d.get("fashion_cnn"))
         return
     a.build = os.path.abspath(a.build)
     rounds = 1 if a.quick else a.rounds
@@ -609,16 +641,18 @@ def main():
         gemm_nnc, gemm_blas, blas_models, gemm_header = bench_gemm(a, 1 if a.quick else 2)
         fashion_nnc, fashion_torch, fashion_epoch = bench_fashion(a, 1 if a.quick else 2)
         fashion_nnc[0]["epoch_runs"] = fashion_epoch
+        fashion_cnn = None if a.quick or a.no_fashion_cnn else bench_fashion_cnn(a, 1)
         startup = bench_startup(a, 1 if a.quick else 3)
     info["load_end"] = os.getloadavg()
     elapsed = time.perf_counter() - started
     with open(a.raw_json, "w") as f:
         json.dump({"info": info, "rounds": rounds, "res": res, "gemm_nnc": gemm_nnc, "gemm_blas": gemm_blas,
                    "blas_models": blas_models, "gemm_header": gemm_header, "fashion_nnc": fashion_nnc,
-                   "fashion_torch": fashion_torch, "elapsed": elapsed, "ablation": ablation, "startup": startup},
+                   "fashion_torch": fashion_torch, "elapsed": elapsed, "ablation": ablation, "startup": startup,
+                   "fashion_cnn": fashion_cnn},
                   f, indent=1)
     write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_header, fashion_nnc, fashion_torch,
-                  elapsed, ablation, startup)
+                  elapsed, ablation, startup, fashion_cnn)
     log(f"wrote {os.path.relpath(a.out, ROOT)}, {os.path.relpath(a.svg, ROOT)} and "
         f"{os.path.relpath(a.raw_json, ROOT)} in {elapsed:.0f} s")
 
@@ -708,8 +742,42 @@ def ablation_section(L, ablation, main_reps):
                      "pass.\n")
 
 
+def fashion_cnn_section(L, runs):
+    """The Fashion-MNIST CNN epoch: nnc against its PyTorch twin, medians of the runs."""
+    fn = {k: med([j[k] for j in runs["nnc"]]) for k in ["total_s", "epoch_s", "compile_s", "test_accuracy", "cpu_s",
+                                                         "maxrss_kb"]}
+    ft = {k: med([j[k] for j in runs["torch"]]) for k in ["total_s", "epoch_s", "import_s", "load_s", "eval_s",
+                                                           "test_accuracy", "cpu_s", "maxrss_kb"]}
+    n = len(runs["nnc"])
+    L.append("### The CNN: `examples/fashion_cnn.nn`\n")
+    L.append("`nnc train examples/fashion_cnn.nn --epochs 1 --threads 1` against `bench/torch_fashion.py --model cnn` "
+             "(each minibatch shifted by up to 1 pixel and flipped left-right at random; two blocks of 3×3 "
+             "convolution without bias, batch normalization, ReLU and 2×2 max pooling with 32 then 64 filters; "
+             "dropout 0.25, dense 128 ReLU, dropout 0.25, dense 10; Adam lr 0.002, constant through a one-epoch "
+             "cosine schedule; batch 64: 937 minibatches and one of 32; then the same evaluations as above). "
+             + (f"Medians of {n} runs each, interleaved.\n" if n > 1 else "One run each, one after the other.\n"))
+    L.append("| | nnc | PyTorch | PyTorch / nnc |")
+    L.append("| --- | ---: | ---: | ---: |")
+    L.append(f"| **training epoch, wall s** | **{fn['epoch_s']:.2f}** | **{ft['epoch_s']:.2f}** | "
+             f"**{ft['epoch_s'] / fn['epoch_s']:.2f}×** |")
+    L.append(f"| whole command, wall s | {fn['total_s']:.2f} | {ft['total_s']:.2f} | "
+             f"{ft['total_s'] / fn['total_s']:.2f}× |")
+    L.append(f"| whole command, CPU s | {fn['cpu_s']:.2f} | {ft['cpu_s']:.2f} | {ft['cpu_s'] / fn['cpu_s']:.2f}× |")
+    L.append(f"| compiling, whole command | {fn['compile_s']:.2f} | — | |")
+    L.append(f"| Python + torch import, data load, evaluation s | — | {ft['import_s']:.2f} + {ft['load_s']:.2f} + "
+             f"{ft['eval_s']:.2f} | |")
+    L.append(f"| test accuracy after 1 epoch | {100 * fn['test_accuracy']:.2f}% | {100 * ft['test_accuracy']:.2f}% | |")
+    L.append(f"| peak RSS MB | {fn['maxrss_kb'] / 1024:.0f} | {ft['maxrss_kb'] / 1024:.0f} | |")
+    L.append("\nnnc's epoch is the figure `nnc train` prints (it includes compiling the step's variants for the "
+             "epoch and for the final minibatch of 32); the ratio is PyTorch's seconds over nnc's (> 1: nnc faster). "
+             "The initializations, shuffles and augmentation draws differ, so the accuracies differ.\n")
+    return fn, ft
+
+
 def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_header, fashion_nnc, fashion_torch,
-                  elapsed, ablation=None, startup=None):
+                  elapsed, ablation=None, startup=None, fashion_cnn=None):
+    # Results saved before a model was added to MODELS give the report without it.
+    models = [m for m in MODELS if m[0] in res]
     sq1024 = med(gemm_blas.get("square-1024", []))
     L = []
     L.append("# nnc against PyTorch: benchmark results\n")
@@ -759,7 +827,7 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
     L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     chart = []
     summary = {}
-    for name, features, _, label in MODELS:
+    for name, features, _, label in models:
         r = res[name]
         spec = nnmodel.parse_model(open(f"{BENCH}/models/{name}.nn").read())
         flops, _ = nnmodel.model_flops(spec)
@@ -784,7 +852,7 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
     L.append("| model | nnc cold compile ms (wall) | CPU ms | nnc peak RSS MB | PyTorch peak RSS MB | first 3 losses, "
              "max relative difference | nnc step ms: through `Trainer::step` | the compiled function alone |")
     L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, _, _, label in MODELS:
+    for name, _, _, label in models:
         r = res[name]
         comp = med([j["compile_s"] for j in r["nnc"]])
         compc = med([j["compile_cpu_s"] for j in r["nnc"]])
@@ -814,7 +882,7 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
     L.append("| model | nnc step ms | nnc compiled function ms | nnc's GEMMs alone ms | nnc outside GEMMs ms "
              "| PyTorch step ms | OpenBLAS GEMMs alone ms | PyTorch outside GEMMs ms |")
     L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, _, _, label in MODELS:
+    for name, _, _, label in models:
         steps = [(c, j) for c, (j, _) in gemm_nnc.items() if c.startswith(f"step:{name}:")]
         if not steps:
             continue
@@ -917,6 +985,8 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
              "batch 128: `nnc examples/fashion_mlp.nn --batch 16 --emit=llvm | wc -l`). The two initializations "
              "and shuffles differ, so the accuracies differ slightly.\n")
     summary["fashion"] = (fn, ft, ep)
+    if fashion_cnn and fashion_cnn.get("nnc") and fashion_cnn.get("torch"):
+        summary["fashion_cnn"] = fashion_cnn_section(L, fashion_cnn)
 
     L.append("## GEMM: nnc's generated sgemm against OpenBLAS, one thread\n")
     L.append(f"`gemm_bench` (tile {gemm_header.get('mr')}×{gemm_header.get('nr')}, KC {gemm_header.get('kc')}, "
@@ -1003,11 +1073,11 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
     L.append(f"- **Generated GEMM ≥ 95% of OpenBLAS on the MLP shapes**: {len(mlp_ratios) - len(below)} of "
              f"{len(mlp_ratios)} shapes; lowest {100 * low[1]:.0f}% ({low[0]})"
              + (f"; below 95%: {', '.join(below)}" if below else "") + f" — {met(not below)}.")
-    comps = [(s[n]["compile"], n) for n, *_ in MODELS]
+    comps = [(s[n]["compile"], n) for n, *_ in models]
     L.append(f"- **JIT compile ≤ 150 ms cold**{' (object cache off)' if info.get('nnc_cache_off') else ''}: "
              f"{min(comps)[0] * 1e3:.0f}–{max(comps)[0] * 1e3:.0f} ms wall "
-             f"({min(s[n]['compile_cpu'] for n, *_ in MODELS) * 1e3:.0f}–"
-             f"{max(s[n]['compile_cpu'] for n, *_ in MODELS) * 1e3:.0f} ms CPU) — "
+             f"({min(s[n]['compile_cpu'] for n, *_ in models) * 1e3:.0f}–"
+             f"{max(s[n]['compile_cpu'] for n, *_ in models) * 1e3:.0f} ms CPU) — "
              f"{met(max(comps)[0] <= 0.15)}.")
     if s.get("conv_share"):
         low = min(s["conv_share"])
@@ -1021,7 +1091,10 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
         L.append(f"- **{what} ≥ {goal}× PyTorch** (one thread, CPU time): {s[name]['cpu_ratio']:.2f}× "
                  f"({s[name]['ratio']:.2f}× wall) — {met(s[name]['cpu_ratio'] >= goal)}.")
     L.append(f"- Other models: wide 1024-1024-1024-10 {s['wide1024_sgdm']['ratio']:.2f}×; Fashion-MNIST "
-             f"epoch, whole command: {summary['fashion'][1]['total_s'] / summary['fashion'][0]['total_s']:.2f}×.\n")
+             f"epoch, whole command: {summary['fashion'][1]['total_s'] / summary['fashion'][0]['total_s']:.2f}×"
+             + (f"; Fashion-MNIST CNN epoch (training only): "
+                f"{summary['fashion_cnn'][1]['epoch_s'] / summary['fashion_cnn'][0]['epoch_s']:.2f}×"
+                if "fashion_cnn" in summary else "") + ".\n")
     L.append("![PyTorch / nnc step-time ratios](ratios.svg)\n")
     # The data-parallel figures of bench/dist_bench.sh stay at the end of the report.
     dist = os.path.join(BENCH, "distributed.md")
