@@ -45,6 +45,18 @@ struct Epilogue {
   int64_t biasOffset = 0;
 };
 
+/// A ReLU moved across max pooling (fuse-pool-relu). Max pooling commutes with a monotone
+/// activation, maxpool(relu(a)) = relu(maxpool(a)), so for c = relu(a) read only by p =
+/// maxpool2d(c) and, in a train step, by g = maxpool2d_grad(c, dp) whose only user is the
+/// derivative product d = g · [c > 0]: the pooling kernel reads a and applies the ReLU to each
+/// window's maximum (a quarter of the elements for 2×2 windows), and the gradient's kernel
+/// computes d itself as maxpool2d_grad(a, dp) with dp routed only where the window's maximum
+/// is positive. c and g are never stored, and the derivative's elementwise kernel disappears.
+struct PoolRelu {
+  ValueId pool; ///< the maxpool2d (for p) or maxpool2d_grad (for d) node the kernel computes
+  ValueId pre;  ///< a, read instead of relu(a)
+};
+
 /// softmax_cross_entropy(z, y) computed together with softmax(z) in one pass over each row of
 /// z: the kernel also stores `partner`, which is either softmax(z) itself or its only consumer
 /// `scale · (softmax(z) − one_hot(y))` (the loss's gradient), then with softmax fused away.
@@ -156,6 +168,9 @@ struct KernelPlan {
   std::vector<size_t> groupEnd; ///< per node: the last node of its loop group (itself if alone)
   std::map<uint32_t, Epilogue> epilogues;  ///< by the elementwise kernel's ValueId index
   std::map<uint32_t, RowFusion> rowFusions; ///< by the softmax_cross_entropy's ValueId index
+  /// by the ValueId index of the value the kernel stores: p = maxpool2d(relu(a)), or the
+  /// derivative product d = maxpool2d_grad(relu(a), dp) · [relu(a) > 0]
+  std::map<uint32_t, PoolRelu> poolRelus;
 
   // --- memory ------------------------------------------------------------------------------
   /// The GEMM packing scratch at the start of the arena (every thread's block together), or
@@ -199,6 +214,7 @@ std::vector<int64_t> rowMajorStrides(const std::vector<int64_t> &shape);
 
 // The planning steps, in the order planKernels runs them (PlanFusion.cpp, PlanMemory.cpp).
 void planViewsAndFusion(const Function &fn, const EmitOptions &options, KernelPlan &plan);
+void planPoolRelus(const Function &fn, const EmitOptions &options, KernelPlan &plan);
 void planEpilogues(const Function &fn, const EmitOptions &options, KernelPlan &plan);
 void planRowFusion(const Function &fn, const EmitOptions &options, KernelPlan &plan);
 void planLoopGroups(const Function &fn, const EmitOptions &options, KernelPlan &plan);
