@@ -61,10 +61,11 @@ void KernelEmitter::emitPool(const Node &n, const RowSplit &split, ValueId into,
     fill(into, 0);
   auto reluOfMax = [&](Value *m) { return b_.CreateSelect(b_.CreateFCmpOGT(m, constantOf(d, 0)), m, constantOf(d, 0)); };
   // The flat input index of window position (ky, kx) of output (oy, ox) in plane nc.
+  // In-bounds indices never wrap (nsw), which lets the vectorizer see the strides.
   auto inputIndex = [&](Value *nc, Value *oy, Value *ox, Value *ky, Value *kx) {
-    Value *iy = b_.CreateAdd(b_.CreateSub(b_.CreateMul(oy, c64(s[0])), c64(p[0])), ky);
-    Value *ix = b_.CreateAdd(b_.CreateSub(b_.CreateMul(ox, c64(s[1])), c64(p[1])), kx);
-    return std::pair{iy, b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(nc, c64(H)), iy), c64(W)), ix)};
+    Value *iy = b_.CreateNSWAdd(b_.CreateNSWSub(b_.CreateNSWMul(oy, c64(s[0])), c64(p[0])), ky);
+    Value *ix = b_.CreateNSWAdd(b_.CreateNSWSub(b_.CreateNSWMul(ox, c64(s[1])), c64(p[1])), kx);
+    return std::pair{iy, b_.CreateNSWAdd(b_.CreateNSWMul(b_.CreateNSWAdd(b_.CreateNSWMul(nc, c64(H)), iy), c64(W)), ix)};
   };
 
   // --- the general path: a loop over the window with the in-bounds test --------------------
@@ -128,7 +129,7 @@ void KernelEmitter::emitPool(const Node &n, const RowSplit &split, ValueId into,
 
   // --- the fast path: the whole window inside, positions unrolled --------------------------
   auto interior = [&](Value *nc, Value *oy, Value *ox) {
-    Value *yi = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(nc, c64(OH)), oy), c64(OW)), ox);
+    Value *yi = b_.CreateNSWAdd(b_.CreateNSWMul(b_.CreateNSWAdd(b_.CreateNSWMul(nc, c64(OH)), oy), c64(OW)), ox);
     std::vector<Value *> at; // the input index of each window position, row-major
     for (int64_t ky = 0; ky < k[0]; ++ky)
       for (int64_t kx = 0; kx < k[1]; ++kx)
@@ -176,6 +177,108 @@ void KernelEmitter::emitPool(const Node &n, const RowSplit &split, ValueId into,
     }
   };
 
+  // --- the vector path: a row's interior outputs L at a time, for a horizontal stride of 1 or
+  // 2 (the forward ops; the adjoints of windows that tile the input). Window column kx of L
+  // outputs is a span of stride·L inputs read with stride·... vector loads, its lanes 0,
+  // stride, 2·stride, ... picked by a shuffle; a tiling gradient's columns are interleaved
+  // back the same way. The same operations in the same order as the scalar paths.
+  const unsigned L = std::max(1u, opts_.vectorBits / unsigned(t->getPrimitiveSizeInBits()));
+  const int64_t S = s[1];
+  bool vectorRows = L > 1 && (S == 1 || S == 2) && (!grad || tiles);
+  auto *vt = llvm::FixedVectorType::get(t, L);
+  llvm::Align align(uint64_t(t->getPrimitiveSizeInBits() / 8));
+  auto lanesBelow = [&](int64_t first, Value *limit) { // lanes l with first + l < limit
+    llvm::SmallVector<llvm::Constant *, 16> ids;
+    for (unsigned l = 0; l < L; ++l)
+      ids.push_back(b_.getInt64(uint64_t(first + l)));
+    return b_.CreateICmpSLT(llvm::ConstantVector::get(ids), b_.CreateVectorSplat(L, limit));
+  };
+  auto vload = [&](ValueId v, Value *flat, Value *mask) {
+    auto *ld = b_.CreateMaskedLoad(vt, elementPtr(v, flat), align, mask, llvm::Constant::getNullValue(vt));
+    tagAccess(ld, v);
+    return static_cast<Value *>(ld);
+  };
+  auto vstore = [&](ValueId v, Value *flat, Value *x, Value *mask) {
+    tagAccess(b_.CreateMaskedStore(x, elementPtr(v, flat), align, mask), v);
+  };
+  auto splat = [&](double v) { return b_.CreateVectorSplat(L, constantOf(d, v)); };
+  auto vectorChunk = [&](Value *nc, Value *oy, Value *ox0, Value *count) {
+    Value *yi0 = b_.CreateNSWAdd(b_.CreateNSWMul(b_.CreateNSWAdd(b_.CreateNSWMul(nc, c64(OH)), oy), c64(OW)), ox0);
+    Value *outMask = lanesBelow(0, count);
+    // Window column (ky, kx) of the chunk's outputs.
+    auto column = [&](int64_t ky, int64_t kx) {
+      Value *start = inputIndex(nc, oy, ox0, c64(ky), c64(kx)).second;
+      if (S == 1)
+        return vload(x, start, outMask);
+      Value *limit = b_.CreateNSWSub(b_.CreateNSWMul(count, c64(2)), c64(1));
+      Value *lo = vload(x, start, lanesBelow(0, limit));
+      Value *hi = vload(x, b_.CreateNSWAdd(start, c64(L)), lanesBelow(L, limit));
+      llvm::SmallVector<int, 16> even;
+      for (unsigned l = 0; l < L; ++l)
+        even.push_back(int(2 * l));
+      return b_.CreateShuffleVector(lo, hi, even);
+    };
+    if (!grad) {
+      Value *acc = splat(isMax ? -INFINITY : 0);
+      for (int64_t ky = 0; ky < k[0]; ++ky)
+        for (int64_t kx = 0; kx < k[1]; ++kx) {
+          Value *v = column(ky, kx);
+          acc = isMax ? fmax(acc, v) : b_.CreateFAdd(acc, b_.CreateFDiv(v, splat(area)));
+        }
+      if (relu)
+        acc = b_.CreateSelect(b_.CreateFCmpOGT(acc, splat(0)), acc, splat(0));
+      return vstore(into, yi0, acc, outMask);
+    }
+    // A tiling gradient (k[1] = S): every window position gets its share or 0.
+    Value *g = vload(dyv, yi0, outMask);
+    std::vector<Value *> value; // per window position, row-major
+    if (isMax) {
+      Value *bestValue = column(0, 0);
+      Value *best = b_.CreateVectorSplat(L, b_.getInt32(0));
+      for (int64_t q = 1; q < k[0] * k[1]; ++q) {
+        Value *v = column(q / k[1], q % k[1]);
+        Value *greater = b_.CreateFCmpOGT(v, bestValue);
+        bestValue = b_.CreateSelect(greater, v, bestValue);
+        best = b_.CreateSelect(greater, b_.CreateVectorSplat(L, b_.getInt32(uint32_t(q))), best);
+      }
+      if (relu)
+        g = b_.CreateSelect(b_.CreateFCmpOGT(bestValue, splat(0)), g, splat(0));
+      for (int64_t q = 0; q < k[0] * k[1]; ++q)
+        value.push_back(b_.CreateSelect(b_.CreateICmpEQ(best, b_.CreateVectorSplat(L, b_.getInt32(uint32_t(q)))), g, splat(0)));
+    } else {
+      Value *share = b_.CreateFDiv(g, splat(area));
+      value.assign(size_t(k[0] * k[1]), share);
+    }
+    for (int64_t ky = 0; ky < k[0]; ++ky) {
+      Value *start = inputIndex(nc, oy, ox0, c64(ky), c64(0)).second;
+      if (S == 1) {
+        vstore(into, start, value[size_t(ky * k[1])], outMask);
+        continue;
+      }
+      Value *limit = b_.CreateNSWMul(count, c64(2));
+      llvm::SmallVector<int, 16> low, high;
+      for (unsigned l = 0; l < L; ++l) {
+        low.push_back(int(l % 2 == 0 ? l / 2 : L + l / 2));
+        high.push_back(int(l % 2 == 0 ? L / 2 + l / 2 : L + L / 2 + l / 2));
+      }
+      Value *e = value[size_t(ky * 2)], *o = value[size_t(ky * 2 + 1)];
+      vstore(into, start, b_.CreateShuffleVector(e, o, low), lanesBelow(0, limit));
+      vstore(into, b_.CreateNSWAdd(start, c64(L)), b_.CreateShuffleVector(e, o, high), lanesBelow(L, limit));
+    }
+  };
+  auto interiorRow = [&](Value *nc, Value *oy, int64_t from, int64_t to) {
+    if (!vectorRows) {
+      loops_.forRange(c64(from), c64(to), [&](Value *ox) { interior(nc, oy, ox); });
+      return;
+    }
+    int64_t chunks = (to - from + int64_t(L) - 1) / int64_t(L);
+    loops_.forRange(chunks, [&](Value *ci) {
+      Value *ox0 = b_.CreateNSWAdd(c64(from), b_.CreateNSWMul(ci, c64(L)));
+      Value *count = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, c64(L), b_.CreateNSWSub(c64(to), ox0));
+      vectorChunk(nc, oy, ox0, count);
+    });
+  };
+
   auto [oyLo, oyHi] = interiorRange(OH, H, s[0], p[0], k[0]);
   auto [oxLo, oxHi] = interiorRange(OW, W, s[1], p[1], k[1]);
   auto generalRows = [&](Value *nc, int64_t from, int64_t to) {
@@ -195,7 +298,7 @@ void KernelEmitter::emitPool(const Node &n, const RowSplit &split, ValueId into,
       if (oyLo < oyHi)
         loops_.forRange(c64(oyLo), c64(oyHi), [&](Value *oy) {
           generalCols(nc, oy, 0, oxLo);
-          loops_.forRange(c64(oxLo), c64(oxHi), [&](Value *ox) { interior(nc, oy, ox); });
+          interiorRow(nc, oy, oxLo, oxHi);
           generalCols(nc, oy, oxHi, OW);
         });
       generalRows(nc, oyHi, OH);
