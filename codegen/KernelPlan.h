@@ -94,7 +94,20 @@ struct ConvGeometry {
   bool pointwise() const { return KH == 1 && KW == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0; }
   /// The input gradient is itself a convolution when the stride is 1 and the padding at most
   /// the kernel size − 1: dx = w̃ ∗ dy, w̃ the kernel flipped with O and C swapped (transposed()).
-  bool gradInputAsConv() const { return strideH == 1 && strideW == 1 && padH < KH && padW < KW && !pointwise(); }
+  /// It is computed so unless col2im(wᵀ · dy) costs clearly less: with little padding the
+  /// output is smaller than the input, and the convolution's product (C·H·W × O·KH·KW) and its
+  /// im2col of dy (mostly padding) do more work than wᵀ·dy (C·KH·KW × OH·OW × O) and the
+  /// scatter of col2im. Both counted as multiply-adds plus twice the col matrix each writes;
+  /// col2im is taken below 3/4 of the convolution's count (LeNet's second layer, 5×5 without
+  /// padding: 0.43; "same" padding, which leaves the counts equal, stays a convolution).
+  bool gradInputAsConv() const {
+    if (strideH != 1 || strideW != 1 || padH >= KH || padW >= KW || pointwise())
+      return false;
+    int64_t kk = KH * KW, hw = H * W;
+    double asConv = double(C * hw * O * kk) + 2.0 * double(O * kk * hw);
+    double viaCol2im = double(C * kk * ohw() * O) + 2.0 * double(C * kk * ohw());
+    return !(viaCol2im < 0.75 * asConv);
+  }
   /// The geometry of that convolution: input dy [O, OH, OW], output dx [C, H, W], padding
   /// kernel size − 1 − padding.
   ConvGeometry transposed() const {

@@ -40,7 +40,7 @@ inline std::vector<ConvConfig> convConfigs() {
       // The GEMM epilogue of each activation with and without the bias (forward), and of each
       // activation's derivative on the input gradient (the first convolution's activation).
       {"k3_sigmoid_bias_after_relu", 2, 6, 7, "3, kernel = 3, pad = 1, act = sigmoid", "", "relu"},
-      {"k2_relu_nobias_after_sigmoid", 2, 5, 6, "4, kernel = 2, act = relu, bias = false", "", "sigmoid"},
+      {"k2_relu_nobias_after_sigmoid", 2, 5, 6, "4, kernel = 2, pad = 1, act = relu, bias = false", "", "sigmoid"},
       // ReLU after 2x2 max pooling that tiles the input but for a row and a column
       // (fuse-pool-relu), next to the overlapping and padded windows above.
       {"k3_relu_maxpool_tiles", 2, 7, 9, "3, kernel = 3, pad = 1, act = relu", "maxpool(c1, 2)"},
