@@ -99,6 +99,7 @@ void KernelEmitter::emitKernel(const Kernel &k) {
       return emitPool(*fn_.definingNode(it->second.pool), k.rows, n.result, it->second.pre);
     return emitPool(n, k.rows, n.result, ValueId{});
   }
+  case KernelKind::BatchNorm: return emitBatchNorm(n, k.rows);
   case KernelKind::OneHot: return emitOneHot(n);
   case KernelKind::Gather: return emitGather(n);
   case KernelKind::ScatterAdd: return emitScatterAdd(n);
