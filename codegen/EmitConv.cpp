@@ -192,19 +192,28 @@ void KernelEmitter::emitWeightGradDots(const ConvGeometry &g, llvm::Type *t, Val
     rows(c64(O / OB * OB), O % OB);
 }
 
-void KernelEmitter::emitConv(const Node &n, const RowSplit &split) {
+void KernelEmitter::emitConv(const Node &n, const RowSplit &split, ValueId into, const Epilogue *ep) {
   ConvGeometry g = convGeometry(fn_, n);
   ConvScratch sc = planConvScratch(fn_, n, split, opts_);
   bool f64 = n.type.dtype == DType::F64;
   llvm::Type *t = valueType(n.type.dtype);
-  llvm::Function *gemm = f64 ? dgemm_ : sgemm_;
+  llvm::Function *gemm = ep ? sgemmEpilogue_ : f64 ? dgemm_ : sgemm_;
   int64_t CKK = g.ckk(), OHW = g.ohw(), HW = g.H * g.W;
   bool pointwise = g.pointwise();
   bool weightGrad = n.op == OpKind::Conv2DGradWeight;
-  // C = op(A)·op(B) of M×N×K, on this block's packing scratch.
+  // C = op(A)·op(B) of M×N×K, on this block's packing scratch. With an epilogue (the forward
+  // product, or the input gradient's when it writes dx itself) C is one image of `into`: the
+  // bias is per row (an output channel) and the aux tensor is read at C's image.
   auto product = [&](int64_t M, int64_t N, int64_t K, Value *A, int64_t lda, Value *B, int64_t ldb, Value *C,
-                     int64_t ldc, Value *flags, Value *scratch) {
-    b_.CreateCall(gemm, {c64(M), c64(N), c64(K), A, c64(lda), B, c64(ldb), C, c64(ldc), flags, scratch});
+                     int64_t ldc, Value *flags, Value *scratch, Value *image = nullptr) {
+    std::vector<Value *> args{c64(M), c64(N), c64(K), A, c64(lda), B, c64(ldb), C, c64(ldc), flags, scratch};
+    if (ep) {
+      Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
+      Value *bias = ep->bias.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->bias.index], c64(ep->biasOffset)) : null;
+      Value *aux = ep->aux.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->aux.index], b_.CreateMul(image, c64(M * N))) : null;
+      args.insert(args.end(), {bias, aux, b_.getInt32(ep->kind)});
+    }
+    b_.CreateCall(gemm, args);
   };
   auto image = [&](ValueId v, Value *ni, int64_t elems) {
     return b_.CreateInBoundsGEP(t, ptr_[v.index], b_.CreateMul(ni, c64(elems)));
@@ -231,24 +240,24 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split) {
     loops_.forRange(begin, end, [&](Value *ni) {
       switch (n.op) {
       case OpKind::Conv2D: { // y[n] = w · im2col(x[n])
-        Value *x = image(n.operands[0], ni, g.C * HW), *y = image(n.result, ni, g.O * OHW);
+        Value *x = image(n.operands[0], ni, g.C * HW), *y = image(into, ni, g.O * OHW);
         Value *B = x;
         if (!pointwise)
           emitIm2col(g, t, x, B = col);
-        product(g.O, OHW, CKK, ptr_[n.operands[1].index], CKK, B, OHW, y, OHW, b_.getInt32(0), scratch);
+        product(g.O, OHW, CKK, ptr_[n.operands[1].index], CKK, B, OHW, y, OHW, b_.getInt32(0), scratch, ni);
         break;
       }
       case OpKind::Conv2DGradInput: { // dx[n] = w̃ · im2col(dy[n]), or col2im(wᵀ · dy[n])
-        Value *dy = image(n.operands[0], ni, g.O * OHW), *dx = image(n.result, ni, g.C * HW);
+        Value *dy = image(n.operands[0], ni, g.O * OHW), *dx = image(into, ni, g.C * HW);
         Value *w = ptr_[n.operands[1].index];
         if (pointwise) {
-          product(g.C, HW, g.O, w, CKK, dy, OHW, dx, HW, b_.getInt32(GemmTransposeA), scratch);
+          product(g.C, HW, g.O, w, CKK, dy, OHW, dx, HW, b_.getInt32(GemmTransposeA), scratch, ni);
           break;
         }
         if (g.gradInputAsConv()) {
           ConvGeometry tg = g.transposed();
           emitIm2col(tg, t, dy, col);
-          product(g.C, HW, tg.ckk(), flipped, tg.ckk(), col, HW, dx, HW, b_.getInt32(0), scratch);
+          product(g.C, HW, tg.ckk(), flipped, tg.ckk(), col, HW, dx, HW, b_.getInt32(0), scratch, ni);
           break;
         }
         product(CKK, OHW, g.O, w, CKK, dy, OHW, col, OHW, b_.getInt32(GemmTransposeA), scratch);

@@ -115,11 +115,13 @@ llvm::Function *KernelEmitter::blockTask(llvm::Function *gemm, const MatMulSplit
   Value *Si = tb_.CreateInBoundsGEP(tb_.getInt8Ty(), scratch, tb_.CreateMul(i, c(split.scratchBytes)));
   std::vector<Value *> args{rows, cols, c(split.K), Ai, c(lda), Bi, c(ldb), Ci, c(split.N), tb_.getInt32(flags), Si};
   if (ep) {
-    // The bias is per column; aux has C's layout. Either may be null (not used by the kind).
+    // The bias is per column (or per row with GemmEpilogueRowBias); aux has C's layout. Either
+    // may be null (not used by the kind).
     auto offset = [&](Value *p, Value *by) {
       return tb_.CreateSelect(tb_.CreateIsNull(p), p, tb_.CreateInBoundsGEP(t, p, by));
     };
-    args.insert(args.end(), {offset(part(4), col0), offset(part(5), cOffset), tb_.getInt32(ep->kind)});
+    Value *biasAt = ep->kind & GemmEpilogueRowBias ? row0 : col0;
+    args.insert(args.end(), {offset(part(4), biasAt), offset(part(5), cOffset), tb_.getInt32(ep->kind)});
   }
   tb_.CreateCall(gemm, args);
   tb_.CreateRetVoid();

@@ -39,6 +39,8 @@ std::span<const CodegenPass> codegenPasses() {
       {"fuse-loops", "run adjacent elementwise kernels over one shape in one loop nest", &EmitOptions::fuseLoops},
       {"in-place-updates", "store each state update straight into its state's buffer", &EmitOptions::inPlaceUpdates},
       {"fuse-epilogue", "apply bias, activation and activation derivative as the GEMM stores C", &EmitOptions::fuseEpilogues},
+      {"fuse-pool-relu", "apply a ReLU before max pooling to the pooled maximum instead, forward and backward",
+       &EmitOptions::fusePoolRelu},
       {"fuse-softmax-loss", "compute softmax cross-entropy and its gradient in one pass over each row", &EmitOptions::fuseRows},
       {"parallel-loops", "split the rows of large elementwise kernels over threads", &EmitOptions::parallelLoops},
       {"inline-products", "compute matrix products that fit in L1 with loops in the step instead of GEMM calls",

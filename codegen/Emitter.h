@@ -71,6 +71,7 @@ struct EmitOptions {
   bool fuseLoops = true;       ///< elementwise kernels over one shape, adjacent, share one loop nest
   bool inPlaceUpdates = true;  ///< a state update is stored straight into its state's buffer
   bool fuseEpilogues = true;   ///< bias, activation and activation derivative in the GEMM's store
+  bool fusePoolRelu = true;    ///< maxpool(relu(a)) as relu(maxpool(a)) in the pooling kernels (and its gradient)
   bool fuseRows = true;        ///< softmax cross-entropy, softmax and its gradient in one row pass
   bool parallelLoops = true;   ///< large elementwise kernels split their rows over threads
   bool inlineProducts = true;  ///< matrix products that fit in L1 are loops in the step, not GEMM calls

@@ -88,11 +88,16 @@ private:
                 *kind = fn->getArg(8);
     auto field = [&](int shift) { return b.CreateAnd(b.CreateLShr(kind, b.getInt32(uint32_t(shift))), b.getInt32(15)); };
     llvm::Value *hasBias = b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(GemmEpilogueBias)), b.getInt32(0));
+    llvm::Value *hasRowBias = b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(GemmEpilogueRowBias)), b.getInt32(0));
     llvm::Value *act = field(4), *grad = field(8);
     llvm::Value *one = llvm::ConstantFP::get(vec, 1.0), *zero = zeroVec();
     forStep(b, c64(0), mr, 1, "ep.i", [&](llvm::Value *i) {
       llvm::Value *cRow = at(cp, mul(i, ldc));
       llvm::Value *auxRow = at(aux, add(mul(add(row0, i), ldc), col0));
+      // The row's bias (a convolution's output channel), read only when the kind has it.
+      llvm::Value *rowBias = ifElse(hasRowBias, [&] {
+        return b.CreateVectorSplat(spec.lanes, b.CreateAlignedLoad(elem, at(bias, add(row0, i)), elemAlign));
+      }, zero);
       forStep(b, c64(0), nr, spec.lanes, "ep.j", [&](llvm::Value *j) {
         llvm::Value *mask = laneMask(b.CreateNSWSub(nr, j), 0);
         llvm::Value *cPtr = at(cRow, j);
@@ -101,6 +106,7 @@ private:
           llvm::Value *bv = b.CreateMaskedLoad(vec, at(bias, add(col0, j)), elemAlign, mask, zero);
           return b.CreateFAdd(x, bv);
         }, x);
+        x = ifElse(hasRowBias, [&] { return b.CreateFAdd(x, rowBias); }, x);
         x = ifElse(b.CreateICmpEQ(act, b.getInt32(1)), [&] {
           return b.CreateSelect(b.CreateFCmpOGT(x, zero), x, zero);
         }, x);

@@ -52,7 +52,8 @@ enum GemmFlags : int32_t {
 /// each finished tile of C, in this order, each step optional. The routine's extra arguments
 /// are (const T *bias, const T *aux, i32 kind); aux has C's shape and leading dimension ldc.
 enum GemmEpilogueKind : int32_t {
-  GemmEpilogueBias = 1,             ///< C[r][c] += bias[c]
+  GemmEpilogueBias = 1,             ///< C[r][c] += bias[c]   (a dense layer's bias, per column)
+  GemmEpilogueRowBias = 2,          ///< C[r][c] += bias[r]   (a convolution's, per output channel)
   GemmEpilogueRelu = 1 << 4,        ///< then C = max(C, 0)
   GemmEpilogueSigmoid = 2 << 4,     ///< then C = 1 / (1 + e^-C)
   GemmEpilogueTanh = 3 << 4,        ///< then C = tanh C

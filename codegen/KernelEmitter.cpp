@@ -89,8 +89,16 @@ void KernelEmitter::emitKernel(const Kernel &k) {
   case KernelKind::Reduce: return emitReduce(n);
   case KernelKind::Normalize: return emitNormalize(n);
   case KernelKind::LabeledRows: return emitLabeledRows(n);
-  case KernelKind::Conv: return emitConv(n, k.rows);
-  case KernelKind::Pool: return emitPool(n, k.rows);
+  case KernelKind::Conv: {
+    if (auto it = plan_.epilogues.find(n.result.index); it != plan_.epilogues.end())
+      return emitConv(*fn_.definingNode(it->second.matmul), k.rows, n.result, &it->second);
+    return emitConv(n, k.rows, n.result, nullptr);
+  }
+  case KernelKind::Pool: {
+    if (auto it = plan_.poolRelus.find(n.result.index); it != plan_.poolRelus.end())
+      return emitPool(*fn_.definingNode(it->second.pool), k.rows, n.result, it->second.pre);
+    return emitPool(n, k.rows, n.result, ValueId{});
+  }
   case KernelKind::BatchNorm: return emitBatchNorm(n, k.rows);
   case KernelKind::OneHot: return emitOneHot(n);
   case KernelKind::Gather: return emitGather(n);

@@ -120,7 +120,9 @@ private:
   LabeledRow labeledRow(ValueId s, ValueId labels, Value *r, int64_t C);
 
   // --- EmitConv.cpp ------------------------------------------------------------------------
-  void emitConv(const Node &n, const RowSplit &split);
+  /// Convolution `n` into the storage of `into`: its own result, or the elementwise kernel
+  /// its GEMM epilogue `ep` computes.
+  void emitConv(const Node &n, const RowSplit &split, ValueId into, const Epilogue *ep);
   /// inside(at, c, iy, kx, lo, hi): the columns [lo, hi) of the col row at element offset `at`
   /// read input row iy of channel c (column ox from ox·strideW − padW + kx).
   using ColInside = std::function<void(Value *, Value *, Value *, int64_t, int64_t, int64_t)>;
@@ -130,7 +132,10 @@ private:
   void emitWeightGradDots(const ConvGeometry &g, llvm::Type *t, Value *dy, Value *col, Value *target, Value *first);
 
   // --- EmitWindow.cpp ----------------------------------------------------------------------
-  void emitPool(const Node &n, const RowSplit &split);
+  /// Pooling node `n` into the storage of `into`; with `reluOf` valid, n reads relu(reluOf)
+  /// (KernelPlan.h PoolRelu): a max pooling applies the ReLU to each window's maximum, its
+  /// gradient routes dy only where that maximum is positive.
+  void emitPool(const Node &n, const RowSplit &split, ValueId into, ValueId reluOf);
 
   // --- EmitBatchNorm.cpp -------------------------------------------------------------------
   void emitBatchNorm(const Node &n, const RowSplit &split);

@@ -72,9 +72,24 @@ std::vector<Kernel> listKernels(const Function &fn, const EmitOptions &options, 
     k.nodes = {i};
     if (auto it = plan.epilogues.find(n.result.index); it != plan.epilogues.end()) {
       const Node &product = *fn.definingNode(it->second.matmul);
+      if (product.op != OpKind::MatMul) { // a convolution's GEMM calls with the epilogue
+        k.kind = KernelKind::Conv;
+        Kernel conv = k;
+        conv.nodes = {size_t(plan.nodeIndex[product.result.index])};
+        k.rows = planRowSplit(fn, conv, options);
+        kernels.push_back(std::move(k));
+        continue;
+      }
       k.kind = KernelKind::MatMulEpilogue;
       k.split = planMatMulSplit(fn, product, options);
       k.narrow = isNarrowMatMul(fn, product, options);
+    } else if (auto pr = plan.poolRelus.find(n.result.index); pr != plan.poolRelus.end()) {
+      k.kind = KernelKind::Pool; // the derivative product, computed by the pooling gradient
+      Kernel pool = k;
+      pool.nodes = {size_t(plan.nodeIndex[pr->second.pool.index])};
+      k.rows = planRowSplit(fn, pool, options);
+      kernels.push_back(std::move(k));
+      continue;
     } else if (plan.rowFusions.count(n.result.index)) {
       k.kind = KernelKind::SoftmaxCrossEntropyRows;
     } else if (hasFlag(n.op, OpElementwise)) {
@@ -107,6 +122,7 @@ std::vector<Kernel> listKernels(const Function &fn, const EmitOptions &options, 
 KernelPlan planKernels(const Function &fn, const EmitOptions &options) {
   KernelPlan plan;
   planViewsAndFusion(fn, options, plan);
+  planPoolRelus(fn, options, plan);
   planEpilogues(fn, options, plan);
   planRowFusion(fn, options, plan);
   planLoopGroups(fn, options, plan);
@@ -154,8 +170,9 @@ std::string describePlan(const Function &fn, const KernelPlan &plan) {
                               ? "in place of " + names[size_t(plan.inPlace[n.result.index])]
                               : fmt::format("@{}", plan.offset[n.result.index]);
       std::string label = m > 0 ? std::string("  +   ") : fmt::format("  k{:<3} ", k);
-      out += fmt::format("{}{} = {} : {}  {}{}\n", label, names[n.result.index],
-                         call(n, hasFlag(n.op, OpElementwise)), n.type.str(), where, kernel.inlined ? "  inline" : "");
+      out += fmt::format("{}{} = {} : {}  {}{}{}\n", label, names[n.result.index],
+                         call(n, hasFlag(n.op, OpElementwise)), n.type.str(), where, kernel.inlined ? "  inline" : "",
+                         plan.poolRelus.count(n.result.index) ? "  relu after pooling" : "");
     }
     if (kernel.kind == KernelKind::SoftmaxCrossEntropyRows) {
       const Node &sce = fn.nodes()[kernel.nodes[0]];

@@ -45,6 +45,18 @@ struct Epilogue {
   int64_t biasOffset = 0;
 };
 
+/// A ReLU moved across max pooling (fuse-pool-relu). Max pooling commutes with a monotone
+/// activation, maxpool(relu(a)) = relu(maxpool(a)), so for c = relu(a) read only by p =
+/// maxpool2d(c) and, in a train step, by g = maxpool2d_grad(c, dp) whose only user is the
+/// derivative product d = g · [c > 0]: the pooling kernel reads a and applies the ReLU to each
+/// window's maximum (a quarter of the elements for 2×2 windows), and the gradient's kernel
+/// computes d itself as maxpool2d_grad(a, dp) with dp routed only where the window's maximum
+/// is positive. c and g are never stored, and the derivative's elementwise kernel disappears.
+struct PoolRelu {
+  ValueId pool; ///< the maxpool2d (for p) or maxpool2d_grad (for d) node the kernel computes
+  ValueId pre;  ///< a, read instead of relu(a)
+};
+
 /// softmax_cross_entropy(z, y) computed together with softmax(z) in one pass over each row of
 /// z: the kernel also stores `partner`, which is either softmax(z) itself or its only consumer
 /// `scale · (softmax(z) − one_hot(y))` (the loss's gradient), then with softmax fused away.
@@ -82,7 +94,20 @@ struct ConvGeometry {
   bool pointwise() const { return KH == 1 && KW == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0; }
   /// The input gradient is itself a convolution when the stride is 1 and the padding at most
   /// the kernel size − 1: dx = w̃ ∗ dy, w̃ the kernel flipped with O and C swapped (transposed()).
-  bool gradInputAsConv() const { return strideH == 1 && strideW == 1 && padH < KH && padW < KW && !pointwise(); }
+  /// It is computed so unless col2im(wᵀ · dy) costs clearly less: with little padding the
+  /// output is smaller than the input, and the convolution's product (C·H·W × O·KH·KW) and its
+  /// im2col of dy (mostly padding) do more work than wᵀ·dy (C·KH·KW × OH·OW × O) and the
+  /// scatter of col2im. Both counted as multiply-adds plus twice the col matrix each writes;
+  /// col2im is taken below 3/4 of the convolution's count (LeNet's second layer, 5×5 without
+  /// padding: 0.43; "same" padding, which leaves the counts equal, stays a convolution).
+  bool gradInputAsConv() const {
+    if (strideH != 1 || strideW != 1 || padH >= KH || padW >= KW || pointwise())
+      return false;
+    int64_t kk = KH * KW, hw = H * W;
+    double asConv = double(C * hw * O * kk) + 2.0 * double(O * kk * hw);
+    double viaCol2im = double(C * kk * ohw() * O) + 2.0 * double(C * kk * ohw());
+    return !(viaCol2im < 0.75 * asConv);
+  }
   /// The geometry of that convolution: input dy [O, OH, OW], output dx [C, H, W], padding
   /// kernel size − 1 − padding.
   ConvGeometry transposed() const {
@@ -157,6 +182,9 @@ struct KernelPlan {
   std::vector<size_t> groupEnd; ///< per node: the last node of its loop group (itself if alone)
   std::map<uint32_t, Epilogue> epilogues;  ///< by the elementwise kernel's ValueId index
   std::map<uint32_t, RowFusion> rowFusions; ///< by the softmax_cross_entropy's ValueId index
+  /// by the ValueId index of the value the kernel stores: p = maxpool2d(relu(a)), or the
+  /// derivative product d = maxpool2d_grad(relu(a), dp) · [relu(a) > 0]
+  std::map<uint32_t, PoolRelu> poolRelus;
 
   // --- memory ------------------------------------------------------------------------------
   /// The GEMM packing scratch at the start of the arena (every thread's block together), or
@@ -200,6 +228,7 @@ std::vector<int64_t> rowMajorStrides(const std::vector<int64_t> &shape);
 
 // The planning steps, in the order planKernels runs them (PlanFusion.cpp, PlanMemory.cpp).
 void planViewsAndFusion(const Function &fn, const EmitOptions &options, KernelPlan &plan);
+void planPoolRelus(const Function &fn, const EmitOptions &options, KernelPlan &plan);
 void planEpilogues(const Function &fn, const EmitOptions &options, KernelPlan &plan);
 void planRowFusion(const Function &fn, const EmitOptions &options, KernelPlan &plan);
 void planLoopGroups(const Function &fn, const EmitOptions &options, KernelPlan &plan);

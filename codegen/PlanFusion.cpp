@@ -31,6 +31,16 @@ bool isView(OpKind op) {
 bool isElementwise(OpKind op) { return hasFlag(op, OpElementwise); }
 bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMean || op == OpKind::ReduceMax; }
 
+/// `v` and every value computed with it inside its kernel: fused producers and views read in
+/// place, recursively.
+void collectFused(const Function &fn, const KernelPlan &plan, ValueId v, std::vector<ValueId> &out) {
+  out.push_back(v);
+  const Node *d = fn.definingNode(v);
+  if (d && (plan.fused[v.index] || plan.isVirtual[v.index]))
+    for (ValueId o : d->operands)
+      collectFused(fn, plan, o, out);
+}
+
 /// The GEMM epilogue codes of an activation of ir/Activations.h: applying it, and multiplying
 /// by its derivative read from the aux tensor (Gemm.h's GemmEpilogueKind).
 struct EpilogueActivation {
@@ -90,7 +100,7 @@ public:
       if (const Node *add = fusedOp(x, OpKind::Add))
         if (auto mb = split(*add, [&](ValueId v) { return product(v); }, [&](ValueId v) { return bias(v); })) {
           ep_.matmul = mb->first;
-          ep_.kind = a->forward | GemmEpilogueBias;
+          ep_.kind = a->forward | biasKind_;
           return ep_;
         }
       return std::nullopt;
@@ -98,7 +108,7 @@ public:
     if (u_.op == OpKind::Add) { // M + bias
       if (auto mb = split(u_, [&](ValueId v) { return product(v); }, [&](ValueId v) { return bias(v); })) {
         ep_.matmul = mb->first;
-        ep_.kind = GemmEpilogueBias;
+        ep_.kind = biasKind_;
         return ep_;
       }
       return std::nullopt;
@@ -120,31 +130,63 @@ public:
     return std::nullopt;
   }
 
+  /// y when `v` is computed inside u's kernel as ReLU's derivative at a stored y, exactly as
+  /// ir/Activations.h builds it.
+  std::optional<ValueId> reluDerivativeAt(ValueId v) const {
+    for (const DerivativePattern &p : derivativePatterns()) {
+      ValueId y;
+      if (p.kind == GemmEpilogueReluGrad && matches(v, p, p.root, y))
+        return y;
+    }
+    return std::nullopt;
+  }
+
 private:
   const Function &fn_;
   const KernelPlan &plan_;
   const Node &u_;
   Epilogue ep_;
+  int32_t biasKind_ = GemmEpilogueBias; ///< per column (a dense layer) or per row (a convolution)
 
   const Node *node(ValueId v) const { return fn_.definingNode(v); }
   const Node *fusedOp(ValueId v, OpKind op) const {
     const Node *d = node(v);
     return d && d->op == op && plan_.fused[v.index] ? d : nullptr;
   }
-  /// The product: f32, two-dimensional, u's shape, used only by u.
+  /// The product: f32, u's shape, used only by u; a two-dimensional matrix product, or a
+  /// convolution whose GEMM writes its result, image by image as the [O × OH·OW] matrix
+  /// (conv2d, and conv2d_grad_input when pointwise or computed as a convolution: not through
+  /// col2im).
   bool product(ValueId v) const {
     const Node *d = node(v);
-    return d && d->op == OpKind::MatMul && d->type.dtype == DType::F32 && d->type.shape == u_.type.shape &&
-           !plan_.pinned[v.index] && plan_.users[v.index].size() == 1 && fn_.type(d->operands[0]).shape.size() == 2;
+    if (!d || d->type.dtype != DType::F32 || d->type.shape != u_.type.shape || plan_.pinned[v.index] ||
+        plan_.users[v.index].size() != 1)
+      return false;
+    if (d->op == OpKind::MatMul)
+      return fn_.type(d->operands[0]).shape.size() == 2;
+    if (d->op == OpKind::Conv2D)
+      return true;
+    if (d->op == OpKind::Conv2DGradInput) {
+      ConvGeometry g = convGeometry(fn_, *d);
+      return g.pointwise() || g.gradInputAsConv();
+    }
+    return false;
   }
-  /// A row vector broadcast down the rows: read in place, stride 1 along the columns.
+  /// A bias read in place: for a matrix [rows × columns] a row vector broadcast down the rows
+  /// (stride 1 along the columns); for a convolution's [N, O, OH, OW] a vector over O (stride
+  /// 1 along the channels, 0 along the others), which is per row of each image's [O × OH·OW].
   bool bias(ValueId v) {
     const Node *d = node(v);
     if (!d || d->op != OpKind::Broadcast || !plan_.isVirtual[v.index] || fn_.type(d->operands[0]).dtype != DType::F32)
       return false;
     Access a = accessOf(fn_, plan_, v);
-    if (a.isConstant || a.strides.size() != 2 || a.strides[0] != 0 || a.strides[1] != 1 ||
-        fn_.type(a.base).dtype != DType::F32)
+    if (a.isConstant || fn_.type(a.base).dtype != DType::F32)
+      return false;
+    if (a.strides == std::vector<int64_t>{0, 1})
+      biasKind_ = GemmEpilogueBias;
+    else if (a.strides == std::vector<int64_t>{0, 1, 0, 0})
+      biasKind_ = GemmEpilogueRowBias;
+    else
       return false;
     ep_.bias = a.base;
     ep_.biasOffset = a.offset;
@@ -313,18 +355,94 @@ void planViewsAndFusion(const Function &fn, const EmitOptions &options, KernelPl
   }
 }
 
+/// ReLU across max pooling (KernelPlan.h PoolRelu): for every maxpool2d p whose operand is
+/// c = relu(a), every other reader of c a maxpool2d_grad g with p's window whose only user is
+/// g · [c > 0] (ReLU's derivative as ir/Activations.h builds it, fused into that product) or a
+/// node of such a derivative, the pooling kernels read a instead: p = relu(maxpool(a)) and
+/// g · [c > 0] = maxpool2d_grad(a, dp) routed where the window's maximum is positive. a gets
+/// storage of its own (its producers' epilogue can then store it), c and g none. Runs before
+/// planEpilogues, which then sees a, not relu(a), as the kernel after a product.
+void planPoolRelus(const Function &fn, const EmitOptions &options, KernelPlan &plan) {
+  plan.poolRelus.clear();
+  if (!options.fusePoolRelu)
+    return;
+  for (const Node &p : fn.nodes()) {
+    if (p.op != OpKind::MaxPool2D || !plan.isKernel(p))
+      continue;
+    ValueId c = p.operands[0];
+    const Node *relu = fn.definingNode(c);
+    if (!relu || relu->op != OpKind::Relu || plan.pinned[c.index] || plan.isVirtual[c.index] || plan.fused[c.index])
+      continue;
+    ValueId a = relu->operands[0];
+    const Node *pre = fn.definingNode(a);
+    if (pre && plan.isVirtual[a.index])
+      continue; // a view: the pooling kernel reads storage
+    // Every reader of c: p, gradients of p's window each finished by ReLU's derivative at c,
+    // and the nodes of those derivatives.
+    std::vector<ValueId> derivatives; // the products g · [c > 0]
+    std::vector<bool> inDerivative(fn.numValueIds(), false);
+    bool ok = true;
+    for (ValueId u : plan.users[c.index]) {
+      const Node *g = fn.definingNode(u);
+      if (u == p.result || g->op != OpKind::MaxPool2DGrad)
+        continue;
+      const auto &gu = plan.users[u.index];
+      const Node *d = gu.size() == 1 && !plan.pinned[u.index] ? fn.definingNode(gu[0]) : nullptr;
+      if (g->operands[0] != c || !(g->attrs == p.attrs) || !d || d->op != OpKind::Mul || !plan.isKernel(*d) ||
+          d->type != g->type) {
+        ok = false;
+        break;
+      }
+      ValueId other = d->operands[0] == u ? d->operands[1] : d->operands[0];
+      std::optional<ValueId> y = EpilogueMatcher(fn, plan, *d).reluDerivativeAt(other);
+      if (!y || *y != c) {
+        ok = false;
+        break;
+      }
+      derivatives.push_back(d->result);
+      std::vector<ValueId> nodes;
+      collectFused(fn, plan, other, nodes);
+      for (ValueId v : nodes)
+        inDerivative[v.index] = true;
+    }
+    for (ValueId u : plan.users[c.index]) {
+      const Node *r = fn.definingNode(u);
+      bool grad = r->op == OpKind::MaxPool2DGrad && r->operands[0] == c;
+      if (ok && !(u == p.result || grad || inDerivative[u.index]))
+        ok = false;
+    }
+    if (!ok)
+      continue;
+    plan.fused[c.index] = true; // computed by the pooling kernels
+    if (pre)
+      plan.fused[a.index] = false; // stored, for the pooling kernels to read
+    plan.poolRelus[p.result.index] = {p.result, a};
+    for (ValueId d : derivatives) {
+      const Node &dn = *fn.definingNode(d);
+      ValueId g = fn.definingNode(dn.operands[0])->op == OpKind::MaxPool2DGrad ? dn.operands[0] : dn.operands[1];
+      plan.fused[g.index] = true; // computed by d's kernel
+      plan.poolRelus[d.index] = {g, a};
+    }
+  }
+}
+
 /// Epilogue fusion: an f32 matrix product whose only user is an elementwise kernel of the forms
 ///   act(M + bias), act(M), M + bias    act: an activation of ir/Activations.h; bias: a broadcast row
 ///   M · f'(y)                          f'(y): that activation's derivative at its output y,
 ///                                      exactly as ir/Activations.h builds it
 /// is computed by the GEMM routine with the activation epilogue, straight into the kernel's
 /// storage: the product is never stored and the kernel makes no pass of its own over memory.
+/// A convolution (conv2d; conv2d_grad_input when its GEMM writes dx itself) counts as a matrix
+/// product, image by image [O × OH·OW]: its bias is a vector over the channels, added per row
+/// (GemmEpilogueRowBias), and the kernel stays a convolution kernel that calls the epilogue
+/// routine.
 void planEpilogues(const Function &fn, const EmitOptions &options, KernelPlan &plan) {
   plan.epilogues.clear();
   if (!options.fuseEpilogues)
     return;
   for (const Node &u : fn.nodes()) {
-    if (!plan.isKernel(u) || !isElementwise(u.op) || u.type.dtype != DType::F32 || u.type.shape.size() != 2)
+    if (!plan.isKernel(u) || !isElementwise(u.op) || u.type.dtype != DType::F32 ||
+        (u.type.shape.size() != 2 && u.type.shape.size() != 4))
       continue;
     if (std::optional<Epilogue> ep = EpilogueMatcher(fn, plan, u).match();
         ep && !isInlineMatMul(fn, *fn.definingNode(ep->matmul), options)) { // a small product: its own loops
@@ -374,7 +492,8 @@ void planRowFusion(const Function &fn, const EmitOptions &options, KernelPlan &p
         } else if (plan.fused[g->result.index]) {
           // scale · (softmax − one_hot(y)): the sub is fused into a product with a constant.
           const Node *h = fn.definingNode(users[g->result.index][0]);
-          if (h->op == OpKind::Mul && plan.isKernel(*h) && h->type == p->type && !plan.epilogues.count(h->result.index)) {
+          if (h->op == OpKind::Mul && plan.isKernel(*h) && h->type == p->type && !plan.epilogues.count(h->result.index) &&
+              !plan.poolRelus.count(h->result.index)) {
             ValueId c = h->operands[0] == g->result ? h->operands[1] : h->operands[0];
             const Node *cn = fn.definingNode(c);
             if (cn && plan.isVirtual[c.index] && accessOf(fn, plan, c).isConstant)

@@ -90,7 +90,8 @@ void planLoopGroups(const Function &fn, const EmitOptions &options, KernelPlan &
     const Node &n = nodes[i];
     if (!plan.isKernel(n))
       continue;
-    bool elementwise = isElementwise(n.op) && !plan.epilogues.count(n.result.index) && !plan.partner[n.result.index];
+    bool elementwise = isElementwise(n.op) && !plan.epilogues.count(n.result.index) && !plan.partner[n.result.index] &&
+                       !plan.poolRelus.count(n.result.index);
     if (!group.empty() && elementwise && n.type.shape == nodes[group[0]].type.shape &&
         readsDirectly(fn, plan, n, member)) {
       group.push_back(i);
@@ -147,7 +148,8 @@ void planInPlace(const Function &fn, const EmitOptions &options, KernelPlan &pla
   for (const StateUpdate &u : fn.updates()) {
     const Node *d = fn.definingNode(u.value);
     if (u.value == u.state || !d || !plan.isKernel(*d) || !isElementwise(d->op) ||
-        plan.epilogues.count(u.value.index) || plan.partner[u.value.index] || updatesOf[u.value.index] != 1 ||
+        plan.epilogues.count(u.value.index) || plan.poolRelus.count(u.value.index) || plan.partner[u.value.index] ||
+        updatesOf[u.value.index] != 1 ||
         readAtEnd[u.state.index] || readAtEnd[u.value.index] || !(fn.type(u.value) == fn.type(u.state)))
       continue;
     size_t k = size_t(plan.nodeIndex[u.value.index]);

@@ -228,12 +228,17 @@ const EpilogueKindCase kEpilogueKinds[] = {
     {GemmEpilogueBias | GemmEpilogueSigmoid, "bias+sigmoid"},
     {GemmEpilogueTanh, "tanh"},
     {GemmEpilogueBias | GemmEpilogueTanh, "bias+tanh"},
+    {GemmEpilogueRowBias, "row-bias"},
+    {GemmEpilogueRowBias | GemmEpilogueRelu, "row-bias+relu"},
+    {GemmEpilogueRowBias | GemmEpilogueSigmoid, "row-bias+sigmoid"},
+    {GemmEpilogueRowBias | GemmEpilogueTanh, "row-bias+tanh"},
     {GemmEpilogueReluGrad, "relu-grad"},
     {GemmEpilogueSigmoidGrad, "sigmoid-grad"},
     {GemmEpilogueTanhGrad, "tanh-grad"},
 };
 
 bool kindHasBias(int32_t kind) { return kind & GemmEpilogueBias; }
+bool kindHasRowBias(int32_t kind) { return kind & GemmEpilogueRowBias; }
 int kindActivation(int32_t kind) { return (kind >> 4) & 15; }
 int kindGrad(int32_t kind) { return (kind >> 8) & 15; }
 
@@ -327,7 +332,7 @@ Expected expectEpilogue(int32_t kind, double sum, double magnitude, int64_t K, d
                         double aux) {
   const double eps = std::numeric_limits<float>::epsilon();
   double x = sum, err = double(std::max<int64_t>(K, 0) + 2) * eps * magnitude;
-  if (kindHasBias(kind)) {
+  if (kindHasBias(kind) || kindHasRowBias(kind)) {
     x += bias;
     err += eps * std::fabs(x);
   }
@@ -394,6 +399,9 @@ void checkEpilogueKinds(const std::string &name, EpilogueGemmFn *fn, const GemmS
       std::vector<float> bias(size_t(s.N)); // exactly N: no slack to over-read into
       for (float &x : bias)
         x = dist(rng);
+      std::vector<float> rowBias(size_t(s.M)); // a convolution's: one per row, exactly M
+      for (float &x : rowBias)
+        x = dist(rng);
       std::vector<float> aux[4];
       for (int grad = 1; grad <= 3; ++grad)
         aux[grad] = makeAux(p, grad, rng);
@@ -404,15 +412,18 @@ void checkEpilogueKinds(const std::string &name, EpilogueGemmFn *fn, const GemmS
                   << " K=" << s.K << " flags=" << flags);
         GuardedC C(p);
         // Pointers the kind does not use are null: the routine must not touch them.
-        runEpilogue(fn, spec, p, C.data(), kindHasBias(kind) ? bias.data() : nullptr,
+        runEpilogue(fn, spec, p, C.data(),
+                    kindHasBias(kind)      ? bias.data()
+                    : kindHasRowBias(kind) ? rowBias.data()
+                                           : nullptr,
                     grad ? aux[grad].data() : nullptr, kind);
         bool ok = true;
         for (int64_t i = 0; i < s.M && ok; ++i)
           for (int64_t j = 0; j < s.N && ok; ++j) {
             double auxValue = grad ? double(aux[grad][size_t(i * p.ldc + j)]) : 0.0;
+            double biasValue = kindHasRowBias(kind) ? double(rowBias[size_t(i)]) : double(bias[size_t(j)]);
             Expected want = expectEpilogue(kind, ref.sum[size_t(i * s.N + j)],
-                                           ref.magnitude[size_t(i * s.N + j)], s.K,
-                                           double(bias[size_t(j)]), auxValue);
+                                           ref.magnitude[size_t(i * s.N + j)], s.K, biasValue, auxValue);
             double got = double(C.at(i, j));
             if (!(std::fabs(got - want.value) <= want.tolerance)) {
               FAIL_CHECK(std::setprecision(9) << "C[" << i << "][" << j << "] = " << got
@@ -565,7 +576,7 @@ TEST_CASE("sgemm_epilogue with kind 0 equals nnc_sgemm bitwise", "[kernels]") {
   }
 }
 
-TEST_CASE("sgemm_epilogue bias and ReLU are exact on top of nnc_sgemm", "[kernels]") {
+TEST_CASE("sgemm_epilogue bias (per column and per row) and ReLU are exact on top of nnc_sgemm", "[kernels]") {
   GemmKernels &k = kernels();
   auto fn = unwrap(k.jit->lookupAs<EpilogueGemmFn>("nnc_sgemm_epilogue"));
   std::mt19937 rng(11);
@@ -575,21 +586,26 @@ TEST_CASE("sgemm_epilogue bias and ReLU are exact on top of nnc_sgemm", "[kernel
       Problem<float> p(s, flags, rng);
       GuardedC plain(p);
       runPlain(p, plain.data());
-      std::vector<float> bias(size_t(s.N));
+      std::vector<float> bias(size_t(s.N)), rowBias(size_t(s.M));
       for (float &x : bias)
         x = dist(rng);
+      for (float &x : rowBias)
+        x = dist(rng);
       for (int32_t kind : {int32_t(GemmEpilogueBias), int32_t(GemmEpilogueRelu),
-                           int32_t(GemmEpilogueBias | GemmEpilogueRelu)}) {
+                           int32_t(GemmEpilogueBias | GemmEpilogueRelu), int32_t(GemmEpilogueRowBias),
+                           int32_t(GemmEpilogueRowBias | GemmEpilogueRelu)}) {
         INFO("kind=" << kind << " M=" << s.M << " N=" << s.N << " K=" << s.K
                      << " flags=" << flags);
         GuardedC C(p);
-        runEpilogue(fn, k.epilogue32, p, C.data(), bias.data(), nullptr, kind);
+        runEpilogue(fn, k.epilogue32, p, C.data(), kindHasRowBias(kind) ? rowBias.data() : bias.data(), nullptr, kind);
         int64_t mismatches = 0, clipped = 0;
         for (int64_t i = 0; i < s.M; ++i)
           for (int64_t j = 0; j < s.N; ++j) {
             float x = plain.at(i, j);
             if (kindHasBias(kind))
               x = x + bias[size_t(j)]; // one float rounding, as the routine does
+            if (kindHasRowBias(kind))
+              x = x + rowBias[size_t(i)];
             if (kindActivation(kind) == 1) {
               clipped += x < 0;
               x = x > 0 ? x : 0.0f;

@@ -23,6 +23,7 @@ struct ConvConfig {
   int64_t batch, height, width; ///< the input [batch, 2, height, width]
   std::string conv;             ///< the configured layer's arguments after its input
   std::string pool;             ///< a pooling call on `c1`, or empty (k2 and k4 leave a row and a column no window covers)
+  std::string first = "tanh";   ///< the activation of the pointwise convolution before it
 };
 
 /// Batch normalization in both layouts of its kernels (codegen/EmitBatchNorm.cpp): over a
@@ -59,16 +60,24 @@ inline std::vector<ConvConfig> convConfigs() {
       {"k6_stride3", 2, 8, 9, "3, kernel = 6, stride = 3, pad = 2, act = relu", ""},
       {"k7_avgpool_overlap_pad", 2, 9, 9, "2, kernel = 7, pad = 3", "avgpool(c1, 3, stride = 2, pad = 1)"},
       {"k3_relu_maxpool_stride1", 2, 6, 6, "3, kernel = 3, pad = 1, act = relu", "maxpool(c1, 2, stride = 1)"},
+      // The GEMM epilogue of each activation with and without the bias (forward), and of each
+      // activation's derivative on the input gradient (the first convolution's activation).
+      {"k3_sigmoid_bias_after_relu", 2, 6, 7, "3, kernel = 3, pad = 1, act = sigmoid", "", "relu"},
+      {"k2_relu_nobias_after_sigmoid", 2, 5, 6, "4, kernel = 2, pad = 1, act = relu, bias = false", "", "sigmoid"},
+      // ReLU after 2x2 max pooling that tiles the input but for a row and a column
+      // (fuse-pool-relu), next to the overlapping and padded windows above.
+      {"k3_relu_maxpool_tiles", 2, 7, 9, "3, kernel = 3, pad = 1, act = relu", "maxpool(c1, 2)"},
+      {"k1_tanh_nobias_after_relu", 2, 4, 5, "3, kernel = 1, act = tanh, bias = false", "avgpool(c1, 2)", "relu"},
   };
 }
 
-/// The model of `c`: x → pointwise conv (tanh) → the configured conv → pooling → dense → loss.
+/// The model of `c`: x → pointwise conv (c.first) → the configured conv → pooling → dense → loss.
 inline std::string convConfigModel(const ConvConfig &c) {
   return fmt::format(R"(
 model conv_{0} {{
   input  x : f32[B, 2, {1}, {2}]
   target y : i32[B]
-  c0 = conv2d(x, 3, kernel = 1, act = tanh)
+  c0 = conv2d(x, 3, kernel = 1, act = {5})
   c1 = conv2d(c0, {3})
   p  = {4}
   logits = dense(flatten(p), 3)
@@ -78,7 +87,7 @@ train {{
   optimizer adam(lr = 0.01)
 }}
 )",
-                     c.label, c.height, c.width, c.conv, c.pool.empty() ? "c1" : c.pool);
+                     c.label, c.height, c.width, c.conv, c.pool.empty() ? "c1" : c.pool, c.first);
 }
 
 } // namespace nnc::testing
