@@ -176,6 +176,7 @@ Result<EvalStats> Trainer::trainEpochDataParallel(const Dataset &data, uint64_t 
   size_t steps = batcher.numBatches();
   if (auto r = comm_->agree(setStepsPerEpoch(static_cast<int64_t>(steps))); !r)
     return r.error();
+  prefetchTail(data.size()); // this process's shard of the final partial minibatch
   // The run's position is the same on every process (the state and the position come from the
   // same checkpoint bytes), so all continue at the same step, as trainEpoch does.
   if (position_.epoch != static_cast<int64_t>(epoch) || position_.stepInEpoch > static_cast<int64_t>(steps))

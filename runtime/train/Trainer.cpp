@@ -16,6 +16,7 @@
 #include <fmt/ranges.h>
 
 #include <chrono>
+#include <future>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -110,52 +111,97 @@ int64_t Trainer::localBatch() const {
 const TrainConfig &Trainer::config() const { return source_->trainConfig(); }
 
 Result<void> Trainer::setStepsPerEpoch(int64_t steps) {
-  steps = std::max<int64_t>(1, steps);
-  if (steps == stepsPerEpoch_)
-    return {};
-  stepsPerEpoch_ = steps;
-  // Schedules are compiled into the step; the constant one does not count steps, so its
-  // compiled functions stay valid (recompiling them would cost a second for nothing).
-  if (config().schedule.kind == ScheduleKind::Constant)
-    return {};
-  programs_.clear();
-  // There is always a program for the main batch size: checkData and predict read its graphs.
-  auto v = batchProgram(localBatch());
-  if (!v)
-    return v.error();
+  stepsPerEpoch_ = std::max<int64_t>(1, steps);
+  writeScheduleSettings();
   return {};
+}
+
+void Trainer::writeScheduleSettings() {
+  // The schedule reads them from the state: every compiled batch size sees the new values.
+  for (auto [name, value] : {std::pair{kStepsPerEpoch, stepsPerEpoch_}, std::pair{kScheduleEpochs, config().epochs}})
+    if (auto it = state_.find(name); it != state_.end())
+      writeElement(it->second->bytes.data(), it->second->type.dtype, 0, static_cast<double>(value));
 }
 
 Result<Trainer::BatchProgram *> Trainer::batchProgram(int64_t batch) {
   auto it = programs_.find(batch);
   if (it != programs_.end())
     return it->second.get();
+  Result<CompiledProgram> compiled = [&]() -> Result<CompiledProgram> {
+    auto p = pending_.find(batch);
+    if (p == pending_.end())
+      return compileProgram(source_->withBatch(batch, stepsPerEpoch_, dataParallel()));
+    // Compiled in the background (prefetchBatchProgram): wait for the rest of it, if any.
+    auto waiting = std::chrono::steady_clock::now();
+    Result<CompiledProgram> r = p->second.get();
+    pending_.erase(p);
+    double waitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - waiting).count();
+    compileSplit_.waitMs += waitMs;
+    if (r) {
+      r->background = true;
+      r->seconds = waitMs / 1e3; // the training thread's share of it
+    }
+    return r;
+  }();
+  if (!compiled)
+    return compiled.error();
   auto v = std::make_unique<BatchProgram>();
   v->batch = batch;
-  if (auto r = compileBatchProgram(batch, *v); !r)
+  if (auto r = installBatchProgram(std::move(*compiled), *v); !r)
     return r.error();
   return (programs_[batch] = std::move(v)).get();
 }
 
-Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
+void Trainer::prefetchBatchProgram(int64_t batch) {
+  if (!backgroundCompile_ || batch <= 0 || programs_.count(batch) || pending_.count(batch))
+    return;
+  // The compile reads only its own Compilation (and the checked program, shared read-only);
+  // each Executable has its own LLVM context and JIT. The main thread trains meanwhile.
+  std::unique_ptr<Compilation> c = source_->withBatch(batch, stepsPerEpoch_, dataParallel());
+  pending_[batch] = std::async(std::launch::async, [c = std::move(c)]() mutable { return compileProgram(std::move(c)); });
+}
+
+void Trainer::prefetchTail(size_t examples) {
+  size_t batch = static_cast<size_t>(config().batch);
+  size_t tail = batch ? examples % batch : 0;
+  if (tail == 0)
+    return;
+  size_t rows = dataParallel() ? shardOf(tail, comm_->rank(), comm_->size()).count : tail;
+  prefetchBatchProgram(static_cast<int64_t>(rows));
+}
+
+Result<Trainer::CompiledProgram> Trainer::compileProgram(std::unique_ptr<Compilation> compilation) {
+  CompiledProgram out;
   auto start = std::chrono::steady_clock::now();
-  v.compilation = source_->withBatch(batch, stepsPerEpoch_, dataParallel());
   auto ms = [](auto from) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - from).count();
   };
-  if (auto graphs = v.compilation->optimizedGraphs(); !graphs)
+  if (auto graphs = compilation->optimizedGraphs(); !graphs)
     return graphs.error();
-  double graphsMs = ms(start);
+  out.graphsMs = ms(start);
   auto jitStart = std::chrono::steady_clock::now();
-  auto exe = v.compilation->executable();
+  if (auto exe = compilation->executable(); !exe)
+    return exe.error();
+  out.jitMs = ms(jitStart);
+  out.seconds = ms(start) / 1e3;
+  out.compilation = std::move(compilation);
+  return out;
+}
+
+Result<void> Trainer::installBatchProgram(CompiledProgram compiled, BatchProgram &v) {
+  auto start = std::chrono::steady_clock::now();
+  v.compilation = std::move(compiled.compilation);
+  auto exe = v.compilation->executable(); // kept by the Compilation: no second compile
   if (!exe)
     return exe.error();
   {
     CompileSplit &s = compileSplit_;
     const CompileTimes &t = (*exe)->times();
     bool first = s.compiles++ == 0;
-    s.graphsMs += graphsMs;
-    s.jitMs += ms(jitStart);
+    s.graphsMs += compiled.graphsMs;
+    s.jitMs += compiled.jitMs;
+    if (compiled.background)
+      s.backgroundMs += compiled.graphsMs + compiled.jitMs;
     s.jit.emitMs += t.emitMs;
     s.jit.gemmLevel = t.gemmLevel;
     for (auto [sum, one] : {std::pair{&s.jit.model, &t.model}, std::pair{&s.jit.gemm, &t.gemm}}) {
@@ -177,6 +223,7 @@ Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
   for (const Function &fn : v.module->functions()) {
     if (auto r = initState(fn); !r)
       return r;
+    writeScheduleSettings();
     auto &io = v.io[fn.name()];
     for (const Argument &a : fn.arguments())
       if (a.role != ArgRole::State && !a.name.starts_with(kGradientPrefix)) // gradients: in bucket_
@@ -207,7 +254,7 @@ Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
     for (const Argument &a : v.module->findFunction("train_step")->arguments())
       if (a.role == ArgRole::State && a.trainable)
         params_.push_back(a.name);
-  compileSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  compileSeconds_ += compiled.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return {};
 }
 
@@ -503,6 +550,7 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
   size_t steps = batcher.numBatches();
   if (auto r = setStepsPerEpoch(static_cast<int64_t>(steps)); !r)
     return r.error();
+  prefetchTail(data.size()); // compiles while the full minibatches train
   if (position_.epoch != static_cast<int64_t>(epoch) || position_.stepInEpoch > static_cast<int64_t>(steps))
     position_ = RunPosition{static_cast<int64_t>(epoch)};
   BatchTotals totals{position_.lossSum, position_.correct, static_cast<size_t>(position_.examples)};
@@ -710,6 +758,7 @@ Result<EvalStats> Trainer::evaluate(const Dataset &data) {
   if (auto r = checkData(data); !r)
     return r.error();
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
+  prefetchTail(data.size());
   BatchTotals totals;
   for (size_t b = 0; b < batcher.numBatches(); ++b)
     if (auto r = runBatch(data, batcher, b, /*training=*/false, totals, Shard{0, batcher.rowsIn(b)}); !r)
@@ -727,6 +776,7 @@ Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int
     return Error{fmt::format("model '{}' has no 'output' to predict", modelName_)};
   size_t n = data.size();
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
+  prefetchTail(n);
   std::vector<float> out;
   for (size_t b = 0; b < batcher.numBatches(); ++b) {
     size_t rows = batcher.rowsIn(b);
@@ -816,6 +866,8 @@ Result<void> Trainer::saveLocal(const std::string &path, const std::map<std::str
     return Error{fmt::format("{}: not written: the state has non-finite values", path)};
   Checkpoint ckpt;
   for (const std::string &name : stateOrder_) {
+    if (isScheduleSetting(name)) // the run's settings, set from the data and the train block
+      continue;
     auto t = tensor(name);
     if (!t)
       return t.error();
@@ -906,7 +958,11 @@ std::vector<std::string> Trainer::modelStateNames() const {
 
 Result<std::map<std::string, std::string>> Trainer::load(const std::string &path) {
   // Check everything before changing anything, so a mismatched file leaves the state intact.
-  auto ckpt = readCheckpoint(path, stateOrder_);
+  std::vector<std::string> names;
+  for (const std::string &name : stateOrder_)
+    if (!isScheduleSetting(name)) // not in checkpoints (save)
+      names.push_back(name);
+  auto ckpt = readCheckpoint(path, names);
   if (!ckpt)
     return ckpt.error();
   const auto &meta = ckpt->metadata;
@@ -925,7 +981,7 @@ Result<std::map<std::string, std::string>> Trainer::load(const std::string &path
   p.lossSum = *lossSum;
   p.correct = *correct;
   p.examples = static_cast<int64_t>(*examples);
-  for (const std::string &name : stateOrder_)
+  for (const std::string &name : names)
     state_.at(name)->bytes = ckpt->tensors.at(name).bytes;
   position_ = p;
   auto shift = ckpt->tensors.find(kFeatureShift), factor = ckpt->tensors.find(kFeatureFactor);

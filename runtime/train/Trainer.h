@@ -40,6 +40,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -113,8 +114,8 @@ public:
                                                      std::shared_ptr<Communicator> comm = nullptr);
   /// Trains the program of `source` (a Compilation of a .nn program; its later stages are not
   /// used: each batch size gets its own, sharing the checked program). Its settings'
-  /// stepsPerEpoch is the first number of steps per epoch compiled for, so a caller that knows
-  /// the data set's size compiles the step once.
+  /// stepsPerEpoch is the schedule's steps per epoch until trainEpoch or setStepsPerEpoch sets
+  /// another (which changes a run-time value, not the compiled code).
   static Result<std::unique_ptr<Trainer>> fromCompilation(std::unique_ptr<Compilation> source,
                                                           std::shared_ptr<Communicator> comm = nullptr);
 
@@ -130,24 +131,35 @@ public:
   const std::string &modelName() const { return modelName_; }
   int64_t batchSize() const { return config().batch; }
   bool isClassifier() const { return hasCorrect_; }
-  /// Seconds spent compiling so far (lowering, autodiff, LLVM).
+  /// Seconds the training thread spent compiling so far (lowering, autodiff, LLVM), or
+  /// waiting for a compile in the background to finish.
   double compileSeconds() const { return compileSeconds_; }
   /// Where the compiles so far spent their time, summed over every program compiled (one per
-  /// minibatch size, again when the schedule's steps per epoch change).
+  /// minibatch size).
   struct CompileSplit {
     int compiles = 0;
     double graphsMs = 0; ///< parse, lower, autodiff, optimizer, graph passes
     double jitMs = 0;    ///< Executable::compile: emit, optimize, machine code or cache, load
+    /// Of graphsMs + jitMs, what ran in the background (the final partial minibatch's program,
+    /// compiled while the full ones train), and how long training then waited for it.
+    double backgroundMs = 0, waitMs = 0;
     CompileTimes jit;    ///< its phases, summed (fromCache: every compile's object came from the cache)
   };
   const CompileSplit &compileSplit() const { return compileSplit_; }
 
+  /// Whether a final partial minibatch's program is compiled on another thread while the full
+  /// minibatches train (on by default); off, it is compiled when first needed. The compiled
+  /// code and so every result are the same either way.
+  void setBackgroundCompile(bool on) { backgroundCompile_ = on; }
+
   /// Checks that `data` fits the model's input and target (per-example sizes, label kind).
   Result<void> checkData(const Dataset &data) const;
   /// Sets the number of train steps per epoch that learning-rate schedules count with (the
-  /// default is 1 step per epoch until the first trainEpoch).
-  /// Recompiles when the number changes; an Error only if that compile fails.
+  /// default is the settings' stepsPerEpoch until the first trainEpoch sets the data set's).
+  /// It is a run-time value of the compiled step (the state `schedule.steps_per_epoch`):
+  /// nothing is recompiled.
   Result<void> setStepsPerEpoch(int64_t steps);
+  int64_t stepsPerEpoch() const { return stepsPerEpoch_; }
 
   /// One train step on `rows` examples: features row-major, labels as i32 class indices or
   /// f32 targets as the model's target expects. Updates the state in place. Data-parallel:
@@ -237,9 +249,31 @@ private:
   Trainer() = default;
   /// The minibatch size this process computes: `batch`, or its shard of it.
   int64_t localBatch() const;
+  /// The program for minibatches of `batch` rows: compiled before, compiled in the background
+  /// (waited for), or compiled now.
   Result<BatchProgram *> batchProgram(int64_t batch);
-  Result<void> compileBatchProgram(int64_t batch, BatchProgram &v);
+  /// What compiling one batch size makes before it is installed: the Compilation with its
+  /// Executable, and the time it took.
+  struct CompiledProgram {
+    std::unique_ptr<Compilation> compilation;
+    double graphsMs = 0, jitMs = 0, seconds = 0;
+    bool background = false;
+  };
+  /// Compiles `compilation`'s graphs and code. Reads nothing of a Trainer: it runs on any thread.
+  static Result<CompiledProgram> compileProgram(std::unique_ptr<Compilation> compilation);
+  /// Makes `compiled` the program `v`: state, buffers, bindings (on the training thread).
+  Result<void> installBatchProgram(CompiledProgram compiled, BatchProgram &v);
+  /// Starts compiling the program for `batch` rows on another thread, unless it exists or is
+  /// under way; batchProgram(batch) waits for it. The compiled code is the same as batchProgram
+  /// would compile, so results do not depend on it.
+  void prefetchBatchProgram(int64_t batch);
+  /// prefetchBatchProgram for the final partial minibatch of a data set of `examples` (this
+  /// process's shard of it), when there is one.
+  void prefetchTail(size_t examples);
   Result<void> initState(const class Function &fn);
+  /// Writes stepsPerEpoch_ and the train block's epochs into the schedule's state
+  /// (kStepsPerEpoch, kScheduleEpochs), where the step has them.
+  void writeScheduleSettings();
   /// Resolves the arguments and results of `which` in `v` (after its buffers are made).
   void bind(BatchProgram &v, Binding &b, CompiledFunction *code, const std::string &which);
   /// Runs a bound function: arguments from the staged minibatch and the state, results into
@@ -317,6 +351,9 @@ private:
   std::vector<std::string> stateOrder_;
   std::vector<std::string> params_;
   std::map<int64_t, std::unique_ptr<BatchProgram>> programs_;
+  /// Programs compiling in the background (prefetchBatchProgram), by batch size.
+  std::map<int64_t, std::future<Result<CompiledProgram>>> pending_;
+  bool backgroundCompile_ = true;
   std::optional<FeatureTransform> featureMap_;
   RunPosition position_;
   NonFinitePolicy nonFinite_ = NonFinitePolicy::Stop;
