@@ -13,8 +13,8 @@
 //
 // Shapes are static: the code is compiled for the minibatch size B. A final partial
 // minibatch of r < B examples runs through functions compiled for batch r (compiled once, on
-// first use, sharing the same state), so every example is trained on and evaluated exactly once
-// per epoch. Losses over a data set are the mean of the per-batch losses weighted by their
+// another thread while the epoch's full minibatches run, sharing the same state), so every
+// example is trained on and evaluated exactly once per epoch. Losses over a data set are the mean of the per-batch losses weighted by their
 // number of examples, which is the exact mean when the loss is a mean over the minibatch.
 //
 // Data-parallel training: given a Communicator of several processes (runtime/dist/), every
