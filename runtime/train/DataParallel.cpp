@@ -47,7 +47,7 @@ size_t roundUp16(size_t n) { return (n + 15) / 16 * 16; }
 } // namespace
 
 Result<void> Trainer::setUpDataParallel() {
-  const auto &program = *programs_.begin()->second;
+  const auto &program = mainProgram();
   if (!program.grad || !program.apply)
     return Error{"internal error: the data-parallel step's halves were not compiled"};
   gradOffset_.clear();
@@ -142,7 +142,7 @@ Result<StepResult> Trainer::exchangeStep(BatchProgram *v, size_t rows, Result<vo
   for (size_t i = 0; i < gradTail_; ++i)
     bucket_[i] /= total;
   // Every process applies the same update to the same state with the same summed gradients.
-  BatchProgram &any = *programs_.begin()->second;
+  BatchProgram &any = mainProgram();
   call(any, any.applyB);
   StepResult out;
   out.loss = double(tail[kLossSum]) / double(total);

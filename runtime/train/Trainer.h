@@ -11,6 +11,10 @@
 //   auto eval  = (*trainer)->evaluate(testData);               // loss and accuracy
 //   (*trainer)->save("iris.safetensors");
 //
+// The train step and the evaluation functions (eval, predict) are compiled apart: training
+// never waits for eval and predict, which compile on first use or, after prefetchEvaluation,
+// on another thread while training runs.
+//
 // Shapes are static: the code is compiled for the minibatch size B. A final partial
 // minibatch of r < B examples runs through functions compiled for batch r (compiled once, on
 // another thread while the epoch's full minibatches run, sharing the same state), so every
@@ -151,6 +155,10 @@ public:
   /// minibatches train (on by default); off, it is compiled when first needed. The compiled
   /// code and so every result are the same either way.
   void setBackgroundCompile(bool on) { backgroundCompile_ = on; }
+  /// eval and predict are compiled apart from the train step, when first used; this starts
+  /// compiling them for the minibatch size on another thread now, so that training does not
+  /// wait for them and the first evaluate waits less (nnc train does so when it has test data).
+  void prefetchEvaluation();
 
   /// Checks that `data` fits the model's input and target (per-example sizes, label kind).
   Result<void> checkData(const Dataset &data) const;
@@ -249,13 +257,28 @@ private:
   Trainer() = default;
   /// The minibatch size this process computes: `batch`, or its shard of it.
   int64_t localBatch() const;
-  /// The program for minibatches of `batch` rows: compiled before, compiled in the background
-  /// (waited for), or compiled now.
+  /// What a compilation of one batch size holds: the train step (and its halves), or eval and
+  /// predict.
+  enum class Part : uint8_t { Train, Infer };
+  /// The program for minibatches of `batch` rows: its train step compiled before, compiled in
+  /// the background (waited for), or compiled now.
   Result<BatchProgram *> batchProgram(int64_t batch);
+  /// The program for `batch` rows with its eval and predict, compiled (or waited for) on
+  /// first use; its train step may be missing.
+  Result<BatchProgram *> evaluation(int64_t batch);
+  /// The program of `batch` rows, made empty when there is none.
+  BatchProgram &programSlot(int64_t batch);
+  /// The program of the minibatch size (with its train step: the constructor compiles it).
+  BatchProgram &mainProgram() const;
+  /// The Compilation of `part` for `batch` rows.
+  std::unique_ptr<Compilation> compilationFor(int64_t batch, Part part) const;
+  /// The compiled `part` for `batch`: from the background (waited for), or compiled now.
+  struct CompiledProgram;
+  Result<CompiledProgram> takeCompiled(int64_t batch, Part part);
   /// What compiling one batch size makes before it is installed: the Compilation with its
   /// Executable, and the time it took.
   struct CompiledProgram {
-    std::unique_ptr<Compilation> compilation;
+    std::shared_ptr<Compilation> compilation;
     double graphsMs = 0, jitMs = 0, seconds = 0;
     bool background = false;
   };
@@ -263,13 +286,21 @@ private:
   static Result<CompiledProgram> compileProgram(std::unique_ptr<Compilation> compilation);
   /// Makes `compiled` the program `v`: state, buffers, bindings (on the training thread).
   Result<void> installBatchProgram(CompiledProgram compiled, BatchProgram &v);
+  /// Installs eval and predict from `compiled` in `v`.
+  Result<void> installEvaluation(CompiledProgram compiled, BatchProgram &v);
+  /// Adds a compile's times to compileSplit_; its Executable is `exe`.
+  void account(const CompiledProgram &compiled, const class Executable &exe);
+  /// Creates the state `fn` reads and its argument and result buffers in `v`.
+  Result<void> addBuffers(const class Function &fn, BatchProgram &v);
+  /// `name` among the functions of `v` (train step, eval, predict), or null.
+  static const class Function *functionOf(const BatchProgram &v, const std::string &name);
   /// Starts compiling the program for `batch` rows on another thread, unless it exists or is
   /// under way; batchProgram(batch) waits for it. The compiled code is the same as batchProgram
   /// would compile, so results do not depend on it.
-  void prefetchBatchProgram(int64_t batch);
+  void prefetchBatchProgram(int64_t batch, Part part = Part::Train);
   /// prefetchBatchProgram for the final partial minibatch of a data set of `examples` (this
   /// process's shard of it), when there is one.
-  void prefetchTail(size_t examples);
+  void prefetchTail(size_t examples, Part part = Part::Train);
   Result<void> initState(const class Function &fn);
   /// Writes stepsPerEpoch_ and the train block's epochs into the schedule's state
   /// (kStepsPerEpoch, kScheduleEpochs), where the step has them.
@@ -321,7 +352,7 @@ private:
   /// with this model's dtypes and shapes.
   Result<Checkpoint> readCheckpoint(const std::string &path, const std::vector<std::string> &names) const;
   /// The names of the state tensors `eval` reads.
-  std::vector<std::string> modelStateNames() const;
+  Result<std::vector<std::string>> modelStateNames() const;
   using StateCopy = std::vector<std::vector<uint8_t>>; ///< in stateOrder_
   StateCopy copyState() const;
   void copyStateInto(StateCopy &copy) const;
@@ -352,7 +383,7 @@ private:
   std::vector<std::string> params_;
   std::map<int64_t, std::unique_ptr<BatchProgram>> programs_;
   /// Programs compiling in the background (prefetchBatchProgram), by batch size.
-  std::map<int64_t, std::future<Result<CompiledProgram>>> pending_;
+  std::map<std::pair<int64_t, Part>, std::future<Result<CompiledProgram>>> pending_;
   bool backgroundCompile_ = true;
   std::optional<FeatureTransform> featureMap_;
   RunPosition position_;

@@ -462,13 +462,39 @@ TEST_CASE("the final partial minibatch compiles in the background, bitwise the s
   REQUIRE(ea);
   REQUIRE(eb);
   CHECK(ea->loss == eb->loss);
-  CHECK(a->compileSplit().compiles == 3);
+  CHECK(a->compileSplit().compiles == 4); // and eval and predict for 4 and 3 rows
   std::vector<int64_t> sa, sb;
   auto pa = a->predict(syntheticData(13), sa), pb = b->predict(syntheticData(13), sb);
   REQUIRE(pa);
   REQUIRE(pb);
   CHECK(*pa == *pb);
   CHECK(sa == sb);
+}
+
+TEST_CASE("training does not compile eval and predict; they compile on first use or in the background",
+          "[e2e][trainer]") {
+  auto run = [](bool prefetch) {
+    auto t = small();
+    CHECK(t->compileSplit().compiles == 1); // the train step alone
+    if (prefetch)
+      t->prefetchEvaluation();
+    Dataset data = syntheticData(8);
+    REQUIRE(t->trainEpoch(data, 0));
+    CHECK(t->compileSplit().compiles == 1);
+    auto ev = t->evaluate(data);
+    REQUIRE(ev);
+    CHECK(t->compileSplit().compiles == 2); // eval and predict for 4 rows
+    std::vector<int64_t> shape;
+    auto probs = t->predict(data, shape);
+    REQUIRE(probs);
+    CHECK(t->compileSplit().compiles == 2);
+    CHECK(t->predictOutput() == "probs");
+    CHECK((t->compileSplit().backgroundMs > 0) == prefetch);
+    return std::make_pair(ev->loss, *probs);
+  };
+  auto lazy = run(false), early = run(true);
+  CHECK(lazy.first == early.first);
+  CHECK(lazy.second == early.second);
 }
 
 TEST_CASE("evaluate counts every example once, and predict returns one row per example", "[e2e][trainer]") {

@@ -346,6 +346,8 @@ public:
     if (!trainer)
       return failed(trainer.error());
     Trainer &t = **trainer;
+    if (test) // evaluated after the first epoch: compiled meanwhile
+      t.prefetchEvaluation();
     t.setFeatureTransform(*map);
     if (auto r = agreed(t.checkData(train)); !r)
       return failed(r.error());
