@@ -346,8 +346,9 @@ public:
     if (!trainer)
       return failed(trainer.error());
     Trainer &t = **trainer;
-    if (test) // evaluated after the first epoch: compiled meanwhile
-      t.prefetchEvaluation();
+    // eval runs after the last epoch (the final train loss) and, with test data, after each:
+    // compiled while the first epoch trains.
+    t.prefetchEvaluation();
     t.setFeatureTransform(*map);
     if (auto r = agreed(t.checkData(train)); !r)
       return failed(r.error());
