@@ -26,35 +26,63 @@ KernelEmitter::LabeledRow KernelEmitter::labeledRow(ValueId s, ValueId labels, V
   return {label, inRange, safe, base, loadFlat(s, b_.CreateAdd(base, safe))};
 }
 
+/// A reduction over any axes. Its operand is read through valueAt, so elementwise producers
+/// fused into the reduction (fuse-elementwise) are computed on the way and never stored. When
+/// the innermost axes are all reduced, each slice of them is summed in a register (the
+/// innermost loop vectorizes, its partial sums reassociated) and then added to the output
+/// element; otherwise the output elements accumulate in memory, the innermost kept axis
+/// vectorizing across them. The order is fixed by the shape, so results repeat exactly.
 void KernelEmitter::emitReduce(const Node &n) {
   ValueId x = n.operands[0];
   const std::vector<int64_t> &shape = type(x).shape;
   std::vector<int64_t> axes = n.attrs.getInts("axes");
   DType d = n.type.dtype;
   bool isMax = n.op == OpKind::ReduceMax;
+  auto reduced = [&](size_t i) { return std::find(axes.begin(), axes.end(), int64_t(i)) != axes.end(); };
   // Output strides over the input's dimensions: 0 on reduced axes.
   std::vector<int64_t> keptShape, outStrides(shape.size(), 0);
   for (size_t i = 0; i < shape.size(); ++i)
-    if (std::find(axes.begin(), axes.end(), int64_t(i)) == axes.end())
+    if (!reduced(i))
       keptShape.push_back(shape[i]);
   std::vector<int64_t> ks = rowMajorStrides(keptShape);
   int64_t count = 1;
   for (size_t i = 0, k = 0; i < shape.size(); ++i) {
-    if (std::find(axes.begin(), axes.end(), int64_t(i)) == axes.end())
+    if (!reduced(i))
       outStrides[i] = ks[k++];
     else
       count *= shape[i];
   }
-  fill(n.result, isMax ? -INFINITY : 0);
-  Access a = accessOf(x);
-  loops_.forShape(shape, [&](const Index &idx) {
-    Value *o = affine(0, outStrides, idx);
-    Value *acc = loadFlat(n.result, o);
-    Value *v = load(a, d, idx);
-    Value *r = isMax ? (isFloat(d) ? fmax(acc, v) : b_.CreateIntrinsic(llvm::Intrinsic::smax, {v->getType()}, {acc, v}))
-                     : (isFloat(d) ? b_.CreateFAdd(acc, v) : b_.CreateAdd(acc, v));
-    storeFlat(n.result, o, r);
-  });
+  auto combine = [&](Value *acc, Value *v) -> Value * {
+    if (isMax)
+      return isFloat(d) ? fmax(acc, v) : b_.CreateIntrinsic(llvm::Intrinsic::smax, {v->getType()}, {acc, v});
+    return isFloat(d) ? b_.CreateFAdd(acc, v) : b_.CreateAdd(acc, v);
+  };
+  double init = isMax ? -INFINITY : 0;
+  fill(n.result, init);
+  // The reduced innermost axes [inner, rank), summed slice by slice in a register.
+  size_t inner = shape.size();
+  while (inner > 0 && reduced(inner - 1))
+    --inner;
+  if (inner < shape.size()) {
+    std::vector<int64_t> outer(shape.begin(), shape.begin() + int64_t(inner)),
+        slice(shape.begin() + int64_t(inner), shape.end());
+    llvm::Type *t = valueType(d);
+    loops_.forShape(outer, [&](const Index &head) {
+      Value *acc = localVar(t, constantOf(d, init));
+      loops_.forShape(slice, [&](const Index &tail) {
+        Index idx = head;
+        idx.insert(idx.end(), tail.begin(), tail.end());
+        b_.CreateStore(combine(b_.CreateLoad(t, acc), valueAt(x, idx)), acc);
+      });
+      Value *o = affine(0, outStrides, head);
+      storeFlat(n.result, o, combine(loadFlat(n.result, o), b_.CreateLoad(t, acc)));
+    });
+  } else {
+    loops_.forShape(shape, [&](const Index &idx) {
+      Value *o = affine(0, outStrides, idx);
+      storeFlat(n.result, o, combine(loadFlat(n.result, o), valueAt(x, idx)));
+    });
+  }
   if (n.op == OpKind::ReduceMean) {
     Value *scale = constantOf(d, 1.0 / double(count));
     loops_.forRange(n.type.numElements(), [&](Value *i) {

@@ -91,6 +91,7 @@ void KernelEmitter::emitKernel(const Kernel &k) {
   case KernelKind::LabeledRows: return emitLabeledRows(n);
   case KernelKind::Conv: return emitConv(n, k.rows);
   case KernelKind::Pool: return emitPool(n, k.rows);
+  case KernelKind::BatchNorm: return emitBatchNorm(n, k.rows);
   case KernelKind::OneHot: return emitOneHot(n);
   case KernelKind::Gather: return emitGather(n);
   case KernelKind::ScatterAdd: return emitScatterAdd(n);

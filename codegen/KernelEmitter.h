@@ -12,6 +12,7 @@
 //   EmitRows.cpp          reductions, softmax and friends, losses over labeled rows
 //   EmitConv.cpp          convolution and its adjoints on the GEMM routines (im2col, col2im)
 //   EmitWindow.cpp        pooling
+//   EmitBatchNorm.cpp     batch normalization's per-channel passes
 //   EmitMatMul.cpp        GEMM calls, epilogues, the split over threads
 //   EmitIndexing.cpp      one-hot, gather, scatter-add, random, iota, pad, concat, stored views
 //
@@ -130,6 +131,9 @@ private:
 
   // --- EmitWindow.cpp ----------------------------------------------------------------------
   void emitPool(const Node &n, const RowSplit &split);
+
+  // --- EmitBatchNorm.cpp -------------------------------------------------------------------
+  void emitBatchNorm(const Node &n, const RowSplit &split);
 
   // --- EmitMatMul.cpp ----------------------------------------------------------------------
   void declareGemmRoutines();

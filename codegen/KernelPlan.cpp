@@ -37,6 +37,9 @@ std::optional<KernelKind> kernelKindOf(OpKind op) {
   case OpKind::MaxPool2DGrad:
   case OpKind::AvgPool2D:
   case OpKind::AvgPool2DGrad: return K::Pool;
+  case OpKind::BatchMoments:
+  case OpKind::BatchNorm:
+  case OpKind::BatchNormSums: return K::BatchNorm;
   case OpKind::OneHot: return K::OneHot;
   case OpKind::Gather: return K::Gather;
   case OpKind::ScatterAdd: return K::ScatterAdd;
@@ -91,7 +94,8 @@ std::vector<Kernel> listKernels(const Function &fn, const EmitOptions &options, 
         }
       }
     }
-    if (k.kind == KernelKind::Elementwise || k.kind == KernelKind::Conv || k.kind == KernelKind::Pool)
+    if (k.kind == KernelKind::Elementwise || k.kind == KernelKind::Conv || k.kind == KernelKind::Pool ||
+        k.kind == KernelKind::BatchNorm)
       k.rows = planRowSplit(fn, k, options);
     kernels.push_back(std::move(k));
   }

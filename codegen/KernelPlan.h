@@ -116,6 +116,7 @@ enum class KernelKind {
   LabeledRows,             ///< softmax_cross_entropy, multiclass_hinge
   Conv,                    ///< conv2d and its adjoints
   Pool,                    ///< max and average pooling and their adjoints
+  BatchNorm,               ///< batch_moments, batch_norm, batch_norm_sums: per-channel passes
   OneHot,
   Gather,
   ScatterAdd,
@@ -137,7 +138,7 @@ struct Kernel {
   /// of a loop group in order. An epilogue kernel lists the elementwise node it computes.
   std::vector<size_t> nodes;
   MatMulSplit split; ///< MatMul and MatMulEpilogue: the thread split
-  RowSplit rows;     ///< Elementwise, Conv and Pool: the thread split of the rows
+  RowSplit rows;     ///< Elementwise, Conv, Pool and BatchNorm: the thread split of the rows
   bool narrow = false; ///< MatMul and MatMulEpilogue: nnc_sgemm_narrow (N ≤ one vector)
   bool inlined = false; ///< MatMul: plain loops in the step (isInlineMatMul), no GEMM call
 };

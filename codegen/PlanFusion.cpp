@@ -3,8 +3,8 @@
 // The first planning steps of KernelPlan.h, which decide what is computed where:
 //  1. views (broadcast, transpose, slice, constant) whose users all read them elementwise are
 //     virtual: read in place through an Access map, never stored;
-//  2. a single-use elementwise producer of an elementwise user is computed inside the user's
-//     loop (fuse-elementwise);
+//  2. a single-use elementwise producer of an elementwise user or of a reduction is computed
+//     inside the user's loop (fuse-elementwise);
 //  3. an f32 matrix product finished by an activation, a bias or an activation's derivative is
 //     computed by a GEMM routine with an epilogue (fuse-epilogue); the activations and their
 //     derivatives come from ir/Activations.h;
@@ -29,6 +29,7 @@ bool isView(OpKind op) {
 }
 
 bool isElementwise(OpKind op) { return hasFlag(op, OpElementwise); }
+bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMean || op == OpKind::ReduceMax; }
 
 /// The GEMM epilogue codes of an activation of ir/Activations.h: applying it, and multiplying
 /// by its derivative read from the aux tensor (Gemm.h's GemmEpilogueKind).
@@ -298,8 +299,8 @@ void planViewsAndFusion(const Function &fn, const EmitOptions &options, KernelPl
     // The random and fill ops have no operands to view; a view of a constant stays constant.
     plan.isVirtual[node.result.index] = ok && !plan.users[node.result.index].empty();
   }
-  // Producer-consumer fusion: an elementwise node whose only use is by an elementwise node is
-  // computed inside that node's loop, element by element, and never stored. A single use means
+  // Producer-consumer fusion: an elementwise node whose only use is by an elementwise node or a
+  // reduction is computed inside that node's loop, element by element, and never stored. A single use means
   // no work (an exp, a log) is ever done twice.
   plan.fused.assign(count, false);
   for (size_t k = nodes.size(); k-- > 0;) {
@@ -308,7 +309,7 @@ void planViewsAndFusion(const Function &fn, const EmitOptions &options, KernelPl
     if (!options.fuseElementwise || !isElementwise(node.op) || plan.pinned[node.result.index] || us.size() != 1)
       continue;
     const Node *un = fn.definingNode(us[0]);
-    plan.fused[node.result.index] = isElementwise(un->op) && !plan.isVirtual[us[0].index];
+    plan.fused[node.result.index] = (isElementwise(un->op) && !plan.isVirtual[us[0].index]) || isReduction(un->op);
   }
 }
 

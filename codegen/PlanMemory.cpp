@@ -272,6 +272,13 @@ RowSplit planRowSplit(const Function &fn, const Kernel &k, const EmitOptions &op
     large = rows * ys[2] * ys[3] * kernel[0] * kernel[1] >= (int64_t(1) << 16);
     break;
   }
+  case KernelKind::BatchNorm: { // by channel when a channel is runs of several elements
+    const std::vector<int64_t> &xs = shapeOf(n.operands[0]);
+    bool runs = xs.size() > 2 && fn.type(n.operands[0]).numElements() > xs[0] * xs[1];
+    rows = runs ? xs[1] : 1;
+    large = fn.type(n.operands[0]).numElements() >= (int64_t(1) << 15);
+    break;
+  }
   default:
     break;
   }

@@ -491,7 +491,6 @@ Val Lowerer::lowerBatchNorm(const Expr &e, const Builtin &bi, const BoundArgs &a
     return fail(a.get("eps")->loc, "'eps' must be positive");
   const std::vector<int64_t> xs = type(x).shape;
   int64_t f = xs[1];
-  std::vector<int64_t> axes = r == 2 ? std::vector<int64_t>{0} : std::vector<int64_t>{0, 2, 3};
   int64_t count = type(x).numElements() / f;
   DType dt = type(x).dtype;
   std::string name = layerName(bi.name, assignName);
@@ -499,22 +498,21 @@ Val Lowerer::lowerBatchNorm(const Expr &e, const Builtin &bi, const BoundArgs &a
   ValueId beta = param(name + ".beta", TensorType(dt, {f}), "zeros", loc);
   ValueId rm = param(name + ".running_mean", TensorType(dt, {f}), "zeros", loc, false);
   ValueId rv = param(name + ".running_var", TensorType(dt, {f}), "ones", loc, false);
-  ValueId mean, var;
   if (opts_.mode == LowerMode::Train) {
-    mean = b_.reduceMean(x, axes);
-    ValueId diff = b_.sub(x, spread(mean, x, 1));
-    var = b_.reduceMean(b_.square(diff), axes);
+    // Batch statistics in one op, normalization in another: their gradients are per-channel
+    // passes (batch_norm_sums), not the reductions autodiff would derive from a composite.
+    ValueId moments = b_.batchMoments(x);
+    auto row = [&](int64_t r) { return b_.reshape(b_.slice(moments, {r, 0}, {1, f}), {f}); };
     // running <- momentum * running + (1 - momentum) * batch (variance unbiased)
     auto blend = [&](ValueId run, ValueId batch, double scale) {
       return b_.add(b_.mul(run, b_.constantLike(run, momentum)),
                     b_.mul(batch, b_.constantLike(batch, (1 - momentum) * scale)));
     };
-    updates_.push_back({rm, blend(rm, mean, 1.0)});
-    updates_.push_back({rv, blend(rv, var, count > 1 ? double(count) / double(count - 1) : 1.0)});
-  } else {
-    mean = rm;
-    var = rv;
+    updates_.push_back({rm, blend(rm, row(0), 1.0)});
+    updates_.push_back({rv, blend(rv, row(1), count > 1 ? double(count) / double(count - 1) : 1.0)});
+    return Val{b_.batchNorm(x, moments, gamma, beta, eps), {}};
   }
+  ValueId mean = rm, var = rv;
   ValueId inv = b_.rsqrt(b_.add(var, b_.constantLike(var, eps)));
   ValueId xhat = b_.mul(b_.sub(x, spread(mean, x, 1)), spread(inv, x, 1));
   return Val{b_.add(b_.mul(xhat, spread(gamma, x, 1)), spread(beta, x, 1)), {}};

@@ -124,6 +124,15 @@ public:
   ValueId avgPool2dGrad(ValueId dy, std::vector<int64_t> kernel, std::vector<int64_t> stride,
                         std::vector<int64_t> pad, std::vector<int64_t> inputShape);
 
+  /// Batch normalization's parts; x is [N, C, ...], the channels along axis 1.
+  ValueId batchMoments(ValueId x) { return create(OpKind::BatchMoments, {x}); }
+  ValueId batchNorm(ValueId x, ValueId moments, ValueId gamma, ValueId beta, double eps) {
+    return create(OpKind::BatchNorm, {x, moments, gamma, beta}, {{"eps", eps}});
+  }
+  ValueId batchNormSums(ValueId dy, ValueId x, ValueId moments) {
+    return create(OpKind::BatchNormSums, {dy, x, moments});
+  }
+
   ValueId softmaxCrossEntropy(ValueId logits, ValueId labels) {
     return create(OpKind::SoftmaxCrossEntropy, {logits, labels});
   }

@@ -51,6 +51,13 @@ int64_t product(V::const_iterator begin, V::const_iterator end) {
   return n;
 }
 
+/// f(i, c) for every element i of x[N, C, ...] in row-major order, c its index along axis 1.
+template <class F> void forEachChannel(const TensorType &x, F f) {
+  int64_t C = x.shape[1], inner = product(x.shape.begin() + 2, x.shape.end());
+  for (int64_t i = 0, n = x.numElements(); i < n; ++i)
+    f(static_cast<size_t>(i), (i / inner) % C);
+}
+
 /// The multi-index of row-major position `flat` in `shape`.
 V unravel(int64_t flat, const V &shape) {
   V index(shape.size());
@@ -465,6 +472,33 @@ const std::vector<KernelEntry> &kernelTable() {
          V k = a.getInts("kernel");
          double area = static_cast<double>(k[0] * k[1]);
          pool(out.type.shape, in[0]->type.shape, a, [&](int64_t xi, int64_t yi) { out.data[xi] += in[0]->data[yi] / area; });
+       }},
+
+      {K::BatchMoments, [](const Operands &in, const Attrs &, Tensor &out) {
+         const Tensor &x = *in[0];
+         int64_t C = x.type.shape[1];
+         double count = static_cast<double>(x.data.size()) / static_cast<double>(C);
+         forEachChannel(x.type, [&](size_t i, int64_t c) { out.data[c] += x.data[i] / count; });
+         forEachChannel(x.type, [&](size_t i, int64_t c) {
+           double d = x.data[i] - out.data[c];
+           out.data[C + c] += d * d / count;
+         });
+       }},
+      {K::BatchNorm, [](const Operands &in, const Attrs &a, Tensor &out) {
+         const Tensor &x = *in[0], &m = *in[1], &gamma = *in[2], &beta = *in[3];
+         int64_t C = x.type.shape[1];
+         double eps = a.getFloat("eps");
+         forEachChannel(x.type, [&](size_t i, int64_t c) {
+           out.data[i] = (x.data[i] - m.data[c]) / std::sqrt(m.data[C + c] + eps) * gamma.data[c] + beta.data[c];
+         });
+       }},
+      {K::BatchNormSums, [](const Operands &in, const Attrs &, Tensor &out) {
+         const Tensor &dy = *in[0], &x = *in[1], &m = *in[2];
+         int64_t C = x.type.shape[1];
+         forEachChannel(x.type, [&](size_t i, int64_t c) {
+           out.data[c] += dy.data[i];
+           out.data[C + c] += dy.data[i] * (x.data[i] - m.data[c]);
+         });
        }},
 
       {K::SoftmaxCrossEntropy, [](const Operands &in, const Attrs &, Tensor &out) {

@@ -469,6 +469,31 @@ TypeOrError rule(OpKind op, const Types &in, const Attrs &a) {
     return x;
   }
 
+  case OpKind::BatchMoments:
+  case OpKind::BatchNorm:
+  case OpKind::BatchNormSums: {
+    // x is operand 0 (batch_moments, batch_norm) or 1 (batch_norm_sums, after dy).
+    const TensorType &x = in[op == OpKind::BatchNormSums ? 1 : 0];
+    if (!isFloat(x.dtype) || x.rank() < 2)
+      return err(fmt::format("{}: the input must be a float tensor [N, C, ...], got {}", name, x.str()));
+    TensorType moments(x.dtype, {2, x.shape[1]}), channel(x.dtype, {x.shape[1]});
+    if (op == OpKind::BatchMoments)
+      return moments;
+    if (in[op == OpKind::BatchNormSums ? 2 : 1] != moments)
+      return err(fmt::format("{}: the moments must be {} for the input {}, got {}", name, moments.str(), x.str(),
+                             in[op == OpKind::BatchNormSums ? 2 : 1].str()));
+    if (op == OpKind::BatchNormSums) {
+      if (in[0] != x)
+        return err(fmt::format("{}: the output gradient {} differs from the input {}", name, in[0].str(), x.str()));
+      return moments;
+    }
+    if (in[2] != channel || in[3] != channel)
+      return err(fmt::format("{}: gamma {} and beta {} must both be {}", name, in[2].str(), in[3].str(), channel.str()));
+    if (!(a.getFloat("eps") > 0))
+      return err(fmt::format("{}: eps {} must be positive", name, a.getFloat("eps")));
+    return x;
+  }
+
   case OpKind::SoftmaxCrossEntropy:
   case OpKind::MulticlassHinge: {
     const TensorType &s = in[0], &labels = in[1];

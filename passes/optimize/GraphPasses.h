@@ -23,6 +23,10 @@ size_t simplify(Function &f);
 /// log(1 + x) -> log1p x (Stabilize.cpp).
 size_t stabilize(Function &f);
 
+/// batch_norm rewritten as elementwise ops over broadcast per-channel rows, after autodiff has
+/// used the op for its one-pass gradient, so that it fuses with its users (ExpandBatchNorm.cpp).
+size_t expandBatchNorm(Function &f);
+
 /// Common-subexpression elimination by structural hashing: a node with the op, operands,
 /// attributes and type of an earlier node is replaced by it (CSE.cpp).
 size_t eliminateCommonSubexpressions(Function &f);

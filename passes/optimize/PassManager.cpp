@@ -24,14 +24,17 @@ const Pass kPasses[] = {
     {"stabilize", "stable forms: log(softmax) -> log_softmax, log(sigmoid x) -> -softplus(-x), "
                   "log(1-sigmoid x) -> -softplus(x), log(1+x) -> log1p (also before autodiff)",
      stabilize},
+    {"expand-batchnorm", "batch_norm as elementwise ops over per-channel rows, to fuse with its users",
+     expandBatchNorm},
     {"cse", "common-subexpression elimination by structural hashing", eliminateCommonSubexpressions},
     {"dce", "dead-code elimination: remove nodes that reach no result or update", eliminateDeadCode},
 };
 
 /// Simplify first: it folds the broadcast constants the stabilizer's `1 + x` must see as
-/// constants. CSE then merges what simplification made equal (repeated constants above all),
-/// and DCE removes what every pass before left without users.
-const std::string_view kDefaultPipeline[] = {"simplify", "stabilize", "cse", "dce"};
+/// constants. batch_norm's expansion makes per-channel views and a constant; CSE then merges
+/// what the passes before made equal (repeated constants above all), and DCE removes what
+/// every pass before left without users.
+const std::string_view kDefaultPipeline[] = {"simplify", "stabilize", "expand-batchnorm", "cse", "dce"};
 
 size_t countOps(const Module &m) {
   size_t n = 0;
@@ -114,15 +117,15 @@ Result<Module> runPipeline(Module module, const PipelineOptions &options, Pipeli
 std::string describePipeline() {
   std::string out;
   for (std::string_view name : kDefaultPipeline)
-    out += fmt::format("{:<10} {}\n", name, findPass(name)->description);
+    out += fmt::format("{:<16} {}\n", name, findPass(name)->description);
   return out;
 }
 
 std::string formatStats(const PipelineReport &report) {
-  std::string out = fmt::format("{:<10} {:>10} {:>10} {:>14} {:>14} {:>8} {:>9}\n", "pass", "ops before",
+  std::string out = fmt::format("{:<16} {:>10} {:>10} {:>14} {:>14} {:>8} {:>9}\n", "pass", "ops before",
                                 "ops after", "bytes before", "bytes after", "changes", "ms");
   for (const PassStats &s : report.stats)
-    out += fmt::format("{:<10} {:>10} {:>10} {:>14} {:>14} {:>8} {:>9.3f}\n", s.pass, s.opsBefore, s.opsAfter,
+    out += fmt::format("{:<16} {:>10} {:>10} {:>14} {:>14} {:>8} {:>9.3f}\n", s.pass, s.opsBefore, s.opsAfter,
                        s.bytesBefore, s.bytesAfter, s.changes, s.milliseconds);
   if (!report.stats.empty()) {
     const PassStats &first = report.stats.front(), &last = report.stats.back();
@@ -132,7 +135,7 @@ std::string formatStats(const PipelineReport &report) {
       changes += s.changes;
       ms += s.milliseconds;
     }
-    out += fmt::format("{:<10} {:>10} {:>10} {:>14} {:>14} {:>8} {:>9.3f}\n", "total", first.opsBefore,
+    out += fmt::format("{:<16} {:>10} {:>10} {:>14} {:>14} {:>8} {:>9.3f}\n", "total", first.opsBefore,
                        last.opsAfter, first.bytesBefore, last.bytesAfter, changes, ms);
   }
   return out;

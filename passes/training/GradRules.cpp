@@ -294,6 +294,97 @@ ValueId jvpMaxPool(Builder &b, const Node &n, const std::vector<ValueId> &t) {
   return b.div(b.reduceSum(b.mul(hit, wt), {2}), b.reduceSum(hit, {2}));
 }
 
+/// Batch normalization. `v` [C] broadcast along axis 1 of x's shape; row r of [2, C] moments.
+ValueId perChannel(Builder &b, ValueId v, ValueId x) { return b.broadcast(v, shapeOf(b, x), {1}); }
+ValueId momentRow(Builder &b, ValueId m, int64_t r) {
+  int64_t C = shapeOf(b, m)[1];
+  return b.reshape(b.slice(m, {r, 0}, {1, C}), {C});
+}
+ValueId momentRows(Builder &b, ValueId mean, ValueId var) {
+  int64_t C = shapeOf(b, mean)[0];
+  return b.concat({b.reshape(mean, {1, C}), b.reshape(var, {1, C})}, 0);
+}
+double perChannelCount(Builder &b, ValueId x) {
+  return static_cast<double>(b.type(x).numElements()) / static_cast<double>(shapeOf(b, x)[1]);
+}
+V allButChannels(Builder &b, ValueId x) {
+  V axes{0};
+  for (int64_t i = 2; i < b.type(x).rank(); ++i)
+    axes.push_back(i);
+  return axes;
+}
+Cotangents vjpBatchMoments(Builder &b, const Node &n, ValueId g, const std::vector<bool> &) {
+  // mean = Σx / n, var = Σ(x − mean)² / n: dx = g_mean / n + g_var · 2(x − mean) / n (the
+  // mean's term in the variance vanishes, Σ(x − mean) = 0)
+  ValueId x = operand(n, 0);
+  double count = perChannelCount(b, x);
+  ValueId centered = b.sub(x, perChannel(b, momentRow(b, n.result, 0), x));
+  ValueId gm = b.mul(momentRow(b, g, 0), b.constantLike(momentRow(b, g, 0), 1 / count));
+  ValueId gv = b.mul(momentRow(b, g, 1), b.constantLike(momentRow(b, g, 1), 2 / count));
+  return {b.add(perChannel(b, gm, x), b.mul(perChannel(b, gv, x), centered))};
+}
+ValueId jvpBatchMoments(Builder &b, const Node &n, const std::vector<ValueId> &t) {
+  // d mean = mean(t), d var = mean(2 (x − mean) t)
+  ValueId x = operand(n, 0);
+  V axes = allButChannels(b, x);
+  ValueId centered = b.sub(x, perChannel(b, momentRow(b, n.result, 0), x));
+  ValueId dv = b.reduceMean(b.mul(b.mul(centered, b.constantLike(centered, 2)), t[0]), axes);
+  return momentRows(b, b.reduceMean(t[0], axes), dv);
+}
+/// 1 / sqrt(var + eps) of batch_norm's moments, [C].
+ValueId batchNormInverse(Builder &b, const Node &n) {
+  ValueId var = momentRow(b, operand(n, 1), 1);
+  return b.rsqrt(b.add(var, b.constantLike(var, n.attrs.getFloat("eps"))));
+}
+Cotangents vjpBatchNorm(Builder &b, const Node &n, ValueId g, const std::vector<bool> &wanted) {
+  // y = (x − mean) · inv · gamma + beta, inv = (var + eps)^-1/2, per channel. With the sums
+  // S = Σ g and Sx = Σ g (x − mean) over each channel (batch_norm_sums, one pass):
+  // dx = g · gamma · inv, d mean = −gamma · inv · S, d var = −gamma · inv³ · Sx / 2,
+  // d gamma = inv · Sx, d beta = S.
+  ValueId x = operand(n, 0), gamma = operand(n, 2);
+  ValueId inv = batchNormInverse(b, n);
+  Cotangents out(4);
+  if (wanted[0])
+    out[0] = b.mul(g, perChannel(b, b.mul(gamma, inv), x));
+  if (wanted[1] || wanted[2] || wanted[3]) {
+    ValueId sums = b.batchNormSums(g, x, operand(n, 1));
+    ValueId S = momentRow(b, sums, 0), Sx = momentRow(b, sums, 1);
+    if (wanted[1]) {
+      ValueId gi = b.mul(gamma, inv);
+      ValueId dm = b.neg(b.mul(gi, S));
+      ValueId dv = b.mul(b.mul(gi, b.mul(inv, inv)), b.mul(Sx, b.constantLike(Sx, -0.5)));
+      out[1] = momentRows(b, dm, dv);
+    }
+    if (wanted[2])
+      out[2] = b.mul(inv, Sx);
+    if (wanted[3])
+      out[3] = S;
+  }
+  return out;
+}
+ValueId jvpBatchNorm(Builder &b, const Node &n, const std::vector<ValueId> &t) {
+  // dy = (tx − t_mean) · inv · gamma − (x − mean) · inv³ · t_var · gamma / 2
+  //      + (x − mean) · inv · t_gamma + t_beta
+  ValueId x = operand(n, 0), gamma = operand(n, 2);
+  ValueId inv = batchNormInverse(b, n);
+  ValueId centered = b.sub(x, perChannel(b, momentRow(b, operand(n, 1), 0), x));
+  ValueId dy;
+  auto addTerm = [&](ValueId term) { dy = dy.valid() ? b.add(dy, term) : term; };
+  if (t[0].valid())
+    addTerm(b.mul(t[0], perChannel(b, b.mul(gamma, inv), x)));
+  if (t[1].valid()) {
+    ValueId tm = momentRow(b, t[1], 0), tv = momentRow(b, t[1], 1);
+    addTerm(b.neg(perChannel(b, b.mul(tm, b.mul(gamma, inv)), x)));
+    ValueId k = b.mul(b.mul(gamma, b.mul(inv, b.mul(inv, inv))), b.mul(tv, b.constantLike(tv, -0.5)));
+    addTerm(b.mul(centered, perChannel(b, k, x)));
+  }
+  if (t[2].valid())
+    addTerm(b.mul(centered, perChannel(b, b.mul(inv, t[2]), x)));
+  if (t[3].valid())
+    addTerm(perChannel(b, t[3], x));
+  return dy;
+}
+
 /// The table: one entry per op of Ops.def, in its order.
 std::vector<GradRule> makeRules() {
   auto entry = [](K op, RuleKind kind) {
@@ -391,6 +482,9 @@ std::vector<GradRule> makeRules() {
       none(K::MaxPool2DGrad, "an adjoint op: second derivatives are not supported"),
       linear(K::AvgPool2D, transposeAvgPool),
       none(K::AvgPool2DGrad, "an adjoint op: second derivatives are not supported"),
+      custom(K::BatchMoments, vjpBatchMoments, jvpBatchMoments),
+      custom(K::BatchNorm, vjpBatchNorm, jvpBatchNorm),
+      none(K::BatchNormSums, "an adjoint op: second derivatives are not supported"),
       reduction(K::SoftmaxCrossEntropy, softmaxCrossEntropyForm),
       elementwise(K::BceWithLogits, partialBce),
       reduction(K::MulticlassHinge, hingeForm),

@@ -25,6 +25,29 @@ struct ConvConfig {
   std::string pool;             ///< a pooling call on `c1`, or empty (k2 and k4 leave a row and a column no window covers)
 };
 
+/// Batch normalization in both layouts of its kernels (codegen/EmitBatchNorm.cpp): over a
+/// convolution's channels (runs of 6×5 elements per channel and image) and over a dense layer's
+/// features (channels contiguous), with its own momentum and eps, before relu and max pooling
+/// and before tanh. The dense layer before the second batchnorm has no bias and an activation:
+/// batchnorm's gradient sums to zero over the batch, so a bias there would get f32 noise for a
+/// gradient, and through a linear layer the sums reaching the first batchnorm's beta would
+/// cancel to noise too — which Adagrad, RMSprop and Adam turn into full-size steps.
+inline const char *kBatchNormModel = R"(
+model batchnorm {
+  input  x : f32[B, 2, 6, 5]
+  target y : i32[B]
+  c1 = conv2d(x, 4, kernel = 3, pad = 1, bias = false)
+  p1 = maxpool(relu(batchnorm(c1, momentum = 0.8, eps = 0.001)), 2)
+  h  = dense(flatten(p1), 6, act = sigmoid, bias = false)  # see below
+  logits = dense(tanh(batchnorm(h)), 3)
+  output probs = softmax(logits)
+  loss mean(softmax_cross_entropy(logits, y))
+}
+train {
+  optimizer sgd(lr = 0.05, momentum = 0.9)
+}
+)";
+
 inline std::vector<ConvConfig> convConfigs() {
   return {
       {"k1_pointwise", 3, 5, 6, "4, kernel = 1, act = relu", ""},

@@ -328,6 +328,14 @@ TEST_CASE("augment: 3 train steps agree for every optimizer", "[e2e][differentia
   runModel("augment", kAugmentModel, 4, true);
 }
 
+TEST_CASE("batchnorm (convolutional and dense, own momentum and eps): 3 train steps agree with the interpreter", "[e2e][differential]") {
+  runModel("batchnorm", testing::kBatchNormModel, 3, false);
+}
+
+TEST_CASE("batchnorm: 3 train steps agree for every optimizer", "[e2e][differential][slow]") {
+  runModel("batchnorm", testing::kBatchNormModel, 3, true);
+}
+
 TEST_CASE("fashion_cnn: 3 train steps agree with the interpreter (train block, adam)", "[e2e][differential]") {
   runModel("fashion_cnn", readText(examplePath("fashion_cnn.nn")), 2, false);
 }

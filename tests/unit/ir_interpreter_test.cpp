@@ -218,6 +218,26 @@ TEST_CASE("interpreter: max and average pooling with their gradients", "[ir]") {
   CHECK(dot(Y, DY) == Approx(dot(X, run(K::AvgPool2DGrad, {DY}, og))));
 }
 
+TEST_CASE("interpreter: batch normalization's moments, normalization and sums", "[ir]") {
+  using K = OpKind;
+  // x [N=2, C=2, L=2]: channel 0 holds 1, 3, 5, 7 (mean 4, variance 5), channel 1 holds 2, 2, 4, 4
+  // (mean 3, variance 1).
+  Tensor x{f32({2, 2, 2}), {1, 3, 2, 2, 5, 7, 4, 4}};
+  Tensor m = run(K::BatchMoments, {x});
+  checkClose(m, {4, 3, 5, 1});
+  Tensor gamma{f32({2}), {2, 1}}, beta{f32({2}), {1, 0}};
+  Attrs a{{"eps", 4.0}}; // sqrt(5 + 4) = 3, sqrt(1 + 4) = sqrt 5
+  double r5 = 1 / std::sqrt(5.0);
+  checkClose(run(K::BatchNorm, {x, m, gamma, beta}, a),
+             {1 - 2, 1 - 2.0 / 3, -r5, -r5, 1 + 2.0 / 3, 1 + 2, r5, r5});
+  Tensor dy{f32({2, 2, 2}), {1, 0, 2, 1, 0, 1, 0, 3}};
+  // channel 0: Σ dy = 2, Σ dy (x - 4) = -3 + 3 = 0; channel 1: Σ dy = 6, Σ dy (x - 3) = -2 - 1 + 3 = 0
+  checkClose(run(K::BatchNormSums, {dy, x, m}), {2, 6, 0, 0});
+  Tensor dy2{f32({2, 2, 2}), {0, 1, 0, 0, 2, 0, 1, 0}};
+  // channel 0: Σ dy = 3, Σ dy (x - 4) = -1 + 2 = 1; channel 1: Σ dy = 1, Σ dy (x - 3) = 1
+  checkClose(run(K::BatchNormSums, {dy2, x, m}), {3, 1, 1, 1});
+}
+
 TEST_CASE("interpreter: losses are finite for extreme logits", "[ir]") {
   using K = OpKind;
   Tensor logits{f32({2, 2}), {1000, -1000, -1000, 1000}}, labels{i32({2}), {0, 0}};

@@ -154,9 +154,17 @@ TEST_CASE("opt: the default pipeline keeps every example's results and updates o
     Module optimized = optimize(original, {}, &report);
     REQUIRE(report.stats.size() == defaultPipeline().size());
     requireSameBehaviour(original, optimized, "default pipeline");
-    // Fewer ops and fewer intermediate bytes after the pipeline than before, on every example.
-    CHECK(report.stats.back().opsAfter < report.stats.front().opsBefore);
-    CHECK(report.stats.back().bytesAfter < report.stats.front().bytesBefore);
+    // Fewer ops and fewer intermediate bytes after the pipeline than before, on every example,
+    // but for what expand-batchnorm adds on purpose: elementwise ops that code generation fuses
+    // into one loop with their users, where the batch_norm node was a tensor of its own.
+    int64_t addedOps = 0, addedBytes = 0;
+    for (const PassStats &s : report.stats)
+      if (s.pass == "expand-batchnorm") {
+        addedOps += int64_t(s.opsAfter) - int64_t(s.opsBefore);
+        addedBytes += int64_t(s.bytesAfter) - int64_t(s.bytesBefore);
+      }
+    CHECK(int64_t(report.stats.back().opsAfter) - addedOps < int64_t(report.stats.front().opsBefore));
+    CHECK(int64_t(report.stats.back().bytesAfter) - addedBytes < int64_t(report.stats.front().bytesBefore));
     CHECK(report.stats.front().opsBefore == countOps(original));
     CHECK(report.stats.back().opsAfter == countOps(optimized));
     // The pipeline reaches a fixed point: running it again changes nothing.

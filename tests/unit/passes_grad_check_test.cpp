@@ -138,6 +138,19 @@ TEST_CASE("autodiff: random check arguments keep labels and indices in range", "
   CHECK(unknown.error().diagnostics.front().loc == declared);
 }
 
+TEST_CASE("autodiff: the gradient check passes on batchnorm over convolutional and dense inputs", "[autodiff][conv]") {
+  Module m = lowerText("batchnorm.nn", testing::kBatchNormModel, 3);
+  GradCheckReport r = check(m.functions().front(), {});
+  CHECK(r.passed);
+  CHECK(r.params.size() >= 8); // conv, two batchnorms' gamma and beta, two dense layers
+  for (const ParamGradCheck &p : r.params) {
+    INFO(p.name);
+    CHECK(p.checked > 0);
+    CHECK(p.worstError <= 1e-6);
+  }
+  CHECK(r.jvpError <= 1e-6);
+}
+
 TEST_CASE("autodiff: the gradient check passes on every convolution and pooling configuration", "[autodiff][conv]") {
   for (const testing::ConvConfig &c : testing::convConfigs()) {
     INFO(c.label);
