@@ -117,10 +117,13 @@ Result<std::unique_ptr<Compilation>> Compilation::fromIrText(std::string name, s
   return c;
 }
 
-std::unique_ptr<Compilation> Compilation::withBatch(int64_t batch, int64_t stepsPerEpoch, bool splitTrainStep) const {
+std::unique_ptr<Compilation> Compilation::withBatch(int64_t batch, int64_t stepsPerEpoch, bool splitTrainStep,
+                                                    std::vector<std::string> functions) const {
   std::unique_ptr<Compilation> c(new Compilation());
   c->front_ = front_;
   c->settings_ = settings_;
+  if (!functions.empty())
+    c->settings_.functions = std::move(functions);
   c->settings_.stepsPerEpoch = stepsPerEpoch;
   c->settings_.splitTrainStep = settings_.splitTrainStep || splitTrainStep;
   c->batch_ = batch;
@@ -219,6 +222,14 @@ Result<const Module *> Compilation::trainingGraphs() {
     return errorFrom(diags);
   }
   Module &m = *built;
+  if (!settings_.functions.empty()) { // only the functions asked for
+    const std::vector<std::string> &wanted = settings_.functions;
+    Module kept;
+    for (const Function &fn : m.functions())
+      if (std::find(wanted.begin(), wanted.end(), fn.name()) != wanted.end())
+        kept.addFunction(fn.name()) = fn;
+    m = std::move(kept);
+  }
   m.setSourceName(front_->source->name());
   if (auto e = verifyProblems(m, "the training module"))
     return *e;

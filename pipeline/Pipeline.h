@@ -44,6 +44,11 @@ struct CompileSettings {
   /// not known before training: 1 until the Trainer knows it).
   int64_t stepsPerEpoch = 1;
 
+  /// Build only these functions of the training graphs (`train_step`, `train_grad`,
+  /// `train_apply`, `eval`, `predict`); empty: all. A Trainer compiles the train step and the
+  /// evaluation functions apart, so training does not wait for eval and predict.
+  std::vector<std::string> functions;
+
   /// Also compile the train step's two halves, `train_grad` and `train_apply`, which
   /// data-parallel training runs with a gradient allreduce between them (docs/DISTRIBUTED.md).
   bool splitTrainStep = false;
@@ -94,10 +99,12 @@ public:
   /// Parses and verifies textual IR; it is the model graph, and the graph passes apply to it.
   static Result<std::unique_ptr<Compilation>> fromIrText(std::string name, std::string text,
                                                          CompileSettings settings);
-  /// The same checked program compiled for another minibatch size and number of steps per
-  /// epoch; the syntax tree and train block are shared, not read again. `splitTrainStep` also
-  /// builds the step's halves (CompileSettings::splitTrainStep).
-  std::unique_ptr<Compilation> withBatch(int64_t batch, int64_t stepsPerEpoch, bool splitTrainStep = false) const;
+  /// The same checked program compiled for another minibatch size and initial number of steps
+  /// per epoch; the syntax tree and train block are shared, not read again. `splitTrainStep`
+  /// also builds the step's halves (CompileSettings::splitTrainStep); `functions`, when not
+  /// empty, are the only training-graph functions built (CompileSettings::functions).
+  std::unique_ptr<Compilation> withBatch(int64_t batch, int64_t stepsPerEpoch, bool splitTrainStep = false,
+                                         std::vector<std::string> functions = {}) const;
 
   const CompileSettings &settings() const { return settings_; }
   /// True for a .nn program; false for textual IR, which has no syntax tree or train block.

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------------------------===//
 #include "passes/training/Optimizers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <numbers>
@@ -143,6 +144,8 @@ double cosCoefficient(int k) {
 } // namespace
 
 double learningRateAt(const ScheduleParams &s, double lr, int64_t step, int64_t stepsPerEpoch, int64_t totalEpochs) {
+  stepsPerEpoch = std::max<int64_t>(1, stepsPerEpoch);
+  totalEpochs = std::max<int64_t>(1, totalEpochs);
   double e = std::floor(static_cast<double>(step) / static_cast<double>(stepsPerEpoch));
   switch (s.kind) {
   case ScheduleKind::Constant: return lr;
@@ -160,27 +163,30 @@ double learningRateAt(const ScheduleParams &s, double lr, int64_t step, int64_t 
   return lr;
 }
 
-ValueId appendLearningRate(Builder &b, const ScheduleParams &s, double lr, ValueId step, int64_t stepsPerEpoch,
-                           int64_t totalEpochs) {
+ValueId appendLearningRate(Builder &b, const ScheduleParams &s, double lr, ValueId step, ValueId stepsPerEpoch,
+                           ValueId totalEpochs) {
   auto c = [&](double v) { return b.scalar(v, DType::F64); };
-  auto floorDiv = [&](ValueId x, double d) { // floor(x / d) for x >= 0: truncation through i32
-    return b.cast(b.cast(b.div(x, c(d)), DType::I32), DType::F64);
+  auto floorDiv = [&](ValueId x, ValueId d) { // floor(x / d) for x >= 0, d >= 1: truncation through i32
+    return b.cast(b.cast(b.div(x, d), DType::I32), DType::F64);
   };
+  // An i32 run-time count as an f64 of at least 1.
+  auto count = [&](ValueId n) { return b.max(b.cast(n, DType::F64), c(1)); };
   // gamma^k = e^(k ln gamma), gamma > 0
   auto power = [&](double gamma, ValueId k) { return b.exp(b.mul(k, c(std::log(gamma)))); };
   if (s.kind == ScheduleKind::Constant)
     return c(lr);
-  ValueId e = floorDiv(b.cast(step, DType::F64), static_cast<double>(stepsPerEpoch));
+  ValueId e = floorDiv(b.cast(step, DType::F64), count(stepsPerEpoch));
   switch (s.kind) {
   case ScheduleKind::Constant: break;
-  case ScheduleKind::Step: return b.mul(c(lr), power(s.gamma, floorDiv(e, static_cast<double>(s.every))));
+  case ScheduleKind::Step: return b.mul(c(lr), power(s.gamma, floorDiv(e, c(static_cast<double>(s.every)))));
   case ScheduleKind::Exponential: return b.mul(c(lr), power(s.gamma, e));
   case ScheduleKind::Warmup:
     return b.mul(c(lr), b.min(c(1), b.div(b.add(e, c(1)), c(static_cast<double>(s.warmup)))));
   case ScheduleKind::Cosine: {
     double w = static_cast<double>(s.warmup);
     // p = min(1, (e - w) / max(1, E - w)); cos(pi p) by its Taylor polynomial in x^2
-    ValueId p = b.min(c(1), b.div(b.sub(e, c(w)), c(std::max(1.0, static_cast<double>(totalEpochs) - w))));
+    ValueId span = b.max(c(1), b.sub(count(totalEpochs), c(w)));
+    ValueId p = b.min(c(1), b.div(b.sub(e, c(w)), span));
     ValueId x = b.mul(p, c(std::numbers::pi)), x2 = b.mul(x, x);
     ValueId cosine = c(cosCoefficient(kCosTerms - 1));
     for (int k = kCosTerms - 2; k >= 0; --k)

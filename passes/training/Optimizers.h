@@ -59,10 +59,18 @@ Result<ScheduleParams> resolveSchedule(const std::string &name, const std::map<s
 double learningRateAt(const ScheduleParams &s, double baseLr, int64_t step, int64_t stepsPerEpoch,
                       int64_t totalEpochs);
 
+/// What a schedule counts with besides the step counter: steps per epoch (every schedule but
+/// Constant) and the run's epochs (Cosine).
+inline bool scheduleNeedsStepsPerEpoch(const ScheduleParams &s) { return s.kind != ScheduleKind::Constant; }
+inline bool scheduleNeedsEpochs(const ScheduleParams &s) { return s.kind == ScheduleKind::Cosine; }
+
 /// Appends the learning rate of schedule `s` at the i32 scalar `step` (steps done so far) as
-/// an f64 scalar; the same function as learningRateAt, in IR.
+/// an f64 scalar; the same function as learningRateAt, in IR. `stepsPerEpoch` and
+/// `totalEpochs` are i32 scalars read at run time (valid where scheduleNeedsStepsPerEpoch and
+/// scheduleNeedsEpochs say the schedule reads them), so a change of the data set's size or of
+/// the run's epochs changes no compiled code. A value below 1 counts as 1.
 ValueId appendLearningRate(Builder &b, const ScheduleParams &s, double baseLr, ValueId step,
-                           int64_t stepsPerEpoch, int64_t totalEpochs);
+                           ValueId stepsPerEpoch, ValueId totalEpochs);
 
 /// The scalars every parameter's update of one dtype shares, computed once per step.
 struct StepScalars {

@@ -38,8 +38,16 @@ Result<void> appendUpdate(Function &f, const std::vector<ValueId> &params, std::
       f.addArgument(kStepCounter, TensorType(DType::I32, {}), ArgRole::State, false, "zeros", b.loc());
   const OptimizerParams &o = config.optimizer;
   b.setLoc(locOf("schedule"));
-  ValueId lr = appendLearningRate(b, config.schedule, o.lr, step, config.stepsPerEpoch,
-                                  config.totalEpochs);
+  // What the schedule counts with: i32 state the caller sets (the Trainer, from the data set's
+  // size), initialized to the configured values; the compiled code holds neither.
+  ValueId stepsPerEpoch, totalEpochs;
+  if (scheduleNeedsStepsPerEpoch(config.schedule))
+    stepsPerEpoch = f.addArgument(kStepsPerEpoch, TensorType(DType::I32, {}), ArgRole::State, false,
+                                  fmt::format("constant({})", config.stepsPerEpoch), b.loc());
+  if (scheduleNeedsEpochs(config.schedule))
+    totalEpochs = f.addArgument(kScheduleEpochs, TensorType(DType::I32, {}), ArgRole::State, false,
+                                fmt::format("constant({})", config.totalEpochs), b.loc());
+  ValueId lr = appendLearningRate(b, config.schedule, o.lr, step, stepsPerEpoch, totalEpochs);
   b.setLoc(locOf("optimizer"));
   ValueId t = b.add(b.cast(step, DType::F64), b.scalar(1, DType::F64));
   std::map<DType, StepScalars> scalarsOf; // computed once per parameter dtype
@@ -102,8 +110,9 @@ Result<Function *> buildTrainStep(const Function &forward, const TrainStepConfig
   ValueId loss = forward.findResult("loss");
   if (!loss.valid())
     return error(fmt::format("@{} has no loss to train", forward.name()));
-  if (forward.findArgument(kStepCounter))
-    return error(fmt::format("the argument '{}' would clash with the step counter", kStepCounter));
+  for (const char *name : {kStepCounter, kStepsPerEpoch, kScheduleEpochs})
+    if (forward.findArgument(name))
+      return error(fmt::format("the argument '{}' would clash with the step counter and schedule's state", name));
 
   // 1. The forward graph, results loss and correct.
   Function &f = module.addFunction("train_step");
@@ -137,6 +146,9 @@ Result<void> buildSplitTrainStep(const Function &forward, const TrainStepConfig 
   ValueId loss = forward.findResult("loss");
   if (!loss.valid())
     return error(fmt::format("@{} has no loss to train", forward.name()));
+  for (const char *name : {kStepCounter, kStepsPerEpoch, kScheduleEpochs})
+    if (forward.findArgument(name))
+      return error(fmt::format("the argument '{}' would clash with the step counter and schedule's state", name));
   for (const Argument &a : forward.arguments())
     if (a.name.starts_with(kGradientPrefix))
       return error(fmt::format("the argument '{}' would clash with the gradient inputs of {}", a.name, kApplyStep));

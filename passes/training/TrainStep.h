@@ -18,6 +18,7 @@
 #include "passes/training/Optimizers.h"
 
 #include <string>
+#include <string_view>
 
 namespace nnc {
 
@@ -27,7 +28,8 @@ struct TrainStepConfig {
   OptimizerParams optimizer; ///< every hyper-parameter, decoupled weight decay included
   ScheduleParams schedule;
   double clip = 0;        ///< clip the gradients to this global norm; 0 = off
-  /// Schedules count epochs: the number of train steps per epoch and of epochs in the run.
+  /// Schedules count epochs: the number of train steps per epoch and of epochs in the run, the
+  /// initial values of the state kStepsPerEpoch and kScheduleEpochs.
   int64_t stepsPerEpoch = 1;
   int64_t totalEpochs = 1;
   /// Where the train block writes each setting, by name ("optimizer", "schedule", "clip",
@@ -42,6 +44,15 @@ struct TrainStepConfig {
 
 /// The name of the step counter, an i32 scalar state: the number of steps done.
 inline constexpr const char *kStepCounter = "step";
+/// What learning-rate schedules count with, i32 scalar state that no step updates: the train
+/// steps per epoch (every schedule but constant) and the run's epochs (cosine). They are
+/// initialized to TrainStepConfig's values and set by the caller (the Trainer, once it knows
+/// the data set's size), so the compiled step does not depend on them. They are settings of
+/// the run, not learned state: checkpoints do not hold them.
+inline constexpr const char *kStepsPerEpoch = "schedule.steps_per_epoch";
+inline constexpr const char *kScheduleEpochs = "schedule.epochs";
+/// True for the names of the schedule's settings above.
+inline bool isScheduleSetting(std::string_view name) { return name == kStepsPerEpoch || name == kScheduleEpochs; }
 
 /// Appends to `module` the function `train_step` built from `forward` (a Train-mode lowering
 /// with a `loss` result). Errors (no loss, a name clash, a missing
@@ -52,7 +63,8 @@ inline constexpr const char *kStepCounter = "step";
 ///      running statistics, the random-number counter) stay.
 ///   2. Differentiate the loss with respect to every trainable state argument (Autodiff.h).
 ///   3. Add the step counter `step` (i32, init zeros) and compute the learning rate of the
-///      schedule from it, t = step + 1 for Adam's bias correction.
+///      schedule from it and the state `schedule.steps_per_epoch` and `schedule.epochs` (those
+///      the schedule reads), t = step + 1 for Adam's bias correction.
 ///   4. With `clip` > 0, scale all gradients by min(1, clip / (global norm + 1e-6)).
 ///   5. Append each parameter's optimizer update (Optimizers.h), adding its slots as state,
 ///      and record it as the parameter's state update; then step <- step + 1.

@@ -1,6 +1,6 @@
 //===- AotCompile.cpp - A model compiled ahead of time: object file and C header ------------===//
 //
-// The batch sizes and steps per epoch follow the Trainer (runtime/train/Trainer.h): one
+// The batch sizes and the schedule's initial steps per epoch follow the Trainer (runtime/train/Trainer.h): one
 // compilation per batch size derived from the same checked program, the state initialized from
 // each state argument's `init` text and the seed, in the order the functions first read it.
 //

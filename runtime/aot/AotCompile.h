@@ -8,8 +8,10 @@
 // calling convention.
 //
 // The functions are compiled for the batch size B and, when the number of training examples N
-// is given, for the final partial batch r = N mod B, with N/B steps per epoch compiled into
-// learning-rate schedules: exactly the functions `nnc train` runs on a data set of N examples.
+// is given, for the final partial batch r = N mod B: exactly the functions `nnc train` runs on
+// a data set of N examples. Learning-rate schedules read the steps per epoch (⌈N/B⌉) and the
+// run's epochs from the state block (`schedule_steps_per_epoch`, `schedule_epochs`), which
+// PREFIX_init_state sets to those values; a caller with another data-set size writes its own.
 // The initial state is computed here from the train block's seed as `nnc train` computes it
 // (runtime/train/Initializers.h) and stored in the object, which PREFIX_init_state copies.
 //

@@ -167,7 +167,9 @@ std::string aotHeader(const AotArtifact &a) {
   out("#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n");
   h += kCommon;
 
-  out("/* The compiled batch sizes; examples and steps per epoch compiled into the schedule. */\n");
+  out("/* The compiled batch sizes; the examples, steps per epoch and epochs init_state gives a\n");
+  out("   learning-rate schedule (the state's schedule_steps_per_epoch and schedule_epochs, which\n");
+  out("   the caller may set for another data-set size or run length). */\n");
   out("#define {}_BATCH {}\n", U, a.batch);
   out("#define {}_TAIL_BATCH {} /* the final partial batch of {}_EXAMPLES; 0: none compiled */\n", U,
       a.tailBatch, U);

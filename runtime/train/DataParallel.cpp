@@ -47,7 +47,7 @@ size_t roundUp16(size_t n) { return (n + 15) / 16 * 16; }
 } // namespace
 
 Result<void> Trainer::setUpDataParallel() {
-  const auto &program = *programs_.begin()->second;
+  const auto &program = mainProgram();
   if (!program.grad || !program.apply)
     return Error{"internal error: the data-parallel step's halves were not compiled"};
   gradOffset_.clear();
@@ -142,7 +142,7 @@ Result<StepResult> Trainer::exchangeStep(BatchProgram *v, size_t rows, Result<vo
   for (size_t i = 0; i < gradTail_; ++i)
     bucket_[i] /= total;
   // Every process applies the same update to the same state with the same summed gradients.
-  BatchProgram &any = *programs_.begin()->second;
+  BatchProgram &any = mainProgram();
   call(any, any.applyB);
   StepResult out;
   out.loss = double(tail[kLossSum]) / double(total);
@@ -176,6 +176,7 @@ Result<EvalStats> Trainer::trainEpochDataParallel(const Dataset &data, uint64_t 
   size_t steps = batcher.numBatches();
   if (auto r = comm_->agree(setStepsPerEpoch(static_cast<int64_t>(steps))); !r)
     return r.error();
+  prefetchTail(data.size()); // this process's shard of the final partial minibatch
   // The run's position is the same on every process (the state and the position come from the
   // same checkpoint bytes), so all continue at the same step, as trainEpoch does.
   if (position_.epoch != static_cast<int64_t>(epoch) || position_.stepInEpoch > static_cast<int64_t>(steps))

@@ -16,6 +16,7 @@
 #include <fmt/ranges.h>
 
 #include <chrono>
+#include <future>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -110,95 +111,195 @@ int64_t Trainer::localBatch() const {
 const TrainConfig &Trainer::config() const { return source_->trainConfig(); }
 
 Result<void> Trainer::setStepsPerEpoch(int64_t steps) {
-  steps = std::max<int64_t>(1, steps);
-  if (steps == stepsPerEpoch_)
-    return {};
-  stepsPerEpoch_ = steps;
-  // Schedules are compiled into the step; the constant one does not count steps, so its
-  // compiled functions stay valid (recompiling them would cost a second for nothing).
-  if (config().schedule.kind == ScheduleKind::Constant)
-    return {};
-  programs_.clear();
-  // There is always a program for the main batch size: checkData and predict read its graphs.
-  auto v = batchProgram(localBatch());
-  if (!v)
-    return v.error();
+  stepsPerEpoch_ = std::max<int64_t>(1, steps);
+  writeScheduleSettings();
   return {};
 }
 
-Result<Trainer::BatchProgram *> Trainer::batchProgram(int64_t batch) {
-  auto it = programs_.find(batch);
-  if (it != programs_.end())
-    return it->second.get();
-  auto v = std::make_unique<BatchProgram>();
-  v->batch = batch;
-  if (auto r = compileBatchProgram(batch, *v); !r)
-    return r.error();
-  return (programs_[batch] = std::move(v)).get();
+void Trainer::writeScheduleSettings() {
+  // The schedule reads them from the state: every compiled batch size sees the new values.
+  for (auto [name, value] : {std::pair{kStepsPerEpoch, stepsPerEpoch_}, std::pair{kScheduleEpochs, config().epochs}})
+    if (auto it = state_.find(name); it != state_.end())
+      writeElement(it->second->bytes.data(), it->second->type.dtype, 0, static_cast<double>(value));
 }
 
-Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
+std::unique_ptr<Compilation> Trainer::compilationFor(int64_t batch, Part part) const {
+  std::vector<std::string> functions = part == Part::Train
+                                           ? std::vector<std::string>{"train_step", kGradStep, kApplyStep}
+                                           : std::vector<std::string>{"eval", "predict"};
+  return source_->withBatch(batch, stepsPerEpoch_, part == Part::Train && dataParallel(), std::move(functions));
+}
+
+Result<Trainer::CompiledProgram> Trainer::takeCompiled(int64_t batch, Part part) {
+  auto p = pending_.find({batch, part});
+  if (p == pending_.end())
+    return compileProgram(compilationFor(batch, part));
+  // Compiled in the background (prefetchBatchProgram): wait for the rest of it, if any.
+  auto waiting = std::chrono::steady_clock::now();
+  Result<CompiledProgram> r = p->second.get();
+  pending_.erase(p);
+  double waitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - waiting).count();
+  compileSplit_.waitMs += waitMs;
+  if (r) {
+    r->background = true;
+    r->seconds = waitMs / 1e3; // the training thread's share of it
+  }
+  return r;
+}
+
+Trainer::BatchProgram &Trainer::programSlot(int64_t batch) {
+  std::unique_ptr<BatchProgram> &v = programs_[batch];
+  if (!v) {
+    v = std::make_unique<BatchProgram>();
+    v->batch = batch;
+  }
+  return *v;
+}
+
+Result<Trainer::BatchProgram *> Trainer::batchProgram(int64_t batch) {
+  if (auto it = programs_.find(batch); it != programs_.end() && it->second->module)
+    return it->second.get();
+  Result<CompiledProgram> compiled = takeCompiled(batch, Part::Train);
+  if (!compiled)
+    return compiled.error();
+  BatchProgram &v = programSlot(batch);
+  if (auto r = installBatchProgram(std::move(*compiled), v); !r) {
+    programs_.erase(batch);
+    return r.error();
+  }
+  return &v;
+}
+
+Result<Trainer::BatchProgram *> Trainer::evaluation(int64_t batch) {
+  if (auto it = programs_.find(batch); it != programs_.end() && it->second->inferModule)
+    return it->second.get();
+  Result<CompiledProgram> compiled = takeCompiled(batch, Part::Infer);
+  if (!compiled)
+    return compiled.error();
+  BatchProgram &v = programSlot(batch);
+  if (auto r = installEvaluation(std::move(*compiled), v); !r) {
+    programs_.erase(batch);
+    return r.error();
+  }
+  return &v;
+}
+
+Trainer::BatchProgram &Trainer::mainProgram() const { return *programs_.at(localBatch()); }
+
+void Trainer::prefetchBatchProgram(int64_t batch, Part part) {
+  if (!backgroundCompile_ || batch <= 0 || pending_.count({batch, part}))
+    return;
+  if (auto it = programs_.find(batch);
+      it != programs_.end() && (part == Part::Train ? it->second->module : it->second->inferModule))
+    return;
+  // The compile reads only its own Compilation (and the checked program, shared read-only);
+  // each Executable has its own LLVM context and JIT. The main thread trains meanwhile.
+  std::unique_ptr<Compilation> c = compilationFor(batch, part);
+  pending_[{batch, part}] =
+      std::async(std::launch::async, [c = std::move(c)]() mutable { return compileProgram(std::move(c)); });
+}
+
+void Trainer::prefetchEvaluation() { prefetchBatchProgram(localBatch(), Part::Infer); }
+
+void Trainer::prefetchTail(size_t examples, Part part) {
+  size_t batch = static_cast<size_t>(config().batch);
+  size_t tail = batch ? examples % batch : 0;
+  if (tail == 0)
+    return;
+  size_t rows = dataParallel() ? shardOf(tail, comm_->rank(), comm_->size()).count : tail;
+  prefetchBatchProgram(static_cast<int64_t>(rows), part);
+}
+
+Result<Trainer::CompiledProgram> Trainer::compileProgram(std::unique_ptr<Compilation> compilation) {
+  CompiledProgram out;
   auto start = std::chrono::steady_clock::now();
-  v.compilation = source_->withBatch(batch, stepsPerEpoch_, dataParallel());
   auto ms = [](auto from) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - from).count();
   };
-  if (auto graphs = v.compilation->optimizedGraphs(); !graphs)
+  if (auto graphs = compilation->optimizedGraphs(); !graphs)
     return graphs.error();
-  double graphsMs = ms(start);
+  out.graphsMs = ms(start);
   auto jitStart = std::chrono::steady_clock::now();
-  auto exe = v.compilation->executable();
+  if (auto exe = compilation->executable(); !exe)
+    return exe.error();
+  out.jitMs = ms(jitStart);
+  out.seconds = ms(start) / 1e3;
+  out.compilation = std::move(compilation);
+  return out;
+}
+
+void Trainer::account(const CompiledProgram &compiled, const Executable &exe) {
+  CompileSplit &s = compileSplit_;
+  const CompileTimes &t = exe.times();
+  bool first = s.compiles++ == 0;
+  s.graphsMs += compiled.graphsMs;
+  s.jitMs += compiled.jitMs;
+  if (compiled.background)
+    s.backgroundMs += compiled.graphsMs + compiled.jitMs;
+  s.jit.emitMs += t.emitMs;
+  s.jit.gemmLevel = t.gemmLevel;
+  for (auto [sum, one] : {std::pair{&s.jit.model, &t.model}, std::pair{&s.jit.gemm, &t.gemm}}) {
+    sum->fromCache = one->fromCache && (first || sum->fromCache);
+    sum->loadMs += one->loadMs;
+    sum->optimizeMs += one->optimizeMs;
+    sum->machineCodeMs += one->machineCodeMs;
+  }
+}
+
+const Function *Trainer::functionOf(const BatchProgram &v, const std::string &name) {
+  const Function *fn = v.module ? v.module->findFunction(name) : nullptr;
+  return fn || !v.inferModule ? fn : v.inferModule->findFunction(name);
+}
+
+Result<void> Trainer::addBuffers(const Function &fn, BatchProgram &v) {
+  if (auto r = initState(fn); !r)
+    return r;
+  writeScheduleSettings();
+  auto &io = v.io[fn.name()];
+  for (const Argument &a : fn.arguments())
+    if (a.role != ArgRole::State && !a.name.starts_with(kGradientPrefix)) // gradients: in bucket_
+      io["arg:" + a.name].assign(storageSize(a.type), 0);
+  for (const FunctionResult &r : fn.results())
+    if (!r.name.starts_with(kGradientPrefix))
+      io["result:" + r.name].assign(storageSize(fn.type(r.value)), 0);
+  return {};
+}
+
+Result<void> Trainer::installBatchProgram(CompiledProgram compiled, BatchProgram &v) {
+  auto start = std::chrono::steady_clock::now();
+  v.compilation = std::move(compiled.compilation);
+  auto exe = v.compilation->executable(); // kept by the Compilation: no second compile
   if (!exe)
     return exe.error();
-  {
-    CompileSplit &s = compileSplit_;
-    const CompileTimes &t = (*exe)->times();
-    bool first = s.compiles++ == 0;
-    s.graphsMs += graphsMs;
-    s.jitMs += ms(jitStart);
-    s.jit.emitMs += t.emitMs;
-    s.jit.gemmLevel = t.gemmLevel;
-    for (auto [sum, one] : {std::pair{&s.jit.model, &t.model}, std::pair{&s.jit.gemm, &t.gemm}}) {
-      sum->fromCache = one->fromCache && (first || sum->fromCache);
-      sum->loadMs += one->loadMs;
-      sum->optimizeMs += one->optimizeMs;
-      sum->machineCodeMs += one->machineCodeMs;
-    }
-  }
+  account(compiled, **exe);
   v.module = *v.compilation->optimizedGraphs();
   modelName_ = v.compilation->model().name;
   hasCorrect_ = v.compilation->model().hasCorrect;
+  // predict's first result, known before predict compiles: the model graph's results are
+  // `loss`, `correct` (classifiers), then the outputs in order, which are predict's.
+  if (auto forward = v.compilation->modelGraph(); forward && predictOutput_.empty() &&
+                                                  !(*forward)->functions().empty())
+    for (const FunctionResult &r : (*forward)->functions().front().results())
+      if (r.name != "loss" && !(hasCorrect_ && r.name == "correct")) {
+        predictOutput_ = r.name;
+        break;
+      }
   Executable *code = *exe;
   v.train = code->function("train_step");
-  v.eval = code->function("eval");
-  v.predict = code->function("predict");
   v.grad = code->function(kGradStep);
   v.apply = code->function(kApplyStep);
-  for (const Function &fn : v.module->functions()) {
-    if (auto r = initState(fn); !r)
+  for (const Function &fn : v.module->functions())
+    if (auto r = addBuffers(fn, v); !r)
       return r;
-    auto &io = v.io[fn.name()];
-    for (const Argument &a : fn.arguments())
-      if (a.role != ArgRole::State && !a.name.starts_with(kGradientPrefix)) // gradients: in bucket_
-        io["arg:" + a.name].assign(storageSize(a.type), 0);
-    for (const FunctionResult &r : fn.results())
-      if (!r.name.starts_with(kGradientPrefix))
-        io["result:" + r.name].assign(storageSize(fn.type(r.value)), 0);
-  }
   if (const Function *train = v.module->findFunction("train_step")) {
     v.input = argumentWithRole(*train, ArgRole::Input);
     v.target = argumentWithRole(*train, ArgRole::Target);
   }
   bind(v, v.trainB, v.train, "train_step");
-  bind(v, v.evalB, v.eval, "eval");
-  bind(v, v.predictB, v.predict, "predict");
   if (dataParallel() && !bucket_.empty()) { // the first program's are bound by setUpDataParallel,
     bind(v, v.gradB, v.grad, kGradStep);      // which lays out the gradients
     bind(v, v.applyB, v.apply, kApplyStep);
   }
-  const Function &predict = *v.module->findFunction("predict");
-  if (predictOutput_.empty() && !predict.results().empty())
-    predictOutput_ = predict.results().front().name;
   // A label per time step: `correct` counts labels, and the accuracy is over all of them.
   if (const Argument *y = argumentWithRole(*v.module->findFunction("train_step"), ArgRole::Target);
       y && y->type.dtype == DType::I32)
@@ -207,7 +308,33 @@ Result<void> Trainer::compileBatchProgram(int64_t batch, BatchProgram &v) {
     for (const Argument &a : v.module->findFunction("train_step")->arguments())
       if (a.role == ArgRole::State && a.trainable)
         params_.push_back(a.name);
-  compileSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  compileSeconds_ += compiled.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {};
+}
+
+Result<void> Trainer::installEvaluation(CompiledProgram compiled, BatchProgram &v) {
+  auto start = std::chrono::steady_clock::now();
+  v.inferCompilation = std::move(compiled.compilation);
+  auto exe = v.inferCompilation->executable(); // kept by the Compilation
+  if (!exe)
+    return exe.error();
+  account(compiled, **exe);
+  v.inferModule = *v.inferCompilation->optimizedGraphs();
+  v.eval = (*exe)->function("eval");
+  v.predict = (*exe)->function("predict");
+  for (const Function &fn : v.inferModule->functions())
+    if (auto r = addBuffers(fn, v); !r)
+      return r;
+  bind(v, v.evalB, v.eval, "eval");
+  bind(v, v.predictB, v.predict, "predict");
+  if (const Function *eval = v.inferModule->findFunction("eval"); eval && !v.module) { // no train step
+    v.input = argumentWithRole(*eval, ArgRole::Input);
+    v.target = argumentWithRole(*eval, ArgRole::Target);
+  }
+  const Function *predict = v.inferModule->findFunction("predict");
+  if (predictOutput_.empty() && predict && !predict->results().empty())
+    predictOutput_ = predict->results().front().name;
+  compileSeconds_ += compiled.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return {};
 }
 
@@ -240,7 +367,7 @@ Result<void> Trainer::initState(const Function &fn) {
 
 void Trainer::bind(BatchProgram &v, Binding &b, CompiledFunction *code, const std::string &which) {
   b = Binding{};
-  const Function *fn = v.module->findFunction(which);
+  const Function *fn = functionOf(v, which);
   if (!code || !fn)
     return;
   b.code = code;
@@ -336,7 +463,7 @@ Result<void> Trainer::checkData(const Dataset &data) const {
   std::string file = data.featureSource.empty() ? std::string() : data.featureSource + ": ";
   if (data.size() == 0)
     return Error{file + "the data set has no examples"};
-  const BatchProgram &v = *programs_.begin()->second;
+  const BatchProgram &v = mainProgram();
   const Function &train = *v.module->findFunction("train_step");
   const Argument *x = argumentWithRole(train, ArgRole::Input);
   const Argument *y = argumentWithRole(train, ArgRole::Target);
@@ -463,7 +590,7 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
 Result<double> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size_t b, bool training,
                                 BatchTotals &totals, Shard shard) {
   size_t rows = shard.count;
-  auto program = batchProgram(static_cast<int64_t>(rows));
+  auto program = training ? batchProgram(static_cast<int64_t>(rows)) : evaluation(static_cast<int64_t>(rows));
   if (!program)
     return program.error();
   BatchProgram &v = **program;
@@ -503,6 +630,7 @@ Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const
   size_t steps = batcher.numBatches();
   if (auto r = setStepsPerEpoch(static_cast<int64_t>(steps)); !r)
     return r.error();
+  prefetchTail(data.size()); // compiles while the full minibatches train
   if (position_.epoch != static_cast<int64_t>(epoch) || position_.stepInEpoch > static_cast<int64_t>(steps))
     position_ = RunPosition{static_cast<int64_t>(epoch)};
   BatchTotals totals{position_.lossSum, position_.correct, static_cast<size_t>(position_.examples)};
@@ -710,6 +838,7 @@ Result<EvalStats> Trainer::evaluate(const Dataset &data) {
   if (auto r = checkData(data); !r)
     return r.error();
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
+  prefetchTail(data.size(), Part::Infer);
   BatchTotals totals;
   for (size_t b = 0; b < batcher.numBatches(); ++b)
     if (auto r = runBatch(data, batcher, b, /*training=*/false, totals, Shard{0, batcher.rowsIn(b)}); !r)
@@ -718,7 +847,10 @@ Result<EvalStats> Trainer::evaluate(const Dataset &data) {
 }
 
 Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int64_t> &shape) {
-  const Function &predictFn = *programs_.begin()->second->module->findFunction("predict");
+  auto main = evaluation(localBatch());
+  if (!main)
+    return main.error();
+  const Function &predictFn = *(*main)->inferModule->findFunction("predict");
   const Argument *x = argumentWithRole(predictFn, ArgRole::Input);
   if (!x || static_cast<int64_t>(data.featureSize()) != perExample(x->type))
     return Error{fmt::format("the data has {} features per example, but the model's input is {}",
@@ -727,10 +859,11 @@ Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int
     return Error{fmt::format("model '{}' has no 'output' to predict", modelName_)};
   size_t n = data.size();
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
+  prefetchTail(n, Part::Infer);
   std::vector<float> out;
   for (size_t b = 0; b < batcher.numBatches(); ++b) {
     size_t rows = batcher.rowsIn(b);
-    auto vr = batchProgram(static_cast<int64_t>(rows));
+    auto vr = evaluation(static_cast<int64_t>(rows));
     if (!vr)
       return vr.error();
     BatchProgram &v = **vr;
@@ -740,7 +873,7 @@ Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int
     if (auto r = batcher.fill(b, features); !r)
       return r.error();
     call(v, v.predictB);
-    const Function &fn = *v.module->findFunction("predict");
+    const Function &fn = *v.inferModule->findFunction("predict");
     ValueId r = fn.findResult(predictOutput_);
     const TensorType &t = fn.type(r);
     auto &buf = v.io["predict"]["result:" + predictOutput_];
@@ -816,6 +949,8 @@ Result<void> Trainer::saveLocal(const std::string &path, const std::map<std::str
     return Error{fmt::format("{}: not written: the state has non-finite values", path)};
   Checkpoint ckpt;
   for (const std::string &name : stateOrder_) {
+    if (isScheduleSetting(name)) // the run's settings, set from the data and the train block
+      continue;
     auto t = tensor(name);
     if (!t)
       return t.error();
@@ -895,18 +1030,34 @@ Result<Checkpoint> Trainer::readCheckpoint(const std::string &path, const std::v
   return std::move(*ckpt);
 }
 
-std::vector<std::string> Trainer::modelStateNames() const {
+Result<std::vector<std::string>> Trainer::modelStateNames() const {
+  // eval's graph; its code is not needed (compiled, or lowered here without compiling it).
+  const Function *eval = nullptr;
+  std::unique_ptr<Compilation> lowered;
+  if (const BatchProgram &v = mainProgram(); v.inferModule) {
+    eval = v.inferModule->findFunction("eval");
+  } else {
+    lowered = compilationFor(localBatch(), Part::Infer);
+    auto graphs = lowered->trainingGraphs();
+    if (!graphs)
+      return graphs.error();
+    eval = (*graphs)->findFunction("eval");
+  }
   std::vector<std::string> out;
-  const Function *eval = programs_.begin()->second->module->findFunction("eval");
-  for (const Argument &a : eval->arguments())
-    if (a.role == ArgRole::State)
-      out.push_back(a.name);
+  if (eval)
+    for (const Argument &a : eval->arguments())
+      if (a.role == ArgRole::State)
+        out.push_back(a.name);
   return out;
 }
 
 Result<std::map<std::string, std::string>> Trainer::load(const std::string &path) {
   // Check everything before changing anything, so a mismatched file leaves the state intact.
-  auto ckpt = readCheckpoint(path, stateOrder_);
+  std::vector<std::string> names;
+  for (const std::string &name : stateOrder_)
+    if (!isScheduleSetting(name)) // not in checkpoints (save)
+      names.push_back(name);
+  auto ckpt = readCheckpoint(path, names);
   if (!ckpt)
     return ckpt.error();
   const auto &meta = ckpt->metadata;
@@ -925,7 +1076,7 @@ Result<std::map<std::string, std::string>> Trainer::load(const std::string &path
   p.lossSum = *lossSum;
   p.correct = *correct;
   p.examples = static_cast<int64_t>(*examples);
-  for (const std::string &name : stateOrder_)
+  for (const std::string &name : names)
     state_.at(name)->bytes = ckpt->tensors.at(name).bytes;
   position_ = p;
   auto shift = ckpt->tensors.find(kFeatureShift), factor = ckpt->tensors.find(kFeatureFactor);
@@ -935,7 +1086,10 @@ Result<std::map<std::string, std::string>> Trainer::load(const std::string &path
 }
 
 Result<std::map<std::string, std::string>> Trainer::loadParameters(const std::string &path) {
-  std::vector<std::string> names = modelStateNames();
+  auto modelState = modelStateNames();
+  if (!modelState)
+    return modelState.error();
+  std::vector<std::string> names = std::move(*modelState);
   auto ckpt = readCheckpoint(path, names);
   if (!ckpt)
     return ckpt.error();

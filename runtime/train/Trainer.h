@@ -11,10 +11,14 @@
 //   auto eval  = (*trainer)->evaluate(testData);               // loss and accuracy
 //   (*trainer)->save("iris.safetensors");
 //
+// The train step and the evaluation functions (eval, predict) are compiled apart: training
+// never waits for eval and predict, which compile on first use or, after prefetchEvaluation,
+// on another thread while training runs.
+//
 // Shapes are static: the code is compiled for the minibatch size B. A final partial
 // minibatch of r < B examples runs through functions compiled for batch r (compiled once, on
-// first use, sharing the same state), so every example is trained on and evaluated exactly once
-// per epoch. Losses over a data set are the mean of the per-batch losses weighted by their
+// another thread while the epoch's full minibatches run, sharing the same state), so every
+// example is trained on and evaluated exactly once per epoch. Losses over a data set are the mean of the per-batch losses weighted by their
 // number of examples, which is the exact mean when the loss is a mean over the minibatch.
 //
 // Data-parallel training: given a Communicator of several processes (runtime/dist/), every
@@ -40,6 +44,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -113,8 +118,8 @@ public:
                                                      std::shared_ptr<Communicator> comm = nullptr);
   /// Trains the program of `source` (a Compilation of a .nn program; its later stages are not
   /// used: each batch size gets its own, sharing the checked program). Its settings'
-  /// stepsPerEpoch is the first number of steps per epoch compiled for, so a caller that knows
-  /// the data set's size compiles the step once.
+  /// stepsPerEpoch is the schedule's steps per epoch until trainEpoch or setStepsPerEpoch sets
+  /// another (which changes a run-time value, not the compiled code).
   static Result<std::unique_ptr<Trainer>> fromCompilation(std::unique_ptr<Compilation> source,
                                                           std::shared_ptr<Communicator> comm = nullptr);
 
@@ -130,24 +135,39 @@ public:
   const std::string &modelName() const { return modelName_; }
   int64_t batchSize() const { return config().batch; }
   bool isClassifier() const { return hasCorrect_; }
-  /// Seconds spent compiling so far (lowering, autodiff, LLVM).
+  /// Seconds the training thread spent compiling so far (lowering, autodiff, LLVM), or
+  /// waiting for a compile in the background to finish.
   double compileSeconds() const { return compileSeconds_; }
   /// Where the compiles so far spent their time, summed over every program compiled (one per
-  /// minibatch size, again when the schedule's steps per epoch change).
+  /// minibatch size).
   struct CompileSplit {
     int compiles = 0;
     double graphsMs = 0; ///< parse, lower, autodiff, optimizer, graph passes
     double jitMs = 0;    ///< Executable::compile: emit, optimize, machine code or cache, load
+    /// Of graphsMs + jitMs, what ran in the background (the final partial minibatch's program,
+    /// compiled while the full ones train), and how long training then waited for it.
+    double backgroundMs = 0, waitMs = 0;
     CompileTimes jit;    ///< its phases, summed (fromCache: every compile's object came from the cache)
   };
   const CompileSplit &compileSplit() const { return compileSplit_; }
 
+  /// Whether a final partial minibatch's program is compiled on another thread while the full
+  /// minibatches train (on by default); off, it is compiled when first needed. The compiled
+  /// code and so every result are the same either way.
+  void setBackgroundCompile(bool on) { backgroundCompile_ = on; }
+  /// eval and predict are compiled apart from the train step, when first used; this starts
+  /// compiling them for the minibatch size on another thread now, so that training does not
+  /// wait for them and the first evaluate waits less (nnc train does so when it has test data).
+  void prefetchEvaluation();
+
   /// Checks that `data` fits the model's input and target (per-example sizes, label kind).
   Result<void> checkData(const Dataset &data) const;
   /// Sets the number of train steps per epoch that learning-rate schedules count with (the
-  /// default is 1 step per epoch until the first trainEpoch).
-  /// Recompiles when the number changes; an Error only if that compile fails.
+  /// default is the settings' stepsPerEpoch until the first trainEpoch sets the data set's).
+  /// It is a run-time value of the compiled step (the state `schedule.steps_per_epoch`):
+  /// nothing is recompiled.
   Result<void> setStepsPerEpoch(int64_t steps);
+  int64_t stepsPerEpoch() const { return stepsPerEpoch_; }
 
   /// One train step on `rows` examples: features row-major, labels as i32 class indices or
   /// f32 targets as the model's target expects. Updates the state in place. Data-parallel:
@@ -237,9 +257,54 @@ private:
   Trainer() = default;
   /// The minibatch size this process computes: `batch`, or its shard of it.
   int64_t localBatch() const;
+  /// What a compilation of one batch size holds: the train step (and its halves), or eval and
+  /// predict.
+  enum class Part : uint8_t { Train, Infer };
+  /// The program for minibatches of `batch` rows: its train step compiled before, compiled in
+  /// the background (waited for), or compiled now.
   Result<BatchProgram *> batchProgram(int64_t batch);
-  Result<void> compileBatchProgram(int64_t batch, BatchProgram &v);
+  /// The program for `batch` rows with its eval and predict, compiled (or waited for) on
+  /// first use; its train step may be missing.
+  Result<BatchProgram *> evaluation(int64_t batch);
+  /// The program of `batch` rows, made empty when there is none.
+  BatchProgram &programSlot(int64_t batch);
+  /// The program of the minibatch size (with its train step: the constructor compiles it).
+  BatchProgram &mainProgram() const;
+  /// The Compilation of `part` for `batch` rows.
+  std::unique_ptr<Compilation> compilationFor(int64_t batch, Part part) const;
+  /// The compiled `part` for `batch`: from the background (waited for), or compiled now.
+  struct CompiledProgram;
+  Result<CompiledProgram> takeCompiled(int64_t batch, Part part);
+  /// What compiling one batch size makes before it is installed: the Compilation with its
+  /// Executable, and the time it took.
+  struct CompiledProgram {
+    std::shared_ptr<Compilation> compilation;
+    double graphsMs = 0, jitMs = 0, seconds = 0;
+    bool background = false;
+  };
+  /// Compiles `compilation`'s graphs and code. Reads nothing of a Trainer: it runs on any thread.
+  static Result<CompiledProgram> compileProgram(std::unique_ptr<Compilation> compilation);
+  /// Makes `compiled` the program `v`: state, buffers, bindings (on the training thread).
+  Result<void> installBatchProgram(CompiledProgram compiled, BatchProgram &v);
+  /// Installs eval and predict from `compiled` in `v`.
+  Result<void> installEvaluation(CompiledProgram compiled, BatchProgram &v);
+  /// Adds a compile's times to compileSplit_; its Executable is `exe`.
+  void account(const CompiledProgram &compiled, const class Executable &exe);
+  /// Creates the state `fn` reads and its argument and result buffers in `v`.
+  Result<void> addBuffers(const class Function &fn, BatchProgram &v);
+  /// `name` among the functions of `v` (train step, eval, predict), or null.
+  static const class Function *functionOf(const BatchProgram &v, const std::string &name);
+  /// Starts compiling the program for `batch` rows on another thread, unless it exists or is
+  /// under way; batchProgram(batch) waits for it. The compiled code is the same as batchProgram
+  /// would compile, so results do not depend on it.
+  void prefetchBatchProgram(int64_t batch, Part part = Part::Train);
+  /// prefetchBatchProgram for the final partial minibatch of a data set of `examples` (this
+  /// process's shard of it), when there is one.
+  void prefetchTail(size_t examples, Part part = Part::Train);
   Result<void> initState(const class Function &fn);
+  /// Writes stepsPerEpoch_ and the train block's epochs into the schedule's state
+  /// (kStepsPerEpoch, kScheduleEpochs), where the step has them.
+  void writeScheduleSettings();
   /// Resolves the arguments and results of `which` in `v` (after its buffers are made).
   void bind(BatchProgram &v, Binding &b, CompiledFunction *code, const std::string &which);
   /// Runs a bound function: arguments from the staged minibatch and the state, results into
@@ -287,7 +352,7 @@ private:
   /// with this model's dtypes and shapes.
   Result<Checkpoint> readCheckpoint(const std::string &path, const std::vector<std::string> &names) const;
   /// The names of the state tensors `eval` reads.
-  std::vector<std::string> modelStateNames() const;
+  Result<std::vector<std::string>> modelStateNames() const;
   using StateCopy = std::vector<std::vector<uint8_t>>; ///< in stateOrder_
   StateCopy copyState() const;
   void copyStateInto(StateCopy &copy) const;
@@ -317,6 +382,9 @@ private:
   std::vector<std::string> stateOrder_;
   std::vector<std::string> params_;
   std::map<int64_t, std::unique_ptr<BatchProgram>> programs_;
+  /// Programs compiling in the background (prefetchBatchProgram), by batch size.
+  std::map<std::pair<int64_t, Part>, std::future<Result<CompiledProgram>>> pending_;
+  bool backgroundCompile_ = true;
   std::optional<FeatureTransform> featureMap_;
   RunPosition position_;
   NonFinitePolicy nonFinite_ = NonFinitePolicy::Stop;

@@ -53,8 +53,11 @@ struct Trainer::Binding {
 /// optimized graphs and the loaded code), with its staging and result buffers.
 struct Trainer::BatchProgram {
   int64_t batch = 0;
-  std::unique_ptr<Compilation> compilation;
+  std::shared_ptr<Compilation> compilation; ///< train_step (and its halves)
   const Module *module = nullptr; ///< the optimized graphs the code was compiled from
+  /// eval and predict, compiled apart from the step on first use (Trainer::evaluation).
+  std::shared_ptr<Compilation> inferCompilation;
+  const Module *inferModule = nullptr;
   const Argument *input = nullptr, *target = nullptr; ///< train_step's, or null
   CompiledFunction *train = nullptr, *eval = nullptr, *predict = nullptr;
   CompiledFunction *grad = nullptr, *apply = nullptr; ///< the step's halves (data-parallel only)

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------------------------===//
 #include "e2e_support.h"
 
+#include "passes/training/TrainStep.h"
 #include "runtime/data/DataSource.h"
 #include "runtime/records/Safetensors.h"
 #include "runtime/train/Trainer.h"
@@ -343,21 +344,56 @@ TEST_CASE("the same seed gives bitwise identical checkpoints, another seed diffe
   CHECK(iris("i1.safetensors") == iris("i2.safetensors"));
 }
 
-TEST_CASE("a constant learning rate is not recompiled once the epoch length is known", "[e2e][trainer]") {
-  // Only schedules count steps per epoch; recompiling the constant one cost a second per run.
-  auto t = small();
-  double compiled = t->compileSeconds();
-  REQUIRE(compiled > 0);
-  REQUIRE(t->trainEpoch(syntheticData(8), 0)); // 2 full steps: no partial-batch variant either
-  CHECK(t->compileSeconds() == compiled);
-  // A schedule does depend on it, and its step is recompiled with the right epoch length.
+TEST_CASE("a learning-rate schedule is compiled once for any data-set size", "[e2e][trainer]") {
+  // Steps per epoch is a run-time value of the step (the state schedule.steps_per_epoch): data
+  // sets of other sizes train with the step compiled first.
   std::string text = kSmallModel;
   text.replace(text.find("  batch 4"), 0, "  schedule step(every = 1, gamma = 0.5)\n");
-  auto scheduled = Trainer::fromSource("small.nn", text, {});
-  REQUIRE(scheduled);
-  double before = (*scheduled)->compileSeconds();
-  REQUIRE((*scheduled)->trainEpoch(syntheticData(8), 0));
-  CHECK((*scheduled)->compileSeconds() > before);
+  auto t = Trainer::fromSource("small.nn", text, {});
+  REQUIRE(t);
+  Trainer &trainer = **t;
+  REQUIRE(trainer.compileSplit().compiles == 1);
+  auto stepsPerEpochState = [&] {
+    auto s = trainer.tensor(kStepsPerEpoch);
+    REQUIRE(s);
+    return s->values<int32_t>().at(0);
+  };
+  CHECK(stepsPerEpochState() == 1);
+  REQUIRE(trainer.trainEpoch(syntheticData(8), 0)); // 2 full steps
+  CHECK(stepsPerEpochState() == 2);
+  REQUIRE(trainer.trainEpoch(syntheticData(16), 1)); // 4 full steps
+  CHECK(stepsPerEpochState() == 4);
+  CHECK(trainer.compileSplit().compiles == 1);
+  CHECK(trainer.stepCount() == 6);
+
+  // The run-time value is the one the step counts with: the run above is bitwise the run of a
+  // Trainer compiled knowing the epoch length (the initial value of the state), ...
+  auto twin = [&](int64_t stepsPerEpoch) {
+    CompileSettings settings;
+    settings.stepsPerEpoch = stepsPerEpoch;
+    auto u = Trainer::fromSource("small.nn", text, settings);
+    REQUIRE(u);
+    return std::move(*u);
+  };
+  auto a = twin(1), b = twin(4);
+  REQUIRE(a->setStepsPerEpoch(4));
+  Dataset data = syntheticData(16);
+  REQUIRE(a->trainEpoch(data, 0));
+  REQUIRE(b->trainEpoch(data, 0));
+  REQUIRE(a->trainEpoch(data, 1));
+  REQUIRE(b->trainEpoch(data, 1));
+  CHECK(a->tensor("logits.weight")->bytes == b->tensor("logits.weight")->bytes);
+  // ... and another value trains differently: the same steps counted as 4 epochs of 1 step
+  // halve the rate three times within the first epoch.
+  auto c = twin(4), d = twin(4);
+  REQUIRE(c->setStepsPerEpoch(1));
+  CHECK(c->tensor(kStepsPerEpoch)->values<int32_t>().at(0) == 1);
+  std::vector<size_t> first{0, 1, 2, 3};
+  Dataset part = data.select(first);
+  for (auto *u : {c.get(), d.get()})
+    for (int s = 0; s < 4; ++s)
+      REQUIRE(u->step(part.features, part.classLabels, {}, 4));
+  CHECK(c->tensor("logits.weight")->bytes != d->tensor("logits.weight")->bytes);
 }
 
 TEST_CASE("the final partial minibatch is trained on", "[e2e][trainer]") {
@@ -386,6 +422,79 @@ TEST_CASE("the final partial minibatch is trained on", "[e2e][trainer]") {
   REQUIRE(t2->trainEpoch(syntheticData(2), 0));
   CHECK(t2->stepCount() == 1);
   CHECK(t2->tensor("logits.weight")->bytes != before->bytes);
+}
+
+TEST_CASE("the final partial minibatch compiles in the background, bitwise the same training", "[e2e][trainer]") {
+  // 10 examples in batches of 4: the program for 2 rows compiles while the first two steps run
+  // (and is then waited for); compiled on first use instead, training is bitwise the same.
+  std::string text = kSmallModel;
+  text.replace(text.find("  batch 4"), 0, "  schedule cosine\n");
+  auto trained = [&](bool background) {
+    auto t = Trainer::fromSource("small.nn", text, {});
+    REQUIRE(t);
+    (*t)->setBackgroundCompile(background);
+    Dataset data = syntheticData(10);
+    for (uint64_t epoch = 0; epoch < 2; ++epoch) {
+      auto stats = (*t)->trainEpoch(data, epoch);
+      REQUIRE(stats);
+      CHECK(stats->examples == 10);
+    }
+    CHECK((*t)->stepCount() == 6);
+    CHECK((*t)->compileSplit().compiles == 2); // B = 4 and the partial 2, each once
+    return std::move(*t);
+  };
+  auto a = trained(true), b = trained(false);
+  CHECK(a->compileSplit().backgroundMs > 0);
+  CHECK(b->compileSplit().backgroundMs == 0);
+  CHECK(b->compileSplit().waitMs == 0);
+  for (const char *name : {"h.weight", "h.bias", "logits.weight", "logits.weight.velocity", "step",
+                                  "rng.counter"}) {
+    INFO(name);
+    auto x = a->tensor(name), y = b->tensor(name);
+    REQUIRE(x);
+    REQUIRE(y);
+    CHECK(x->bytes == y->bytes);
+  }
+  // Evaluating and predicting a data set with another partial minibatch (3 rows) compiles it
+  // in the background as well, with the same results.
+  Dataset other = syntheticData(11);
+  auto ea = a->evaluate(other), eb = b->evaluate(other);
+  REQUIRE(ea);
+  REQUIRE(eb);
+  CHECK(ea->loss == eb->loss);
+  CHECK(a->compileSplit().compiles == 4); // and eval and predict for 4 and 3 rows
+  std::vector<int64_t> sa, sb;
+  auto pa = a->predict(syntheticData(13), sa), pb = b->predict(syntheticData(13), sb);
+  REQUIRE(pa);
+  REQUIRE(pb);
+  CHECK(*pa == *pb);
+  CHECK(sa == sb);
+}
+
+TEST_CASE("training does not compile eval and predict; they compile on first use or in the background",
+          "[e2e][trainer]") {
+  auto run = [](bool prefetch) {
+    auto t = small();
+    CHECK(t->compileSplit().compiles == 1); // the train step alone
+    if (prefetch)
+      t->prefetchEvaluation();
+    Dataset data = syntheticData(8);
+    REQUIRE(t->trainEpoch(data, 0));
+    CHECK(t->compileSplit().compiles == 1);
+    auto ev = t->evaluate(data);
+    REQUIRE(ev);
+    CHECK(t->compileSplit().compiles == 2); // eval and predict for 4 rows
+    std::vector<int64_t> shape;
+    auto probs = t->predict(data, shape);
+    REQUIRE(probs);
+    CHECK(t->compileSplit().compiles == 2);
+    CHECK(t->predictOutput() == "probs");
+    CHECK((t->compileSplit().backgroundMs > 0) == prefetch);
+    return std::make_pair(ev->loss, *probs);
+  };
+  auto lazy = run(false), early = run(true);
+  CHECK(lazy.first == early.first);
+  CHECK(lazy.second == early.second);
 }
 
 TEST_CASE("evaluate counts every example once, and predict returns one row per example", "[e2e][trainer]") {

@@ -18,6 +18,8 @@
 #include "passes/training/Optimizers.h"
 #include "passes/training/TrainStep.h"
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -289,6 +291,18 @@ TEST_CASE("autodiff: learning-rate schedules give the stated rate at chosen step
       {"cosine", {}, 4, 3, {{0, 0.1}, {4, 0.075}, {8, 0.025}, {12, 0.0}}},
       {"warmup", {{"epochs", 4}}, 10, 10, {{0, 0.025}, {9, 0.025}, {15, 0.05}, {35, 0.1}, {100, 0.1}}},
   };
+  // The learning rate one step from `step` = k takes, the schedule reading steps per epoch and
+  // epochs from its state (the arguments a schedule does not read are absent).
+  auto rateAt = [](const Function &step, int64_t k, int64_t stepsPerEpoch, int64_t epochs) {
+    std::map<std::string, Tensor> args{{"p", Tensor::scalar(0)}, {"step", Tensor::scalar(double(k), DType::I32)}};
+    if (step.findArgument(kStepsPerEpoch))
+      args[kStepsPerEpoch] = Tensor::scalar(double(stepsPerEpoch), DType::I32);
+    if (step.findArgument(kScheduleEpochs))
+      args[kScheduleEpochs] = Tensor::scalar(double(epochs), DType::I32);
+    runSteps(step, args, 1);
+    CHECK((!args.count(kStepsPerEpoch) || args.at(kStepsPerEpoch).data[0] == double(stepsPerEpoch))); // not updated
+    return -args.at("p").data[0];
+  };
   for (const Case &c : cases) {
     INFO("schedule " << c.schedule);
     TrainStepConfig config = resolved("sgd", {{"lr", 0.1}}, c.schedule, c.args);
@@ -296,14 +310,54 @@ TEST_CASE("autodiff: learning-rate schedules give the stated rate at chosen step
     config.totalEpochs = c.epochs;
     Module m;
     Function &step = buildStep(forward, config, m);
+    // The configured values are the state's initial values.
+    if (const Argument *a = step.findArgument(kStepsPerEpoch))
+      CHECK(a->init == fmt::format("constant({})", c.stepsPerEpoch));
+    if (const Argument *a = step.findArgument(kScheduleEpochs))
+      CHECK(a->init == fmt::format("constant({})", c.epochs));
+    CHECK((step.findArgument(kStepsPerEpoch) != nullptr) == (c.schedule != "constant"));
+    CHECK((step.findArgument(kScheduleEpochs) != nullptr) == (c.schedule == "cosine"));
     auto resolved = *resolveSchedule(c.schedule, c.args);
     for (auto [k, lr] : c.expected) {
       INFO("step " << k);
-      std::map<std::string, Tensor> args{{"p", Tensor::scalar(0)}, {"step", Tensor::scalar(double(k), DType::I32)}};
-      runSteps(step, args, 1);
-      CHECK(-args.at("p").data[0] == Approx(lr).epsilon(1e-10).margin(1e-12));
+      CHECK(rateAt(step, k, c.stepsPerEpoch, c.epochs) == Approx(lr).epsilon(1e-10).margin(1e-12));
       CHECK(learningRateAt(resolved, 0.1, k, c.stepsPerEpoch, c.epochs) == Approx(lr).epsilon(1e-12).margin(1e-15));
     }
+  }
+}
+
+TEST_CASE("autodiff: one built step follows the schedule for any steps per epoch and epochs", "[autodiff]") {
+  // Steps per epoch and epochs are run-time state: the step built for one data-set size gives
+  // the rate of learningRateAt for every other, at every step.
+  Function forward("forward");
+  ValueId p = forward.addArgument("p", f32({}), ArgRole::State, true, "zeros");
+  forward.addResult("loss", p);
+  std::vector<std::pair<std::string, std::map<std::string, double>>> schedules = {
+      {"step", {{"every", 2}, {"gamma", 0.5}}},
+      {"exponential", {{"gamma", 0.9}}},
+      {"warmup", {{"epochs", 3}}},
+      {"cosine", {{"min_lr", 0.01}, {"warmup", 2}}},
+      {"cosine", {}},
+  };
+  for (const auto &[name, args] : schedules) {
+    INFO("schedule " << name);
+    TrainStepConfig config = resolved("sgd", {{"lr", 0.1}}, name, args);
+    Module m;
+    Function &step = buildStep(forward, config, m); // built for 1 step per epoch, 1 epoch
+    auto schedule = *resolveSchedule(name, args);
+    for (int64_t stepsPerEpoch : {1, 2, 3, 7, 50})
+      for (int64_t epochs : {1, 4, 10})
+        for (int64_t k : {0, 1, 2, 5, 6, 13, 49, 50, 149, 400}) {
+          INFO("steps per epoch " << stepsPerEpoch << ", epochs " << epochs << ", step " << k);
+          std::map<std::string, Tensor> state{{"p", Tensor::scalar(0)},
+                                              {"step", Tensor::scalar(double(k), DType::I32)},
+                                              {kStepsPerEpoch, Tensor::scalar(double(stepsPerEpoch), DType::I32)}};
+          if (step.findArgument(kScheduleEpochs))
+            state[kScheduleEpochs] = Tensor::scalar(double(epochs), DType::I32);
+          runSteps(step, state, 1);
+          CHECK(-state.at("p").data[0] ==
+                Approx(learningRateAt(schedule, 0.1, k, stepsPerEpoch, epochs)).epsilon(1e-10).margin(1e-12));
+        }
   }
 }
 
@@ -362,10 +416,16 @@ TEST_CASE("autodiff: every example builds a verified training module with every 
       CHECK(step->findResult("loss").valid());
       CHECK(step->results().size() == (step->findResult("correct").valid() ? 2u : 1u));
       // Every state argument but the batchnorm running statistics of non-trained models is
-      // written in place: parameters, slots, step and random-number counters.
+      // written in place: parameters, slots, step and random-number counters. The schedule's
+      // settings are read only.
       for (const Argument &a : step->arguments()) {
         if (a.role != ArgRole::State)
           continue;
+        if (isScheduleSetting(a.name)) {
+          for (const StateUpdate &u : step->updates())
+            CHECK(u.state != a.value);
+          continue;
+        }
         INFO("state " << a.name);
         bool updated = false;
         for (const StateUpdate &u : step->updates())

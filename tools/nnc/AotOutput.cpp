@@ -29,8 +29,8 @@ void addAotFlags(CLI::App &app, AotFlags &flags) {
   app.add_option("--target", flags.jit.triple, "the target triple of the object (default: the host's)");
   app.add_option("--prefix", flags.prefix, "the prefix of the object's symbols (default: the model's name)");
   app.add_option("--examples", flags.examples,
-                 "training examples per epoch: also compile the final partial batch and count the "
-                 "steps per epoch of learning-rate schedules")
+                 "training examples per epoch: also compile the final partial batch, and start "
+                 "learning-rate schedules at their steps per epoch")
       ->check(CLI::PositiveNumber);
 }
 

@@ -346,6 +346,9 @@ public:
     if (!trainer)
       return failed(trainer.error());
     Trainer &t = **trainer;
+    // eval runs after the last epoch (the final train loss) and, with test data, after each:
+    // compiled while the first epoch trains.
+    t.prefetchEvaluation();
     t.setFeatureTransform(*map);
     if (auto r = agreed(t.checkData(train)); !r)
       return failed(r.error());
@@ -528,6 +531,9 @@ public:
                    "{:.0f} ms; jit {:.0f} ms: {}\n",
                    cs.compiles, cs.compiles == 1 ? "" : "s", t.compileSeconds() * 1e3, cs.graphsMs, cs.jitMs,
                    formatJitTimes(cs.jit));
+        if (cs.backgroundMs > 0)
+          fmt::print(stderr, "compile: {:.0f} ms of it in the background while training; training waited {:.0f} ms "
+                     "for it\n", cs.backgroundMs, cs.waitMs);
       }
       if (t.dataParallel()) {
         const CommunicationStats &cs = t.communicationStats();
