@@ -319,8 +319,8 @@ Cotangents vjpBatchMoments(Builder &b, const Node &n, ValueId g, const std::vect
   ValueId x = operand(n, 0);
   double count = perChannelCount(b, x);
   ValueId centered = b.sub(x, perChannel(b, momentRow(b, n.result, 0), x));
-  ValueId gm = b.mul(momentRow(b, g, 0), b.constantLike(momentRow(b, g, 0), 1 / count));
-  ValueId gv = b.mul(momentRow(b, g, 1), b.constantLike(momentRow(b, g, 1), 2 / count));
+  ValueId g0 = momentRow(b, g, 0), g1 = momentRow(b, g, 1);
+  ValueId gm = b.mul(g0, b.constantLike(g0, 1 / count)), gv = b.mul(g1, b.constantLike(g1, 2 / count));
   return {b.add(perChannel(b, gm, x), b.mul(perChannel(b, gv, x), centered))};
 }
 ValueId jvpBatchMoments(Builder &b, const Node &n, const std::vector<ValueId> &t) {
