@@ -1095,7 +1095,11 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
                 f"{summary['fashion_cnn'][1]['epoch_s'] / summary['fashion_cnn'][0]['epoch_s']:.2f}×"
                 if "fashion_cnn" in summary else "") + ".\n")
     L.append("![PyTorch / nnc step-time ratios](ratios.svg)\n")
-    # The data-parallel figures of bench/dist_bench.sh stay at the end of the report.
+    # The hand-written analysis of the missed targets (profiles), then the data-parallel figures of
+    # bench/dist_bench.sh, stay at the end of the report.
+    misses = os.path.join(BENCH, "misses.md")
+    if os.path.exists(misses):
+        L.append(open(misses).read())
     dist = os.path.join(BENCH, "distributed.md")
     if os.path.exists(dist):
         L.append(open(dist).read())
