@@ -207,6 +207,8 @@ const char *kUsage =
     "                       `nnc --passes=list`)\n"
     "  --no-write           do not write the .npy files\n"
     "  --raw                also time the compiled train_step function alone\n"
+    "  --profile            time every kernel of the step and print the kernels by time (stderr;\n"
+    "                       the step times then include the timing calls)\n"
     "  --startup            only compile and take one step; print the time to it and the compile's\n"
     "                       phases (bench/run_all.py's start-up figures; the cache as NNC_CACHE says)\n"
     "  --epoch DATA         instead train one epoch on DATA (e.g. fashion-mnist), phases timed\n"
@@ -219,7 +221,7 @@ int main(int argc, char **argv) {
   int64_t features = 0, classes = 0, batches = 4, check = 3, reps = 7;
   uint64_t seed = 7;
   double warmupMs = 200, repMs = 150;
-  bool write = true, raw = false, startup = false;
+  bool write = true, raw = false, startup = false, profile = false;
   int threads = 1;
   std::vector<std::string> disabled;
   for (int i = 1; i < argc; ++i) {
@@ -241,6 +243,7 @@ int main(int argc, char **argv) {
     else if (a == "--rep-ms") repMs = std::atof(next().c_str());
     else if (a == "--no-write") write = false;
     else if (a == "--raw") raw = true;
+    else if (a == "--profile") profile = true;
     else if (a == "--epoch") epochData = next();
     else if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--disable-pass") {
@@ -265,6 +268,7 @@ int main(int argc, char **argv) {
   options.train.seed = seed;
   options.threads = threads;
   options.disabledPasses = disabled;
+  options.profile = profile;
   if (!model.empty() && !epochData.empty())
     return epochBench(model, epochData, options);
   if (startup && out.empty())
@@ -373,5 +377,7 @@ int main(int argc, char **argv) {
               t.modelName().c_str(), (long long)B, options.threads, jsonStrings(options.disabledPasses).c_str(),
               compileWall, compileCpu, t.compileSeconds(),
               (long long)stepsPerRep, jsonList(times).c_str(), jsonList(cpuTimes).c_str(), jsonList(losses).c_str(), lastLoss, usage.ru_maxrss, names.size(), rawStep);
+  if (profile)
+    std::fputs(nnc::kernelProfileReport().c_str(), stderr);
   return 0;
 }

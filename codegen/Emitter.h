@@ -53,7 +53,13 @@ struct FunctionABI {
   int64_t intermediateBytes = 0; ///< the sum of all stored intermediates, before reuse
   int64_t kernels = 0;           ///< loop nests (and GEMM calls) emitted
   int64_t fusedOps = 0;          ///< elementwise ops computed inside another op's loop
+  bool profiled = false;         ///< calls kProfileMarkSymbol around its kernels (EmitOptions::profile)
 };
+
+/// `void nnc_profile_mark(i32 k)`, which profiled code (EmitOptions::profile) calls before its
+/// kernel k, with the kernel count before copying its results and state updates, and with -1
+/// before it returns; the runtime provides it (runtime/exec/Profile.h).
+inline constexpr const char *kProfileMarkSymbol = "nnc_profile_mark";
 
 struct EmitOptions {
   unsigned vectorBits = 512; ///< the host's widest vectors (Jit::vectorBits()), sizes the GEMM
@@ -64,6 +70,9 @@ struct EmitOptions {
   /// Only declare the GEMM routines (nnc_sgemm, nnc_dgemm) rather than emit them: another
   /// module, compiled once and cached, provides them (see emitGemmRoutines).
   bool externalGemm = false;
+  /// Mark the start of every kernel with a call to kProfileMarkSymbol, so that the runtime can
+  /// time each kernel (`nnc train --profile`). Off: the code has no such calls.
+  bool profile = false;
 
   // Code generation's own optimizations (see codegenPasses()). Each can be turned off by name
   // with `--disable-pass`, like a graph pass, so that tests and bench/ compare with and without.

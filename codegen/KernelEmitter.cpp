@@ -9,6 +9,8 @@
 //     reshapes to their operand's, in-place updates to their state's.
 //  3. Emit the plan's kernels in order, each by its kind.
 //  4. Copy the results into their buffers and the remaining state updates into their states.
+// With EmitOptions::profile, a call to nnc_profile_mark(k) precedes kernel k, and the copies
+// and the return are marked likewise (runtime/exec/Profile.h times the spans between marks).
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/KernelEmitter.h"
@@ -58,8 +60,19 @@ FunctionABI KernelEmitter::emit(const std::string &symbol) {
   makeAliasScopes();
   ptr_.assign(fn_.numValueIds(), nullptr);
   bindStorage(buffers_, arena_);
-  for (const Kernel &k : plan_.kernels)
-    emitKernel(k);
+  llvm::FunctionCallee mark;
+  if (opts_.profile)
+    mark = m_.getOrInsertFunction(kProfileMarkSymbol, b_.getVoidTy(), b_.getInt32Ty());
+  auto profileMark = [&](int64_t k) {
+    if (opts_.profile)
+      b_.CreateCall(mark, {b_.getInt32(uint32_t(int32_t(k)))});
+  };
+  for (size_t k = 0; k < plan_.kernels.size(); ++k) {
+    profileMark(int64_t(k));
+    emitKernel(plan_.kernels[k]);
+  }
+  profileMark(int64_t(plan_.kernels.size()));
+  abi.profiled = opts_.profile;
 
   // Results, then state updates written in place. Update values are nodes computed above,
   // so writing one state buffer cannot change the value of another update.
@@ -72,6 +85,7 @@ FunctionABI KernelEmitter::emit(const std::string &symbol) {
   for (const StateUpdate &u : fn_.updates())
     if (u.value != u.state && plan_.inPlace[u.value.index] < 0)
       copyAccess(accessOf(u.value), type(u.value), ptr_[u.state.index], plan_.aliasClass[u.state.index]);
+  profileMark(-1);
   b_.CreateRetVoid();
   return abi;
 }

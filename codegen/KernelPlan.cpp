@@ -134,10 +134,10 @@ KernelPlan planKernels(const Function &fn, const EmitOptions &options) {
   return plan;
 }
 
-/// One line per kernel: the value it stores and, as an expression, the fused ops and views it
-/// computes on the way; the members of a loop group and the value a row pass also stores on
+/// Per kernel, its lines: the value it stores and, as an expression, the fused ops and views
+/// it computes on the way; the members of a loop group and the value a row pass also stores on
 /// lines starting with `+`. Offsets count from the end of the GEMM scratch.
-std::string describePlan(const Function &fn, const KernelPlan &plan) {
+std::vector<std::string> describeKernelLines(const Function &fn, const KernelPlan &plan) {
   std::vector<std::string> names = valueNames(fn);
   std::function<std::string(ValueId)> expr = [&](ValueId v) -> std::string {
     const Node *d = fn.definingNode(v);
@@ -157,13 +157,10 @@ std::string describePlan(const Function &fn, const KernelPlan &plan) {
       body += (i ? ", " : parenthesized ? "" : " ") + expr(n.operands[i]);
     return parenthesized ? body + ")" : body;
   };
-  // The arena a call needs is the whole of it: the GEMM scratch, then the intermediates.
-  std::string out = fmt::format("kernels of @{}: {} kernels, {} fused ops, arena {} bytes: GEMM scratch {} + "
-                                "{} for {} bytes of intermediates\n",
-                                fn.name(), plan.kernels.size(), plan.fusedOps(), plan.arenaBytes(),
-                                plan.scratchBytes, plan.intermediateArenaBytes, plan.intermediateBytes);
+  std::vector<std::string> lines(plan.kernels.size());
   for (size_t k = 0; k < plan.kernels.size(); ++k) {
     const Kernel &kernel = plan.kernels[k];
+    std::string &out = lines[k];
     for (size_t m = 0; m < kernel.nodes.size(); ++m) {
       const Node &n = fn.nodes()[kernel.nodes[m]];
       std::string where = plan.inPlace[n.result.index] >= 0
@@ -181,6 +178,17 @@ std::string describePlan(const Function &fn, const KernelPlan &plan) {
                          plan.offset[p.result.index]);
     }
   }
+  return lines;
+}
+
+std::string describePlan(const Function &fn, const KernelPlan &plan) {
+  // The arena a call needs is the whole of it: the GEMM scratch, then the intermediates.
+  std::string out = fmt::format("kernels of @{}: {} kernels, {} fused ops, arena {} bytes: GEMM scratch {} + "
+                                "{} for {} bytes of intermediates\n",
+                                fn.name(), plan.kernels.size(), plan.fusedOps(), plan.arenaBytes(),
+                                plan.scratchBytes, plan.intermediateArenaBytes, plan.intermediateBytes);
+  for (const std::string &lines : describeKernelLines(fn, plan))
+    out += lines;
   return out;
 }
 

@@ -274,5 +274,7 @@ std::vector<ValueId> storageReadBy(const Function &fn, const KernelPlan &plan, c
 /// The `--emit=opt` listing of `plan`: one line per kernel with the ops fused into it written
 /// as expressions and its arena offset.
 std::string describePlan(const Function &fn, const KernelPlan &plan);
+/// describePlan's lines of each kernel, by kernel index (`  k3   %9 = ...`, then any `+` lines).
+std::vector<std::string> describeKernelLines(const Function &fn, const KernelPlan &plan);
 
 } // namespace nnc

@@ -338,6 +338,8 @@ Result<Executable *> Compilation::executable() {
   co.threads = std::max(1, settings_.threads);
   co.useCache = settings_.useObjectCache;
   co.disabledPasses = settings_.disabledPasses;
+  co.profile = settings_.profile;
+  co.profileTag = fmt::format("batch {}", batch_);
   if (computeThreads() < co.threads)
     setComputeThreads(co.threads);
   auto exe = Executable::compile(**m, co);

@@ -69,6 +69,8 @@ struct CompileSettings {
   int threads = 1;
   JitOptions jit;
   bool useObjectCache = true; ///< reuse machine code from the object cache (objectCacheDir())
+  /// Time each kernel of the compiled functions (runtime/exec/Profile.h's kernelProfileReport).
+  bool profile = false;
 
   /// True when a flag asks for the graph passes, which then run even when no later stage is
   /// asked for.

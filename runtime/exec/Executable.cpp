@@ -53,9 +53,11 @@ static std::string symbolFor(const std::string &name) {
 /// with `plans` the kernel plan of each.
 static llvm::Expected<std::map<std::string, FunctionABI>>
 emitAll(const Module &module, llvm::Module &llvmModule, unsigned gemmVectorBits, int threads, bool externalGemm,
-        const std::vector<std::string> &disabledPasses, std::map<std::string, KernelPlan> *plans = nullptr) {
+        const std::vector<std::string> &disabledPasses, std::map<std::string, KernelPlan> *plans = nullptr,
+        bool profile = false) {
   std::map<std::string, FunctionABI> abis;
   EmitOptions eo;
+  eo.profile = profile;
   disableCodegenPasses(eo, disabledPasses);
   eo.externalGemm = externalGemm;
   eo.vectorBits = gemmVectorBits;
@@ -117,6 +119,9 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
     return fromLlvm(jit.takeError());
   if (llvm::Error e = (*jit)->defineSymbol(kParallelForSymbol, reinterpret_cast<void *>(&nnc_parallel_for)))
     return fromLlvm(std::move(e));
+  if (options.profile)
+    if (llvm::Error e = (*jit)->defineSymbol(kProfileMarkSymbol, reinterpret_cast<void *>(&nnc_profile_mark)))
+      return fromLlvm(std::move(e));
   // The GEMM routines: prebuilt for the CPU's feature level (the model code's calls resolve to
   // them), or else a second object, the same for every model on this CPU (so nearly always
   // from the cache). Then the model's functions, which call them.
@@ -138,7 +143,7 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
   llvm::Module llvmModule("nnc", context);
   auto emitting = std::chrono::steady_clock::now();
   auto abis = emitAll(module, llvmModule, gemmVectorBits, options.threads, /*externalGemm=*/true,
-                      options.disabledPasses, &exe->plans_);
+                      options.disabledPasses, &exe->plans_, options.profile);
   if (!abis)
     return fromLlvm(abis.takeError());
   exe->times_.emitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - emitting).count();
@@ -161,6 +166,11 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
     auto function = CompiledFunction::create(abi, *entry);
     if (!function)
       return std::move(function).error();
+    if (abi.profiled)
+      if (const Function *fn = module.findFunction(name))
+        (*function)->profile_ = registerKernelProfile(
+            "@" + name + (options.profileTag.empty() ? "" : " (" + options.profileTag + ")"),
+            describeKernelLines(*fn, exe->plans_.at(name)));
     exe->functions_[name] = std::move(*function);
   }
   exe->jit_ = std::move(*jit);

@@ -13,6 +13,7 @@
 #include "codegen/Jit.h"
 #include "codegen/KernelPlan.h"
 #include "runtime/exec/ObjectCache.h"
+#include "runtime/exec/Profile.h"
 #include "ir/Graph.h"
 #include "support/Result.h"
 
@@ -35,7 +36,16 @@ public:
 
   const FunctionABI &abi() const { return abi_; }
   /// Runs the function; `buffers` has abi().argTypes.size() + abi().resultTypes.size() entries.
-  void call(void **buffers) { entry_(buffers, arena_.get()); }
+  void call(void **buffers) {
+    if (profile_) {
+      KernelProfileScope scope(*profile_);
+      entry_(buffers, arena_.get());
+    } else {
+      entry_(buffers, arena_.get());
+    }
+  }
+  /// The time per kernel of a function compiled with CompileOptions::profile, else null.
+  const KernelProfile *profile() const { return profile_.get(); }
 
 private:
   struct Free {
@@ -45,6 +55,8 @@ private:
   FunctionABI abi_;
   Entry entry_;
   std::unique_ptr<char, Free> arena_;
+  std::shared_ptr<KernelProfile> profile_;
+  friend class Executable;
 };
 
 struct CompileOptions {
@@ -62,6 +74,10 @@ struct CompileOptions {
   /// "baseline", or "jit" to compile them with the model; empty: NNC_GEMM_ISA, else the best
   /// level the CPU has.
   std::string gemmLevel;
+  /// Time every kernel of the compiled functions (EmitOptions::profile; runtime/exec/Profile.h).
+  bool profile = false;
+  /// Said after the function's name in the profile report, e.g. "batch 64".
+  std::string profileTag;
 };
 
 /// Where a compile's time went, in milliseconds. Each of the two objects (the GEMM routines,

@@ -15,6 +15,7 @@
 #include "runtime/records/LearningCurves.h"
 #include "runtime/data/Npy.h"
 #include "runtime/records/Safetensors.h"
+#include "runtime/exec/Profile.h"
 #include "runtime/train/Trainer.h"
 #include "support/AtomicFile.h"
 #include "support/ReadFile.h"
@@ -270,6 +271,9 @@ public:
     sub->add_option("--plot", plot_, "draw the learning curves into this SVG file")->check(outputFile());
     sub->add_flag("--quiet", quiet_, "print only the final result");
     sub->add_flag("--stats", stats_, "print where compiling spent its time, by phase (stderr)");
+    sub->add_flag("--profile", profile_,
+                  "time every kernel of the compiled functions and print, per function, the kernels taking "
+                  "the most time (stderr; the timing calls cost about 50 ns per kernel)");
     sub->footer("Example:\n  nnc train examples/iris.nn --data examples/iris.csv\n"
                 "  nnc train examples/fashion_mlp.nn --data fashion-mnist --log run.csv --plot run.svg\n"
                 "  nnc train examples/iris.nn --save run.safetensors --epochs 100   # stopped (Ctrl-C) or done, then:\n"
@@ -294,6 +298,7 @@ public:
       settings.train.lr = lr_;
     if (!optimizer_.empty())
       settings.train.optimizer = optimizer_;
+    settings.profile = profile_;
     // A resumed run keeps the settings that fix its numbers: seed (dropout, shuffles), batch,
     // shuffle, and the planned epochs unless --epochs extends it.
     std::optional<Checkpoint> resumed;
@@ -549,6 +554,8 @@ public:
       fmt::print("compile {:.2f} s\n", t.compileSeconds());
       if (stats_)
         printCompileStats(t, "training");
+      if (profile_)
+        fmt::print(stderr, "{}", kernelProfileReport(kProfileKernelsShown));
       if (t.dataParallel()) {
         const CommunicationStats &cs = t.communicationStats();
         fmt::print("allreduce: {} calls of {} bytes, {:.3f} ms per step\n", cs.allreduces, cs.bytesPerStep,
@@ -575,6 +582,8 @@ private:
   CLI::Option *shuffleOption_ = nullptr;
   bool quiet_ = false;
   bool stats_ = false;
+  bool profile_ = false;
+  static constexpr size_t kProfileKernelsShown = 25; ///< per function, in --profile's report
 
   /// The run's settings a checkpoint keeps beside the Trainer's own (seed, batch, position).
   static std::map<std::string, std::string> runMetadata(const TrainConfig &c, size_t examples,
