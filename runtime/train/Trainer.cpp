@@ -192,7 +192,15 @@ Result<Trainer::BatchProgram *> Trainer::batchProgram(int64_t batch) {
     return compiled.error();
   BatchProgram &v = programSlot(batch);
   if (auto r = installBatchProgram(std::move(*compiled), v); !r) {
-    programs_.erase(batch);
+    if (v.inferParts == 0) {
+      programs_.erase(batch);
+    } else { // keep the eval or predict compiled before (TrainerUse::Evaluate, Predict)
+      v.compilation.reset();
+      v.module = nullptr;
+      v.train = v.grad = v.apply = nullptr;
+      v.trainB = v.gradB = v.applyB = Binding{};
+      setInferenceIO(v);
+    }
     return r.error();
   }
   return &v;
@@ -216,8 +224,17 @@ Result<Trainer::BatchProgram *> Trainer::evaluation(int64_t batch, Part part) {
   if (!compiled)
     return compiled.error();
   BatchProgram &v = programSlot(batch);
+  // What the program held before: kept when this install fails (it fails before binding).
+  uint8_t parts = v.inferParts;
+  size_t compilations = v.inferCompilations.size(), modules = v.inferModules.size();
   if (auto r = installEvaluation(std::move(*compiled), v, part); !r) {
-    programs_.erase(batch);
+    if (!v.module && parts == 0) {
+      programs_.erase(batch);
+    } else {
+      v.inferParts = parts;
+      v.inferModules.resize(modules);
+      v.inferCompilations.resize(compilations);
+    }
     return r.error();
   }
   return &v;
@@ -394,23 +411,26 @@ Result<void> Trainer::installEvaluation(CompiledProgram compiled, BatchProgram &
     v.predict = predict;
     bind(v, v.predictB, v.predict, "predict");
   }
-  if (!v.module) { // no train step: eval's input and target (predict's input)
-    const Function *eval = functionOf(v, "eval"), *fn = eval ? eval : functionOf(v, "predict");
-    v.input = fn ? argumentWithRole(*fn, ArgRole::Input) : nullptr;
-    v.target = eval ? argumentWithRole(*eval, ArgRole::Target) : nullptr;
-    // A label per time step: `correct` counts labels, and the accuracy is over all of them.
-    if (v.target && v.target->type.dtype == DType::I32)
-      labelsPerExample_ = std::max<int64_t>(1, perExample(v.target->type));
-    if (params_.empty() && fn)
-      for (const Argument &a : fn->arguments())
-        if (a.role == ArgRole::State && a.trainable)
-          params_.push_back(a.name);
-  }
+  if (!v.module) // no train step
+    setInferenceIO(v);
   const Function *predict = functionOf(v, "predict");
   if (predictOutput_.empty() && predict && !predict->results().empty())
     predictOutput_ = predict->results().front().name;
   compileSeconds_ += compiled.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return {};
+}
+
+void Trainer::setInferenceIO(BatchProgram &v) {
+  const Function *eval = functionOf(v, "eval"), *fn = eval ? eval : functionOf(v, "predict");
+  v.input = fn ? argumentWithRole(*fn, ArgRole::Input) : nullptr;
+  v.target = eval ? argumentWithRole(*eval, ArgRole::Target) : nullptr;
+  // A label per time step: `correct` counts labels, and the accuracy is over all of them.
+  if (v.target && v.target->type.dtype == DType::I32)
+    labelsPerExample_ = std::max<int64_t>(1, perExample(v.target->type));
+  if (params_.empty() && fn)
+    for (const Argument &a : fn->arguments())
+      if (a.role == ArgRole::State && a.trainable)
+        params_.push_back(a.name);
 }
 
 /// Creates the state buffers `fn` reads that do not exist yet, from their initializers.

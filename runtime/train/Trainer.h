@@ -332,6 +332,9 @@ private:
   static Result<CompiledProgram> compileProgram(std::unique_ptr<Compilation> compilation);
   /// Makes `compiled` the program `v`: state, buffers, bindings (on the training thread).
   Result<void> installBatchProgram(CompiledProgram compiled, BatchProgram &v);
+  /// Without a train step in `v`: its input and target from eval (predict's input), and the
+  /// parameters' names, when not known yet, from eval or predict.
+  void setInferenceIO(BatchProgram &v);
   /// Installs the functions of `part` from `compiled` in `v`.
   Result<void> installEvaluation(CompiledProgram compiled, BatchProgram &v, Part part);
   /// Adds a compile's times to compileSplit_; its Executable is `exe`.
