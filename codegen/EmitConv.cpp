@@ -108,10 +108,73 @@ void KernelEmitter::emitIm2col(const ConvGeometry &g, llvm::Type *t, Value *x, V
   walkIm2col(g, inside, outside);
 }
 
-/// dx = col2im(col) for one image: dx (C×H×W, zeroed here) += every element of col at the input
-/// position it was read from; positions in the padding are dropped.
+/// dx = col2im(col) for one image: every element of dx (C×H×W) is the sum of the elements of
+/// col read from its position; positions in the padding are dropped.
+///
+/// With stride 1 along x, each vector of a row of dx is gathered in a register: for every
+/// (ky, kx) of the kernel, the row oy of col row (c, ky, kx) that reads input row iy, loaded
+/// shifted by kx with the lanes outside the image or the output masked off, is added. dx is
+/// stored once and never read. (Scattering each run of col into dx instead stores and reloads
+/// overlapping, misaligned vectors of dx for consecutive kx, which stalls on every store-to-load
+/// forward: that scatter took 0.6 ms of LeNet's 2.4 ms step.) Other strides add element by
+/// element into a zeroed dx.
 void KernelEmitter::emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col, Value *dx) {
-  int64_t bytes = int64_t(t->getPrimitiveSizeInBits() / 8);
+  const int64_t bytes = int64_t(t->getPrimitiveSizeInBits() / 8);
+  const int64_t lanes = std::max<int64_t>(1, int64_t(opts_.vectorBits) / (bytes * 8));
+  if (g.strideW == 1 && lanes > 1) {
+    auto *vt = llvm::FixedVectorType::get(t, unsigned(lanes));
+    auto *it = llvm::FixedVectorType::get(b_.getInt64Ty(), unsigned(lanes));
+    const llvm::Align align{uint64_t(bytes)};
+    Value *zero = llvm::Constant::getNullValue(vt);
+    llvm::SmallVector<llvm::Constant *, 16> index;
+    for (int64_t l = 0; l < lanes; ++l)
+      index.push_back(b_.getInt64(uint64_t(l)));
+    Value *laneIndex = llvm::ConstantVector::get(index);
+    auto splat = [&](Value *v) { return b_.CreateVectorSplat(unsigned(lanes), v); };
+    const int64_t chunks = (g.W + lanes - 1) / lanes, OW = g.OW, OHW = g.ohw();
+    loops_.forRange(g.C, [&](Value *c) {
+      loops_.forRange(g.H, [&](Value *iy) {
+        auto chunk = [&](Value *x0) {
+          Value *xs = b_.CreateAdd(splat(x0), laneIndex); // the lanes' columns of dx
+          Value *inRow = b_.CreateICmpSLT(xs, llvm::ConstantInt::get(it, uint64_t(g.W)));
+          Value *acc = zero;
+          for (int64_t ky = 0; ky < g.KH; ++ky) {
+            // Output row oy reads input row iy through ky when oy·strideH − padH + ky = iy.
+            Value *at = b_.CreateAdd(iy, c64(g.padH - ky));
+            Value *oy = g.strideH == 1 ? at : b_.CreateSDiv(at, c64(g.strideH));
+            Value *valid = b_.CreateAnd(b_.CreateICmpSGE(at, c64(0)), b_.CreateICmpSLT(oy, c64(g.OH)));
+            if (g.strideH > 1)
+              valid = b_.CreateAnd(valid, b_.CreateICmpEQ(b_.CreateSRem(at, c64(g.strideH)), c64(0)));
+            oy = b_.CreateSelect(valid, oy, c64(0));
+            Value *rowValid = b_.CreateAnd(inRow, splat(valid));
+            for (int64_t kx = 0; kx < g.KW; ++kx) {
+              // Lane x reads output column ox = x + padW − kx.
+              Value *ox = b_.CreateAdd(xs, llvm::ConstantInt::get(it, uint64_t(g.padW - kx)));
+              Value *mask = b_.CreateAnd(rowValid, b_.CreateAnd(b_.CreateICmpSGE(ox, llvm::ConstantInt::get(it, 0)),
+                                                                b_.CreateICmpSLT(ox, llvm::ConstantInt::get(it, uint64_t(OW)))));
+              Value *r = b_.CreateAdd(b_.CreateMul(c, c64(g.KH * g.KW)), c64(ky * g.KW + kx));
+              Value *from = b_.CreateAdd(b_.CreateAdd(b_.CreateMul(r, c64(OHW)), b_.CreateMul(oy, c64(OW))),
+                                         b_.CreateAdd(x0, c64(g.padW - kx)));
+              // Masked-off lanes may lie before the row: a plain GEP, never dereferenced there.
+              acc = b_.CreateFAdd(acc, b_.CreateMaskedLoad(vt, b_.CreateGEP(t, col, from), align, mask, zero));
+            }
+          }
+          Value *to = b_.CreateInBoundsGEP(t, dx, b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(c, c64(g.H)), iy),
+                                                                            c64(g.W)),
+                                                               x0));
+          if (g.W % lanes == 0)
+            b_.CreateAlignedStore(acc, to, align);
+          else
+            b_.CreateMaskedStore(acc, to, align, inRow);
+        };
+        if (chunks == 1)
+          chunk(c64(0));
+        else
+          loops_.forRange(chunks, [&](Value *xc) { chunk(b_.CreateMul(xc, c64(lanes))); });
+      });
+    });
+    return;
+  }
   b_.CreateMemSet(dx, b_.getInt8(0), c64(g.C * g.H * g.W * bytes), llvm::MaybeAlign(bytes));
   auto inside = [&](Value *at, Value *c, Value *iy, int64_t kx, int64_t lo, int64_t hi) {
     Value *base = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(c, c64(g.H)), iy), c64(g.W)),
