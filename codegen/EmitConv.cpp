@@ -5,9 +5,11 @@
 //
 //   forward       col = im2col(x[n])            [C·KH·KW × OH·OW]
 //                 y[n] = w · col                 w seen as [O × C·KH·KW]
-//   input grad    col = im2col(dy[n]) with padding k − 1 − pad, dx[n] = w̃ · col (w̃: w with
-//                 O and C swapped and the kernel flipped) when the stride is 1; otherwise
-//                 col = wᵀ · dy[n] then dx[n] = col2im(col)
+//   input grad    col = wᵀ · dy[n] then dx[n] = col2im(col), gathering each vector of dx with
+//                 any epilogue applied as it is stored; only where the output is larger than
+//                 the input (stride 1, padding above (k − 1)/2) col = im2col(dy[n]) with padding
+//                 k − 1 − pad, dx[n] = w̃ · col (w̃: w with O and C swapped and the kernel
+//                 flipped), which does less work (ConvGeometry::gradInputAsConv)
 //   weight grad   dw += dy[n] · colᵀ             col = im2col(x[n]), summed over the batch
 //
 // A pointwise convolution (1×1, stride 1, no padding) needs no col: x[n] itself is the
@@ -22,6 +24,7 @@
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/KernelEmitter.h"
+#include "codegen/VectorMath.h"
 
 #include <algorithm>
 
@@ -108,6 +111,36 @@ void KernelEmitter::emitIm2col(const ConvGeometry &g, llvm::Type *t, Value *x, V
   walkIm2col(g, inside, outside);
 }
 
+/// An epilogue (codegen/Gemm.h's GemmEpilogueKind, a constant here) on the vector `x` of dx[n]
+/// at row (channel) `row`, column `column` of its [C × H·W] matrix, lanes `mask`; `flat` is the
+/// vector's element index in the whole tensor, where the aux tensor is read.
+Value *KernelEmitter::col2imEpilogue(const Epilogue &ep, llvm::Type *t, llvm::FixedVectorType *vt, Value *x,
+                                     Value *mask, Value *row, Value *column, Value *flat) {
+  const llvm::Align align{uint64_t(t->getPrimitiveSizeInBits() / 8)};
+  Value *zero = llvm::Constant::getNullValue(vt), *one = llvm::ConstantFP::get(vt, 1.0);
+  if (ep.bias.valid()) {
+    Value *bias = b_.CreateInBoundsGEP(t, ptr_[ep.bias.index], c64(ep.biasOffset));
+    if (ep.kind & GemmEpilogueRowBias)
+      x = b_.CreateFAdd(x, b_.CreateVectorSplat(vt->getNumElements(), b_.CreateLoad(t, b_.CreateInBoundsGEP(t, bias, row))));
+    else if (ep.kind & GemmEpilogueBias)
+      x = b_.CreateFAdd(x, b_.CreateMaskedLoad(vt, b_.CreateInBoundsGEP(t, bias, column), align, mask, zero));
+  }
+  switch ((ep.kind >> 4) & 15) {
+  case 1: x = b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x, zero); break;
+  case 2: x = emitSigmoid(b_, x); break;
+  case 3: x = emitTanh(b_, x); break;
+  default: break;
+  }
+  if (int32_t grad = (ep.kind >> 8) & 15) {
+    Value *y = b_.CreateMaskedLoad(vt, b_.CreateInBoundsGEP(t, ptr_[ep.aux.index], flat), align, mask, zero);
+    Value *d = grad == 1   ? b_.CreateSelect(b_.CreateFCmpOGT(y, zero), one, zero)
+               : grad == 2 ? b_.CreateFMul(y, b_.CreateFSub(one, y))
+                           : b_.CreateFSub(one, b_.CreateFMul(y, y));
+    x = b_.CreateFMul(x, d);
+  }
+  return x;
+}
+
 /// dx = col2im(col) for one image: every element of dx (C×H×W) is the sum of the elements of
 /// col read from its position; positions in the padding are dropped.
 ///
@@ -118,10 +151,11 @@ void KernelEmitter::emitIm2col(const ConvGeometry &g, llvm::Type *t, Value *x, V
 /// overlapping, misaligned vectors of dx for consecutive kx, which stalls on every store-to-load
 /// forward: that scatter took 0.6 ms of LeNet's 2.4 ms step.) Other strides add element by
 /// element into a zeroed dx.
-void KernelEmitter::emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col, Value *dx) {
+void KernelEmitter::emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col, Value *dx, const Epilogue *ep,
+                               Value *image) {
   const int64_t bytes = int64_t(t->getPrimitiveSizeInBits() / 8);
   const int64_t lanes = std::max<int64_t>(1, int64_t(opts_.vectorBits) / (bytes * 8));
-  if (g.strideW == 1 && lanes > 1) {
+  if (g.col2imGathers()) {
     auto *vt = llvm::FixedVectorType::get(t, unsigned(lanes));
     auto *it = llvm::FixedVectorType::get(b_.getInt64Ty(), unsigned(lanes));
     const llvm::Align align{uint64_t(bytes)};
@@ -159,9 +193,12 @@ void KernelEmitter::emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col,
               acc = b_.CreateFAdd(acc, b_.CreateMaskedLoad(vt, b_.CreateGEP(t, col, from), align, mask, zero));
             }
           }
-          Value *to = b_.CreateInBoundsGEP(t, dx, b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(c, c64(g.H)), iy),
-                                                                            c64(g.W)),
-                                                               x0));
+          Value *at = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(c, c64(g.H)), iy), c64(g.W)), x0);
+          Value *to = b_.CreateInBoundsGEP(t, dx, at);
+          if (ep) {
+            Value *column = b_.CreateAdd(b_.CreateMul(iy, c64(g.W)), x0); // of dx[n] as [C × H·W]
+            acc = col2imEpilogue(*ep, t, vt, acc, inRow, c, column, b_.CreateAdd(b_.CreateMul(image, c64(g.C * g.H * g.W)), at));
+          }
           if (g.W % lanes == 0)
             b_.CreateAlignedStore(acc, to, align);
           else
@@ -268,10 +305,12 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split, ValueId into,
   // product, or the input gradient's when it writes dx itself) C is one image of `into`: the
   // bias is per row (an output channel) and the aux tensor is read at C's image.
   auto product = [&](int64_t M, int64_t N, int64_t K, Value *A, int64_t lda, Value *B, int64_t ldb, Value *C,
-                     int64_t ldc, Value *flags, Value *scratch, Value *image = nullptr) {
+                     int64_t ldc, Value *flags, Value *scratch, Value *image = nullptr, bool epilogue = true) {
     std::vector<Value *> args{c64(M), c64(N), c64(K), A, c64(lda), B, c64(ldb), C, c64(ldc), flags, scratch};
-    if (ep) {
-      Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
+    Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
+    if (ep && !epilogue) {
+      args.insert(args.end(), {null, null, b_.getInt32(0)});
+    } else if (ep) {
       Value *bias = ep->bias.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->bias.index], c64(ep->biasOffset)) : null;
       Value *aux = ep->aux.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->aux.index], b_.CreateMul(image, c64(M * N))) : null;
       args.insert(args.end(), {bias, aux, b_.getInt32(ep->kind)});
@@ -323,8 +362,9 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split, ValueId into,
           product(g.C, HW, tg.ckk(), flipped, tg.ckk(), col, HW, dx, HW, b_.getInt32(0), scratch, ni);
           break;
         }
-        product(CKK, OHW, g.O, w, CKK, dy, OHW, col, OHW, b_.getInt32(GemmTransposeA), scratch);
-        emitCol2im(g, t, col, dx);
+        // The product writes col, not dx: any epilogue is col2im's, as it stores dx.
+        product(CKK, OHW, g.O, w, CKK, dy, OHW, col, OHW, b_.getInt32(GemmTransposeA), scratch, nullptr, false);
+        emitCol2im(g, t, col, dx, ep, ni);
         break;
       }
       default: { // Conv2DGradWeight: dw (or this block's partial sum) += dy[n] · im2col(x[n])ᵀ

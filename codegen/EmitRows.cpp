@@ -67,13 +67,27 @@ void KernelEmitter::emitReduce(const Node &n) {
     std::vector<int64_t> outer(shape.begin(), shape.begin() + int64_t(inner)),
         slice(shape.begin() + int64_t(inner), shape.end());
     llvm::Type *t = valueType(d);
+    // A stored operand's slice is contiguous: one flat loop (a [.., 28, 28] slice vectorizes
+    // as 784 elements, not as 28 rows of 28 with a scalar tail each).
+    const bool flat = !plan_.fused[x.index] && !plan_.isVirtual[x.index] && !groupValues_.count(x.index);
+    int64_t sliceCount = 1;
+    for (int64_t e : slice)
+      sliceCount *= e;
+    std::vector<int64_t> outerStrides = rowMajorStrides(outer);
     loops_.forShape(outer, [&](const Index &head) {
       Value *acc = localVar(t, constantOf(d, init));
-      loops_.forShape(slice, [&](const Index &tail) {
-        Index idx = head;
-        idx.insert(idx.end(), tail.begin(), tail.end());
-        b_.CreateStore(combine(b_.CreateLoad(t, acc), valueAt(x, idx)), acc);
-      });
+      if (flat) {
+        Value *base = b_.CreateMul(affine(0, outerStrides, head), c64(sliceCount));
+        loops_.forRange(sliceCount, [&](Value *j) {
+          b_.CreateStore(combine(b_.CreateLoad(t, acc), loadFlat(x, b_.CreateAdd(base, j))), acc);
+        });
+      } else {
+        loops_.forShape(slice, [&](const Index &tail) {
+          Index idx = head;
+          idx.insert(idx.end(), tail.begin(), tail.end());
+          b_.CreateStore(combine(b_.CreateLoad(t, acc), valueAt(x, idx)), acc);
+        });
+      }
       Value *o = affine(0, outStrides, head);
       storeFlat(n.result, o, combine(loadFlat(n.result, o), b_.CreateLoad(t, acc)));
     });

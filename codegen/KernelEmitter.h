@@ -128,7 +128,9 @@ private:
   using ColInside = std::function<void(Value *, Value *, Value *, int64_t, int64_t, int64_t)>;
   void walkIm2col(const ConvGeometry &g, const ColInside &inside, const std::function<void(Value *, int64_t)> &outside);
   void emitIm2col(const ConvGeometry &g, llvm::Type *t, Value *x, Value *col);
-  void emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col, Value *dx);
+  void emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col, Value *dx, const Epilogue *ep, Value *image);
+  Value *col2imEpilogue(const Epilogue &ep, llvm::Type *t, llvm::FixedVectorType *vt, Value *x, Value *mask,
+                        Value *row, Value *column, Value *flat);
   void emitWeightGradDots(const ConvGeometry &g, llvm::Type *t, Value *dy, Value *col, Value *target, Value *first);
 
   // --- EmitWindow.cpp ----------------------------------------------------------------------

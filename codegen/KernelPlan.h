@@ -92,21 +92,21 @@ struct ConvGeometry {
   int64_t ohw() const { return OH * OW; }     ///< its columns
   /// A 1×1 kernel with stride 1 and no padding: the convolution is a plain product on x.
   bool pointwise() const { return KH == 1 && KW == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0; }
+  /// col2im gathers each vector of a row of dx in registers (codegen/EmitConv.cpp), which
+  /// needs stride 1 along x; it then also applies an epilogue (the derivative of the layer
+  /// before) as it stores dx. Other strides scatter element by element.
+  bool col2imGathers() const { return strideW == 1 && !pointwise(); }
   /// The input gradient is itself a convolution when the stride is 1 and the padding at most
   /// the kernel size − 1: dx = w̃ ∗ dy, w̃ the kernel flipped with O and C swapped (transposed()).
-  /// It is computed so unless col2im(wᵀ · dy) costs clearly less: with little padding the
-  /// output is smaller than the input, and the convolution's product (C·H·W × O·KH·KW) and its
-  /// im2col of dy (mostly padding) do more work than wᵀ·dy (C·KH·KW × OH·OW × O) and the
-  /// scatter of col2im. Both counted as multiply-adds plus twice the col matrix each writes;
-  /// col2im is taken below 3/4 of the convolution's count (LeNet's second layer, 5×5 without
-  /// padding: 0.43; "same" padding, which leaves the counts equal, stays a convolution).
+  /// It is computed so only where col2im(wᵀ · dy) would do more work: wᵀ·dy has C·KH·KW ×
+  /// OH·OW × O multiply-adds against the convolution's C × H·W × O·KH·KW, so col2im wins
+  /// wherever the output is no larger than the input ("same" and "valid" padding), and the
+  /// convolution where padding beyond (K − 1)/2 makes the output larger. Measured on LeNet's and
+  /// the small VGG's layers, col2im's gather costs less than the convolution's im2col of dy.
   bool gradInputAsConv() const {
     if (strideH != 1 || strideW != 1 || padH >= KH || padW >= KW || pointwise())
       return false;
-    int64_t kk = KH * KW, hw = H * W;
-    double asConv = double(C * hw * O * kk) + 2.0 * double(O * kk * hw);
-    double viaCol2im = double(C * kk * ohw() * O) + 2.0 * double(C * kk * ohw());
-    return !(viaCol2im < 0.75 * asConv);
+    return ohw() > H * W;
   }
   /// The geometry of that convolution: input dy [O, OH, OW], output dx [C, H, W], padding
   /// kernel size − 1 − padding.

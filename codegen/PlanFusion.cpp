@@ -155,8 +155,8 @@ private:
   }
   /// The product: f32, u's shape, used only by u; a two-dimensional matrix product, or a
   /// convolution whose GEMM writes its result, image by image as the [O × OH·OW] matrix
-  /// (conv2d, and conv2d_grad_input when pointwise or computed as a convolution: not through
-  /// col2im).
+  /// (conv2d, and conv2d_grad_input when pointwise or computed as a convolution), or
+  /// conv2d_grad_input through col2im where its gather stores each vector of dx once.
   bool product(ValueId v) const {
     const Node *d = node(v);
     if (!d || d->type.dtype != DType::F32 || d->type.shape != u_.type.shape || plan_.pinned[v.index] ||
@@ -168,7 +168,7 @@ private:
       return true;
     if (d->op == OpKind::Conv2DGradInput) {
       ConvGeometry g = convGeometry(fn_, *d);
-      return g.pointwise() || g.gradInputAsConv();
+      return g.pointwise() || g.gradInputAsConv() || g.col2imGathers();
     }
     return false;
   }

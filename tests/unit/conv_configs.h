@@ -69,8 +69,9 @@ inline std::vector<ConvConfig> convConfigs() {
       {"k3_relu_maxpool_tiles", 2, 7, 9, "3, kernel = 3, pad = 1, act = relu", "maxpool(c1, 2)"},
       {"k1_tanh_nobias_after_relu", 2, 4, 5, "3, kernel = 1, act = tanh, bias = false", "avgpool(c1, 2)", "relu"},
       // An unpadded kernel, whose input gradient is col2im(wᵀ·dy), on rows wider than one
-      // vector: dx is gathered in whole vectors and a masked tail (codegen/EmitConv.cpp).
-      {"k5_valid_wide_col2im", 2, 7, 37, "3, kernel = 5, act = relu", ""},
+      // vector: dx is gathered in whole vectors and a masked tail, times the sigmoid's
+      // derivative as it is stored (codegen/EmitConv.cpp).
+      {"k5_valid_wide_col2im", 2, 7, 37, "3, kernel = 5, act = relu", "", "sigmoid"},
   };
 }
 

@@ -43,3 +43,58 @@ TEST_CASE("executable: a compiled module's functions each have an arena", "[runt
   CHECK(out[3] == 8);
   CHECK((*exe)->function("g") == nullptr);
 }
+
+TEST_CASE("executable: a profiled function times each kernel and computes what the plain one does",
+          "[runtime]") {
+  Module m;
+  Function &fn = m.addFunction("f");
+  Builder b(fn);
+  ValueId x = fn.addArgument("x", TensorType(DType::F32, {64, 64}), ArgRole::Input);
+  ValueId w = fn.addArgument("w", TensorType(DType::F32, {64, 64}), ArgRole::Input);
+  ValueId h = b.matmul(x, w);           // a GEMM call
+  fn.addResult("y", b.exp(b.matmul(h, w))); // and an elementwise kernel after it
+  CompileOptions plainOptions, profiledOptions;
+  plainOptions.useCache = profiledOptions.useCache = false;
+  profiledOptions.profile = true;
+  profiledOptions.profileTag = "test";
+  auto plain = Executable::compile(m, plainOptions);
+  auto profiled = Executable::compile(m, profiledOptions);
+  REQUIRE(plain.ok());
+  REQUIRE(profiled.ok());
+  CompiledFunction *p = (*plain)->function("f"), *q = (*profiled)->function("f");
+  REQUIRE(p);
+  REQUIRE(q);
+  CHECK_FALSE(p->abi().profiled);
+  CHECK(p->profile() == nullptr);
+  REQUIRE(q->abi().profiled);
+  REQUIRE(q->profile() != nullptr);
+
+  std::vector<float> xs(64 * 64), ws(64 * 64), y1(64 * 64), y2(64 * 64);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    xs[i] = float(i % 7) * 0.01f;
+    ws[i] = float(i % 5) * 0.01f - 0.02f;
+  }
+  void *plainBuffers[] = {xs.data(), ws.data(), y1.data()};
+  void *profiledBuffers[] = {xs.data(), ws.data(), y2.data()};
+  p->call(plainBuffers);
+  for (int i = 0; i < 3; ++i)
+    q->call(profiledBuffers);
+  CHECK(y1 == y2); // the marks change no result
+
+  const KernelProfile &prof = *q->profile();
+  CHECK(prof.calls == 3);
+  CHECK(prof.function == "@f (test)");
+  REQUIRE(prof.labels.size() == size_t(q->abi().kernels) + 1); // the kernels, then the copies
+  REQUIRE(prof.ns.size() == prof.labels.size());
+  CHECK(prof.labels.back() == "results and state copies");
+  CHECK(prof.labels[0].find("matmul") != std::string::npos);
+  CHECK(prof.ns[0] > 0); // 64³ multiply-adds take far longer than the clock's resolution
+  std::string report = kernelProfileReport();
+  CHECK(report.find("profile of @f (test): 3 calls") != std::string::npos);
+  CHECK(report.find("matmul %x, %w") != std::string::npos);
+
+  // Outside a profiled call a mark does nothing.
+  nnc_profile_mark(0);
+  nnc_profile_mark(-1);
+  CHECK(prof.calls == 3);
+}
