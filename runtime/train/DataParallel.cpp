@@ -303,7 +303,7 @@ Result<EvalStats> Trainer::trainEpochDataParallel(const Dataset &data, uint64_t 
 }
 
 Result<EvalStats> Trainer::evaluateDataParallel(const Dataset &data) {
-  Result<void> local = checkData(data);
+  Result<void> local = checkEvalData(data);
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
   BatchTotals totals;
   for (size_t b = 0; local && b < batcher.numBatches(); ++b) {

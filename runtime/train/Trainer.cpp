@@ -55,51 +55,75 @@ int64_t perExample(const TensorType &t) {
 } // namespace
 
 Result<std::unique_ptr<Trainer>> Trainer::fromFile(const std::string &path, const CompileSettings &settings,
-                                                   std::shared_ptr<Communicator> comm) {
+                                                   std::shared_ptr<Communicator> comm, TrainerUse use) {
   auto source = Compilation::fromFile(path, settings);
   if (comm && comm->size() > 1) // every process learns of an error in the file
     if (auto r = comm->agree(source ? Result<void>() : Result<void>(source.error())); !r)
       return r.error();
   if (!source)
     return source.error();
-  return fromCompilation(std::move(*source), std::move(comm));
+  return fromCompilation(std::move(*source), std::move(comm), use);
 }
 
 Result<std::unique_ptr<Trainer>> Trainer::fromSource(const std::string &name, std::string text,
                                                      const CompileSettings &settings,
-                                                     std::shared_ptr<Communicator> comm) {
+                                                     std::shared_ptr<Communicator> comm, TrainerUse use) {
   auto source = Compilation::fromSource(name, std::move(text), settings);
   if (comm && comm->size() > 1)
     if (auto r = comm->agree(source ? Result<void>() : Result<void>(source.error())); !r)
       return r.error();
   if (!source)
     return source.error();
-  return fromCompilation(std::move(*source), std::move(comm));
+  return fromCompilation(std::move(*source), std::move(comm), use);
 }
 
 Result<std::unique_ptr<Trainer>> Trainer::fromCompilation(std::unique_ptr<Compilation> source,
-                                                          std::shared_ptr<Communicator> comm) {
+                                                          std::shared_ptr<Communicator> comm, TrainerUse use) {
   std::unique_ptr<Trainer> t(new Trainer());
   t->comm_ = comm ? std::move(comm) : std::make_shared<LocalCommunicator>();
   t->stepsPerEpoch_ = std::max<int64_t>(1, source->settings().stepsPerEpoch);
   t->source_ = std::move(source);
-  Result<void> ok;
+  t->use_ = use;
+  // The minibatch size is the same on every process: all fail alike here.
   if (t->dataParallel() && t->config().batch < t->comm_->size())
-    ok = Error{fmt::format("the minibatch of {} examples cannot be split over {} processes: give each at least "
-                           "one (--batch)", t->config().batch, t->comm_->size())};
-  // Compile for the main batch size now, so that model errors surface at once.
-  if (ok)
-    if (auto v = t->batchProgram(t->localBatch()); !v)
-      ok = v.error();
-  if (t->dataParallel()) {
-    if (auto r = t->comm_->agree(std::move(ok)); !r)
+    return Error{fmt::format("the minibatch of {} examples cannot be split over {} processes: give each at least "
+                             "one (--batch)", t->config().batch, t->comm_->size())};
+  // Compile for the main batch size now, so that model errors surface at once: the train step,
+  // or only the function the Trainer is made to run.
+  if (use == TrainerUse::Train) {
+    if (auto r = t->trainStep(); !r)
       return r.error();
-    if (auto r = t->comm_->agree(t->setUpDataParallel()); !r)
-      return r.error();
-  } else if (!ok) {
-    return ok.error();
+    return t;
   }
+  Result<void> ok;
+  if (auto v = t->evaluation(t->localBatch(), use == TrainerUse::Evaluate ? Part::Eval : Part::Predict); !v)
+    ok = v.error();
+  if (t->dataParallel())
+    ok = t->comm_->agree(std::move(ok));
+  if (!ok)
+    return ok.error();
+  // The train step's state that a checkpoint of a training run holds beside eval's: the
+  // Train-mode model graph's state (the random-number counter of dropout) and the step counter.
+  t->trainState_.insert(kStepCounter);
+  if (auto forward = t->mainProgram().inferCompilations.front()->modelGraph(); forward)
+    for (const Function &fn : (*forward)->functions())
+      for (const Argument &a : fn.arguments())
+        if (a.role == ArgRole::State)
+          t->trainState_.insert(a.name);
   return t;
+}
+
+Result<void> Trainer::trainStep() {
+  if (auto it = programs_.find(localBatch()); it != programs_.end() && it->second->module)
+    return {}; // the same on every process: all compiled it at the same call
+  Result<void> ok;
+  if (auto v = batchProgram(localBatch()); !v)
+    ok = v.error();
+  if (!dataParallel())
+    return ok;
+  if (auto r = comm_->agree(std::move(ok)); !r)
+    return r;
+  return comm_->agree(setUpDataParallel());
 }
 
 int64_t Trainer::localBatch() const {
@@ -124,9 +148,13 @@ void Trainer::writeScheduleSettings() {
 }
 
 std::unique_ptr<Compilation> Trainer::compilationFor(int64_t batch, Part part) const {
-  std::vector<std::string> functions = part == Part::Train
-                                           ? std::vector<std::string>{"train_step", kGradStep, kApplyStep}
-                                           : std::vector<std::string>{"eval", "predict"};
+  std::vector<std::string> functions;
+  switch (part) {
+  case Part::Train: functions = {"train_step", kGradStep, kApplyStep}; break;
+  case Part::Infer: functions = {"eval", "predict"}; break;
+  case Part::Eval: functions = {"eval"}; break;
+  case Part::Predict: functions = {"predict"}; break;
+  }
   return source_->withBatch(batch, stepsPerEpoch_, part == Part::Train && dataParallel(), std::move(functions));
 }
 
@@ -164,21 +192,49 @@ Result<Trainer::BatchProgram *> Trainer::batchProgram(int64_t batch) {
     return compiled.error();
   BatchProgram &v = programSlot(batch);
   if (auto r = installBatchProgram(std::move(*compiled), v); !r) {
-    programs_.erase(batch);
+    if (v.inferParts == 0) {
+      programs_.erase(batch);
+    } else { // keep the eval or predict compiled before (TrainerUse::Evaluate, Predict)
+      v.compilation.reset();
+      v.module = nullptr;
+      v.train = v.grad = v.apply = nullptr;
+      v.trainB = v.gradB = v.applyB = Binding{};
+      setInferenceIO(v);
+    }
     return r.error();
   }
   return &v;
 }
 
-Result<Trainer::BatchProgram *> Trainer::evaluation(int64_t batch) {
-  if (auto it = programs_.find(batch); it != programs_.end() && it->second->inferModule)
+bool Trainer::hasPart(const BatchProgram &v, Part part) {
+  auto has = [&](Part p) { return (v.inferParts >> static_cast<int>(p)) & 1; };
+  switch (part) {
+  case Part::Train: return v.module != nullptr;
+  case Part::Infer: return has(Part::Infer) || (has(Part::Eval) && has(Part::Predict));
+  case Part::Eval: return has(Part::Infer) || has(Part::Eval);
+  case Part::Predict: return has(Part::Infer) || has(Part::Predict);
+  }
+  return false;
+}
+
+Result<Trainer::BatchProgram *> Trainer::evaluation(int64_t batch, Part part) {
+  if (auto it = programs_.find(batch); it != programs_.end() && hasPart(*it->second, part))
     return it->second.get();
-  Result<CompiledProgram> compiled = takeCompiled(batch, Part::Infer);
+  Result<CompiledProgram> compiled = takeCompiled(batch, part);
   if (!compiled)
     return compiled.error();
   BatchProgram &v = programSlot(batch);
-  if (auto r = installEvaluation(std::move(*compiled), v); !r) {
-    programs_.erase(batch);
+  // What the program held before: kept when this install fails (it fails before binding).
+  uint8_t parts = v.inferParts;
+  size_t compilations = v.inferCompilations.size(), modules = v.inferModules.size();
+  if (auto r = installEvaluation(std::move(*compiled), v, part); !r) {
+    if (!v.module && parts == 0) {
+      programs_.erase(batch);
+    } else {
+      v.inferParts = parts;
+      v.inferModules.resize(modules);
+      v.inferCompilations.resize(compilations);
+    }
     return r.error();
   }
   return &v;
@@ -189,8 +245,7 @@ Trainer::BatchProgram &Trainer::mainProgram() const { return *programs_.at(local
 void Trainer::prefetchBatchProgram(int64_t batch, Part part) {
   if (!backgroundCompile_ || batch <= 0 || pending_.count({batch, part}))
     return;
-  if (auto it = programs_.find(batch);
-      it != programs_.end() && (part == Part::Train ? it->second->module : it->second->inferModule))
+  if (auto it = programs_.find(batch); it != programs_.end() && hasPart(*it->second, part))
     return;
   // The compile reads only its own Compilation (and the checked program, shared read-only);
   // each Executable has its own LLVM context and JIT. The main thread trains meanwhile.
@@ -199,7 +254,7 @@ void Trainer::prefetchBatchProgram(int64_t batch, Part part) {
       std::async(std::launch::async, [c = std::move(c)]() mutable { return compileProgram(std::move(c)); });
 }
 
-void Trainer::prefetchEvaluation() { prefetchBatchProgram(localBatch(), Part::Infer); }
+void Trainer::prefetchEvaluation() { prefetchBatchProgram(localBatch(), evalPart()); }
 
 void Trainer::prefetchTail(size_t examples, Part part) {
   size_t batch = static_cast<size_t>(config().batch);
@@ -247,8 +302,36 @@ void Trainer::account(const CompiledProgram &compiled, const Executable &exe) {
 }
 
 const Function *Trainer::functionOf(const BatchProgram &v, const std::string &name) {
-  const Function *fn = v.module ? v.module->findFunction(name) : nullptr;
-  return fn || !v.inferModule ? fn : v.inferModule->findFunction(name);
+  if (const Function *fn = v.module ? v.module->findFunction(name) : nullptr)
+    return fn;
+  for (const Module *m : v.inferModules)
+    if (const Function *fn = m->findFunction(name))
+      return fn;
+  return nullptr;
+}
+
+std::map<std::string, std::vector<int64_t>> Trainer::compiledFunctions() const {
+  std::map<std::string, std::vector<int64_t>> out;
+  for (const auto &[batch, v] : programs_) // in increasing batch order
+    for (auto [name, code] : {std::pair<const char *, CompiledFunction *>{"train_step", v->train},
+                              {kGradStep, v->grad}, {kApplyStep, v->apply}, {"eval", v->eval},
+                              {"predict", v->predict}})
+      if (code)
+        out[name].push_back(batch);
+  return out;
+}
+
+void Trainer::learnModel(Compilation &c) {
+  modelName_ = c.model().name;
+  hasCorrect_ = c.model().hasCorrect;
+  // predict's first result, known before predict compiles: the model graph's results are
+  // `loss`, `correct` (classifiers), then the outputs in order, which are predict's.
+  if (auto forward = c.modelGraph(); forward && predictOutput_.empty() && !(*forward)->functions().empty())
+    for (const FunctionResult &r : (*forward)->functions().front().results())
+      if (r.name != "loss" && !(hasCorrect_ && r.name == "correct")) {
+        predictOutput_ = r.name;
+        break;
+      }
 }
 
 Result<void> Trainer::addBuffers(const Function &fn, BatchProgram &v) {
@@ -273,17 +356,7 @@ Result<void> Trainer::installBatchProgram(CompiledProgram compiled, BatchProgram
     return exe.error();
   account(compiled, **exe);
   v.module = *v.compilation->optimizedGraphs();
-  modelName_ = v.compilation->model().name;
-  hasCorrect_ = v.compilation->model().hasCorrect;
-  // predict's first result, known before predict compiles: the model graph's results are
-  // `loss`, `correct` (classifiers), then the outputs in order, which are predict's.
-  if (auto forward = v.compilation->modelGraph(); forward && predictOutput_.empty() &&
-                                                  !(*forward)->functions().empty())
-    for (const FunctionResult &r : (*forward)->functions().front().results())
-      if (r.name != "loss" && !(hasCorrect_ && r.name == "correct")) {
-        predictOutput_ = r.name;
-        break;
-      }
+  learnModel(*v.compilation);
   Executable *code = *exe;
   v.train = code->function("train_step");
   v.grad = code->function(kGradStep);
@@ -304,38 +377,60 @@ Result<void> Trainer::installBatchProgram(CompiledProgram compiled, BatchProgram
   if (const Argument *y = argumentWithRole(*v.module->findFunction("train_step"), ArgRole::Target);
       y && y->type.dtype == DType::I32)
     labelsPerExample_ = std::max<int64_t>(1, perExample(y->type));
-  if (params_.empty())
-    for (const Argument &a : v.module->findFunction("train_step")->arguments())
-      if (a.role == ArgRole::State && a.trainable)
-        params_.push_back(a.name);
+  // The train step's order of the parameters (the data-parallel gradient buffer's), also when
+  // eval compiled first.
+  params_.clear();
+  for (const Argument &a : v.module->findFunction("train_step")->arguments())
+    if (a.role == ArgRole::State && a.trainable)
+      params_.push_back(a.name);
   compileSeconds_ += compiled.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return {};
 }
 
-Result<void> Trainer::installEvaluation(CompiledProgram compiled, BatchProgram &v) {
+Result<void> Trainer::installEvaluation(CompiledProgram compiled, BatchProgram &v, Part part) {
   auto start = std::chrono::steady_clock::now();
-  v.inferCompilation = std::move(compiled.compilation);
-  auto exe = v.inferCompilation->executable(); // kept by the Compilation
+  Compilation &c = *v.inferCompilations.emplace_back(std::move(compiled.compilation));
+  auto exe = c.executable(); // kept by the Compilation
   if (!exe)
     return exe.error();
   account(compiled, **exe);
-  v.inferModule = *v.inferCompilation->optimizedGraphs();
-  v.eval = (*exe)->function("eval");
-  v.predict = (*exe)->function("predict");
-  for (const Function &fn : v.inferModule->functions())
+  const Module &m = **c.optimizedGraphs();
+  v.inferModules.push_back(&m);
+  v.inferParts |= static_cast<uint8_t>(1u << static_cast<int>(part));
+  if (modelName_.empty())
+    learnModel(c);
+  for (const Function &fn : m.functions())
     if (auto r = addBuffers(fn, v); !r)
       return r;
-  bind(v, v.evalB, v.eval, "eval");
-  bind(v, v.predictB, v.predict, "predict");
-  if (const Function *eval = v.inferModule->findFunction("eval"); eval && !v.module) { // no train step
-    v.input = argumentWithRole(*eval, ArgRole::Input);
-    v.target = argumentWithRole(*eval, ArgRole::Target);
+  // The functions this compile has; one compiled before (Part::Eval, then Part::Predict) stays.
+  if (CompiledFunction *eval = (*exe)->function("eval")) {
+    v.eval = eval;
+    bind(v, v.evalB, v.eval, "eval");
   }
-  const Function *predict = v.inferModule->findFunction("predict");
+  if (CompiledFunction *predict = (*exe)->function("predict")) {
+    v.predict = predict;
+    bind(v, v.predictB, v.predict, "predict");
+  }
+  if (!v.module) // no train step
+    setInferenceIO(v);
+  const Function *predict = functionOf(v, "predict");
   if (predictOutput_.empty() && predict && !predict->results().empty())
     predictOutput_ = predict->results().front().name;
   compileSeconds_ += compiled.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return {};
+}
+
+void Trainer::setInferenceIO(BatchProgram &v) {
+  const Function *eval = functionOf(v, "eval"), *fn = eval ? eval : functionOf(v, "predict");
+  v.input = fn ? argumentWithRole(*fn, ArgRole::Input) : nullptr;
+  v.target = eval ? argumentWithRole(*eval, ArgRole::Target) : nullptr;
+  // A label per time step: `correct` counts labels, and the accuracy is over all of them.
+  if (v.target && v.target->type.dtype == DType::I32)
+    labelsPerExample_ = std::max<int64_t>(1, perExample(v.target->type));
+  if (params_.empty() && fn)
+    for (const Argument &a : fn->arguments())
+      if (a.role == ArgRole::State && a.trainable)
+        params_.push_back(a.name);
 }
 
 /// Creates the state buffers `fn` reads that do not exist yet, from their initializers.
@@ -463,8 +558,14 @@ Result<void> Trainer::checkData(const Dataset &data) const {
   std::string file = data.featureSource.empty() ? std::string() : data.featureSource + ": ";
   if (data.size() == 0)
     return Error{file + "the data set has no examples"};
+  // train_step's input and target; without a train step, eval's (the same).
   const BatchProgram &v = mainProgram();
-  const Function &train = *v.module->findFunction("train_step");
+  const Function *fn = functionOf(v, "train_step");
+  if (!fn)
+    fn = functionOf(v, "eval");
+  if (!fn)
+    return Error{"internal error: the data is checked against a model with neither train_step nor eval compiled"};
+  const Function &train = *fn;
   const Argument *x = argumentWithRole(train, ArgRole::Input);
   const Argument *y = argumentWithRole(train, ArgRole::Target);
   if (!x)
@@ -545,6 +646,8 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
                                  std::span<const float> targets, size_t rows) {
   if (rows == 0 && !dataParallel())
     return Error{"a train step needs at least one example"};
+  if (auto r = trainStep(); !r) // compiled on first use (TrainerUse::Evaluate, Predict)
+    return r.error();
   BatchProgram *vp = nullptr;
   Result<void> staged = [&]() -> Result<void> {
     if (rows == 0) // data-parallel: this process has no rows in this step
@@ -590,7 +693,7 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
 Result<double> Trainer::runBatch(const Dataset &data, const Batcher &batcher, size_t b, bool training,
                                 BatchTotals &totals, Shard shard) {
   size_t rows = shard.count;
-  auto program = training ? batchProgram(static_cast<int64_t>(rows)) : evaluation(static_cast<int64_t>(rows));
+  auto program = training ? batchProgram(static_cast<int64_t>(rows)) : evaluation(static_cast<int64_t>(rows), evalPart());
   if (!program)
     return program.error();
   BatchProgram &v = **program;
@@ -621,6 +724,8 @@ EvalStats Trainer::statsOf(const BatchTotals &totals) const {
 
 Result<EvalStats> Trainer::trainEpoch(const Dataset &data, uint64_t epoch, const ProgressFn &progress,
                                       const std::atomic<bool> *stop) {
+  if (auto r = trainStep(); !r) // compiled on first use (TrainerUse::Evaluate, Predict)
+    return r.error();
   if (dataParallel())
     return trainEpochDataParallel(data, epoch, progress, stop);
   if (auto r = checkData(data); !r)
@@ -832,13 +937,22 @@ std::string Trainer::firstNonFiniteOp(const Dataset &data, const Batcher &batche
                                                                      nonFiniteName((*bad)->value)));
 }
 
+Result<void> Trainer::checkEvalData(const Dataset &data) {
+  // The data is checked against train_step's input and target, or eval's: without a train
+  // step, eval for the minibatch size compiles first.
+  if (!functionOf(mainProgram(), "train_step"))
+    if (auto v = evaluation(localBatch(), evalPart()); !v)
+      return v.error();
+  return checkData(data);
+}
+
 Result<EvalStats> Trainer::evaluate(const Dataset &data) {
   if (dataParallel())
     return evaluateDataParallel(data);
-  if (auto r = checkData(data); !r)
+  if (auto r = checkEvalData(data); !r)
     return r.error();
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
-  prefetchTail(data.size(), Part::Infer);
+  prefetchTail(data.size(), evalPart());
   BatchTotals totals;
   for (size_t b = 0; b < batcher.numBatches(); ++b)
     if (auto r = runBatch(data, batcher, b, /*training=*/false, totals, Shard{0, batcher.rowsIn(b)}); !r)
@@ -847,11 +961,13 @@ Result<EvalStats> Trainer::evaluate(const Dataset &data) {
 }
 
 Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int64_t> &shape) {
-  auto main = evaluation(localBatch());
+  auto main = evaluation(localBatch(), predictPart());
   if (!main)
     return main.error();
-  const Function &predictFn = *(*main)->inferModule->findFunction("predict");
-  const Argument *x = argumentWithRole(predictFn, ArgRole::Input);
+  const Function *predictFn = functionOf(**main, "predict");
+  if (!predictFn)
+    return Error{fmt::format("internal error: model '{}' has no predict function", modelName_)};
+  const Argument *x = argumentWithRole(*predictFn, ArgRole::Input);
   if (!x || static_cast<int64_t>(data.featureSize()) != perExample(x->type))
     return Error{fmt::format("the data has {} features per example, but the model's input is {}",
                              data.featureSize(), x ? x->type.str() : std::string("missing"))};
@@ -859,11 +975,11 @@ Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int
     return Error{fmt::format("model '{}' has no 'output' to predict", modelName_)};
   size_t n = data.size();
   Batcher batcher(data, static_cast<size_t>(config().batch), config().seed, /*shuffle=*/false);
-  prefetchTail(n, Part::Infer);
+  prefetchTail(n, predictPart());
   std::vector<float> out;
   for (size_t b = 0; b < batcher.numBatches(); ++b) {
     size_t rows = batcher.rowsIn(b);
-    auto vr = evaluation(static_cast<int64_t>(rows));
+    auto vr = evaluation(static_cast<int64_t>(rows), predictPart());
     if (!vr)
       return vr.error();
     BatchProgram &v = **vr;
@@ -873,7 +989,7 @@ Result<std::vector<float>> Trainer::predict(const Dataset &data, std::vector<int
     if (auto r = batcher.fill(b, features); !r)
       return r.error();
     call(v, v.predictB);
-    const Function &fn = *v.inferModule->findFunction("predict");
+    const Function &fn = *functionOf(v, "predict");
     ValueId r = fn.findResult(predictOutput_);
     const TensorType &t = fn.type(r);
     auto &buf = v.io["predict"]["result:" + predictOutput_];
@@ -1002,7 +1118,7 @@ Result<Checkpoint> Trainer::readCheckpoint(const std::string &path, const std::v
   // starts a new run, perhaps with another optimizer.
   auto known = [&](const std::string &name) {
     size_t dot = name.rfind('.');
-    return state_.count(name) || name == kFeatureShift || name == kFeatureFactor ||
+    return state_.count(name) || trainState_.count(name) || name == kFeatureShift || name == kFeatureFactor ||
            (dot != std::string::npos && state_.count(name.substr(0, dot)));
   };
   if (!allowUnknownTensors_)
@@ -1032,12 +1148,10 @@ Result<Checkpoint> Trainer::readCheckpoint(const std::string &path, const std::v
 
 Result<std::vector<std::string>> Trainer::modelStateNames() const {
   // eval's graph; its code is not needed (compiled, or lowered here without compiling it).
-  const Function *eval = nullptr;
+  const Function *eval = functionOf(mainProgram(), "eval");
   std::unique_ptr<Compilation> lowered;
-  if (const BatchProgram &v = mainProgram(); v.inferModule) {
-    eval = v.inferModule->findFunction("eval");
-  } else {
-    lowered = compilationFor(localBatch(), Part::Infer);
+  if (!eval) {
+    lowered = compilationFor(localBatch(), Part::Eval);
     auto graphs = lowered->trainingGraphs();
     if (!graphs)
       return graphs.error();
@@ -1052,6 +1166,9 @@ Result<std::vector<std::string>> Trainer::modelStateNames() const {
 }
 
 Result<std::map<std::string, std::string>> Trainer::load(const std::string &path) {
+  // The whole state of a run, optimizer slots and counters included, is the train step's.
+  if (auto r = trainStep(); !r)
+    return r.error();
   // Check everything before changing anything, so a mismatched file leaves the state intact.
   std::vector<std::string> names;
   for (const std::string &name : stateOrder_)

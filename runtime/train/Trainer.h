@@ -13,7 +13,14 @@
 //
 // The train step and the evaluation functions (eval, predict) are compiled apart: training
 // never waits for eval and predict, which compile on first use or, after prefetchEvaluation,
-// on another thread while training runs.
+// on another thread while training runs. A Trainer made to run a trained model
+// (TrainerUse::Evaluate or Predict) compiles only that function, never the train step unless it
+// is asked to train:
+//
+//   auto model = Trainer::fromFile("examples/iris.nn", {}, nullptr, TrainerUse::Evaluate);
+//   (*model)->loadParameters("iris.safetensors");               // eval alone was compiled
+//   auto eval  = (*model)->evaluate(testData);
+//   (*model)->compiledFunctions();                               // {"eval": {32}}
 //
 // Shapes are static: the code is compiled for the minibatch size B. A final partial
 // minibatch of r < B examples runs through functions compiled for batch r (compiled once, on
@@ -48,6 +55,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -96,6 +104,21 @@ enum class NonFinitePolicy {
   Skip, ///< restore the state before the step, skip that minibatch, go on
 };
 
+/// What a Trainer is made for, and so what it compiles (fromFile, fromSource, fromCompilation).
+enum class TrainerUse : uint8_t {
+  /// Training: the train step for the minibatch size is compiled before the Trainer is returned;
+  /// eval and predict, together, on first use (or prefetchEvaluation).
+  Train,
+  /// Running a trained model: only `eval` (Evaluate) or only `predict` (Predict) is compiled
+  /// before the Trainer is returned, for the minibatch size; evaluate() and predict() compile
+  /// their own function alone, each on first use. The train step is compiled on first use only:
+  /// by step, trainEpoch or load (which restores optimizer slots and counters the train step
+  /// makes). Until then the state is what eval and predict read (parameters, running
+  /// statistics), which loadParameters fills, and save() writes only that.
+  Evaluate,
+  Predict,
+};
+
 /// Called after each train step with (the step's 1-based number in the run, the epoch, the
 /// step's loss).
 using StepFn = std::function<void(int64_t, int64_t, double)>;
@@ -110,18 +133,24 @@ public:
   /// Compiles the model in the file at `path`; `settings` override its train block and choose
   /// the passes, threads and JIT options (pipeline/Pipeline.h).
   /// `comm` spans the processes of a data-parallel run; null or one process trains alone.
+  /// `use`: what to compile first (TrainerUse).
   static Result<std::unique_ptr<Trainer>> fromFile(const std::string &path, const CompileSettings &settings,
-                                                   std::shared_ptr<Communicator> comm = nullptr);
+                                                   std::shared_ptr<Communicator> comm = nullptr,
+                                                   TrainerUse use = TrainerUse::Train);
   /// Compiles the model in `text`; `name` is used in diagnostics (`name:line:col: error: ...`).
   static Result<std::unique_ptr<Trainer>> fromSource(const std::string &name, std::string text,
                                                      const CompileSettings &settings,
-                                                     std::shared_ptr<Communicator> comm = nullptr);
+                                                     std::shared_ptr<Communicator> comm = nullptr,
+                                                     TrainerUse use = TrainerUse::Train);
   /// Trains the program of `source` (a Compilation of a .nn program; its later stages are not
   /// used: each batch size gets its own, sharing the checked program). Its settings'
   /// stepsPerEpoch is the schedule's steps per epoch until trainEpoch or setStepsPerEpoch sets
   /// another (which changes a run-time value, not the compiled code).
   static Result<std::unique_ptr<Trainer>> fromCompilation(std::unique_ptr<Compilation> source,
-                                                          std::shared_ptr<Communicator> comm = nullptr);
+                                                          std::shared_ptr<Communicator> comm = nullptr,
+                                                          TrainerUse use = TrainerUse::Train);
+  /// What this Trainer was made for.
+  TrainerUse use() const { return use_; }
 
   /// The processes this Trainer trains with (one, by default).
   Communicator &communicator() const { return *comm_; }
@@ -150,6 +179,10 @@ public:
     CompileTimes jit;    ///< its phases, summed (fromCache: every compile's object came from the cache)
   };
   const CompileSplit &compileSplit() const { return compileSplit_; }
+  /// The functions compiled so far (train_step, its halves train_grad and train_apply, eval,
+  /// predict), each with the minibatch sizes (rows) it was compiled for, in increasing order:
+  /// what the loaded native code holds, not what was asked for.
+  std::map<std::string, std::vector<int64_t>> compiledFunctions() const;
 
   /// Whether a final partial minibatch's program is compiled on another thread while the full
   /// minibatches train (on by default); off, it is compiled when first needed. The compiled
@@ -158,6 +191,7 @@ public:
   /// eval and predict are compiled apart from the train step, when first used; this starts
   /// compiling them for the minibatch size on another thread now, so that training does not
   /// wait for them and the first evaluate waits less (nnc train does so when it has test data).
+  /// (With TrainerUse::Evaluate or Predict: eval alone.)
   void prefetchEvaluation();
 
   /// Checks that `data` fits the model's input and target (per-example sizes, label kind).
@@ -257,19 +291,31 @@ private:
   Trainer() = default;
   /// The minibatch size this process computes: `batch`, or its shard of it.
   int64_t localBatch() const;
-  /// What a compilation of one batch size holds: the train step (and its halves), or eval and
-  /// predict.
-  enum class Part : uint8_t { Train, Infer };
+  /// What a compilation of one batch size holds: the train step (and its halves), eval and
+  /// predict together (Infer, for training runs), or eval or predict alone.
+  enum class Part : uint8_t { Train, Infer, Eval, Predict };
+  /// The Part evaluate() and predict() compile: Infer for TrainerUse::Train, else their own.
+  Part evalPart() const { return use_ == TrainerUse::Train ? Part::Infer : Part::Eval; }
+  Part predictPart() const { return use_ == TrainerUse::Train ? Part::Infer : Part::Predict; }
+  /// Whether `v` holds the code of `part` (Infer: eval and predict, however compiled).
+  static bool hasPart(const BatchProgram &v, Part part);
+  /// The train step for the minibatch size, compiled on first use, and (data-parallel) the
+  /// gradient buffer laid out. Collective: every process calls it at the same point.
+  Result<void> trainStep();
   /// The program for minibatches of `batch` rows: its train step compiled before, compiled in
   /// the background (waited for), or compiled now.
   Result<BatchProgram *> batchProgram(int64_t batch);
-  /// The program for `batch` rows with its eval and predict, compiled (or waited for) on
-  /// first use; its train step may be missing.
-  Result<BatchProgram *> evaluation(int64_t batch);
+  /// The program for `batch` rows with the functions of `part` (Infer, Eval or Predict),
+  /// compiled (or waited for) on first use; its train step may be missing.
+  Result<BatchProgram *> evaluation(int64_t batch, Part part);
   /// The program of `batch` rows, made empty when there is none.
   BatchProgram &programSlot(int64_t batch);
-  /// The program of the minibatch size (with its train step: the constructor compiles it).
+  /// checkData for evaluate: against eval when there is no train step (compiled first if need be).
+  Result<void> checkEvalData(const Dataset &data);
+  /// The program of the minibatch size (with what the Trainer's use compiles first).
   BatchProgram &mainProgram() const;
+  /// Records what the model is (name, classifier, predict's output) from `c`.
+  void learnModel(Compilation &c);
   /// The Compilation of `part` for `batch` rows.
   std::unique_ptr<Compilation> compilationFor(int64_t batch, Part part) const;
   /// The compiled `part` for `batch`: from the background (waited for), or compiled now.
@@ -286,8 +332,11 @@ private:
   static Result<CompiledProgram> compileProgram(std::unique_ptr<Compilation> compilation);
   /// Makes `compiled` the program `v`: state, buffers, bindings (on the training thread).
   Result<void> installBatchProgram(CompiledProgram compiled, BatchProgram &v);
-  /// Installs eval and predict from `compiled` in `v`.
-  Result<void> installEvaluation(CompiledProgram compiled, BatchProgram &v);
+  /// Without a train step in `v`: its input and target from eval (predict's input), and the
+  /// parameters' names, when not known yet, from eval or predict.
+  void setInferenceIO(BatchProgram &v);
+  /// Installs the functions of `part` from `compiled` in `v`.
+  Result<void> installEvaluation(CompiledProgram compiled, BatchProgram &v, Part part);
   /// Adds a compile's times to compileSplit_; its Executable is `exe`.
   void account(const CompiledProgram &compiled, const class Executable &exe);
   /// Creates the state `fn` reads and its argument and result buffers in `v`.
@@ -370,6 +419,11 @@ private:
 
   /// The checked program and the run's settings; each batch size derives its compilation.
   std::unique_ptr<Compilation> source_;
+  TrainerUse use_ = TrainerUse::Train;
+  /// TrainerUse::Evaluate, Predict: the train step's state that eval and predict do not read (the
+  /// Train-mode model graph's state, the step counter), which a checkpoint of a training run
+  /// holds; with the parameters' optimizer slots, it is not unknown to readCheckpoint.
+  std::set<std::string> trainState_;
   bool allowUnknownTensors_ = false;
   std::string modelName_;
   bool hasCorrect_ = false;

@@ -55,10 +55,13 @@ struct Trainer::BatchProgram {
   int64_t batch = 0;
   std::shared_ptr<Compilation> compilation; ///< train_step (and its halves)
   const Module *module = nullptr; ///< the optimized graphs the code was compiled from
-  /// eval and predict, compiled apart from the step on first use (Trainer::evaluation).
-  std::shared_ptr<Compilation> inferCompilation;
-  const Module *inferModule = nullptr;
-  const Argument *input = nullptr, *target = nullptr; ///< train_step's, or null
+  /// eval and predict, compiled apart from the step on first use (Trainer::evaluation):
+  /// together (Part::Infer) or each alone (Part::Eval, Part::Predict), one compilation each.
+  std::vector<std::shared_ptr<Compilation>> inferCompilations;
+  std::vector<const Module *> inferModules; ///< their optimized graphs
+  uint8_t inferParts = 0; ///< bit 1 << Part of each installed
+  /// train_step's input and target; without a train step, eval's (predict's input alone).
+  const Argument *input = nullptr, *target = nullptr;
   CompiledFunction *train = nullptr, *eval = nullptr, *predict = nullptr;
   CompiledFunction *grad = nullptr, *apply = nullptr; ///< the step's halves (data-parallel only)
   /// Per function name: storage of every non-state argument and of every result.

@@ -5,7 +5,8 @@
 # taken in another order). Batches that split unevenly over the processes and a final partial
 # minibatch are included, a run started from a checkpoint's weights (--init-from), and a run
 # stopped mid-epoch on 2 processes and resumed there (--resume), which must end as the
-# uninterrupted one-process run does. Dropout is off in these models.
+# uninterrupted one-process run does. Dropout is off in these models. eval and predict of a
+# checkpoint on 2 processes print and write what they do on one.
 #
 # usage: equivalence.sh NNC COMPARE_CHECKPOINTS SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -52,6 +53,20 @@ run_case() { # name model data optimizer batch [more nnc train flags]
 }
 run_case mlp-adam "$src/examples/iris.nn" "$src/examples/iris.csv" adam 16   # 150 = 9*16 + 6
 run_case mlp-sgd  "$src/examples/iris.nn" "$src/examples/iris.csv" momentum 15  # 8 + 7 rows
+# eval and predict of a checkpoint on 2 processes print and write what one process does: eval
+# runs each process's shard of every minibatch (8 + 8 rows, the final 6 as 3 + 3) and sums the
+# totals, predict runs on rank 0; each compiles eval or predict alone, never the train step.
+ev=("$src/examples/iris.nn" --data "$src/examples/iris.csv" --init-from one-mlp-adam.safetensors --threads 1)
+one=$("$nnc" eval "${ev[@]}")
+two=$("${mpirun[@]}" "$nnc" eval "${ev[@]}" --stats 2> two-eval.err)
+echo "== eval: 1 process: $one; 2 processes: $two"
+[ -n "$one" ] && [ "$one" = "$two" ] || { echo "FAIL: eval on 2 processes differs"; status=1; }
+grep -q '^compiled: eval (batch ' two-eval.err && ! grep -q 'train_step' two-eval.err ||
+  { echo "FAIL: eval on 2 processes compiled more than eval:"; cat two-eval.err; status=1; }
+"$nnc" predict "${ev[@]}" --out one-probs.csv > /dev/null
+"${mpirun[@]}" "$nnc" predict "${ev[@]}" --out two-probs.csv > /dev/null
+echo "== predict: 1 process vs 2 processes"
+[ -s one-probs.csv ] && cmp one-probs.csv two-probs.csv || { echo "FAIL: predict on 2 processes differs"; status=1; }
 run_case cnn-sgd  "$src/tests/mpi/cnn8.nn" cnn8.csv momentum 16            # 100 = 6*16 + 4
 # Started from a checkpoint's weights, which rank 0 reads and sends to the other process.
 run_case mlp-init "$src/examples/iris.nn" "$src/examples/iris.csv" adam 16 --init-from one-mlp-adam.safetensors

@@ -154,12 +154,13 @@ Result<FeatureTransform> loadData(const CommonOptions &o, const TrainConfig &con
   return normalizeFeatures(train, test ? &*test : nullptr, *norm, spec, intInput, description);
 }
 
-/// For eval and predict: the model with its trained state, and the data to run it on.
+/// For eval and predict: the model with its trained state, and the data to run it on. Only the
+/// function `use` runs is compiled (eval or predict), never the train step.
 Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char *command, Dataset &data,
-                                             std::shared_ptr<Communicator> comm) {
+                                             std::shared_ptr<Communicator> comm, TrainerUse use) {
   if (o.initFrom.empty())
     return Error{fmt::format("{} needs the trained state: --init-from CHECKPOINT", command)};
-  auto trainer = Trainer::fromFile(o.file, o.settings(), comm);
+  auto trainer = Trainer::fromFile(o.file, o.settings(), comm, use);
   if (!trainer)
     return trainer.error();
   (*trainer)->setAllowUnknownTensors(o.allowUnknownTensors);
@@ -173,6 +174,27 @@ Result<std::unique_ptr<Trainer>> loadTrained(const CommonOptions &o, const char 
 }
 
 int fail(const std::string &message) { return reportError(Error{message}); }
+
+/// --stats: what was compiled (each function with the minibatch sizes it was compiled for) and
+/// where compiling spent its time, on stderr. `running`: what ran meanwhile ("training").
+void printCompileStats(const Trainer &t, const char *running) {
+  const Trainer::CompileSplit &cs = t.compileSplit();
+  std::string functions;
+  for (const auto &[name, batches] : t.compiledFunctions()) {
+    std::string sizes;
+    for (int64_t b : batches)
+      sizes += fmt::format("{}{}", sizes.empty() ? "" : ", ", b);
+    functions += fmt::format("{}{} (batch {})", functions.empty() ? "" : ", ", name, sizes);
+  }
+  fmt::print(stderr, "compile: {} program{}, {:.0f} ms in all; graphs (parse, lower, autodiff, graph passes) "
+             "{:.0f} ms; jit {:.0f} ms: {}\n",
+             cs.compiles, cs.compiles == 1 ? "" : "s", t.compileSeconds() * 1e3, cs.graphsMs, cs.jitMs,
+             formatJitTimes(cs.jit));
+  fmt::print(stderr, "compiled: {}\n", functions);
+  if (cs.backgroundMs > 0)
+    fmt::print(stderr, "compile: {:.0f} ms of it in the background while {}; {} waited {:.0f} ms for it\n",
+               cs.backgroundMs, running, running, cs.waitMs);
+}
 
 /// The processes of this run (one unless started by mpirun); an Error when MPI is needed but
 /// not built in.
@@ -530,16 +552,8 @@ public:
     if (leader) {
       fmt::print("{}\n", summary);
       fmt::print("compile {:.2f} s\n", t.compileSeconds());
-      if (stats_) {
-        const Trainer::CompileSplit &cs = t.compileSplit();
-        fmt::print(stderr, "compile: {} program{}, {:.0f} ms in all; graphs (parse, lower, autodiff, graph passes) "
-                   "{:.0f} ms; jit {:.0f} ms: {}\n",
-                   cs.compiles, cs.compiles == 1 ? "" : "s", t.compileSeconds() * 1e3, cs.graphsMs, cs.jitMs,
-                   formatJitTimes(cs.jit));
-        if (cs.backgroundMs > 0)
-          fmt::print(stderr, "compile: {:.0f} ms of it in the background while training; training waited {:.0f} ms "
-                     "for it\n", cs.backgroundMs, cs.waitMs);
-      }
+      if (stats_)
+        printCompileStats(t, "training");
       if (profile_)
         fmt::print(stderr, "{}", kernelProfileReport(kProfileKernelsShown));
       if (t.dataParallel()) {
@@ -594,6 +608,7 @@ public:
   CLI::App *attach(CLI::App &app) override {
     CLI::App *sub = app.add_subcommand("eval", "evaluate a trained checkpoint: loss and accuracy");
     common_.attach(sub);
+    sub->add_flag("--stats", stats_, "print what was compiled (eval alone) and where compiling spent its time (stderr)");
     sub->footer("Example:\n  nnc eval examples/iris.nn --init-from iris.safetensors --data examples/iris.csv");
     return sub;
   }
@@ -603,7 +618,7 @@ public:
       return fail(world.message());
     std::shared_ptr<Communicator> comm = *world;
     Dataset data;
-    auto trainer = loadTrained(common_, "eval", data, comm);
+    auto trainer = loadTrained(common_, "eval", data, comm, TrainerUse::Evaluate);
     if (!trainer)
       return failAll(*comm, trainer.message());
     Trainer &t = **trainer;
@@ -616,11 +631,14 @@ public:
     if (ev->hasAccuracy)
       fmt::print("  accuracy {}", percent(ev->accuracy));
     fmt::print("\n");
+    if (stats_)
+      printCompileStats(t, "evaluating");
     return kOk;
   }
 
 private:
   CommonOptions common_;
+  bool stats_ = false;
 };
 
 class PredictCommand : public Command {
@@ -631,6 +649,7 @@ public:
     sub->add_option("--out", out_, "where to write the predictions: FILE.npy or FILE.csv")
         ->required()
         ->check(outputFile());
+    sub->add_flag("--stats", stats_, "print what was compiled (predict alone) and where compiling spent its time (stderr)");
     sub->footer("Example:\n  nnc predict examples/iris.nn --init-from iris.safetensors --data examples/iris.csv --out probs.csv");
     return sub;
   }
@@ -644,7 +663,7 @@ public:
       return fail(world.message());
     std::shared_ptr<Communicator> comm = *world;
     Dataset data;
-    auto trainer = loadTrained(common_, "predict", data, comm);
+    auto trainer = loadTrained(common_, "predict", data, comm, TrainerUse::Predict);
     if (!trainer)
       return failAll(*comm, trainer.message());
     Trainer &t = **trainer;
@@ -667,12 +686,15 @@ public:
         return fail(r.message());
     }
     fmt::print("wrote '{}' for {} examples to {}\n", t.predictOutput(), data.size(), out_);
+    if (stats_)
+      printCompileStats(t, "predicting");
     return kOk;
   }
 
 private:
   CommonOptions common_;
   std::string out_;
+  bool stats_ = false;
 };
 
 } // namespace
