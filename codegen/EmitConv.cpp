@@ -24,7 +24,6 @@
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/KernelEmitter.h"
-#include "codegen/VectorMath.h"
 
 #include <algorithm>
 
@@ -117,7 +116,7 @@ void KernelEmitter::emitIm2col(const ConvGeometry &g, llvm::Type *t, Value *x, V
 Value *KernelEmitter::col2imEpilogue(const Epilogue &ep, llvm::Type *t, llvm::FixedVectorType *vt, Value *x,
                                      Value *mask, Value *row, Value *column, Value *flat) {
   const llvm::Align align{uint64_t(t->getPrimitiveSizeInBits() / 8)};
-  Value *zero = llvm::Constant::getNullValue(vt), *one = llvm::ConstantFP::get(vt, 1.0);
+  Value *zero = llvm::Constant::getNullValue(vt);
   if (ep.bias.valid()) {
     Value *bias = b_.CreateInBoundsGEP(t, ptr_[ep.bias.index], c64(ep.biasOffset));
     if (ep.kind & GemmEpilogueRowBias)
@@ -125,18 +124,10 @@ Value *KernelEmitter::col2imEpilogue(const Epilogue &ep, llvm::Type *t, llvm::Fi
     else if (ep.kind & GemmEpilogueBias)
       x = b_.CreateFAdd(x, b_.CreateMaskedLoad(vt, b_.CreateInBoundsGEP(t, bias, column), align, mask, zero));
   }
-  switch ((ep.kind >> 4) & 15) {
-  case 1: x = b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x, zero); break;
-  case 2: x = emitSigmoid(b_, x); break;
-  case 3: x = emitTanh(b_, x); break;
-  default: break;
-  }
+  x = emitEpilogueActivation(b_, (ep.kind >> 4) & 15, x);
   if (int32_t grad = (ep.kind >> 8) & 15) {
     Value *y = b_.CreateMaskedLoad(vt, b_.CreateInBoundsGEP(t, ptr_[ep.aux.index], flat), align, mask, zero);
-    Value *d = grad == 1   ? b_.CreateSelect(b_.CreateFCmpOGT(y, zero), one, zero)
-               : grad == 2 ? b_.CreateFMul(y, b_.CreateFSub(one, y))
-                           : b_.CreateFSub(one, b_.CreateFMul(y, y));
-    x = b_.CreateFMul(x, d);
+    x = emitEpilogueDerivative(b_, grad, x, y);
   }
   return x;
 }

@@ -18,6 +18,26 @@
 #include <cassert>
 
 namespace nnc {
+
+llvm::Value *emitEpilogueActivation(llvm::IRBuilderBase &b, int32_t activation, llvm::Value *x) {
+  llvm::Value *zero = llvm::Constant::getNullValue(x->getType());
+  switch (activation) {
+  case 1: return b.CreateSelect(b.CreateFCmpOGT(x, zero), x, zero);
+  case 2: return emitSigmoid(b, x);
+  case 3: return emitTanh(b, x);
+  default: return x;
+  }
+}
+
+llvm::Value *emitEpilogueDerivative(llvm::IRBuilderBase &b, int32_t derivative, llvm::Value *x, llvm::Value *y) {
+  llvm::Value *zero = llvm::Constant::getNullValue(y->getType()), *one = llvm::ConstantFP::get(y->getType(), 1.0);
+  switch (derivative) {
+  case 1: return b.CreateFMul(x, b.CreateSelect(b.CreateFCmpOGT(y, zero), one, zero));
+  case 2: return b.CreateFMul(x, b.CreateFMul(y, b.CreateFSub(one, y)));
+  case 3: return b.CreateFMul(x, b.CreateFSub(one, b.CreateFMul(y, y)));
+  default: return x;
+  }
+}
 namespace {
 
 int64_t roundUp(int64_t value, int64_t multiple) {
@@ -90,7 +110,7 @@ private:
     llvm::Value *hasBias = b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(GemmEpilogueBias)), b.getInt32(0));
     llvm::Value *hasRowBias = b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(GemmEpilogueRowBias)), b.getInt32(0));
     llvm::Value *act = field(4), *grad = field(8);
-    llvm::Value *one = llvm::ConstantFP::get(vec, 1.0), *zero = zeroVec();
+    llvm::Value *zero = zeroVec();
     forStep(b, c64(0), mr, 1, "ep.i", [&](llvm::Value *i) {
       llvm::Value *cRow = at(cp, mul(i, ldc));
       llvm::Value *auxRow = at(aux, add(mul(add(row0, i), ldc), col0));
@@ -107,20 +127,13 @@ private:
           return b.CreateFAdd(x, bv);
         }, x);
         x = ifElse(hasRowBias, [&] { return b.CreateFAdd(x, rowBias); }, x);
-        x = ifElse(b.CreateICmpEQ(act, b.getInt32(1)), [&] {
-          return b.CreateSelect(b.CreateFCmpOGT(x, zero), x, zero);
-        }, x);
-        x = ifElse(b.CreateICmpEQ(act, b.getInt32(2)), [&] { return emitSigmoid(b, x); }, x);
-        x = ifElse(b.CreateICmpEQ(act, b.getInt32(3)), [&] { return emitTanh(b, x); }, x);
-        x = ifElse(b.CreateICmpNE(grad, b.getInt32(0)), [&] {
-          llvm::Value *y = b.CreateMaskedLoad(vec, at(auxRow, j), elemAlign, mask, zero);
-          llvm::Value *relu = b.CreateSelect(b.CreateFCmpOGT(y, zero), one, zero);
-          llvm::Value *sigmoid = b.CreateFMul(y, b.CreateFSub(one, y));
-          llvm::Value *tanh = b.CreateFSub(one, b.CreateFMul(y, y));
-          llvm::Value *d = b.CreateSelect(b.CreateICmpEQ(grad, b.getInt32(1)), relu,
-                                          b.CreateSelect(b.CreateICmpEQ(grad, b.getInt32(2)), sigmoid, tanh));
-          return b.CreateFMul(x, d);
-        }, x);
+        for (int32_t a = 1; a <= 3; ++a)
+          x = ifElse(b.CreateICmpEQ(act, b.getInt32(uint32_t(a))), [&] { return emitEpilogueActivation(b, a, x); }, x);
+        for (int32_t d = 1; d <= 3; ++d)
+          x = ifElse(b.CreateICmpEQ(grad, b.getInt32(uint32_t(d))), [&] {
+            llvm::Value *y = b.CreateMaskedLoad(vec, at(auxRow, j), elemAlign, mask, zero);
+            return emitEpilogueDerivative(b, d, x, y);
+          }, x);
         b.CreateMaskedStore(x, cPtr, elemAlign, mask);
       });
     });

@@ -62,6 +62,13 @@ enum GemmEpilogueKind : int32_t {
   GemmEpilogueTanhGrad = 3 << 8,    ///< then C *= 1 − aux²        (tanh's, at its output)
 };
 
+/// The activation of an epilogue kind's field (kind >> 4 & 15: 1 relu, 2 sigmoid, 3 tanh) on
+/// the vector x, or x for 0. Shared by the GEMM's tile epilogue and col2im's (EmitConv.cpp).
+llvm::Value *emitEpilogueActivation(llvm::IRBuilderBase &b, int32_t activation, llvm::Value *x);
+/// x times the derivative of an epilogue kind's field (kind >> 8 & 15, as above) at the
+/// activation's output y, or x for 0.
+llvm::Value *emitEpilogueDerivative(llvm::IRBuilderBase &b, int32_t derivative, llvm::Value *x, llvm::Value *y);
+
 /// What an epilogue sees: one vector of a finished C tile, before it is stored.
 struct GemmEpilogueArgs {
   llvm::IRBuilderBase &builder;
