@@ -62,8 +62,10 @@ std::string kernelProfileReport(size_t top) {
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p->ns[a] > p->ns[b]; });
     size_t shown = top == 0 ? order.size() : std::min(top, order.size());
     out += "      %   ms/call  kernel\n";
+    uint64_t shownNs = 0;
     for (size_t i = 0; i < shown; ++i) {
       size_t k = order[i];
+      shownNs += p->ns[k];
       double share = total ? 100.0 * double(p->ns[k]) / double(total) : 0.0;
       // The kernel's first line without its `  kN   ` label; its `+` lines follow indented.
       std::string label = p->labels[k];
@@ -85,11 +87,7 @@ std::string kernelProfileReport(size_t top) {
     }
     if (shown < order.size())
       out += fmt::format("  ({} more kernels, {:.1f}% together)\n", order.size() - shown,
-                         total ? 100.0 *
-                                     double(std::accumulate(order.begin() + long(shown), order.end(), uint64_t(0),
-                                                            [&](uint64_t s, size_t k) { return s + p->ns[k]; })) /
-                                     double(total)
-                               : 0.0);
+                         total ? 100.0 * double(total - shownNs) / double(total) : 0.0);
   }
   return out;
 }
