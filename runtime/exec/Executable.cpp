@@ -27,14 +27,12 @@ namespace nnc {
 
 Result<std::unique_ptr<CompiledFunction>> CompiledFunction::create(FunctionABI abi, Entry entry) {
   size_t bytes = static_cast<size_t>(std::max<int64_t>(abi.arenaBytes, 64));
-  bytes = (bytes + 63) / 64 * 64;
   std::unique_ptr<CompiledFunction> f(new CompiledFunction(std::move(abi), entry));
-  f->arena_.reset(static_cast<char *>(std::aligned_alloc(64, bytes)));
-  if (!f->arena_)
+  f->arena_ = ZeroedPages(bytes);
+  if (f->arena_.empty())
     return Error{fmt::format("cannot allocate the {} bytes of scratch memory of function '{}': "
                              "the model is too large for this machine (a smaller batch needs less)",
                              bytes, f->abi_.symbol)};
-  std::memset(f->arena_.get(), 0, bytes);
   return f;
 }
 

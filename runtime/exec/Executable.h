@@ -12,6 +12,7 @@
 #include "codegen/Emitter.h"
 #include "codegen/Jit.h"
 #include "codegen/KernelPlan.h"
+#include "runtime/exec/Memory.h"
 #include "runtime/exec/ObjectCache.h"
 #include "runtime/exec/Profile.h"
 #include "ir/Graph.h"
@@ -39,22 +40,19 @@ public:
   void call(void **buffers) {
     if (profile_) {
       KernelProfileScope scope(*profile_);
-      entry_(buffers, arena_.get());
+      entry_(buffers, arena_.data());
     } else {
-      entry_(buffers, arena_.get());
+      entry_(buffers, arena_.data());
     }
   }
   /// The time per kernel of a function compiled with CompileOptions::profile, else null.
   const KernelProfile *profile() const { return profile_.get(); }
 
 private:
-  struct Free {
-    void operator()(char *p) const { std::free(p); }
-  };
   CompiledFunction(FunctionABI abi, Entry entry) : abi_(std::move(abi)), entry_(entry) {}
   FunctionABI abi_;
   Entry entry_;
-  std::unique_ptr<char, Free> arena_;
+  ZeroedPages arena_; ///< page aligned, zeroed; pages fault in as kernels touch them
   std::shared_ptr<KernelProfile> profile_;
   friend class Executable;
 };

@@ -42,4 +42,28 @@ uint64_t memoryLimit();
 /// `bytes` as "1.5 GiB", "640.0 KiB", "60 B".
 std::string formatBytes(uint64_t bytes);
 
+/// Zero-filled memory, page aligned, taken from the kernel as fresh anonymous pages: nothing is
+/// written when it is allocated, and a page costs its fault only when first touched. An arena
+/// or a state buffer of tens of megabytes is thus ready at once, and the parts a run never uses
+/// (an eval arena in a run that never evaluates) cost nothing.
+class ZeroedPages {
+public:
+  ZeroedPages() = default;
+  /// `bytes` (at least one page) of zeroed memory; empty() when the system refuses.
+  explicit ZeroedPages(size_t bytes);
+  ZeroedPages(ZeroedPages &&other) noexcept { *this = std::move(other); }
+  ZeroedPages &operator=(ZeroedPages &&other) noexcept;
+  ZeroedPages(const ZeroedPages &) = delete;
+  ZeroedPages &operator=(const ZeroedPages &) = delete;
+  ~ZeroedPages();
+
+  char *data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return data_ == nullptr; }
+
+private:
+  char *data_ = nullptr;
+  size_t size_ = 0;
+};
+
 } // namespace nnc

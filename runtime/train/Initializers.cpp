@@ -2,6 +2,7 @@
 #include "runtime/train/Initializers.h"
 
 #include "ir/Random.h"
+#include "runtime/exec/Storage.h"
 
 #include <fmt/format.h>
 
@@ -68,35 +69,46 @@ std::optional<std::pair<std::string, std::vector<double>>> parseInit(const std::
 
 } // namespace
 
-Result<std::vector<double>> initialValues(const std::string &init, const TensorType &type, uint64_t seed,
-                                          const std::string &name) {
+/// Draws the values of `init` for a tensor of `type` and hands each to store(i, value), in
+/// order, each already rounded to the tensor's precision; elements of `zeros` are not stored
+/// unless `storeZeros`.
+template <typename Store>
+static Result<void> drawInitial(const std::string &init, const TensorType &type, uint64_t seed,
+                                const std::string &name, bool storeZeros, Store &&store) {
   auto parsed = parseInit(init.empty() ? std::string("zeros") : init);
   if (!parsed)
     return Error{fmt::format("malformed initializer '{}' of '{}'", init, name)};
   auto &[kind, args] = *parsed;
   auto arg = [&](size_t i, double def) { return i < args.size() ? args[i] : def; };
   size_t n = static_cast<size_t>(type.numElements());
-  std::vector<double> out(n, 0.0);
+  bool f32 = type.dtype == DType::F32;
+  auto put = [&](size_t i, double v) { store(i, f32 ? double(float(v)) : v); };
   uint64_t stream = mix64(seed ^ nameHash(name));
+  auto fill = [&](double v) {
+    for (size_t i = 0; i < n; ++i)
+      put(i, v);
+  };
   auto uniform = [&](double lo, double hi) {
     for (size_t i = 0; i < n; ++i)
-      out[i] = lo + (hi - lo) * randomUniform(stream, 0, i);
+      put(i, lo + (hi - lo) * randomUniform(stream, 0, i));
   };
   // Box-Muller: two uniforms per draw; 1 - u lies in (0, 1], so the logarithm is finite.
   auto normal = [&](double mean, double stddev) {
     for (size_t i = 0; i < n; ++i) {
       double u1 = 1.0 - randomUniform(stream, 1, 2 * i), u2 = randomUniform(stream, 1, 2 * i + 1);
-      out[i] = mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2);
+      put(i, mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2));
     }
   };
   Fans f = fansOf(type.shape);
   if (kind == "zeros") {
-    // already zero
+    if (storeZeros)
+      fill(0);
   } else if (kind == "ones")
-    std::fill(out.begin(), out.end(), 1.0);
-  else if (kind == "constant")
-    std::fill(out.begin(), out.end(), arg(0, 0));
-  else if (kind == "uniform")
+    fill(1.0);
+  else if (kind == "constant") {
+    if (arg(0, 0) != 0 || std::signbit(arg(0, 0)) || storeZeros)
+      fill(arg(0, 0));
+  } else if (kind == "uniform")
     uniform(arg(0, -0.05), arg(1, 0.05));
   else if (kind == "normal")
     normal(arg(0, 0), arg(1, 0.05));
@@ -112,10 +124,31 @@ Result<std::vector<double>> initialValues(const std::string &init, const TensorT
     normal(0, std::sqrt(2.0 / f.in));
   else
     return Error{fmt::format("unknown initializer '{}' of '{}'", init, name)};
-  if (type.dtype == DType::F32)
-    for (double &v : out)
-      v = double(float(v));
+  return {};
+}
+
+Result<std::vector<double>> initialValues(const std::string &init, const TensorType &type, uint64_t seed,
+                                          const std::string &name) {
+  std::vector<double> out(static_cast<size_t>(type.numElements()), 0.0);
+  if (auto r = drawInitial(init, type, seed, name, /*storeZeros=*/false, [&](size_t i, double v) { out[i] = v; });
+      !r)
+    return std::move(r).error();
   return out;
+}
+
+Result<void> initializeZeroed(const std::string &init, const TensorType &type, uint64_t seed,
+                              const std::string &name, void *zeroed) {
+  switch (type.dtype) {
+  case DType::F32:
+    return drawInitial(init, type, seed, name, false,
+                       [p = static_cast<float *>(zeroed)](size_t i, double v) { p[i] = static_cast<float>(v); });
+  case DType::F64:
+    return drawInitial(init, type, seed, name, false,
+                       [p = static_cast<double *>(zeroed)](size_t i, double v) { p[i] = v; });
+  default:
+    return drawInitial(init, type, seed, name, false,
+                       [&](size_t i, double v) { writeElement(zeroed, type.dtype, i, v); });
+  }
 }
 
 } // namespace nnc

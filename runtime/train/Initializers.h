@@ -28,4 +28,10 @@ namespace nnc {
 Result<std::vector<double>> initialValues(const std::string &init, const TensorType &type, uint64_t seed,
                                           const std::string &name);
 
+/// The same values written straight into `zeroed`, a zero-filled buffer of storageSize(type)
+/// bytes in the tensor's own element type: elements that start at zero are not written, so a
+/// buffer of fresh pages stays untouched where the state starts at zero.
+Result<void> initializeZeroed(const std::string &init, const TensorType &type, uint64_t seed,
+                              const std::string &name, void *zeroed);
+
 } // namespace nnc

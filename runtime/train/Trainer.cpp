@@ -445,15 +445,11 @@ Result<void> Trainer::initState(const Function &fn) {
                                  a.name, it->second->type.str(), a.type.str())};
       continue;
     }
-    Result<std::vector<double>> values = initialValues(a.init, a.type, config().seed, a.name);
-    if (!values)
-      return std::move(values).error();
     auto s = std::make_unique<State>();
     s->type = a.type;
     s->bytes.assign(storageSize(a.type), 0);
-    const std::vector<double> &vals = *values;
-    for (size_t i = 0; i < vals.size(); ++i)
-      writeElement(s->bytes.data(), a.type.dtype, i, vals[i]);
+    if (auto r = initializeZeroed(a.init, a.type, config().seed, a.name, s->bytes.data()); !r)
+      return r;
     state_[a.name] = std::move(s);
     stateOrder_.push_back(a.name);
   }
