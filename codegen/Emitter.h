@@ -84,6 +84,7 @@ struct EmitOptions {
   bool fuseRows = true;        ///< softmax cross-entropy, softmax and its gradient in one row pass
   bool parallelLoops = true;   ///< large elementwise kernels split their rows over threads
   bool inlineProducts = true;  ///< matrix products that fit in L1 are loops in the step, not GEMM calls
+  bool outlineKernels = true;  ///< convolution, pooling and batch-norm kernels are functions of their own
 };
 
 /// One of code generation's optimizations: its name for --disable-pass and --passes=list.

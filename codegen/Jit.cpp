@@ -19,6 +19,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -27,9 +28,20 @@
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Transforms/Utils/Cloning.h>
+#include <llvm/Transforms/Utils/ValueMapper.h>
+#include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/Bitcode/BitcodeWriter.h>
 
 #include <cstdlib>
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <map>
+#include <thread>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
 
 namespace nnc {
 
@@ -39,6 +51,17 @@ void initializeNativeTarget() {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
     llvm::InitializeNativeTargetAsmParser();
+    // LLVM's own options for experiments, e.g. NNC_LLVM_ARGS="-time-passes -disable-lsr".
+    if (const char *args = std::getenv("NNC_LLVM_ARGS"); args && *args) {
+      static std::vector<std::string> words; // cl keeps pointers into them
+      std::istringstream in(args);
+      for (std::string w; in >> w;)
+        words.push_back(w);
+      std::vector<const char *> argv{"nnc"};
+      for (const std::string &w : words)
+        argv.push_back(w.c_str());
+      llvm::cl::ParseCommandLineOptions(int(argv.size()), argv.data(), "", &llvm::errs());
+    }
   });
 }
 
@@ -126,6 +149,7 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(JitOptions options) {
   if (!tm)
     return tm.takeError();
   jit->tm_ = std::move(*tm);
+  jit->machineBuilder_ = std::make_unique<llvm::orc::JITTargetMachineBuilder>(*jtmb);
   jit->dataLayout_ = std::make_unique<llvm::DataLayout>(jit->tm_->createDataLayout());
   jit->triple_ = std::make_unique<llvm::Triple>(jit->tm_->getTargetTriple());
   if (options.emitOnly)
@@ -186,7 +210,7 @@ void Jit::prepare(llvm::Module &module) const {
 /// this code (docs/CODEGEN-NOTES.md).
 static const char *kModelPipeline =
     "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>,"
-    "loop-mssa(loop-rotate,licm),simplifycfg,loop(indvars),"
+    "loop-mssa(loop-rotate,licm),simplifycfg,"
     "loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg,"
     "loop-mssa(licm),early-cse,adce)";
 
@@ -201,14 +225,23 @@ std::string Jit::modelPipeline() const {
 
 llvm::Error Jit::optimize(llvm::Module &module, Pipeline which) {
   prepare(module);
+  if (llvm::Error e = verify(module))
+    return e;
+  std::lock_guard<std::mutex> lock(mutex_);
+  return runPipeline(*tm_, module, which);
+}
+
+llvm::Error Jit::verify(const llvm::Module &module) {
   std::string problems;
   llvm::raw_string_ostream problemStream(problems);
   if (llvm::verifyModule(module, &problemStream))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "invalid LLVM IR in module '%s': %s",
                                    module.getName().str().c_str(), problems.c_str());
+  return llvm::Error::success();
+}
 
-  std::lock_guard<std::mutex> lock(mutex_);
+llvm::Error Jit::runPipeline(llvm::TargetMachine &tm, llvm::Module &module, Pipeline which) const {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -217,7 +250,7 @@ llvm::Error Jit::optimize(llvm::Module &module, Pipeline which) {
   tuning.LoopVectorization = options_.vectorize;
   tuning.SLPVectorization = options_.vectorize; // off by default in PipelineTuningOptions
   // Built with the target machine, so the vectorisers see AVX-512 costs and register widths.
-  llvm::PassBuilder builder(tm_.get(), tuning);
+  llvm::PassBuilder builder(&tm, tuning);
   builder.registerModuleAnalyses(mam);
   builder.registerCGSCCAnalyses(cgam);
   builder.registerFunctionAnalyses(fam);
@@ -290,32 +323,202 @@ std::string Jit::printIR(const llvm::Module &module) {
   return text;
 }
 
-llvm::Expected<llvm::SmallVector<char, 0>> Jit::emitFile(const llvm::Module &module,
+/// While model code is generated: no loop strength reduction. On the emitter's loops it
+/// took a third of the machine-code time for no measurable speed (docs/CODEGEN-NOTES.md).
+/// LLVM has this only as a process-wide option, so it is set for the duration and restored,
+/// and the sections take turns.
+class ModelCodegenOptions {
+public:
+  explicit ModelCodegenOptions(bool model) : lock_(mutex()) {
+    auto &options = llvm::cl::getRegisteredOptions();
+    auto it = options.find("disable-lsr");
+    if (it == options.end())
+      return;
+    lsr_ = static_cast<llvm::cl::opt<bool> *>(it->second);
+    saved_ = *lsr_;
+    // NNC_LLVM_ARGS names its own choice.
+    const char *args = std::getenv("NNC_LLVM_ARGS");
+    if (model && !(args && std::strstr(args, "disable-lsr")))
+      *lsr_ = true;
+  }
+  ~ModelCodegenOptions() {
+    if (lsr_)
+      *lsr_ = saved_;
+  }
+  ModelCodegenOptions(const ModelCodegenOptions &) = delete;
+  ModelCodegenOptions &operator=(const ModelCodegenOptions &) = delete;
+
+private:
+  static std::mutex &mutex() {
+    static std::mutex m;
+    return m;
+  }
+  std::lock_guard<std::mutex> lock_;
+  llvm::cl::opt<bool> *lsr_ = nullptr;
+  bool saved_ = false;
+};
+
+llvm::Expected<llvm::SmallVector<char, 0>> Jit::generate(llvm::TargetMachine &tm, llvm::Module &module,
                                                          bool assembly) {
-  // Code generation changes the module (it lowers intrinsics), so work on a copy.
-  std::unique_ptr<llvm::Module> copy = llvm::CloneModule(module);
-  prepare(*copy);
   llvm::SmallVector<char, 0> buffer;
   llvm::raw_svector_ostream stream(buffer);
-  std::lock_guard<std::mutex> lock(mutex_);
   llvm::legacy::PassManager passes;
   auto type = assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
-  if (tm_->addPassesToEmitFile(passes, stream, nullptr, type))
+  if (tm.addPassesToEmitFile(passes, stream, nullptr, type))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "the target machine cannot emit this file type");
-  passes.run(*copy);
+  passes.run(module);
   return buffer;
 }
 
-llvm::Expected<std::string> Jit::emitAssembly(const llvm::Module &module) {
-  auto buffer = emitFile(module, /*assembly=*/true);
+llvm::Expected<llvm::SmallVector<char, 0>> Jit::emitFile(const llvm::Module &module, bool assembly,
+                                                         Pipeline which) {
+  // Code generation changes the module (it lowers intrinsics), so work on a copy.
+  std::unique_ptr<llvm::Module> copy = llvm::CloneModule(module);
+  prepare(*copy);
+  ModelCodegenOptions codegenOptions(which == Pipeline::Model);
+  std::lock_guard<std::mutex> lock(mutex_);
+  return generate(*tm_, *copy, assembly);
+}
+
+/// Which of `parts` pieces each function definition of `module` goes to: the largest first,
+/// each to the piece with the fewest instructions so far.
+static std::map<const llvm::Function *, unsigned> balance(const llvm::Module &module, unsigned parts) {
+  std::vector<std::pair<size_t, const llvm::Function *>> sizes;
+  for (const llvm::Function &f : module)
+    if (!f.isDeclaration())
+      sizes.emplace_back(f.getInstructionCount(), &f);
+  std::stable_sort(sizes.begin(), sizes.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
+  std::vector<size_t> load(parts, 0);
+  std::map<const llvm::Function *, unsigned> part;
+  for (const auto &[size, f] : sizes) {
+    unsigned least = unsigned(std::min_element(load.begin(), load.end()) - load.begin());
+    part[f] = least;
+    load[least] += size;
+  }
+  return part;
+}
+
+llvm::Expected<std::vector<llvm::SmallVector<char, 0>>> Jit::compile(llvm::Module &module, Pipeline which,
+                                                                     unsigned parts, CompileReport &report) {
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point from, Clock::time_point to) {
+    return std::chrono::duration<double, std::milli>(to - from).count();
+  };
+  size_t definitions = 0;
+  for (const llvm::Function &f : module)
+    definitions += !f.isDeclaration();
+  parts = std::max(1u, std::min<unsigned>(parts, unsigned(definitions)));
+  report = CompileReport{};
+  report.parts = parts;
+  std::vector<llvm::SmallVector<char, 0>> objects;
+  if (parts == 1) {
+    auto start = Clock::now();
+    if (llvm::Error e = optimize(module, which))
+      return e;
+    auto generating = Clock::now();
+    report.optimizeMs = ms(start, generating);
+    ModelCodegenOptions codegenOptions(which == Pipeline::Model);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto object = generate(*tm_, module, /*assembly=*/false);
+    if (!object)
+      return object.takeError();
+    report.machineCodeMs = ms(generating, Clock::now());
+    objects.push_back(std::move(*object));
+    return objects;
+  }
+
+  // Pieces that link to each other: what was internal becomes external but hidden, defined in
+  // one piece and declared in the others. The module travels as bitcode to a thread per piece,
+  // each with its own context and target machine (neither is thread-safe), which reads it and
+  // drops the bodies of the other pieces' functions.
+  auto start = Clock::now();
+  prepare(module);
+  if (llvm::Error e = verify(module))
+    return e;
+  for (llvm::GlobalValue &g : module.global_values())
+    if (!g.isDeclaration() && g.hasLocalLinkage()) {
+      g.setLinkage(llvm::GlobalValue::ExternalLinkage);
+      g.setVisibility(llvm::GlobalValue::HiddenVisibility);
+    }
+  std::map<const llvm::Function *, unsigned> dealt = balance(module, parts);
+  std::map<std::string, unsigned> part;
+  for (const auto &[f, i] : dealt)
+    part[f->getName().str()] = i;
+  llvm::SmallVector<char, 0> bitcode;
+  {
+    llvm::raw_svector_ostream out(bitcode);
+    llvm::WriteBitcodeToFile(module, out);
+  }
+  report.splitMs = ms(start, Clock::now());
+
+  struct Piece {
+    llvm::SmallVector<char, 0> object;
+    std::string error;
+    double optimizeMs = 0;
+  };
+  std::vector<Piece> pieces(parts);
+  auto compilePiece = [&](unsigned i) {
+    Piece &piece = pieces[i];
+    auto fail = [&](llvm::Error e) { piece.error = llvm::toString(std::move(e)); };
+    llvm::LLVMContext context;
+    auto parsed = llvm::parseBitcodeFile(llvm::MemoryBufferRef(llvm::StringRef(bitcode.data(), bitcode.size()), "piece"),
+                                         context);
+    if (!parsed)
+      return fail(parsed.takeError());
+    // This piece's functions; the others' are declarations here. Global variables are
+    // defined in the first piece only.
+    for (llvm::Function &f : **parsed)
+      if (!f.isDeclaration() && part.at(f.getName().str()) != i)
+        f.deleteBody();
+    if (i != 0)
+      for (llvm::GlobalVariable &g : (*parsed)->globals())
+        if (!g.isDeclaration()) {
+          g.setInitializer(nullptr);
+          g.setComdat(nullptr);
+        }
+    auto tm = machineBuilder_->createTargetMachine();
+    if (!tm)
+      return fail(tm.takeError());
+    auto optimizing = Clock::now();
+    if (llvm::Error e = runPipeline(**tm, **parsed, which))
+      return fail(std::move(e));
+    piece.optimizeMs = ms(optimizing, Clock::now());
+    auto object = generate(**tm, **parsed, /*assembly=*/false);
+    if (!object)
+      return fail(object.takeError());
+    piece.object = std::move(*object);
+  };
+  auto compiling = Clock::now();
+  {
+    ModelCodegenOptions codegenOptions(which == Pipeline::Model);
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < parts; ++i)
+      threads.emplace_back(compilePiece, i);
+    compilePiece(0);
+    for (std::thread &t : threads)
+      t.join();
+  }
+  double wall = ms(compiling, Clock::now());
+  for (Piece &piece : pieces) {
+    if (!piece.error.empty())
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s", piece.error.c_str());
+    report.optimizeMs = std::max(report.optimizeMs, piece.optimizeMs);
+    objects.push_back(std::move(piece.object));
+  }
+  report.machineCodeMs = std::max(0.0, wall - report.optimizeMs);
+  return objects;
+}
+
+llvm::Expected<std::string> Jit::emitAssembly(const llvm::Module &module, Pipeline which) {
+  auto buffer = emitFile(module, /*assembly=*/true, which);
   if (!buffer)
     return buffer.takeError();
   return std::string(buffer->begin(), buffer->end());
 }
 
-llvm::Expected<llvm::SmallVector<char, 0>> Jit::emitObject(const llvm::Module &module) {
-  return emitFile(module, /*assembly=*/false);
+llvm::Expected<llvm::SmallVector<char, 0>> Jit::emitObject(const llvm::Module &module, Pipeline which) {
+  return emitFile(module, /*assembly=*/false, which);
 }
 
 } // namespace nnc

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace llvm {
 class DataLayout;
@@ -26,6 +27,7 @@ class Module;
 class TargetMachine;
 class Triple;
 namespace orc {
+class JITTargetMachineBuilder;
 class LLJIT;
 } // namespace orc
 } // namespace llvm
@@ -108,11 +110,28 @@ public:
   static std::string printIR(const llvm::Module &module);
 
   /// Assembly text for a copy of `module` (the module itself is not changed). Run optimize()
-  /// first to see what the JIT would run.
-  llvm::Expected<std::string> emitAssembly(const llvm::Module &module);
+  /// first to see what the JIT would run. `which` says whose code it is: model code is
+  /// generated without loop strength reduction.
+  llvm::Expected<std::string> emitAssembly(const llvm::Module &module, Pipeline which = Pipeline::Standard);
 
   /// An ELF object file for a copy of `module`, for ahead-of-time builds.
-  llvm::Expected<llvm::SmallVector<char, 0>> emitObject(const llvm::Module &module);
+  llvm::Expected<llvm::SmallVector<char, 0>> emitObject(const llvm::Module &module,
+                                                        Pipeline which = Pipeline::Standard);
+
+  /// What compile() spent, in milliseconds of wall time.
+  struct CompileReport {
+    unsigned parts = 1;      ///< pieces compiled side by side
+    double splitMs = 0;      ///< cutting the module into pieces (bitcode for each thread)
+    double optimizeMs = 0;   ///< the pass pipeline (with pieces: the slowest piece's)
+    double machineCodeMs = 0; ///< code generation (with pieces: the rest of the parallel wall time)
+  };
+  /// Optimizes `module` with the pipeline `which` and generates its machine code, consuming
+  /// the module (it is left changed). With `parts` > 1 the function definitions are dealt,
+  /// largest first, into that many pieces (at most one per definition) that are optimized and
+  /// generated on as many threads, each piece an object file of its own: the objects link
+  /// together (what was internal is external and hidden) and must all be added.
+  llvm::Expected<std::vector<llvm::SmallVector<char, 0>>> compile(llvm::Module &module, Pipeline which,
+                                                                  unsigned parts, CompileReport &report);
 
   const llvm::DataLayout &dataLayout() const { return *dataLayout_; }
   const llvm::Triple &triple() const { return *triple_; }
@@ -126,11 +145,17 @@ public:
 
 private:
   Jit() = default;
-  llvm::Expected<llvm::SmallVector<char, 0>> emitFile(const llvm::Module &module, bool assembly);
+  llvm::Expected<llvm::SmallVector<char, 0>> emitFile(const llvm::Module &module, bool assembly, Pipeline which);
+  static llvm::Error verify(const llvm::Module &module);
+  llvm::Error runPipeline(llvm::TargetMachine &tm, llvm::Module &module, Pipeline which) const;
+  static llvm::Expected<llvm::SmallVector<char, 0>> generate(llvm::TargetMachine &tm, llvm::Module &module,
+                                                             bool assembly);
 
   JitOptions options_;
   std::string cpu_, features_;
   std::unique_ptr<llvm::TargetMachine> tm_; ///< for the pass pipeline and emitting files
+  /// Makes more target machines like tm_, one per thread of compile().
+  std::unique_ptr<llvm::orc::JITTargetMachineBuilder> machineBuilder_;
   std::unique_ptr<llvm::DataLayout> dataLayout_;
   std::unique_ptr<llvm::Triple> triple_;
   std::unique_ptr<llvm::orc::LLJIT> lljit_; ///< null with JitOptions::emitOnly

@@ -9,6 +9,7 @@
 //     reshapes to their operand's, in-place updates to their state's.
 //  3. Emit the plan's kernels in order, each by its kind.
 //  4. Copy the results into their buffers and the remaining state updates into their states.
+// With EmitOptions::outlineKernels, the largest kernels go into functions of their own (step 3).
 // With EmitOptions::profile, a call to nnc_profile_mark(k) precedes kernel k, and the copies
 // and the return are marked likewise (runtime/exec/Profile.h times the spans between marks).
 //
@@ -17,6 +18,8 @@
 
 #include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
+
+#include <string>
 
 namespace nnc {
 
@@ -69,7 +72,10 @@ FunctionABI KernelEmitter::emit(const std::string &symbol) {
   };
   for (size_t k = 0; k < plan_.kernels.size(); ++k) {
     profileMark(int64_t(k));
-    emitKernel(plan_.kernels[k]);
+    if (outlines(plan_.kernels[k]))
+      emitOutlined(plan_.kernels[k], k);
+    else
+      emitKernel(plan_.kernels[k]);
   }
   profileMark(int64_t(plan_.kernels.size()));
   abi.profiled = opts_.profile;
@@ -88,6 +94,56 @@ FunctionABI KernelEmitter::emit(const std::string &symbol) {
   profileMark(-1);
   b_.CreateRetVoid();
   return abi;
+}
+
+/// Whether kernel `k` is emitted as a function of its own (EmitOptions::outlineKernels): the
+/// convolution, pooling and batch-norm kernels, whose nests are the step's largest.
+bool KernelEmitter::outlines(const Kernel &k) const {
+  if (!opts_.outlineKernels)
+    return false;
+  switch (k.kind) {
+  case KernelKind::Conv:
+  case KernelKind::Pool:
+  case KernelKind::BatchNorm:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// Kernel `k` as a function of its own, `void SYMBOL.kN(ptr buffers, ptr arena)`, called here.
+/// LLVM then optimizes and generates one kernel at a time (its loop analyses query the
+/// dominating conditions of a loop, and in one function those are every kernel before it), and
+/// the functions can be compiled in parallel (Jit::compileObjects). A call per kernel costs
+/// nanoseconds; these kernels take microseconds at least.
+void KernelEmitter::emitOutlined(const Kernel &k, size_t index) {
+  auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy()}, false);
+  auto *kernel = llvm::Function::Create(ty, llvm::Function::InternalLinkage,
+                                        f_->getName() + ".k" + std::to_string(index), m_);
+  kernel->addFnAttr(llvm::Attribute::NoInline);
+  for (unsigned a = 0; a < 2; ++a)
+    kernel->addParamAttr(a, llvm::Attribute::NoAlias);
+  kernel->addParamAttr(1, llvm::Attribute::getWithAlignment(ctx_, llvm::Align(64)));
+  llvm::Function *savedF = f_;
+  llvm::BasicBlock *savedEntry = entry_;
+  std::vector<Value *> savedPtr = ptr_;
+  Value *savedBuffers = buffers_, *savedArena = arena_;
+  auto savedIP = b_.saveIP();
+  f_ = kernel;
+  entry_ = llvm::BasicBlock::Create(ctx_, "entry", kernel);
+  b_.SetInsertPoint(entry_);
+  buffers_ = kernel->getArg(0);
+  arena_ = kernel->getArg(1);
+  bindStorage(buffers_, arena_);
+  emitKernel(k);
+  b_.CreateRetVoid();
+  f_ = savedF;
+  entry_ = savedEntry;
+  ptr_ = std::move(savedPtr);
+  buffers_ = savedBuffers;
+  arena_ = savedArena;
+  b_.restoreIP(savedIP);
+  b_.CreateCall(kernel, {buffers_, arena_});
 }
 
 void KernelEmitter::emitKernel(const Kernel &k) {

@@ -64,6 +64,8 @@ private:
 
   // --- KernelEmitter.cpp: the driver, storage and element access ---------------------------
   void emitKernel(const Kernel &k);
+  bool outlines(const Kernel &k) const;
+  void emitOutlined(const Kernel &k, size_t index);
   void makeAliasScopes();
   void bindStorage(Value *buffers, Value *arena);
   llvm::Function *gemmRoutine(const GemmSpec &spec);

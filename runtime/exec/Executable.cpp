@@ -18,10 +18,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
+#include <thread>
 
 namespace nnc {
 
@@ -69,45 +72,127 @@ emitAll(const Module &module, llvm::Module &llvmModule, unsigned gemmVectorBits,
   return abis;
 }
 
-/// Machine code for `module`: from the object cache when the same IR was compiled for the same
-/// target and options before (and the entry verifies, see ObjectCache.h), else optimized,
-/// generated and stored there. `times.fromCache` tells which.
-static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> objectFor(llvm::Module &module, Jit &jit,
-                                                                     const CompileOptions &options,
-                                                                     Jit::Pipeline pipeline,
-                                                                     CompileTimes::Object &times) {
+/// How many pieces to compile a module of model code in (Jit::compile): one per hardware thread
+/// (at most 4) once the module has this many instructions; a smaller one compiles in a few tens
+/// of milliseconds on one thread, less than the split would save. $NNC_COMPILE_THREADS
+/// overrides the count (1: never split).
+constexpr size_t kSplitMinInstructions = 1000;
+
+static unsigned compilePieces(const llvm::Module &module) {
+  unsigned threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  if (const char *env = std::getenv("NNC_COMPILE_THREADS"); env && *env)
+    return unsigned(std::clamp(std::atoi(env), 1, 64));
+  size_t instructions = 0;
+  for (const llvm::Function &f : module)
+    instructions += f.getInstructionCount();
+  return instructions >= kSplitMinInstructions ? threads : 1;
+}
+
+/// Object files as one cache entry: "NNCOBJS1", their count, each one's size (8 bytes each,
+/// little-endian), then the files. A single object is stored as itself.
+static constexpr std::string_view kObjectsMagic = "NNCOBJS1";
+
+static std::string packObjects(const std::vector<llvm::SmallVector<char, 0>> &objects) {
+  if (objects.size() == 1)
+    return std::string(objects[0].begin(), objects[0].end());
+  std::string blob(kObjectsMagic);
+  auto put = [&](uint64_t v) {
+    for (int b = 0; b < 8; ++b)
+      blob.push_back(char((v >> (8 * b)) & 0xff));
+  };
+  put(objects.size());
+  for (const auto &o : objects)
+    put(o.size());
+  for (const auto &o : objects)
+    blob.append(o.begin(), o.end());
+  return blob;
+}
+
+/// The object files of a cache entry; empty when the entry is not well formed.
+static std::vector<std::string_view> unpackObjects(std::string_view blob) {
+  if (!blob.starts_with(kObjectsMagic))
+    return {blob};
+  size_t at = kObjectsMagic.size();
+  auto get = [&](uint64_t &v) {
+    if (blob.size() - at < 8)
+      return false;
+    v = 0;
+    for (int b = 0; b < 8; ++b)
+      v |= uint64_t(uint8_t(blob[at + size_t(b)])) << (8 * b);
+    at += 8;
+    return true;
+  };
+  uint64_t count = 0;
+  if (!get(count) || count == 0 || count > 64)
+    return {};
+  std::vector<uint64_t> sizes(count);
+  for (uint64_t &size : sizes)
+    if (!get(size))
+      return {};
+  std::vector<std::string_view> objects;
+  for (uint64_t size : sizes) {
+    if (blob.size() - at < size)
+      return {};
+    objects.push_back(blob.substr(at, size));
+    at += size;
+  }
+  if (at != blob.size())
+    return {};
+  return objects;
+}
+
+/// Machine code for `module`, one object file or several (Jit::compile's pieces): from the
+/// object cache when the same IR was compiled for the same target and options before (and the
+/// entry verifies, see ObjectCache.h), else optimized, generated and stored there.
+/// `times.fromCache` tells which.
+static llvm::Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>>
+objectsFor(llvm::Module &module, Jit &jit, const CompileOptions &options, Jit::Pipeline pipeline,
+           CompileTimes::Object &times) {
   auto now = [] { return std::chrono::steady_clock::now(); };
   auto ms = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
   auto start = now();
   times.fromCache = false;
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> buffers;
+  auto buffersOf = [&](const std::vector<std::string_view> &objects) {
+    for (std::string_view o : objects)
+      buffers.push_back(llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(o.data(), o.size()), module.getName()));
+  };
   std::string dir = options.useCache ? objectCacheDir() : std::string();
   CacheKey key{};
   if (!dir.empty()) {
-    std::string jitOptions = fmt::format("O{} vectorize={} pipeline={}", options.jit.optLevel, options.jit.vectorize,
-                                         pipeline == Jit::Pipeline::Model ? jit.modelPipeline() : "standard");
+    const char *llvmArgs = std::getenv("NNC_LLVM_ARGS"); // LLVM's options change the code too
+    std::string jitOptions = fmt::format("O{} vectorize={} pipeline={} llvm-args={}", options.jit.optLevel,
+                                         options.jit.vectorize,
+                                         pipeline == Jit::Pipeline::Model ? jit.modelPipeline() : "standard",
+                                         llvmArgs ? llvmArgs : "");
     key = objectCacheKey(Jit::printIR(module), jit.triple().str(), jit.cpu(), jit.features(), jitOptions);
     auto cached = loadCachedObject(dir, key);
     if (!cached)
       std::fprintf(stderr, "nnc: warning: %s; compiling again\n", cached.message().c_str());
     else if (*cached) {
-      times.fromCache = true;
-      times.loadMs = ms(start, now());
-      return llvm::MemoryBuffer::getMemBufferCopy(**cached, module.getName());
+      std::vector<std::string_view> objects = unpackObjects(**cached);
+      if (!objects.empty()) {
+        times.fromCache = true;
+        buffersOf(objects);
+        times.loadMs = ms(start, now());
+        return buffers;
+      }
+      std::fprintf(stderr, "nnc: warning: a malformed entry in the object cache; compiling again\n");
     }
   }
-  auto optimizing = now();
-  if (llvm::Error e = jit.optimize(module, pipeline))
-    return e;
-  auto generating = now();
-  times.optimizeMs = ms(optimizing, generating);
-  auto bytes = jit.emitObject(module);
-  if (!bytes)
-    return bytes.takeError();
-  times.machineCodeMs = ms(generating, now());
-  std::string_view view(bytes->data(), bytes->size());
+  Jit::CompileReport report;
+  unsigned pieces = pipeline == Jit::Pipeline::Model ? compilePieces(module) : 1;
+  auto objects = jit.compile(module, pipeline, pieces, report);
+  if (!objects)
+    return objects.takeError();
+  times.pieces = report.parts;
+  times.optimizeMs = report.splitMs + report.optimizeMs;
+  times.machineCodeMs = report.machineCodeMs;
+  std::string blob = packObjects(*objects);
   if (!dir.empty())
-    storeCachedObject(dir, key, view); // a cache that cannot be written is no error
-  return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(view.data(), view.size()), module.getName());
+    storeCachedObject(dir, key, blob); // a cache that cannot be written is no error
+  buffersOf(unpackObjects(blob));
+  return buffers;
 }
 
 Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, const CompileOptions &options) {
@@ -149,12 +234,13 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
                           {&llvmModule, &exe->times_.model}}) {
     if (m == &gemmModule && *level)
       continue;
-    auto object = objectFor(*m, **jit, options,
-                            m == &gemmModule ? Jit::Pipeline::Standard : Jit::Pipeline::Model, *times);
-    if (!object)
-      return fromLlvm(object.takeError());
-    if (llvm::Error e = (*jit)->addObject(std::move(*object)))
-      return fromLlvm(std::move(e));
+    auto objects = objectsFor(*m, **jit, options,
+                              m == &gemmModule ? Jit::Pipeline::Standard : Jit::Pipeline::Model, *times);
+    if (!objects)
+      return fromLlvm(objects.takeError());
+    for (auto &object : *objects)
+      if (llvm::Error e = (*jit)->addObject(std::move(object)))
+        return fromLlvm(std::move(e));
   }
   exe->fromCache_ = exe->times_.model.fromCache;
   for (auto &[name, abi] : *abis) {
@@ -195,7 +281,7 @@ Result<std::string> emitModuleText(const Module &module, bool assembly,
     return fromLlvm(std::move(e));
   if (!assembly)
     return Jit::printIR(llvmModule);
-  auto text = (*jit)->emitAssembly(llvmModule);
+  auto text = (*jit)->emitAssembly(llvmModule, Jit::Pipeline::Model);
   if (!text)
     return fromLlvm(text.takeError());
   return std::move(*text);

@@ -85,6 +85,7 @@ struct CompileTimes {
   struct Object {
     bool fromCache = false;
     double loadMs = 0, optimizeMs = 0, machineCodeMs = 0;
+    unsigned pieces = 1; ///< compiled in this many pieces side by side (Jit::compile)
   };
   double emitMs = 0; ///< IR functions to LLVM IR
   /// The prebuilt GEMM routines' level ("avx512", ...); empty when `gemm` was compiled here.

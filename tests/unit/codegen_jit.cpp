@@ -12,6 +12,7 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
 
 #include <cstdint>
 #include <vector>
@@ -185,4 +186,61 @@ TEST_CASE("Jit rejects an unknown CPU or target triple by name", "[kernels]") {
   auto b = Jit::create(triple);
   REQUIRE(!b);
   CHECK_THAT(llvm::toString(b.takeError()), Catch::Contains("unknown target triple 'nonsense-unknown-nowhere'"));
+}
+
+namespace {
+
+/// `scale` (see buildScaleLoop), an internal `twice(x, n)` that calls it with 2 and reads the
+/// internal global `calls`, and `run(x, n)` that calls twice and counts its calls in `calls`:
+/// internal definitions that pieces must share once split.
+void buildCallChain(llvm::Module &module) {
+  llvm::LLVMContext &ctx = module.getContext();
+  llvm::IRBuilder<> b(ctx);
+  llvm::Function *scale = buildScaleLoop(module);
+  llvm::Type *i64 = b.getInt64Ty();
+  auto *calls = new llvm::GlobalVariable(module, i64, false, llvm::GlobalValue::InternalLinkage, b.getInt64(0), "calls");
+  auto *type = llvm::FunctionType::get(b.getVoidTy(), {b.getPtrTy(), i64}, false);
+  auto *twice = llvm::Function::Create(type, llvm::Function::InternalLinkage, "twice", module);
+  twice->addFnAttr(llvm::Attribute::NoInline);
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", twice));
+  b.CreateCall(scale, {twice->getArg(0), twice->getArg(1), llvm::ConstantFP::get(b.getFloatTy(), 2.0)});
+  b.CreateRetVoid();
+  auto *run = llvm::Function::Create(type, llvm::Function::ExternalLinkage, "run", module);
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", run));
+  b.CreateCall(twice, {run->getArg(0), run->getArg(1)});
+  b.CreateStore(b.CreateAdd(b.CreateLoad(i64, calls), b.getInt64(1)), calls);
+  b.CreateRetVoid();
+  auto *count = llvm::Function::Create(llvm::FunctionType::get(i64, false), llvm::Function::ExternalLinkage,
+                                       "count", module);
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", count));
+  b.CreateRet(b.CreateLoad(i64, calls));
+}
+
+} // namespace
+
+TEST_CASE("Jit::compile splits a module into pieces compiled side by side that link together", "[kernels]") {
+  for (unsigned parts : {1u, 2u, 3u, 9u}) {
+    INFO(parts << " pieces asked");
+    auto jit = makeJit();
+    llvm::LLVMContext ctx;
+    llvm::Module module("chain", ctx);
+    buildCallChain(module);
+    Jit::CompileReport report;
+    auto objects = unwrap(jit->compile(module, Jit::Pipeline::Model, parts, report));
+    // At most one piece per definition: scale, twice, run and count.
+    CHECK(report.parts == std::min(parts, 4u));
+    REQUIRE(objects.size() == report.parts);
+    for (auto &object : objects)
+      requireOk(jit->addObject(llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(object.data(), object.size()))));
+    auto run = unwrap(jit->lookupAs<void(float *, int64_t)>("run"));
+    auto count = unwrap(jit->lookupAs<int64_t()>("count"));
+    std::vector<float> x(37);
+    for (size_t i = 0; i < x.size(); ++i)
+      x[i] = float(i);
+    run(x.data(), int64_t(x.size()));
+    run(x.data(), int64_t(x.size()));
+    for (size_t i = 0; i < x.size(); ++i)
+      CHECK(x[i] == 4.0f * float(i));
+    CHECK(count() == 2); // one `calls`, shared by every piece
+  }
 }

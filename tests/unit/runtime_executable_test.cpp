@@ -9,6 +9,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
 using namespace nnc;
 
 // AddressSanitizer stops the process on an impossible allocation instead of returning null
@@ -97,4 +103,63 @@ TEST_CASE("executable: a profiled function times each kernel and computes what t
   nnc_profile_mark(0);
   nnc_profile_mark(-1);
   CHECK(prof.calls == 3);
+}
+
+TEST_CASE("executable: a module compiled in pieces runs as one, and its pieces come back from the cache",
+          "[runtime]") {
+  Module m;
+  for (const char *name : {"f", "g", "h"}) {
+    Function &fn = m.addFunction(name);
+    Builder b(fn);
+    ValueId x = fn.addArgument("x", TensorType(DType::F32, {8, 32}), ArgRole::Input);
+    ValueId w = fn.addArgument("w", TensorType(DType::F32, {32, 16}), ArgRole::Input);
+    fn.addResult("y", b.tanh(b.matmul(b.exp(x), w)));
+  }
+  std::vector<float> x(8 * 32), w(32 * 16);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = float(int(i % 13) - 6) / 8.f;
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = float(int(i % 7) - 3) / 16.f;
+  auto run = [&](Executable &exe) {
+    std::vector<std::vector<float>> outs;
+    for (const char *name : {"f", "g", "h"}) {
+      CompiledFunction *cf = exe.function(name);
+      REQUIRE(cf);
+      std::vector<float> y(8 * 16);
+      void *buffers[] = {x.data(), w.data(), y.data()};
+      cf->call(buffers);
+      outs.push_back(y);
+    }
+    return outs;
+  };
+  auto compileWith = [&](const char *threads, bool cache) {
+    setenv("NNC_COMPILE_THREADS", threads, 1);
+    CompileOptions options;
+    options.useCache = cache;
+    auto exe = Executable::compile(m, options);
+    unsetenv("NNC_COMPILE_THREADS");
+    REQUIRE(exe.ok());
+    return std::move(*exe);
+  };
+  std::string dir = "/tmp/nnc-pieces-test-" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  const char *savedDir = std::getenv("NNC_CACHE_DIR");
+  std::string saved = savedDir ? savedDir : "";
+  setenv("NNC_CACHE_DIR", dir.c_str(), 1);
+  auto whole = compileWith("1", false);
+  auto split = compileWith("3", true);
+  auto cached = compileWith("3", true);
+  if (savedDir)
+    setenv("NNC_CACHE_DIR", saved.c_str(), 1);
+  else
+    unsetenv("NNC_CACHE_DIR");
+  std::filesystem::remove_all(dir);
+  CHECK(whole->times().model.pieces == 1);
+  CHECK(split->times().model.pieces == 3);
+  CHECK_FALSE(split->fromCache());
+  CHECK(cached->fromCache());
+  auto expected = run(*whole);
+  CHECK(run(*split) == expected); // bitwise: the same code, linked from three objects
+  CHECK(run(*cached) == expected);
+  CHECK(expected[0] == expected[2]);
 }

@@ -1,5 +1,6 @@
 //===- runtime_initializers_test.cpp - Parameter initializers ------------------------------===//
 #include "runtime/train/Initializers.h"
+#include "runtime/exec/Storage.h"
 
 #include <catch2/catch.hpp>
 
@@ -68,4 +69,30 @@ TEST_CASE("unknown or malformed initializers are errors", "[runtime][init]") {
   CHECK(!initialValues("glorot", t, 1, "W").ok());
   CHECK(!initialValues("normal(0,", t, 1, "W").ok());
   CHECK(!initialValues("constant(x)", t, 1, "W").ok());
+}
+
+TEST_CASE("initializeZeroed writes into a zeroed buffer what initialValues gives, in the tensor's type",
+          "[runtime][init]") {
+  for (const char *text : {"zeros", "ones", "constant(0.1)", "constant(-0.0)", "uniform(-1,2)", "normal(0.5,2)",
+                           "glorot_uniform", "he_normal", "", "glorot", "constant(x)"}) {
+    for (DType dtype : {DType::F32, DType::F64, DType::I32}) {
+      INFO(text << " as " << dtypeName(dtype));
+      TensorType type{dtype, {6, 5}};
+      auto values = initialValues(text, type, 11, "W");
+      std::vector<uint8_t> buffer(storageSize(type), 0);
+      auto written = initializeZeroed(text, type, 11, "W", buffer.data());
+      REQUIRE(values.ok() == written.ok()); // malformed and unknown initializers fail both ways
+      if (!values.ok()) {
+        CHECK(values.message() == written.message());
+        continue;
+      }
+      for (size_t i = 0; i < values->size(); ++i) {
+        double expected = (*values)[i];
+        // What the Trainer's state held before: initialValues' number stored in the type.
+        std::vector<uint8_t> one(storageSize(type), 0);
+        writeElement(one.data(), dtype, i, expected);
+        CHECK(readElement(buffer.data(), dtype, i) == readElement(one.data(), dtype, i));
+      }
+    }
+  }
 }
