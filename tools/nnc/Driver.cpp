@@ -133,8 +133,10 @@ std::string formatJitTimes(const CompileTimes &t) {
   bool caching = !objectCacheDir().empty();
   auto object = [&](const CompileTimes::Object &o) {
     return o.fromCache ? fmt::format("{:.1f} ms from the object cache", o.loadMs)
-                       : fmt::format("{:.0f} ms optimizing + {:.0f} ms machine code{}", o.optimizeMs,
-                                     o.machineCodeMs, caching ? " (now cached)" : "");
+                       : fmt::format("{:.0f} ms optimizing + {:.0f} ms machine code{}{}", o.optimizeMs,
+                                     o.machineCodeMs,
+                                     o.pieces > 1 ? fmt::format(" in {} pieces side by side", o.pieces) : "",
+                                     caching ? " (now cached)" : "");
   };
   std::string gemm = t.gemmLevel.empty() ? object(t.gemm) : "prebuilt (" + t.gemmLevel + ")";
   return fmt::format("emit {:.1f} ms; model functions {}; GEMM routines {}", t.emitMs, object(t.model), gemm);
