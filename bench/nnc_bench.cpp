@@ -8,7 +8,8 @@
 //      --batches minibatches of uniform [0, 1) features) and <out>/y.npy (i32 class indices);
 //   3. runs --check steps over the minibatches and records their losses (PyTorch compares its
 //      own losses on the same data with them, which shows both run the same model);
-//   4. warms up, then times --reps repetitions, each of as many steps as last about --rep-ms
+//   4. warms up (1 s by default: on a 2-vCPU virtual machine the second thread's steps stay
+//      slow for the first 0.3-0.5 s of a process, bench/misses.md), then times --reps repetitions, each of as many steps as last about --rep-ms
 //      (cycling over the minibatches); prints one JSON object: the wall and CPU seconds per
 //      step of every repetition, the compile time (wall and CPU), the check losses and the
 //      peak resident memory.
@@ -18,7 +19,7 @@
 //      shows how much of a step is the Trainer::step host path (staging copies, lookups).
 //
 //   nnc_bench MODEL.nn --out DIR --features F --classes C [--seed 7] [--batches 4]
-//             [--check 3] [--warmup-ms 200] [--reps 7] [--rep-ms 150] [--no-write] [--raw]
+//             [--check 3] [--warmup-ms 1000] [--reps 7] [--rep-ms 150] [--no-write] [--raw]
 //             [--threads 1] [--disable-pass NAME]...
 //
 // --threads sets CompileSettings::threads (the compiled step's threads; default 1). Each
@@ -199,7 +200,7 @@ const char *kUsage =
     "  --seed S             initializers' and data's seed (default 7)\n"
     "  --batches N          synthetic minibatches, used in turn (default 4)\n"
     "  --check N            steps whose losses are recorded first (default 3)\n"
-    "  --warmup-ms MS       warm-up before timing (default 200)\n"
+    "  --warmup-ms MS       warm-up before timing (default 1000)\n"
     "  --reps N             timed repetitions (default 7)\n"
     "  --rep-ms MS          length of one repetition (default 150)\n"
     "  --threads N          threads of the compiled step (CompileSettings::threads; default 1)\n"
@@ -220,7 +221,7 @@ int main(int argc, char **argv) {
   std::string model, out, epochData;
   int64_t features = 0, classes = 0, batches = 4, check = 3, reps = 7;
   uint64_t seed = 7;
-  double warmupMs = 200, repMs = 150;
+  double warmupMs = 1000, repMs = 150;
   bool write = true, raw = false, startup = false, profile = false;
   int threads = 1;
   std::vector<std::string> disabled;

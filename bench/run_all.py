@@ -811,7 +811,7 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
                  "this machine and every ratio against them overstates nnc. (`run_all.py` leaves the choice to "
                  "OpenBLAS; `OPENBLAS_CORETYPE` would force one.)\n")
     L.append(f"Method: each figure is the median over {rounds} rounds × {info.get('reps', 5)} repetitions (each repetition runs the step "
-             "for about 150 ms, after 200 ms of warm-up) of seconds per train step; in each round nnc and PyTorch "
+             "for about 150 ms, after 1 s of warm-up) of seconds per train step; in each round nnc and PyTorch "
              "run back to back in fresh processes, alternating which goes first. Both start from the same "
              "parameters (nnc's initializers, seed 7, written as .npy and loaded by PyTorch) and train on the same "
              "4 synthetic minibatches in turn; the first 3 losses agree (second table). "

@@ -86,7 +86,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--check", type=int, default=3)
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--warmup-ms", type=float, default=200)
+    ap.add_argument("--warmup-ms", type=float, default=1000)
     ap.add_argument("--rep-ms", type=float, default=150)
     ap.add_argument("--nnc-json", help="nnc_bench's output, to compare the check losses with")
     a = ap.parse_args()
