@@ -233,6 +233,10 @@ def bench_models(a, rounds):
 # --- Start-up: compile time, time to the first step, the Iris step ----------------------------
 # The targets these figures are held against (milliseconds; the Iris step in microseconds).
 STARTUP_TARGETS = {"model_compile_ms": 150, "cold_start_ms": 300, "warm_start_ms": 30, "iris_step_us": 1.0}
+# Small models timed by nnc_bench with 1 and with 2 threads in each start-up round (the runtime
+# must never make them slower with more threads): name, features, classes, label.
+SMALL_THREAD_MODELS = [("iris_adam", 4, 3, "Iris 4-16-3, Adam, batch 16"),
+                       ("deep128_sgdm", 784, 10, "784-128-128-128-128-10 ReLU, SGD-momentum, batch 32")]
 STARTUP_MODEL = ("fashion_mlp", "examples/fashion_mlp.nn", 784, 10)
 JIT_RE = re.compile(r"jit compile: ([\d.]+) ms in all; emit ([\d.]+) ms; model functions ([\d.]+) ms optimizing \+ "
                     r"([\d.]+) ms machine code.*?; GEMM routines (?:([\d.]+) ms optimizing \+ ([\d.]+) ms machine code|"
@@ -246,7 +250,8 @@ def bench_startup(a, rounds):
     process and as the whole process's wall time, and the Iris step through Trainer::step."""
     nnc_bin = os.path.join(a.build, "tools", "nnc")
     nnc_bench = os.path.join(a.build, "bench", "nnc_bench")
-    out = {"compile": {}, "cold": [], "warm": [], "iris": [], "rounds": rounds, "load_start": os.getloadavg()[0]}
+    out = {"compile": {}, "cold": [], "warm": [], "iris": [], "small_threads": {}, "rounds": rounds,
+           "load_start": os.getloadavg()[0]}
     for r in range(rounds):
         for name, *_ in MODELS:
             text = subprocess.run([nnc_bin, f"bench/models/{name}.nn", "--stats"], cwd=ROOT, capture_output=True,
@@ -270,6 +275,14 @@ def bench_startup(a, rounds):
                           "--features", "4", "--classes", "3", "--reps", "5", "--no-write"],
                          env_for(1, NNC_CACHE_DIR=os.path.join(a.work, "startup-iris-cache")))
         out["iris"].append(json_lines(text)[-1])
+        for name, features, classes, _ in SMALL_THREAD_MODELS:
+            runs = out["small_threads"].setdefault(name, {"1": [], "2": []})
+            for threads in ((1, 2) if r % 2 == 0 else (2, 1)):  # alternate which goes first
+                text, _, _ = run([nnc_bench, f"bench/models/{name}.nn", "--out", os.path.join(a.work, f"small-{name}"),
+                                  "--features", str(features), "--classes", str(classes), "--reps", "5",
+                                  "--threads", str(threads), "--no-write"],
+                                 env_for(1, NNC_CACHE_DIR=os.path.join(a.work, "startup-iris-cache")))
+                runs[str(threads)].append(json_lines(text)[-1])
         c, w = out["cold"][-1], out["warm"][-1]
         log(f"start-up round {r + 1}/{rounds}: model functions "
             f"{max(v[-1]['emit_ms'] + v[-1]['optimize_ms'] + v[-1]['machine_code_ms'] for v in out['compile'].values()):.0f}"
@@ -344,6 +357,28 @@ def startup_section(L, st):
     L.append(f"- **Iris step through `Trainer::step` ≤ {T['iris_step_us']:.0f} µs**: {iris:.2f} µs wall, "
              f"{iris_cpu:.2f} µs CPU — {met(iris <= T['iris_step_us'])}. Heap allocations per step: 0, held by the "
              "test `alloc/iris_step` (tests/alloc/step_allocations.cpp, an interposed counting allocator).")
+    small = st.get("small_threads", {})
+    if small:
+        L.append("")
+        L.append("Small models with 1 and 2 threads (`nnc_bench --threads 1|2`, the same 5 repetitions of about 150 ms "
+                 "after 1 s of warm-up, the two alternating which runs first; medians over the rounds). The runtime "
+                 "splits a kernel only where its work pays for a second thread, so these must never be slower with "
+                 "two: speed-up = 1-thread time / 2-thread time, target ≥ 1 (at most 3% slower is within this "
+                 "machine's run-to-run noise, see the ablation's `parallel-loops` row).\n")
+        L.append("| model | 1 thread µs | 2 threads µs | **speed-up** | 2 threads CPU/wall |")
+        L.append("| --- | ---: | ---: | ---: | ---: |")
+        labels_small = {m[0]: m[3] for m in SMALL_THREAD_MODELS}
+        verdicts = []
+        for name, runs in small.items():
+            one = med([med(j["step_s"]) for j in runs["1"]]) * 1e6
+            two = med([med(j["step_s"]) for j in runs["2"]]) * 1e6
+            util = med([med(j["step_cpu_s"]) / med(j["step_s"]) for j in runs["2"]])
+            L.append(f"| {labels_small.get(name, name)} | {one:.2f} | {two:.2f} | **{one / two:.2f}×** | {util:.2f} |")
+            verdicts.append((labels_small.get(name, name), one / two))
+        L.append("")
+        L.append("- **2 threads never slower than 1 on the small models**: "
+                 + "; ".join(f"{n}: {v:.2f}×" for n, v in verdicts)
+                 + f" — {met(all(v >= 0.97 for _, v in verdicts))}.")
     L.append("<!-- /startup -->\n")
 
 
@@ -1064,6 +1099,11 @@ def write_results(a, info, rounds, res, gemm_nnc, gemm_blas, blas_models, gemm_h
                  + f" — {met(all(v >= 1.8 for v in sp.values()) and len(sp) == len(TWO_THREAD_MODELS))}"
                  + ("" if len(sp) == len(TWO_THREAD_MODELS) else
                     f" (not measured: {', '.join(labels[n] for n in TWO_THREAD_MODELS if n not in sp)})") + ".")
+        gemm_bound = {n: v for n, v in sp.items() if n.startswith(("mlp512", "wide1024"))}
+        if gemm_bound:
+            L.append("- **≥ 1.8× from 1 to 2 threads on the GEMM-bound MLPs** (784-512-512-10, 1024-wide): "
+                     + "; ".join(f"{labels[n]}: {v:.2f}×" for n, v in gemm_bound.items())
+                     + f" — {met(all(v >= 1.8 for v in gemm_bound.values()))}.")
     else:
         L.append("- **≥ 1.8× from 1 to 2 threads on the large models**: not measured (these results have no nnc "
                  "two-thread runs).")

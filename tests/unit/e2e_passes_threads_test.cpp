@@ -77,6 +77,7 @@ int64_t batchFor(const std::string &label) {
       {"regress", 32768},   // the output and loss kernels have 32768*1 = 2^15 elements
       {"cnn", 320},         // the conv output has 320*3*6*6 > 2^15 elements; its products are tiny
       // bench/models/
+      {"deep128_sgdm", 256},  // h1..h4: 256*128 = 2^15; x@W1: 256*128*784 > 2^20
       {"cnn_sgdm", 72},       // the dense layer: 72*10*1568 > 2^20; conv output 72*8*28*28
       {"iris_adam", 16384},   // as iris
       {"lenet_sgdm", 24},     // h1: 24*120*400 > 2^20; c1 output 24*6*28*28 > 2^15
@@ -598,7 +599,7 @@ TEST_CASE("every example and bench model has a batch size for the threads and pa
     CHECK(m.batch > 0);
     labels.push_back(m.label);
   }
-  CHECK(labels.size() == 9);
+  CHECK(labels.size() == 10);
 }
 
 // Threads, every example model: 5 Trainers each (1, 1, 2, 2, 3 threads).
