@@ -606,6 +606,10 @@ GemmSpec GemmSpec::forHost(unsigned vectorBits, bool f64) {
   spec.f64 = f64;
   spec.name = f64 ? "nnc_dgemm" : "nnc_sgemm";
   spec.lanes = std::max(vectorBits, 128u) / (f64 ? 64 : 32);
+  // The tile's accumulators, the B vectors of one k step and a broadcast must fit in the
+  // vector registers: 6×4 = 24 of AVX-512's 32, but only 6×2 = 12 of AVX2's (and SSE's) 16;
+  // 6×4 there spills accumulators on every k step and halves the rate.
+  spec.nrVectors = vectorBits >= 512 ? 4 : 2;
   return spec;
 }
 

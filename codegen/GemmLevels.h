@@ -29,7 +29,7 @@ struct GemmLevel {
 };
 
 /// Every level, best first: avx512 (x86-64-v4: AVX-512 F/BW/CD/DQ/VL, 6×64 float tiles),
-/// avx2 (x86-64-v3: AVX2 + FMA, 6×32), baseline (x86-64: SSE2, 6×16).
+/// avx2 (x86-64-v3: AVX2 + FMA, 6×16), baseline (x86-64: SSE2, 6×8).
 std::span<const GemmLevel> gemmLevels();
 
 /// The level called `name`, or nullptr.

@@ -510,6 +510,20 @@ TEST_CASE("gemm scratch size is bounded by the blocking", "[kernels]") {
   int64_t bound = gemmScratchElements(spec, spec.mc, spec.nc, spec.kc);
   CHECK(gemmScratchElements(spec, 100000, 100000, 100000) == bound);
   CHECK(GemmSpec::forHost(256).lanes == 8);
+}
+
+TEST_CASE("the microkernel's registers fit each level's register file", "[kernels]") {
+  // MR·nrVectors accumulators, nrVectors vectors of B and one broadcast of A live across the
+  // k loop: 32 vector registers with AVX-512, 16 with AVX2 and SSE. A tile that does not fit
+  // spills on every k step (AVX2 with 6×32 tiles ran at half the rate of 6×16).
+  for (auto [bits, registers] : {std::pair{512u, 32u}, {256u, 16u}, {128u, 16u}}) {
+    CAPTURE(bits);
+    for (const GemmSpec &spec : {GemmSpec::forHost(bits), GemmSpec::forHost(bits, true),
+                                 GemmSpec::withActivationEpilogue(bits), GemmSpec::narrow(bits)})
+      CHECK(spec.mr * spec.nrVectors + spec.nrVectors + 1 <= registers);
+  }
+  CHECK(GemmSpec::forHost(256).nr() == 16);
+  CHECK(GemmSpec::forHost(128).nr() == 8);
   CHECK(GemmSpec::forHost(512, true).lanes == 8);
 }
 
