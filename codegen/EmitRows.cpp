@@ -151,14 +151,61 @@ void KernelEmitter::emitNormalize(const Node &n) {
 
 /// softmax_cross_entropy(z, y) and softmax(z) — or the gradient scale · (softmax(z) − one_hot(y))
 /// — in one pass over each row: m = max z, e_j = e^(z_j − m) (m = 0 for an all −inf row, as
-/// softmax defines it), s = Σ e_j; loss = m + log s − z_y (NaN for a label outside [0, C) or an
+/// softmax defines it), s = Σ e_j; loss = (m − z_y) + log s (NaN for a label outside [0, C) or an
 /// all −inf row, as softmax_cross_entropy defines it); softmax_j = e_j · (1/s). The e_j are kept
-/// in the partner's row, then scaled in place.
+/// in the partner's row, then scaled in place. m − z_y comes first: with large logits
+/// (m = 100, log s = 1.8) m + log s would round to f32's spacing near 100 (7.6e-6) before z_y
+/// is subtracted, while m − z_y is exact when z_y is near m.
+///
+/// With at most kRowsAcrossLanes classes a row is straight-line code over its C values, so the
+/// loop over rows is the innermost loop and vectorizes across rows, one row per lane (a
+/// classifier with 3 or 10 classes otherwise runs its exponentials one scalar or one mostly
+/// masked vector at a time). Each row sees the same operations in the same order either way;
+/// where the code generator contracts a multiply and an add differently in the two forms, the
+/// last bit of a loss can differ.
 void KernelEmitter::emitSoftmaxCrossEntropyRows(const Node &n, const RowFusion &rf) {
   ValueId z = n.operands[0], labels = n.operands[1], out = rf.partner;
   int64_t C = type(z).shape.back(), rows = n.type.numElements();
   DType d = n.type.dtype;
   llvm::Type *t = valueType(d);
+  // The gradient's entry j: softmax_j − one_hot_j, times the loss's scale.
+  auto gradientOf = [&](Value *p, Value *j, Value *label) {
+    if (!rf.gradient)
+      return p;
+    Value *hot = b_.CreateSelect(b_.CreateICmpEQ(j, label), constantOf(d, 1), constantOf(d, 0));
+    p = b_.CreateFSub(p, hot);
+    return rf.scale != 1 ? b_.CreateFMul(constantOf(d, rf.scale), p) : p;
+  };
+  if (C <= kRowsAcrossLanes) {
+    loops_.forRange(rows, [&](Value *r) {
+      Value *label = b_.CreateSExt(loadFlat(labels, r), i64());
+      Value *inRange = b_.CreateAnd(b_.CreateICmpSGE(label, c64(0)), b_.CreateICmpSLT(label, c64(C)));
+      Value *safe = b_.CreateSelect(inRange, label, c64(0));
+      Value *base = b_.CreateMul(r, c64(C));
+      std::vector<Value *> zs, es;
+      Value *mv = constantOf(d, -INFINITY);
+      for (int64_t j = 0; j < C; ++j) {
+        zs.push_back(loadFlat(z, b_.CreateAdd(base, c64(j))));
+        mv = fmax(mv, zs.back());
+      }
+      Value *allInf = b_.CreateFCmpOEQ(mv, constantOf(d, -INFINITY));
+      Value *shift = b_.CreateSelect(allInf, constantOf(d, 0), mv);
+      Value *s = constantOf(d, 0), *picked = zs[0];
+      for (int64_t j = 0; j < C; ++j) {
+        es.push_back(emitExp(b_, b_.CreateFSub(zs[size_t(j)], shift)));
+        s = b_.CreateFAdd(s, es.back());
+        if (j > 0)
+          picked = b_.CreateSelect(b_.CreateICmpEQ(safe, c64(j)), zs[size_t(j)], picked);
+      }
+      Value *loss = b_.CreateFAdd(b_.CreateFSub(mv, picked), emitLog(b_, s));
+      loss = b_.CreateSelect(b_.CreateOr(allInf, b_.CreateNot(inRange)), constantOf(d, NAN), loss);
+      storeFlat(n.result, r, loss);
+      Value *inv = b_.CreateFDiv(constantOf(d, 1), s);
+      for (int64_t j = 0; j < C; ++j)
+        storeFlat(out, b_.CreateAdd(base, c64(j)), gradientOf(b_.CreateFMul(es[size_t(j)], inv), c64(j), label));
+    });
+    return;
+  }
   loops_.forRange(rows, [&](Value *r) {
     auto [label, inRange, safe, base, picked] = labeledRow(z, labels, r, C);
     Value *m = localVar(t, constantOf(d, -INFINITY));
@@ -174,20 +221,13 @@ void KernelEmitter::emitSoftmaxCrossEntropyRows(const Node &n, const RowFusion &
       b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, sum), e), sum);
     });
     Value *s = b_.CreateLoad(t, sum);
-    Value *loss = b_.CreateFSub(b_.CreateFAdd(mv, emitLog(b_, s)), picked);
+    Value *loss = b_.CreateFAdd(b_.CreateFSub(mv, picked), emitLog(b_, s));
     loss = b_.CreateSelect(b_.CreateOr(allInf, b_.CreateNot(inRange)), constantOf(d, NAN), loss);
     storeFlat(n.result, r, loss);
     Value *inv = b_.CreateFDiv(constantOf(d, 1), s);
     loops_.forRange(C, [&](Value *j) {
       Value *at = b_.CreateAdd(base, j);
-      Value *p = b_.CreateFMul(loadFlat(out, at), inv);
-      if (rf.gradient) {
-        Value *hot = b_.CreateSelect(b_.CreateICmpEQ(j, label), constantOf(d, 1), constantOf(d, 0));
-        p = b_.CreateFSub(p, hot);
-        if (rf.scale != 1)
-          p = b_.CreateFMul(constantOf(d, rf.scale), p);
-      }
-      storeFlat(out, at, p);
+      storeFlat(out, at, gradientOf(b_.CreateFMul(loadFlat(out, at), inv), j, label));
     });
   });
 }
@@ -210,7 +250,7 @@ void KernelEmitter::emitLabeledRows(const Node &n) {
         Value *e = emitExp(b_, b_.CreateFSub(loadFlat(s, b_.CreateAdd(base, j)), b_.CreateLoad(t, m)));
         b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, sum), e), sum);
       });
-      result = b_.CreateFSub(b_.CreateFAdd(b_.CreateLoad(t, m), emitLog(b_, b_.CreateLoad(t, sum))), picked);
+      result = b_.CreateFAdd(b_.CreateFSub(b_.CreateLoad(t, m), picked), emitLog(b_, b_.CreateLoad(t, sum)));
     } else {
       // sum over j != label of max(0, 1 + s_j - s_label)
       Value *sum = localVar(t, constantOf(d, 0));

@@ -113,6 +113,9 @@ private:
   void emitReduce(const Node &n);
   void emitNormalize(const Node &n);
   void emitLabeledRows(const Node &n);
+  /// Rows of at most this many classes are emitted as straight-line code per row, vectorized
+  /// across rows (emitSoftmaxCrossEntropyRows).
+  static constexpr int64_t kRowsAcrossLanes = 16;
   void emitSoftmaxCrossEntropyRows(const Node &n, const RowFusion &rf);
   /// Row r of scores s (C per row) with its i32 label: the label, whether it is in [0, C), the
   /// label clamped into range, the row's first element index, and the score at the label.

@@ -269,36 +269,53 @@ TEST_CASE("the kernel listing shows fused chains as expressions", "[codegen]") {
 
 TEST_CASE("softmax cross-entropy and its gradient in one row pass agree with the interpreter", "[codegen][differential]") {
   // Rows: ordinary; all -inf (the loss and softmax are NaN there); a label below and one past
-  // the classes (NaN loss, and a gradient of softmax alone); large logits.
-  auto build = [](Function &fn, bool gradient) {
-    Builder b(fn);
-    ValueId z = fn.addArgument("z", {DType::F32, {5, 3}}, ArgRole::Input);
-    ValueId y = fn.addArgument("y", {DType::I32, {5}}, ArgRole::Target);
-    ValueId loss = b.softmaxCrossEntropy(z, y);
-    ValueId p = b.softmax(z, 1);
-    fn.addResult("loss", loss);
-    if (gradient)
-      fn.addResult("grad", b.mul(b.constant(0.25, {DType::F32, {5, 3}}), b.sub(p, b.oneHot(y, 3))));
-    else
-      fn.addResult("p", p);
-  };
-  Tensor z = Tensor::filled({DType::F32, {5, 3}}, 0);
-  z.data = {0.5, -1, 2, -INFINITY, -INFINITY, -INFINITY, 1, 2, 3, -2, 0, 2, 80, 90, 100};
-  Tensor y = Tensor::filled({DType::I32, {5}}, 0);
-  y.data = {2, 0, -1, 3, 1};
-  for (bool gradient : {true, false}) {
-    Function fn(gradient ? "loss_and_gradient" : "loss_and_softmax");
-    build(fn, gradient);
-    std::string kernels = describeKernels(fn);
-    INFO(kernels);
-    // One kernel stores the loss and, continuing it, the gradient (or softmax).
-    CHECK(kernels.find(gradient ? "kernels of @loss_and_gradient: 1 kernels" : "kernels of @loss_and_softmax: 1 kernels") !=
-          std::string::npos);
-    CHECK(kernels.find(gradient ? " = mul(0.25, sub(softmax(%z), one_hot(%y))) : f32[5,3]" : " = softmax(%z) : f32[5,3]") !=
-          std::string::npos);
-    EmitOptions off;
-    off.fuseRows = false;
-    CHECK(describeKernels(fn, off).find("+   ") == std::string::npos);
-    compareWithInterpreter(fn, {{"z", z}, {"y", y}}, 1e-6);
+  // the classes (NaN loss, and a gradient of softmax alone); large logits; then ordinary rows,
+  // 21 in all, so that a loop vectorized across rows runs whole vectors and a remainder. With
+  // 3 classes each row is straight-line code vectorized across rows (kRowsAcrossLanes); with
+  // 20, a loop over the classes.
+  const int64_t R = 21;
+  for (int64_t C : {int64_t(3), int64_t(20)}) {
+    CAPTURE(C);
+    auto build = [&](Function &fn, bool gradient) {
+      Builder b(fn);
+      ValueId z = fn.addArgument("z", {DType::F32, {R, C}}, ArgRole::Input);
+      ValueId y = fn.addArgument("y", {DType::I32, {R}}, ArgRole::Target);
+      ValueId loss = b.softmaxCrossEntropy(z, y);
+      ValueId p = b.softmax(z, 1);
+      fn.addResult("loss", loss);
+      if (gradient)
+        fn.addResult("grad", b.mul(b.constant(0.25, {DType::F32, {R, C}}), b.sub(p, b.oneHot(y, C))));
+      else
+        fn.addResult("p", p);
+    };
+    Tensor z = Tensor::filled({DType::F32, {R, C}}, 0);
+    Tensor y = Tensor::filled({DType::I32, {R}}, 0);
+    for (int64_t r = 0; r < R; ++r) {
+      for (int64_t j = 0; j < C; ++j) {
+        double v = std::sin(double(r * C + j)) * 3;
+        if (r == 1)
+          v = -INFINITY;
+        else if (r == 4)
+          v = 80 + 10 * double(j % 3);
+        z.data[size_t(r * C + j)] = v;
+      }
+      y.data[size_t(r)] = r == 2 ? -1 : r == 3 ? double(C) : double((r * 7) % C);
+    }
+    for (bool gradient : {true, false}) {
+      Function fn(gradient ? "loss_and_gradient" : "loss_and_softmax");
+      build(fn, gradient);
+      std::string kernels = describeKernels(fn);
+      INFO(kernels);
+      // One kernel stores the loss and, continuing it, the gradient (or softmax).
+      CHECK(kernels.find(gradient ? "kernels of @loss_and_gradient: 1 kernels" : "kernels of @loss_and_softmax: 1 kernels") !=
+            std::string::npos);
+      std::string shape = "f32[" + std::to_string(R) + "," + std::to_string(C) + "]";
+      CHECK(kernels.find(gradient ? " = mul(0.25, sub(softmax(%z), one_hot(%y))) : " + shape : " = softmax(%z) : " + shape) !=
+            std::string::npos);
+      EmitOptions off;
+      off.fuseRows = false;
+      CHECK(describeKernels(fn, off).find("+   ") == std::string::npos);
+      compareWithInterpreter(fn, {{"z", z}, {"y", y}}, 1e-6);
+    }
   }
 }
