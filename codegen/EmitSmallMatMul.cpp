@@ -10,9 +10,12 @@
 //     innermost loop along a row of B and of C (vector multiply-adds, the row in registers);
 //   - narrow C (a classifier's few columns): each row's N sums in N registers, unrolled here,
 //     so the multiply-adds of one p are independent (a loop over two or three columns would
-//     carry each sum through memory from one p to the next);
+//     carry each sum through memory from one p to the next); with a short sum as well (K·N ≤
+//     kStraightLineTerms) the row is straight-line code and the loop over rows vectorizes,
+//     one row per lane;
 //   - otherwise (B stored transposed): each element a dot product along p, vectorized only
-//     when both operands are contiguous along p.
+//     when both operands are contiguous along p; a short sum (K ≤ 16) is straight-line code,
+//     and the loop along the row of C vectorizes.
 // Loops that would vectorize only through gathers carry llvm.loop.vectorize.enable = false.
 //
 //===----------------------------------------------------------------------------------------===//
@@ -29,6 +32,10 @@ namespace {
 
 /// The narrowest C computed row by row, and the widest kept in registers.
 constexpr int64_t kRowFormColumns = 8;
+/// The most multiply-adds per row of C (narrow C) emitted as straight-line code so that the
+/// loop over rows vectorizes; a transposed B's sums of at most kStraightLineTerms / 8 terms
+/// likewise, vectorized along the row.
+constexpr int64_t kStraightLineTerms = 128;
 
 /// `for (i = 0; i < n; ++i) body(i)` (n ≥ 1), with the loop vectorizer told to leave it
 /// scalar when `vectorize` is false.
@@ -86,6 +93,23 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
     auto bIndex = [&](Value *p, Value *j) {
       return add(mul(bi, bRows * bCols), tb ? add(mul(j, bCols), p) : add(mul(p, bCols), j));
     };
+    if (K > 0 && N < kRowFormColumns && K * N <= kStraightLineTerms) {
+      // A narrow C with a short sum: each row's K·N multiply-adds are straight-line code, so
+      // the loop over rows is the innermost loop and vectorizes across rows (op(A)'s column
+      // and C's row strided or contiguous, B's elements the same in every lane).
+      loop(b_, M, "mm.i", true, [&](Value *i) {
+        Value *cRow = add(mul(bi, M * N), mul(i, N));
+        std::vector<Value *> acc(size_t(N), zero);
+        for (int64_t p = 0; p < K; ++p) {
+          Value *x = loadFlat(a, aIndex(i, c64(p)));
+          for (int64_t j = 0; j < N; ++j)
+            acc[size_t(j)] = fma(acc[size_t(j)], x, loadFlat(b, bIndex(c64(p), c64(j))));
+        }
+        for (int64_t j = 0; j < N; ++j)
+          storeFlat(c, add(cRow, c64(j)), acc[size_t(j)]);
+      });
+      return;
+    }
     loop(b_, M, "mm.i", false, [&](Value *i) {
       Value *cRow = add(mul(bi, M * N), mul(i, N));
       if (K <= 0) { // an empty sum
@@ -118,6 +142,17 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
         });
         for (int64_t j = 0; j < N; ++j)
           storeFlat(c, add(cRow, c64(j)), b_.CreateLoad(t, acc[size_t(j)]));
+        return;
+      }
+      if (K <= kStraightLineTerms / 8) {
+        // A short sum: each element's K multiply-adds straight-line, the loop along the row
+        // of C vectorized (B's rows read with stride K).
+        loop(b_, N, "mm.j", true, [&](Value *j) {
+          Value *sum = zero;
+          for (int64_t p = 0; p < K; ++p)
+            sum = fma(sum, loadFlat(a, aIndex(i, c64(p))), loadFlat(b, bIndex(c64(p), j)));
+          storeFlat(c, add(cRow, j), sum);
+        });
         return;
       }
       // C[i][j] = Σ_p op(A)[i][p] · B[j][p]: a dot product per element, contiguous in B.

@@ -235,6 +235,35 @@ TEST_CASE("matrix products split over threads give the same bits as one thread",
   compareWithInterpreter(fn, args);
 }
 
+TEST_CASE("inline matrix products of every form agree with the interpreter", "[codegen][differential]") {
+  // Shapes that reach each form of emitInlineMatMul, with each operand stored plain or
+  // transposed: narrow C with a short sum (straight-line rows vectorized across rows: 16×3 by
+  // K 16, 21×2 by K 5), narrow C with a long sum (9×3 by K 70), wide C (16×16 by K 3: with B
+  // transposed a straight-line sum vectorized along the row; 13×20 by K 40: a loop of dot
+  // products) and a one-column C.
+  struct Shape {
+    int64_t M, N, K;
+  };
+  uint64_t seed = 11;
+  for (Shape sh : {Shape{16, 3, 16}, Shape{21, 2, 5}, Shape{9, 3, 70}, Shape{16, 16, 3}, Shape{13, 20, 40},
+                   Shape{7, 1, 9}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        CAPTURE(sh.M, sh.N, sh.K, ta, tb);
+        Function fn("mm");
+        Builder b(fn);
+        TensorType at{DType::F32, ta ? std::vector<int64_t>{sh.K, sh.M} : std::vector<int64_t>{sh.M, sh.K}};
+        TensorType bt{DType::F32, tb ? std::vector<int64_t>{sh.N, sh.K} : std::vector<int64_t>{sh.K, sh.N}};
+        ValueId x = fn.addArgument("a", at, ArgRole::Input);
+        ValueId w = fn.addArgument("b", bt, ArgRole::Input);
+        fn.addResult("c", b.matmul(x, w, ta, tb));
+        std::string kernels = describeKernels(fn);
+        INFO(kernels);
+        CHECK(kernels.find("inline") != std::string::npos);
+        compareWithInterpreter(fn, {{"a", randomData(at, seed++, -1, 1)}, {"b", randomData(bt, seed++, -1, 1)}});
+      }
+}
+
 TEST_CASE("the kernel listing shows fused chains as expressions", "[codegen]") {
   SourceFile file("iris.nn", readExample("iris.nn"));
   DiagnosticEngine diags(&file);
