@@ -203,14 +203,14 @@ void Jit::prepare(llvm::Module &module) const {
 
 /// The pipeline for model code (Jit::Pipeline::Model). The emitter's IR is plain loops over
 /// flat buffers with the vector math inline and nothing to inline across functions: it needs
-/// scalar clean-up, loop-invariant code motion, canonical loops for the loop vectorizer (its
-/// elementwise loops are written scalar so that the vectorizer picks the width), and clean-up of
-/// what the vectorizer leaves. No inliner, no unrolling (the emitter blocks what it wants
-/// blocked), no interprocedural passes: those are where most of O3's time went, for nothing on
+/// scalar clean-up, loop-invariant code motion, the loop vectorizer (its elementwise loops are
+/// written scalar so that the vectorizer picks the width), and clean-up of what the vectorizer
+/// leaves. The loops arrive rotated (LoopNest tests at the bottom), so no loop-rotate. No
+/// inliner, no unrolling (the emitter blocks what it wants blocked), no interprocedural passes: those are where most of O3's time went, for nothing on
 /// this code (docs/CODEGEN-NOTES.md).
 static const char *kModelPipeline =
     "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>,"
-    "loop-mssa(loop-rotate,licm),simplifycfg,"
+    "loop-mssa(licm),simplifycfg,"
     "loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg,"
     "loop-mssa(licm),early-cse,adce)";
 

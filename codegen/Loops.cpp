@@ -68,20 +68,23 @@ void LoopNest::forRange(Value *begin, Value *end, Body body) {
   llvm::LLVMContext &ctx = b_.getContext();
   llvm::Function *fn = b_.GetInsertBlock()->getParent();
   llvm::BasicBlock *pre = b_.GetInsertBlock();
-  auto *header = llvm::BasicBlock::Create(ctx, "loop", fn);
   auto *bodyBB = llvm::BasicBlock::Create(ctx, "body", fn);
   auto *exit = llvm::BasicBlock::Create(ctx, "done", fn);
-  b_.CreateBr(header);
-  b_.SetInsertPoint(header);
+  // Already rotated: the guard folds to a plain branch for constant ranges (every static
+  // shape), and the loop tests at the bottom, so no loop-rotate pass is needed.
+  auto *cb = llvm::dyn_cast<llvm::ConstantInt>(begin), *ce = llvm::dyn_cast<llvm::ConstantInt>(end);
+  if (cb && ce && cb->getSExtValue() < ce->getSExtValue())
+    b_.CreateBr(bodyBB);
+  else
+    b_.CreateCondBr(b_.CreateICmpSLT(begin, end), bodyBB, exit);
+  b_.SetInsertPoint(bodyBB);
   llvm::PHINode *iv = b_.CreatePHI(b_.getInt64Ty(), 2);
   iv->addIncoming(begin, pre);
-  b_.CreateCondBr(b_.CreateICmpSLT(iv, end), bodyBB, exit);
-  b_.SetInsertPoint(bodyBB);
   int64_t loopsBefore = ++loops_;
   body(iv);
   Value *next = b_.CreateAdd(iv, b_.getInt64(1), "", true, true);
   iv->addIncoming(next, b_.GetInsertBlock());
-  llvm::BranchInst *back = b_.CreateBr(header);
+  llvm::BranchInst *back = b_.CreateCondBr(b_.CreateICmpSLT(next, end), bodyBB, exit);
   if (loops_ > loopsBefore) {
     llvm::MDNode *disable = llvm::MDNode::get(ctx, llvm::MDString::get(ctx, "llvm.loop.unroll.disable"));
     llvm::MDNode *loopId = llvm::MDNode::getDistinct(ctx, {nullptr, disable});

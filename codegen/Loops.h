@@ -1,8 +1,8 @@
 //===- Loops.h - Loop, branch and parallel-for helpers shared by the code emitters ----------===//
 //
 // The control flow every emitter of codegen/ builds: counted loops in the two shapes the code
-// uses (LoopNest's top-tested loops for kernels, whose outer loops are kept from unrolling, and
-// forStep's guarded bottom-tested loops with a step for the GEMM routines), nested loops over a
+// uses (LoopNest's loops for kernels, whose outer loops are kept from unrolling, and forStep's
+// loops with a step for the GEMM routines; both guarded and tested at the bottom), nested loops over a
 // tensor shape or a range of its rows, one-armed branches, the affine index of an element, and
 // the runtime's nnc_parallel_for that a split kernel calls. The kernel emitters
 // (codegen/KernelEmitter.h) and the GEMM emitter (codegen/Gemm.cpp) both build on these.
@@ -36,7 +36,9 @@ llvm::Value *affineIndex(llvm::IRBuilderBase &b, int64_t offset, const std::vect
 /// `void nnc_parallel_for(i64 n, void (*body)(ptr ctx, i64 i), ptr ctx)`, declared in `module`.
 llvm::FunctionCallee parallelForCallee(llvm::Module &module);
 
-/// The loop nests of kernels: `for (i = begin; i < end; ++i)`, tested at the top. A loop that
+/// The loop nests of kernels: `for (i = begin; i < end; ++i)`, emitted rotated (a guard, which is
+/// a plain branch for a constant non-empty range, and the test at the bottom), as the model
+/// pipeline has no loop-rotate pass. A loop that
 /// contains other loops is marked llvm.loop.unroll.disable: with static shapes LLVM would
 /// otherwise copy whole inner loop nests for small trip counts (a 16-row batch tripled the
 /// code). Innermost loops stay free to be vectorized and unrolled.
