@@ -45,7 +45,7 @@ std::span<const CodegenPass> codegenPasses() {
       {"parallel-loops", "split the rows of large elementwise kernels over threads", &EmitOptions::parallelLoops},
       {"inline-products", "compute matrix products that fit in L1 with loops in the step instead of GEMM calls",
        &EmitOptions::inlineProducts},
-      {"outline-kernels", "emit each convolution, pooling and batch-norm kernel as a function of its own (compiles faster)",
+      {"outline-kernels", "emit each convolution, pooling and batch-norm kernel, and the second half of a large step, as a function of its own (compiles faster)",
        &EmitOptions::outlineKernels},
   };
   return passes;

@@ -9,7 +9,8 @@
 //     reshapes to their operand's, in-place updates to their state's.
 //  3. Emit the plan's kernels in order, each by its kind.
 //  4. Copy the results into their buffers and the remaining state updates into their states.
-// With EmitOptions::outlineKernels, the largest kernels go into functions of their own (step 3).
+// With EmitOptions::outlineKernels, the largest kernels go into functions of their own, and the
+// second half of a large step into one more (step 3).
 // With EmitOptions::profile, a call to nnc_profile_mark(k) precedes kernel k, and the copies
 // and the return are marked likewise (runtime/exec/Profile.h times the spans between marks).
 //
@@ -70,13 +71,19 @@ FunctionABI KernelEmitter::emit(const std::string &symbol) {
     if (opts_.profile)
       b_.CreateCall(mark, {b_.getInt32(uint32_t(int32_t(k)))});
   };
-  for (size_t k = 0; k < plan_.kernels.size(); ++k) {
-    profileMark(int64_t(k));
-    if (outlines(plan_.kernels[k]))
-      emitOutlined(plan_.kernels[k], k);
-    else
-      emitKernel(plan_.kernels[k]);
-  }
+  auto emitKernels = [&](size_t from, size_t to) {
+    for (size_t k = from; k < to; ++k) {
+      profileMark(int64_t(k));
+      if (outlines(plan_.kernels[k]))
+        outline(".k" + std::to_string(k), [&] { emitKernel(plan_.kernels[k]); });
+      else
+        emitKernel(plan_.kernels[k]);
+    }
+  };
+  size_t half = secondHalf();
+  emitKernels(0, half);
+  if (half < plan_.kernels.size())
+    outline(".tail", [&] { emitKernels(half, plan_.kernels.size()); });
   profileMark(int64_t(plan_.kernels.size()));
   abi.profiled = opts_.profile;
 
@@ -111,31 +118,61 @@ bool KernelEmitter::outlines(const Kernel &k) const {
   }
 }
 
-/// Kernel `k` as a function of its own, `void SYMBOL.kN(ptr buffers, ptr arena)`, called here.
-/// LLVM then optimizes and generates one kernel at a time (its loop analyses query the
-/// dominating conditions of a loop, and in one function those are every kernel before it), and
-/// the functions can be compiled in parallel (Jit::compileObjects). A call per kernel costs
-/// nanoseconds; these kernels take microseconds at least.
-void KernelEmitter::emitOutlined(const Kernel &k, size_t index) {
+/// Where a large step is cut in two (EmitOptions::outlineKernels): the kernels from the
+/// returned index on go into one function of their own, `SYMBOL.tail`, so that the step's
+/// inline kernels (the elementwise loops, products and reductions: what is not outlined one by
+/// one) are two functions of about equal size, which Jit::compile can optimize and generate on
+/// two threads; one such function bounded the compile of a convolutional step. The size of an
+/// inline kernel is counted as its number of nodes plus one. Steps with fewer than
+/// kSplitInlineKernels inline kernels stay whole (returns the kernel count).
+size_t KernelEmitter::secondHalf() const {
+  size_t n = plan_.kernels.size();
+  if (!opts_.outlineKernels)
+    return n;
+  std::vector<size_t> weight(n, 0);
+  size_t inlineKernels = 0, total = 0;
+  for (size_t k = 0; k < n; ++k)
+    if (!outlines(plan_.kernels[k])) {
+      weight[k] = plan_.kernels[k].nodes.size() + 1;
+      total += weight[k];
+      ++inlineKernels;
+    }
+  if (inlineKernels < kSplitInlineKernels)
+    return n;
+  size_t sum = 0;
+  for (size_t k = 0; k < n; ++k) {
+    if (2 * sum >= total)
+      return k;
+    sum += weight[k];
+  }
+  return n;
+}
+
+/// `body` emitted as a function of its own, `void SYMBOL<suffix>(ptr buffers, ptr arena)`,
+/// called here: a convolution, pooling or batch-norm kernel (`.kN`), or the second half of a
+/// large step (`.tail`). LLVM then optimizes and generates each function apart (its loop
+/// analyses query the dominating conditions of a loop, and in one function those are every
+/// kernel before it), and the functions can be compiled in parallel (Jit::compile). A call
+/// costs nanoseconds; these functions take microseconds at least.
+void KernelEmitter::outline(const std::string &suffix, const std::function<void()> &body) {
   auto *ty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy()}, false);
-  auto *kernel = llvm::Function::Create(ty, llvm::Function::InternalLinkage,
-                                        f_->getName() + ".k" + std::to_string(index), m_);
-  kernel->addFnAttr(llvm::Attribute::NoInline);
+  auto *fn = llvm::Function::Create(ty, llvm::Function::InternalLinkage, f_->getName() + suffix, m_);
+  fn->addFnAttr(llvm::Attribute::NoInline);
   for (unsigned a = 0; a < 2; ++a)
-    kernel->addParamAttr(a, llvm::Attribute::NoAlias);
-  kernel->addParamAttr(1, llvm::Attribute::getWithAlignment(ctx_, llvm::Align(64)));
+    fn->addParamAttr(a, llvm::Attribute::NoAlias);
+  fn->addParamAttr(1, llvm::Attribute::getWithAlignment(ctx_, llvm::Align(64)));
   llvm::Function *savedF = f_;
   llvm::BasicBlock *savedEntry = entry_;
   std::vector<Value *> savedPtr = ptr_;
   Value *savedBuffers = buffers_, *savedArena = arena_;
   auto savedIP = b_.saveIP();
-  f_ = kernel;
-  entry_ = llvm::BasicBlock::Create(ctx_, "entry", kernel);
+  f_ = fn;
+  entry_ = llvm::BasicBlock::Create(ctx_, "entry", fn);
   b_.SetInsertPoint(entry_);
-  buffers_ = kernel->getArg(0);
-  arena_ = kernel->getArg(1);
+  buffers_ = fn->getArg(0);
+  arena_ = fn->getArg(1);
   bindStorage(buffers_, arena_);
-  emitKernel(k);
+  body();
   b_.CreateRetVoid();
   f_ = savedF;
   entry_ = savedEntry;
@@ -143,7 +180,7 @@ void KernelEmitter::emitOutlined(const Kernel &k, size_t index) {
   buffers_ = savedBuffers;
   arena_ = savedArena;
   b_.restoreIP(savedIP);
-  b_.CreateCall(kernel, {buffers_, arena_});
+  b_.CreateCall(fn, {buffers_, arena_});
 }
 
 void KernelEmitter::emitKernel(const Kernel &k) {

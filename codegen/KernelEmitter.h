@@ -65,7 +65,10 @@ private:
   // --- KernelEmitter.cpp: the driver, storage and element access ---------------------------
   void emitKernel(const Kernel &k);
   bool outlines(const Kernel &k) const;
-  void emitOutlined(const Kernel &k, size_t index);
+  /// A step with at least this many kernels that are not outlined is cut in two (secondHalf).
+  static constexpr size_t kSplitInlineKernels = 40;
+  size_t secondHalf() const;
+  void outline(const std::string &suffix, const std::function<void()> &body);
   void makeAliasScopes();
   void bindStorage(Value *buffers, Value *arena);
   llvm::Function *gemmRoutine(const GemmSpec &spec);

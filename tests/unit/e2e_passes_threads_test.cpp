@@ -772,6 +772,35 @@ TEST_CASE("codegen passes: every bench model's train step has fewer kernels and 
   }
 }
 
+TEST_CASE("outline-kernels: a large train step is cut into two halves of about equal size", "[passes-threads][passes]") {
+  // The small VGG's step has more than KernelEmitter::kSplitInlineKernels inline kernels: its
+  // second half is the function nnc_train_step.tail, called once from nnc_train_step, and the
+  // two hold about the same number of instructions (Jit::compile puts them on two threads).
+  // The Iris step is small and stays whole; without outline-kernels nothing is cut.
+  auto functionSizes = [](const std::string &model, bool outline) {
+    ParsedModel m = parseModel(model, readText(std::string(NNC_SOURCE_DIR) + "/bench/models/" + model + ".nn"));
+    Module mod = trainingModule(m, trainBlockOf(m), 0, true);
+    EmitOptions eo;
+    eo.outlineKernels = outline;
+    llvm::LLVMContext ctx;
+    llvm::Module out("split", ctx);
+    auto abi = emitFunction(*mod.findFunction("train_step"), "nnc_train_step", out, eo);
+    REQUIRE(bool(abi));
+    std::map<std::string, size_t> sizes;
+    for (const llvm::Function &f : out)
+      if (!f.isDeclaration())
+        sizes[f.getName().str()] = f.getInstructionCount();
+    return sizes;
+  };
+  auto vgg = functionSizes("vgg_sgdm", true);
+  REQUIRE(vgg.count("nnc_train_step.tail"));
+  size_t head = vgg.at("nnc_train_step"), tail = vgg.at("nnc_train_step.tail");
+  INFO("head " << head << " instructions, tail " << tail);
+  CHECK(std::max(head, tail) < 2 * std::min(head, tail));
+  CHECK_FALSE(functionSizes("iris_adam", true).count("nnc_train_step.tail"));
+  CHECK_FALSE(functionSizes("vgg_sgdm", false).count("nnc_train_step.tail"));
+}
+
 // The GEMM routines prebuilt for each CPU feature level (runtime/exec/PrebuiltGemm.h), and the
 // run-time compiled ones: 3 train steps of each agree with the interpreter, at 1 and 2 threads.
 TEST_CASE("GEMM levels: every prebuilt level the CPU supports, and the JIT-compiled routines, agree with the interpreter",
