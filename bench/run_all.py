@@ -281,7 +281,7 @@ def bench_startup(a, rounds):
                 text, _, _ = run([nnc_bench, f"bench/models/{name}.nn", "--out", os.path.join(a.work, f"small-{name}"),
                                   "--features", str(features), "--classes", str(classes), "--reps", "5",
                                   "--threads", str(threads), "--no-write"],
-                                 env_for(1, NNC_CACHE_DIR=os.path.join(a.work, "startup-iris-cache")))
+                                 env_for(1, NNC_CACHE_DIR=os.path.join(a.work, "small-threads-cache")))
                 runs[str(threads)].append(json_lines(text)[-1])
         c, w = out["cold"][-1], out["warm"][-1]
         log(f"start-up round {r + 1}/{rounds}: model functions "

@@ -18,12 +18,17 @@ namespace nnc {
 
 using llvm::Value;
 
-KernelEmitter::LabeledRow KernelEmitter::labeledRow(ValueId s, ValueId labels, Value *r, int64_t C) {
+KernelEmitter::LabeledRow KernelEmitter::rowLabel(ValueId labels, Value *r, int64_t C) {
   Value *label = b_.CreateSExt(loadFlat(labels, r), i64());
   Value *inRange = b_.CreateAnd(b_.CreateICmpSGE(label, c64(0)), b_.CreateICmpSLT(label, c64(C)));
   Value *safe = b_.CreateSelect(inRange, label, c64(0));
-  Value *base = b_.CreateMul(r, c64(C));
-  return {label, inRange, safe, base, loadFlat(s, b_.CreateAdd(base, safe))};
+  return {label, inRange, safe, b_.CreateMul(r, c64(C)), nullptr};
+}
+
+KernelEmitter::LabeledRow KernelEmitter::labeledRow(ValueId s, ValueId labels, Value *r, int64_t C) {
+  LabeledRow row = rowLabel(labels, r, C);
+  row.picked = loadFlat(s, b_.CreateAdd(row.base, row.safe));
+  return row;
 }
 
 /// A reduction over any axes. Its operand is read through valueAt, so elementwise producers
@@ -178,10 +183,8 @@ void KernelEmitter::emitSoftmaxCrossEntropyRows(const Node &n, const RowFusion &
   };
   if (C <= kRowsAcrossLanes) {
     loops_.forRange(rows, [&](Value *r) {
-      Value *label = b_.CreateSExt(loadFlat(labels, r), i64());
-      Value *inRange = b_.CreateAnd(b_.CreateICmpSGE(label, c64(0)), b_.CreateICmpSLT(label, c64(C)));
-      Value *safe = b_.CreateSelect(inRange, label, c64(0));
-      Value *base = b_.CreateMul(r, c64(C));
+      // z_y picked by selects, not loaded at a computed index: a gather once vectorized.
+      auto [label, inRange, safe, base, none] = rowLabel(labels, r, C);
       std::vector<Value *> zs, es;
       Value *mv = constantOf(d, -INFINITY);
       for (int64_t j = 0; j < C; ++j) {

@@ -109,8 +109,8 @@ struct GemmSpec {
   unsigned nr() const { return nrVectors * lanes; }
 
   /// nnc_sgemm (or nnc_dgemm with f64) blocked for a host whose widest vectors have
-  /// `vectorBits` bits (Jit::vectorBits()): 6×64 floats with AVX-512 (24 of 32 registers), 6×16 with AVX2 and 6×8 with SSE
-  /// (12 of 16).
+  /// `vectorBits` bits (Jit::vectorBits()): 6×64 floats with AVX-512 (24 of its 32 registers),
+  /// 6×16 with AVX2 and 6×8 with SSE (12 of their 16).
   static GemmSpec forHost(unsigned vectorBits, bool f64 = false);
   /// nnc_sgemm_epilogue: forHost's blocking with the activationEpilogue parameters.
   static GemmSpec withActivationEpilogue(unsigned vectorBits);

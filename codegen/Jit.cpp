@@ -206,8 +206,8 @@ void Jit::prepare(llvm::Module &module) const {
 /// scalar clean-up, loop-invariant code motion, the loop vectorizer (its elementwise loops are
 /// written scalar so that the vectorizer picks the width), and clean-up of what the vectorizer
 /// leaves. The loops arrive rotated (LoopNest tests at the bottom), so no loop-rotate. No
-/// inliner, no unrolling (the emitter blocks what it wants blocked), no interprocedural passes: those are where most of O3's time went, for nothing on
-/// this code (docs/CODEGEN-NOTES.md).
+/// inliner, no unrolling (the emitter blocks what it wants blocked), no interprocedural passes:
+/// those are where most of O3's time went, for nothing on this code (docs/CODEGEN-NOTES.md).
 static const char *kModelPipeline =
     "function(sroa,early-cse,simplifycfg,instcombine<no-verify-fixpoint>,"
     "loop-mssa(licm),simplifycfg,"

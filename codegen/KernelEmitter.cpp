@@ -129,21 +129,19 @@ size_t KernelEmitter::secondHalf() const {
   size_t n = plan_.kernels.size();
   if (!opts_.outlineKernels)
     return n;
-  std::vector<size_t> weight(n, 0);
+  auto weight = [&](size_t k) { return outlines(plan_.kernels[k]) ? 0 : plan_.kernels[k].nodes.size() + 1; };
   size_t inlineKernels = 0, total = 0;
-  for (size_t k = 0; k < n; ++k)
-    if (!outlines(plan_.kernels[k])) {
-      weight[k] = plan_.kernels[k].nodes.size() + 1;
-      total += weight[k];
-      ++inlineKernels;
-    }
+  for (size_t k = 0; k < n; ++k) {
+    inlineKernels += weight(k) > 0;
+    total += weight(k);
+  }
   if (inlineKernels < kSplitInlineKernels)
     return n;
   size_t sum = 0;
   for (size_t k = 0; k < n; ++k) {
     if (2 * sum >= total)
       return k;
-    sum += weight[k];
+    sum += weight(k);
   }
   return n;
 }

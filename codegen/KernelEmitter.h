@@ -125,6 +125,10 @@ private:
   struct LabeledRow {
     Value *label, *inRange, *safe, *base, *picked;
   };
+  /// Row r's label of `labels` (sign-extended), whether it is in [0, C), the label or 0 when it
+  /// is not, and r·C; picked null.
+  LabeledRow rowLabel(ValueId labels, Value *r, int64_t C);
+  /// rowLabel, with picked = s[r·C + safe].
   LabeledRow labeledRow(ValueId s, ValueId labels, Value *r, int64_t C);
 
   // --- EmitConv.cpp ------------------------------------------------------------------------
