@@ -31,12 +31,24 @@ KernelEmitter::LabeledRow KernelEmitter::labeledRow(ValueId s, ValueId labels, V
   return row;
 }
 
+/// How many leading axes `axes` reduces when it reduces exactly the axes [0, that count) of
+/// a rank-`rank` operand; 0 otherwise.
+static size_t leadingReduced(std::vector<int64_t> axes, size_t rank) {
+  std::sort(axes.begin(), axes.end());
+  for (size_t i = 0; i < axes.size(); ++i)
+    if (axes[i] != int64_t(i))
+      return 0;
+  return std::min(axes.size(), rank);
+}
+
 /// A reduction over any axes. Its operand is read through valueAt, so elementwise producers
 /// fused into the reduction (fuse-elementwise) are computed on the way and never stored. When
 /// the innermost axes are all reduced, each slice of them is summed in a register (the
 /// innermost loop vectorizes, its partial sums reassociated) and then added to the output
-/// element; otherwise the output elements accumulate in memory, the innermost kept axis
-/// vectorizing across them. The order is fixed by the shape, so results repeat exactly.
+/// element. When only leading axes are reduced and the outputs fill less than one vector,
+/// each output has an accumulator in a register. Otherwise the output elements accumulate in
+/// memory, the innermost kept axis vectorizing across them. The order is fixed by the shape,
+/// so results repeat exactly.
 void KernelEmitter::emitReduce(const Node &n) {
   ValueId x = n.operands[0];
   const std::vector<int64_t> &shape = type(x).shape;
@@ -96,6 +108,28 @@ void KernelEmitter::emitReduce(const Node &n) {
       Value *o = affine(0, outStrides, head);
       storeFlat(n.result, o, combine(loadFlat(n.result, o), b_.CreateLoad(t, acc)));
     });
+  } else if (size_t lead = leadingReduced(axes, shape.size()); lead > 0 && lead < shape.size() &&
+             n.type.numElements() * int64_t(valueType(d)->getPrimitiveSizeInBits()) < int64_t(opts_.vectorBits)) {
+    // The leading axes reduced and a kept tail shorter than one vector (a bias gradient of
+    // a few classes): one accumulator per output element, in registers, instead of a
+    // load-add-store through memory per input element.
+    llvm::Type *t = valueType(d);
+    std::vector<int64_t> outer(shape.begin(), shape.begin() + int64_t(lead)), kept(shape.begin() + int64_t(lead), shape.end());
+    std::vector<int64_t> keptStrides = rowMajorStrides(kept);
+    const int64_t K = n.type.numElements();
+    std::vector<Value *> acc;
+    for (int64_t k = 0; k < K; ++k)
+      acc.push_back(localVar(t, constantOf(d, init)));
+    loops_.forShape(outer, [&](const Index &head) {
+      for (int64_t k = 0; k < K; ++k) {
+        Index idx = head;
+        for (size_t i = 0; i < kept.size(); ++i)
+          idx.push_back(c64(k / keptStrides[i] % kept[i]));
+        b_.CreateStore(combine(b_.CreateLoad(t, acc[size_t(k)]), valueAt(x, idx)), acc[size_t(k)]);
+      }
+    });
+    for (int64_t k = 0; k < K; ++k)
+      storeFlat(n.result, c64(k), combine(loadFlat(n.result, c64(k)), b_.CreateLoad(t, acc[size_t(k)])));
   } else {
     loops_.forShape(shape, [&](const Index &idx) {
       Value *o = affine(0, outStrides, idx);

@@ -299,7 +299,10 @@ void KernelEmitter::fill(ValueId v, double value) {
 void KernelEmitter::copyAccess(const Access &a, const TensorType &t, Value *toPtr, int toClass) {
   DType d = t.dtype;
   std::vector<int64_t> strides = rowMajorStrides(t.shape);
-  loops_.forShape(t.shape, [&](const Index &idx) {
+  std::vector<Access> reads;
+  if (!a.isConstant)
+    reads.push_back(a);
+  forShapeWalked(t.shape, reads, c64(0), c64(t.shape.empty() ? 1 : t.shape[0]), [&](const Index &idx) {
     Value *x = load(a, d, idx);
     if (d == DType::I1)
       x = b_.CreateZExt(x, b_.getInt8Ty());

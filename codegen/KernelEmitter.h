@@ -109,6 +109,13 @@ private:
   // --- EmitElementwise.cpp -----------------------------------------------------------------
   void emitLoopGroup(const Kernel &k);
   void emitGroupRows(const std::vector<const Node *> &group, Value *rowBegin, Value *rowEnd);
+  void groupAccesses(const std::vector<const Node *> &group, std::vector<Access> &out) const;
+  /// loops_.forShapeRows(shape, rowBegin, rowEnd, body), with the trailing dimensions that
+  /// every access in `accesses` (and a row-major store) walks contiguously as one loop: a
+  /// [16, 3] kernel is 48 elements in six vectors rather than sixteen rows of three. `body`
+  /// still gets one index per dimension of `shape`.
+  void forShapeWalked(const std::vector<int64_t> &shape, const std::vector<Access> &accesses, Value *rowBegin,
+                      Value *rowEnd, const std::function<void(const Index &)> &body);
   Value *valueAt(ValueId v, const Index &idx);
   Value *scalarOp(const Node &n, const std::vector<Value *> &x);
 
