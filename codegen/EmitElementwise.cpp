@@ -37,6 +37,10 @@ Value *KernelEmitter::valueAt(ValueId v, const Index &idx) {
   return load(accessOf(v), type(v).dtype, idx);
 }
 
+/// Elementwise kernels whose innermost dimension (after merging, see flatSuffix) has at most
+/// this many elements write it as straight-line code.
+constexpr int64_t kStraightInner = 4;
+
 /// How many trailing dimensions of `shape` one loop can walk in place of a nest: the longest
 /// suffix whose every pair of neighbours d, d + 1 satisfies strides[d] = strides[d + 1]·shape[d + 1]
 /// in each access in `accesses` (the group's stores are row-major, which always does). Through
@@ -106,6 +110,19 @@ void KernelEmitter::emitGroupRows(const std::vector<const Node *> &group, Value 
 void KernelEmitter::forShapeWalked(const std::vector<int64_t> &shape, const std::vector<Access> &accesses,
                                    Value *rowBegin, Value *rowEnd, const std::function<void(const Index &)> &body) {
   const size_t merged = shape.size() < 2 ? 0 : flatSuffix(shape, accesses);
+  if (merged < 2 && shape.size() >= 2 && shape.back() <= kStraightInner) {
+    // A short innermost dimension (a bias of a few classes along each row) as straight-line
+    // code, so that the loop over rows vectorizes rather than a loop of a few trips per row.
+    std::vector<int64_t> rows(shape.begin(), shape.end() - 1);
+    return loops_.forShapeRows(rows, rowBegin, rowEnd, [&](const Index &head) {
+      Index idx = head;
+      idx.push_back(nullptr);
+      for (int64_t j = 0; j < shape.back(); ++j) {
+        idx.back() = c64(j);
+        body(idx);
+      }
+    });
+  }
   if (merged < 2)
     return loops_.forShapeRows(shape, rowBegin, rowEnd, body);
   // The merged dimensions [keep, rank) as one index m: the last dimension's index is m and the

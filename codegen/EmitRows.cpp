@@ -31,6 +31,10 @@ KernelEmitter::LabeledRow KernelEmitter::labeledRow(ValueId s, ValueId labels, V
   return row;
 }
 
+/// Reductions whose reduced innermost slice has at most this many elements are written as
+/// straight-line code per output element (see emitReduce).
+constexpr int64_t kStraightSlice = 8;
+
 /// How many leading axes `axes` reduces when it reduces exactly the axes [0, that count) of
 /// a rank-`rank` operand; 0 otherwise.
 static size_t leadingReduced(std::vector<int64_t> axes, size_t rank) {
@@ -44,8 +48,9 @@ static size_t leadingReduced(std::vector<int64_t> axes, size_t rank) {
 /// A reduction over any axes. Its operand is read through valueAt, so elementwise producers
 /// fused into the reduction (fuse-elementwise) are computed on the way and never stored. When
 /// the innermost axes are all reduced, each slice of them is summed in a register (the
-/// innermost loop vectorizes, its partial sums reassociated) and then added to the output
-/// element. When only leading axes are reduced and the outputs fill less than one vector,
+/// innermost loop vectorizes, its partial sums reassociated; a slice of at most
+/// kStraightSlice elements is straight-line code, and the loop over outputs vectorizes) and
+/// then added to the output element. When only leading axes are reduced and the outputs fill less than one vector,
 /// each output has an accumulator in a register. Otherwise the output elements accumulate in
 /// memory, the innermost kept axis vectorizing across them. The order is fixed by the shape,
 /// so results repeat exactly.
@@ -90,10 +95,19 @@ void KernelEmitter::emitReduce(const Node &n) {
     int64_t sliceCount = 1;
     for (int64_t e : slice)
       sliceCount *= e;
-    std::vector<int64_t> outerStrides = rowMajorStrides(outer);
+    std::vector<int64_t> outerStrides = rowMajorStrides(outer), sliceStrides = rowMajorStrides(slice);
     loops_.forShape(outer, [&](const Index &head) {
       Value *acc = localVar(t, constantOf(d, init));
-      if (flat) {
+      if (sliceCount <= kStraightSlice && !outer.empty()) {
+        // A short slice (the classes of a row) as straight-line code, so that the loop over
+        // rows vectorizes, one row per lane, instead of a loop of a few trips per row.
+        for (int64_t j = 0; j < sliceCount; ++j) {
+          Index idx = head;
+          for (size_t i = 0; i < slice.size(); ++i)
+            idx.push_back(c64(j / sliceStrides[i] % slice[i]));
+          b_.CreateStore(combine(b_.CreateLoad(t, acc), valueAt(x, idx)), acc);
+        }
+      } else if (flat) {
         Value *base = b_.CreateMul(affine(0, outerStrides, head), c64(sliceCount));
         loops_.forRange(sliceCount, [&](Value *j) {
           b_.CreateStore(combine(b_.CreateLoad(t, acc), loadFlat(x, b_.CreateAdd(base, j))), acc);

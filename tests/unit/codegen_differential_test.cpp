@@ -190,7 +190,7 @@ TEST_CASE("elementwise kernels walk contiguous trailing dimensions as one loop",
   CHECK(ir->find("@llvm.sqrt.f32(float %") == std::string::npos); // no scalar call
 }
 
-TEST_CASE("reductions of leading axes to a few outputs agree with the interpreter", "[codegen][differential]") {
+TEST_CASE("reductions to a few outputs or of short rows agree with the interpreter", "[codegen][differential]") {
   // Bias gradients of a few classes ([16, 3] to [1, 3]), several leading axes ([4, 5, 2] to
   // [2]), a kept tail wider than a vector (the memory form), and max and mean.
   Function fn("lead");
@@ -204,6 +204,11 @@ TEST_CASE("reductions of leading axes to a few outputs agree with the interprete
   fn.addResult("mean", b.reduceMean(g, {0}));
   fn.addResult("wide", b.reduceSum(w, {0}));
   fn.addResult("fused", b.reduceSum(b.mul(g, g), {0}));
+  // Short innermost slices, straight-line per row: a row's classes, stored and fused, and two
+  // trailing axes of 2.
+  fn.addResult("rowmax", b.reduceMax(g, {1}));
+  fn.addResult("rowdot", b.reduceSum(b.mul(g, g), {1}));
+  fn.addResult("tail", b.reduceSum(h, {1, 2}));
   compareWithInterpreter(fn, {{"g", randomData(fn.type(g), 61, -1, 1)},
                               {"h", randomData(fn.type(h), 62, -1, 1)},
                               {"w", randomData(fn.type(w), 63, -1, 1)}});
