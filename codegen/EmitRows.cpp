@@ -212,7 +212,7 @@ void KernelEmitter::emitNormalize(const Node &n) {
 ///
 /// With at most kRowsAcrossLanes classes a row is straight-line code over its C values, so the
 /// loop over rows is the innermost loop and vectorizes across rows, one row per lane (a
-/// classifier with 3 or 10 classes otherwise runs its exponentials one scalar or one mostly
+/// classifier with 3 classes otherwise runs its exponentials one scalar or one mostly
 /// masked vector at a time). Each row sees the same operations in the same order either way;
 /// where the code generator contracts a multiply and an add differently in the two forms, the
 /// last bit of a loss can differ.
