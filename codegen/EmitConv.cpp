@@ -48,41 +48,63 @@ constexpr int64_t kDotsMaxCKK = 64;
 
 } // namespace
 
-/// Walks the im2col matrix of one image: for every row r = (c·KH + ky)·KW + kx, the output rows
-/// oy whose input row iy is inside the image call `inside(r, c, ky, kx, oy, iy, lo, hi)`, with
-/// [lo, hi) the columns ox whose input column is inside too; `outside(rowPtrOffset, count)`
-/// gets the runs of col elements (offsets in elements from col's start) that read padding.
-/// ky and kx are unrolled, so every range is a constant.
+/// Walks the im2col matrix of one image: for every row r = (c·KH + ky)·KW + kx, each output
+/// row oy whose input row iy is inside the image calls `inside(at, c, iy, kx, lo, hi)`, with
+/// `at` the offset of (r, oy·OW) in col and [lo, hi) the columns ox whose input column is
+/// inside too; `outside(rowPtrOffset, count)`
+/// (when given) gets the runs of col elements (offsets in elements from col's start) that read
+/// padding. kx is unrolled, so every column range is a constant and each copy a fixed-size
+/// move; ky is a loop whose row range is picked from constants by ky (unrolling it too made
+/// each convolution's im2col KH times the code for no speed).
 void KernelEmitter::walkIm2col(const ConvGeometry &g, const ColInside &inside,
                                const std::function<void(Value *, int64_t)> &outside) {
   int64_t OW = g.OW, OHW = g.ohw();
+  std::vector<int64_t> yLos, yHis;
+  for (int64_t ky = 0; ky < g.KH; ++ky) {
+    auto [lo, hi] = insideRange(g.OH, g.H, g.strideH, g.padH, ky);
+    yLos.push_back(lo);
+    yHis.push_back(hi);
+  }
+  // The entry of `table` at ky, by a chain of selects.
+  auto pick = [&](Value *ky, const std::vector<int64_t> &table) {
+    Value *v = c64(table[0]);
+    for (size_t i = 1; i < table.size(); ++i)
+      if (table[i] != table[0])
+        v = b_.CreateSelect(b_.CreateICmpEQ(ky, c64(int64_t(i))), c64(table[i]), v);
+    return v;
+  };
+  const bool padAbove = std::any_of(yLos.begin(), yLos.end(), [](int64_t v) { return v > 0; });
+  const bool padBelow = std::any_of(yHis.begin(), yHis.end(), [&](int64_t v) { return v < g.OH; });
   loops_.forRange(g.C, [&](Value *c) {
-    for (int64_t ky = 0; ky < g.KH; ++ky)
+    loops_.forRange(g.KH, [&](Value *ky) {
+      Value *yLo = pick(ky, yLos), *yHi = pick(ky, yHis);
       for (int64_t kx = 0; kx < g.KW; ++kx) {
-        Value *r = b_.CreateAdd(b_.CreateMul(c, c64(g.KH * g.KW)), c64(ky * g.KW + kx));
+        Value *r = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(c, c64(g.KH)), ky), c64(g.KW)), c64(kx));
         Value *row0 = b_.CreateMul(r, c64(OHW));
-        auto [yLo, yHi] = insideRange(g.OH, g.H, g.strideH, g.padH, ky);
         auto [xLo, xHi] = insideRange(g.OW, g.W, g.strideW, g.padW, kx);
         if (xLo == xHi) { // the whole row of col reads padding
-          outside(row0, OHW);
+          if (outside)
+            outside(row0, OHW);
           continue;
         }
-        if (yLo > 0)
-          outside(row0, yLo * OW);
-        if (yHi < g.OH)
-          outside(b_.CreateAdd(row0, c64(yHi * OW)), (g.OH - yHi) * OW);
-        if (yLo == yHi)
-          continue;
-        loops_.forRange(c64(yLo), c64(yHi), [&](Value *oy) {
+        auto padRows = [&](Value *from, Value *to) {
+          loops_.forRange(from, to, [&](Value *oy) { outside(b_.CreateAdd(row0, b_.CreateMul(oy, c64(OW))), OW); });
+        };
+        if (outside && padAbove)
+          padRows(c64(0), yLo);
+        if (outside && padBelow)
+          padRows(yHi, c64(g.OH));
+        loops_.forRange(yLo, yHi, [&](Value *oy) {
           Value *at = b_.CreateAdd(row0, b_.CreateMul(oy, c64(OW)));
-          if (xLo > 0)
+          if (outside && xLo > 0)
             outside(at, xLo);
-          if (xHi < OW)
+          if (outside && xHi < OW)
             outside(b_.CreateAdd(at, c64(xHi)), OW - xHi);
-          Value *iy = b_.CreateAdd(b_.CreateMul(oy, c64(g.strideH)), c64(ky - g.padH));
+          Value *iy = b_.CreateSub(b_.CreateAdd(b_.CreateMul(oy, c64(g.strideH)), ky), c64(g.padH));
           inside(at, c, iy, kx, xLo, xHi);
         });
       }
+    });
   });
 }
 
@@ -214,7 +236,7 @@ void KernelEmitter::emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col,
       b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, p), v), p);
     });
   };
-  walkIm2col(g, inside, [](Value *, int64_t) {});
+  walkIm2col(g, inside, {});
 }
 
 /// target[o][r] = (first ? 0 : target[o][r]) + Σ_p dy[o][p]·col[r][p], for dy [O × P] and col
