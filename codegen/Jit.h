@@ -127,9 +127,10 @@ public:
   };
   /// Optimizes `module` with the pipeline `which` and generates its machine code, consuming
   /// the module (it is left changed). With `parts` > 1 the function definitions are dealt,
-  /// largest first, into that many pieces (at most one per definition) that are optimized and
-  /// generated on as many threads, each piece an object file of its own: the objects link
-  /// together (what was internal is external and hidden) and must all be added.
+  /// largest first by their live instructions, into that many pieces (at most one per
+  /// definition) that are optimized and generated on as many threads, each piece an object
+  /// file of its own: the objects link together (what was internal is external and hidden)
+  /// and must all be added.
   llvm::Expected<std::vector<llvm::SmallVector<char, 0>>> compile(llvm::Module &module, Pipeline which,
                                                                   unsigned parts, CompileReport &report);
 
