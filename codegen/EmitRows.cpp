@@ -45,15 +45,24 @@ static size_t leadingReduced(std::vector<int64_t> axes, size_t rank) {
   return std::min(axes.size(), rank);
 }
 
+/// `head` followed by the index, as constants, of element `flat` of a tensor of `shape` (with
+/// its row-major `strides`).
+KernelEmitter::Index KernelEmitter::withElement(Index head, const std::vector<int64_t> &shape,
+                                                const std::vector<int64_t> &strides, int64_t flat) {
+  for (size_t i = 0; i < shape.size(); ++i)
+    head.push_back(c64(flat / strides[i] % shape[i]));
+  return head;
+}
+
 /// A reduction over any axes. Its operand is read through valueAt, so elementwise producers
 /// fused into the reduction (fuse-elementwise) are computed on the way and never stored. When
 /// the innermost axes are all reduced, each slice of them is summed in a register (the
 /// innermost loop vectorizes, its partial sums reassociated; a slice of at most
 /// kStraightSlice elements is straight-line code, and the loop over outputs vectorizes) and
-/// then added to the output element. When only leading axes are reduced and the outputs fill less than one vector,
-/// each output has an accumulator in a register. Otherwise the output elements accumulate in
-/// memory, the innermost kept axis vectorizing across them. The order is fixed by the shape,
-/// so results repeat exactly.
+/// then added to the output element. When only leading axes are reduced and the outputs fill
+/// less than one vector, each output has an accumulator in a register. Otherwise the output
+/// elements accumulate in memory, the innermost kept axis vectorizing across them. The order
+/// is fixed by the shape, so results repeat exactly.
 void KernelEmitter::emitReduce(const Node &n) {
   ValueId x = n.operands[0];
   const std::vector<int64_t> &shape = type(x).shape;
@@ -101,12 +110,8 @@ void KernelEmitter::emitReduce(const Node &n) {
       if (sliceCount <= kStraightSlice && !outer.empty()) {
         // A short slice (the classes of a row) as straight-line code, so that the loop over
         // rows vectorizes, one row per lane, instead of a loop of a few trips per row.
-        for (int64_t j = 0; j < sliceCount; ++j) {
-          Index idx = head;
-          for (size_t i = 0; i < slice.size(); ++i)
-            idx.push_back(c64(j / sliceStrides[i] % slice[i]));
-          b_.CreateStore(combine(b_.CreateLoad(t, acc), valueAt(x, idx)), acc);
-        }
+        for (int64_t j = 0; j < sliceCount; ++j)
+          b_.CreateStore(combine(b_.CreateLoad(t, acc), valueAt(x, withElement(head, slice, sliceStrides, j))), acc);
       } else if (flat) {
         Value *base = b_.CreateMul(affine(0, outerStrides, head), c64(sliceCount));
         loops_.forRange(sliceCount, [&](Value *j) {
@@ -135,12 +140,9 @@ void KernelEmitter::emitReduce(const Node &n) {
     for (int64_t k = 0; k < K; ++k)
       acc.push_back(localVar(t, constantOf(d, init)));
     loops_.forShape(outer, [&](const Index &head) {
-      for (int64_t k = 0; k < K; ++k) {
-        Index idx = head;
-        for (size_t i = 0; i < kept.size(); ++i)
-          idx.push_back(c64(k / keptStrides[i] % kept[i]));
-        b_.CreateStore(combine(b_.CreateLoad(t, acc[size_t(k)]), valueAt(x, idx)), acc[size_t(k)]);
-      }
+      for (int64_t k = 0; k < K; ++k)
+        b_.CreateStore(combine(b_.CreateLoad(t, acc[size_t(k)]), valueAt(x, withElement(head, kept, keptStrides, k))),
+                       acc[size_t(k)]);
     });
     for (int64_t k = 0; k < K; ++k)
       storeFlat(n.result, c64(k), combine(loadFlat(n.result, c64(k)), b_.CreateLoad(t, acc[size_t(k)])));
