@@ -406,12 +406,12 @@ static size_t liveInstructions(const llvm::Function &f) {
 /// Which of `parts` pieces each function definition of `module` goes to: the largest first,
 /// each to the piece with the fewest live instructions so far.
 static std::map<const llvm::Function *, unsigned> balance(const llvm::Module &module, unsigned parts) {
-  std::vector<size_t> load(parts, 0);
   std::vector<std::pair<size_t, const llvm::Function *>> sizes;
   for (const llvm::Function &f : module)
     if (!f.isDeclaration())
       sizes.emplace_back(liveInstructions(f), &f);
   std::stable_sort(sizes.begin(), sizes.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
+  std::vector<size_t> load(parts, 0);
   std::map<const llvm::Function *, unsigned> part;
   for (const auto &[size, f] : sizes) {
     unsigned least = unsigned(std::min_element(load.begin(), load.end()) - load.begin());
