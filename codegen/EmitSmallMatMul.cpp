@@ -22,6 +22,7 @@
 #include "codegen/KernelEmitter.h"
 #include "codegen/Loops.h"
 
+#include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Metadata.h>
 
 namespace nnc {
@@ -36,11 +37,21 @@ constexpr int64_t kRowFormColumns = 8;
 /// loop over rows vectorizes; a transposed B's sums of at most kStraightLineTerms / 8 terms
 /// likewise, vectorized along the row.
 constexpr int64_t kStraightLineTerms = 128;
+/// The longest sum of a wide C written as straight-line code per row, B's K elements of one
+/// vector of columns held in registers.
+constexpr int64_t kShortSum = 8;
+/// The elements of C's rows one pass over B's rows computes (their sums in registers): 4 rows
+/// of 16 columns.
+constexpr int64_t kRowBlockElements = 64;
+/// The most vectors a row of C is covered by in one pass of its loop (loop's `lanes`).
+constexpr int64_t kWholeVectors = 4;
 
 /// `for (i = 0; i < n; ++i) body(i)` (n ≥ 1), with the loop vectorizer told to leave it
-/// scalar when `vectorize` is false.
+/// scalar when `vectorize` is false, or, with `lanes` > 0, to cover it whole with vectors of
+/// that many lanes, one after the other in the loop's body (n a small multiple of `lanes`), so
+/// that no loop is left around them.
 void loop(llvm::IRBuilderBase &b, int64_t n, const char *name, bool vectorize,
-          llvm::function_ref<void(Value *)> body) {
+          llvm::function_ref<void(Value *)> body, int64_t lanes = 0) {
   llvm::LLVMContext &ctx = b.getContext();
   llvm::Function *fn = b.GetInsertBlock()->getParent();
   llvm::BasicBlock *pre = b.GetInsertBlock();
@@ -54,10 +65,19 @@ void loop(llvm::IRBuilderBase &b, int64_t n, const char *name, bool vectorize,
   Value *next = b.CreateNSWAdd(i, b.getInt64(1));
   i->addIncoming(next, b.GetInsertBlock());
   llvm::BranchInst *latch = b.CreateCondBr(b.CreateICmpSLT(next, b.getInt64(uint64_t(n))), bodyBlock, exit);
+  std::vector<llvm::Metadata *> hints{nullptr};
+  auto hint = [&](const char *key, llvm::Constant *value) {
+    llvm::Metadata *kv[] = {llvm::MDString::get(ctx, key), llvm::ConstantAsMetadata::get(value)};
+    hints.push_back(llvm::MDNode::get(ctx, kv));
+  };
   if (!vectorize) {
-    llvm::Metadata *off[] = {llvm::MDString::get(ctx, "llvm.loop.vectorize.enable"),
-                             llvm::ConstantAsMetadata::get(b.getFalse())};
-    llvm::MDNode *self = llvm::MDNode::getDistinct(ctx, {nullptr, llvm::MDNode::get(ctx, off)});
+    hint("llvm.loop.vectorize.enable", b.getFalse());
+  } else if (lanes > 1 && n % lanes == 0 && n / lanes <= kWholeVectors) {
+    hint("llvm.loop.vectorize.width", b.getInt32(uint32_t(lanes)));
+    hint("llvm.loop.interleave.count", b.getInt32(uint32_t(n / lanes)));
+  }
+  if (hints.size() > 1) {
+    llvm::MDNode *self = llvm::MDNode::getDistinct(ctx, hints);
     self->replaceOperandWith(0, self);
     latch->setMetadata(llvm::LLVMContext::MD_loop, self);
   }
@@ -83,7 +103,16 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
   Value *zero = constantOf(d, 0);
   auto mul = [&](Value *x, int64_t k) { return b_.CreateMul(x, c64(k), "", true, true); };
   auto add = [&](Value *x, Value *y) { return b_.CreateAdd(x, y, "", true, true); };
-  auto fma = [&](Value *acc, Value *x, Value *y) { return b_.CreateFAdd(acc, b_.CreateFMul(x, y)); };
+  // acc + x·y as llvm.fmuladd: fused where the target has FMA, and never reassociated with
+  // the terms around it (the builder's fast-math flags allow that for fadd), so each sum runs
+  // over p in increasing order whatever form computes it.
+  auto fma = [&](Value *acc, Value *x, Value *y) {
+    return b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {x->getType()}, {x, y, acc});
+  };
+  // The vectorized loops below that are short enough are covered whole by vectors of this
+  // many lanes, one after the other (see loop()): a loop of two or three vector iterations
+  // would have LICM hoist the loads its iterations share, more than the registers hold.
+  int64_t lanes = std::max<int64_t>(1, int64_t(opts_.vectorBits) / int64_t(t->getPrimitiveSizeInBits()));
   // The batches are a loop in the emitted code, not copies of its body.
   loop(b_, batches, "mm.b", false, [&](Value *bi) {
     // op(A)[i][p] and op(B)[p][j] of batch bi as flat indices.
@@ -97,35 +126,84 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
       // A narrow C with a short sum: each row's K·N multiply-adds are straight-line code, so
       // the loop over rows is the innermost loop and vectorizes across rows (op(A)'s column
       // and C's row strided or contiguous, B's elements the same in every lane).
-      loop(b_, M, "mm.i", true, [&](Value *i) {
-        Value *cRow = add(mul(bi, M * N), mul(i, N));
-        std::vector<Value *> acc(size_t(N), zero);
-        for (int64_t p = 0; p < K; ++p) {
-          Value *x = loadFlat(a, aIndex(i, c64(p)));
-          for (int64_t j = 0; j < N; ++j)
-            acc[size_t(j)] = fma(acc[size_t(j)], x, loadFlat(b, bIndex(c64(p), c64(j))));
+      loop(
+          b_, M, "mm.i", true,
+          [&](Value *i) {
+            Value *cRow = add(mul(bi, M * N), mul(i, N));
+            std::vector<Value *> acc(size_t(N), zero);
+            for (int64_t p = 0; p < K; ++p) {
+              Value *x = loadFlat(a, aIndex(i, c64(p)));
+              for (int64_t j = 0; j < N; ++j)
+                acc[size_t(j)] = fma(acc[size_t(j)], x, loadFlat(b, bIndex(c64(p), c64(j))));
+            }
+            for (int64_t j = 0; j < N; ++j)
+              storeFlat(c, add(cRow, c64(j)), acc[size_t(j)]);
+          },
+          lanes);
+      return;
+    }
+    auto cRowOf = [&](Value *i) { return add(mul(bi, M * N), mul(i, N)); };
+    // Rows i0 .. i0+rows-1 of C by `block`, for blocks of `rows` rows and the rest.
+    auto inRowBlocks = [&](int64_t rows, const char *name, llvm::function_ref<void(Value *, int64_t)> block) {
+      if (M / rows > 0)
+        loop(b_, M / rows, name, false, [&](Value *ib) { block(mul(ib, rows), rows); });
+      if (M % rows)
+        block(c64(M - M % rows), M % rows);
+    };
+    if (K > 0 && K <= kShortSum && N >= kRowFormColumns && tb) {
+      // A wide C with a short sum and B transposed: along the row of C (vectorized), B's K
+      // elements of those columns (read at stride K) are loaded once for a block of rows whose
+      // K-term sums are straight-line code.
+      int64_t rows = std::min(M, std::max<int64_t>(1, kStraightLineTerms / K));
+      inRowBlocks(rows, "mm.ib", [&](Value *i0, int64_t count) {
+        loop(
+            b_, N, "mm.j", true,
+            [&](Value *j) {
+              std::vector<Value *> bp;
+              for (int64_t p = 0; p < K; ++p)
+                bp.push_back(loadFlat(b, bIndex(c64(p), j)));
+              for (int64_t r = 0; r < count; ++r) {
+                Value *i = add(i0, c64(r)), *sum = zero;
+                for (int64_t p = 0; p < K; ++p)
+                  sum = fma(sum, loadFlat(a, aIndex(i, c64(p))), bp[size_t(p)]);
+                storeFlat(c, add(cRowOf(i), j), sum);
+              }
+            },
+            lanes);
+      });
+      return;
+    }
+    if (K > 0 && N >= kRowFormColumns && !tb) {
+      // C[i][:] = Σ_p op(A)[i][p] · B[p][:], one row of B at a time for a block of rows of C
+      // (their sums in registers across the loop over p, each row of B loaded once).
+      int64_t rows = std::min(M, std::max<int64_t>(1, kRowBlockElements / N));
+      inRowBlocks(rows, "mm.ib", [&](Value *i0, int64_t count) {
+        for (int64_t r = 0; r < count; ++r) {
+          Value *cRow = cRowOf(add(i0, c64(r)));
+          loop(b_, N, "mm.zero", true, [&](Value *j) { storeFlat(c, add(cRow, j), zero); });
         }
-        for (int64_t j = 0; j < N; ++j)
-          storeFlat(c, add(cRow, c64(j)), acc[size_t(j)]);
+        loop(b_, K, "mm.p", false, [&](Value *p) {
+          std::vector<Value *> x;
+          for (int64_t r = 0; r < count; ++r)
+            x.push_back(loadFlat(a, aIndex(add(i0, c64(r)), p)));
+          loop(
+              b_, N, "mm.j", true,
+              [&](Value *j) {
+                Value *bv = loadFlat(b, bIndex(p, j));
+                for (int64_t r = 0; r < count; ++r) {
+                  Value *at = add(cRowOf(add(i0, c64(r))), j);
+                  storeFlat(c, at, fma(loadFlat(c, at), x[size_t(r)], bv));
+                }
+              },
+              lanes);
+        });
       });
       return;
     }
     loop(b_, M, "mm.i", false, [&](Value *i) {
-      Value *cRow = add(mul(bi, M * N), mul(i, N));
+      Value *cRow = cRowOf(i);
       if (K <= 0) { // an empty sum
         loop(b_, N, "mm.zero", true, [&](Value *j) { storeFlat(c, add(cRow, j), zero); });
-        return;
-      }
-      if (N >= kRowFormColumns && !tb) {
-        // C[i][:] = Σ_p op(A)[i][p] · B[p][:], one row of B at a time.
-        loop(b_, N, "mm.zero", true, [&](Value *j) { storeFlat(c, add(cRow, j), zero); });
-        loop(b_, K, "mm.p", false, [&](Value *p) {
-          Value *x = loadFlat(a, aIndex(i, p));
-          loop(b_, N, "mm.j", true, [&](Value *j) {
-            Value *at = add(cRow, j);
-            storeFlat(c, at, fma(loadFlat(c, at), x, loadFlat(b, bIndex(p, j))));
-          });
-        });
         return;
       }
       if (N < kRowFormColumns) {
