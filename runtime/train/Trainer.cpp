@@ -367,6 +367,7 @@ Result<void> Trainer::installBatchProgram(CompiledProgram compiled, BatchProgram
   if (const Function *train = v.module->findFunction("train_step")) {
     v.input = argumentWithRole(*train, ArgRole::Input);
     v.target = argumentWithRole(*train, ArgRole::Target);
+    countIO(v);
   }
   bind(v, v.trainB, v.train, "train_step");
   if (dataParallel() && !bucket_.empty()) { // the first program's are bound by setUpDataParallel,
@@ -420,10 +421,16 @@ Result<void> Trainer::installEvaluation(CompiledProgram compiled, BatchProgram &
   return {};
 }
 
+void Trainer::countIO(BatchProgram &v) {
+  v.inputElements = v.input ? static_cast<size_t>(v.input->type.numElements()) : 0;
+  v.targetElements = v.target ? static_cast<size_t>(v.target->type.numElements()) : 0;
+}
+
 void Trainer::setInferenceIO(BatchProgram &v) {
   const Function *eval = functionOf(v, "eval"), *fn = eval ? eval : functionOf(v, "predict");
   v.input = fn ? argumentWithRole(*fn, ArgRole::Input) : nullptr;
   v.target = eval ? argumentWithRole(*eval, ArgRole::Target) : nullptr;
+  countIO(v);
   // A label per time step: `correct` counts labels, and the accuracy is over all of them.
   if (v.target && v.target->type.dtype == DType::I32)
     labelsPerExample_ = std::max<int64_t>(1, perExample(v.target->type));
@@ -501,7 +508,9 @@ void Trainer::bind(BatchProgram &v, Binding &b, CompiledFunction *code, const st
   b.ptrs.assign(b.slots.size(), nullptr);
 }
 
-void Trainer::call(BatchProgram &v, Binding &b) {
+void Trainer::call(BatchProgram &v, Binding &b) { call(b, Rows{v.features, v.targets, v.labels}); }
+
+void Trainer::call(Binding &b, const Rows &rows) {
   for (size_t i = 0; i < b.slots.size(); ++i) {
     const Binding::Slot &s = b.slots[i];
     void *p = s.fixed;
@@ -515,13 +524,14 @@ void Trainer::call(BatchProgram &v, Binding &b) {
       p = bucket_.data() + s.offset;
       break;
     case Binding::From::Labels:
-      std::memcpy(p, v.labels.data(), s.elements * 4);
+      std::memcpy(p, rows.labels.data(), s.elements * 4);
       break;
     case Binding::From::Features:
     case Binding::From::Targets: {
-      std::vector<float> &staged = s.from == Binding::From::Features ? v.features : v.targets;
+      std::span<const float> staged = s.from == Binding::From::Features ? rows.features : rows.targets;
       if (s.dtype == DType::F32 && staged.size() == s.elements) {
-        p = staged.data(); // the staged minibatch is float already: read in place
+        // float already: read in place (compiled code never writes its inputs)
+        p = const_cast<float *>(staged.data());
         break;
       }
       for (size_t e = 0; e < s.elements; ++e)
@@ -645,40 +655,37 @@ Result<StepResult> Trainer::step(std::span<const float> features, std::span<cons
   if (auto r = trainStep(); !r) // compiled on first use (TrainerUse::Evaluate, Predict)
     return r.error();
   BatchProgram *vp = nullptr;
-  Result<void> staged = [&]() -> Result<void> {
+  Result<void> checked = [&]() -> Result<void> {
     if (rows == 0) // data-parallel: this process has no rows in this step
       return {};
     auto vr = batchProgram(static_cast<int64_t>(rows));
     if (!vr)
       return vr.error();
     vp = *vr;
-    BatchProgram &v = *vp;
-    const Argument *x = v.input, *y = v.target;
-    if (!x || features.size() != static_cast<size_t>(x->type.numElements()))
-      return Error{fmt::format("step: expected {} feature values for {} rows", x ? x->type.numElements() : 0, rows)};
-    v.features.assign(features.begin(), features.end());
-    if (y) {
-      size_t n = static_cast<size_t>(y->type.numElements());
-      if (y->type.dtype == DType::I32) {
-        if (classLabels.size() != n)
-          return Error{fmt::format("step: expected {} class labels", n)};
-        v.labels.assign(classLabels.begin(), classLabels.end());
-      } else {
-        if (targets.size() != n)
-          return Error{fmt::format("step: expected {} target values", n)};
-        v.targets.assign(targets.begin(), targets.end());
-      }
-    }
+    const BatchProgram &v = *vp;
+    if (!v.input || features.size() != v.inputElements)
+      return Error{fmt::format("step: expected {} feature values for {} rows", v.inputElements, rows)};
+    if (v.target && v.target->type.dtype == DType::I32 && classLabels.size() != v.targetElements)
+      return Error{fmt::format("step: expected {} class labels", v.targetElements)};
+    if (v.target && v.target->type.dtype != DType::I32 && targets.size() != v.targetElements)
+      return Error{fmt::format("step: expected {} target values", v.targetElements)};
     return {};
   }();
-  if (dataParallel()) {
+  if (dataParallel()) { // the exchange reads the minibatch from the program's staging buffers
+    if (checked && vp) {
+      vp->features.assign(features.begin(), features.end());
+      if (vp->target && vp->target->type.dtype == DType::I32)
+        vp->labels.assign(classLabels.begin(), classLabels.end());
+      else if (vp->target)
+        vp->targets.assign(targets.begin(), targets.end());
+    }
     bool stopAll = false;
-    return exchangeStep(staged ? vp : nullptr, rows, std::move(staged), false, stopAll);
+    return exchangeStep(checked ? vp : nullptr, rows, std::move(checked), false, stopAll);
   }
-  if (!staged)
-    return staged.error();
+  if (!checked)
+    return checked.error();
   BatchProgram &v = *vp;
-  call(v, v.trainB);
+  call(v.trainB, Rows{features, targets, classLabels});
   StepResult out;
   out.loss = readElement(v.trainB.loss, v.trainB.lossType, 0);
   if (v.trainB.correct)

@@ -356,9 +356,18 @@ private:
   void writeScheduleSettings();
   /// Resolves the arguments and results of `which` in `v` (after its buffers are made).
   void bind(BatchProgram &v, Binding &b, CompiledFunction *code, const std::string &which);
+  /// Sets v.inputElements and v.targetElements from v.input and v.target.
+  static void countIO(BatchProgram &v);
+  /// The minibatch a call reads: the program's staging buffers, or step()'s arguments.
+  struct Rows {
+    std::span<const float> features, targets;
+    std::span<const int32_t> labels;
+  };
   /// Runs a bound function: arguments from the staged minibatch and the state, results into
   /// the program's result buffers. Allocates nothing.
   void call(BatchProgram &v, Binding &b);
+  /// The same with the minibatch `rows` (f32 features of the argument's size read in place).
+  void call(Binding &b, const Rows &rows);
   Result<size_t> stage(BatchProgram &v, const Dataset &data, const class Batcher &batcher, size_t b,
                        Shard shard);
   /// Loss (weighted by rows) and correct rows summed over the minibatches run so far.

@@ -62,6 +62,7 @@ struct Trainer::BatchProgram {
   uint8_t inferParts = 0; ///< bit 1 << Part of each installed
   /// train_step's input and target; without a train step, eval's (predict's input alone).
   const Argument *input = nullptr, *target = nullptr;
+  size_t inputElements = 0, targetElements = 0; ///< their numElements() (0 when missing)
   CompiledFunction *train = nullptr, *eval = nullptr, *predict = nullptr;
   CompiledFunction *grad = nullptr, *apply = nullptr; ///< the step's halves (data-parallel only)
   /// Per function name: storage of every non-state argument and of every result.
