@@ -170,19 +170,21 @@ void KernelEmitter::emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col,
   const int64_t lanes = std::max<int64_t>(1, int64_t(opts_.vectorBits) / (bytes * 8));
   if (g.col2imGathers()) {
     auto *vt = llvm::FixedVectorType::get(t, unsigned(lanes));
-    auto *it = llvm::FixedVectorType::get(b_.getInt64Ty(), unsigned(lanes));
+    // Lane columns in 32 bits (a row is far shorter): one register per vector of them, where
+    // 64-bit lanes take two with AVX2 and every compare on them is split and repacked.
+    auto *it = llvm::FixedVectorType::get(b_.getInt32Ty(), unsigned(lanes));
     const llvm::Align align{uint64_t(bytes)};
     Value *zero = llvm::Constant::getNullValue(vt);
     llvm::SmallVector<llvm::Constant *, 16> index;
     for (int64_t l = 0; l < lanes; ++l)
-      index.push_back(b_.getInt64(uint64_t(l)));
+      index.push_back(b_.getInt32(uint32_t(l)));
     Value *laneIndex = llvm::ConstantVector::get(index);
     auto splat = [&](Value *v) { return b_.CreateVectorSplat(unsigned(lanes), v); };
     const int64_t chunks = (g.W + lanes - 1) / lanes, OW = g.OW, OHW = g.ohw();
     loops_.forRange(g.C, [&](Value *c) {
       loops_.forRange(g.H, [&](Value *iy) {
         auto chunk = [&](Value *x0) {
-          Value *xs = b_.CreateAdd(splat(x0), laneIndex); // the lanes' columns of dx
+          Value *xs = b_.CreateAdd(splat(b_.CreateTrunc(x0, b_.getInt32Ty())), laneIndex); // the lanes' columns of dx
           Value *inRow = b_.CreateICmpSLT(xs, llvm::ConstantInt::get(it, uint64_t(g.W)));
           Value *acc = zero;
           for (int64_t ky = 0; ky < g.KH; ++ky) {
