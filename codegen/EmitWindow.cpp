@@ -188,10 +188,12 @@ void KernelEmitter::emitPool(const Node &n, const RowSplit &split, ValueId into,
   auto *vt = llvm::FixedVectorType::get(t, L);
   llvm::Align align(uint64_t(t->getPrimitiveSizeInBits() / 8));
   auto lanesBelow = [&](int64_t first, Value *limit) { // lanes l with first + l < limit
+    // In 32 bits (a row is far shorter): 64-bit lanes take two registers with AVX2.
     llvm::SmallVector<llvm::Constant *, 16> ids;
     for (unsigned l = 0; l < L; ++l)
-      ids.push_back(b_.getInt64(uint64_t(first + l)));
-    return b_.CreateICmpSLT(llvm::ConstantVector::get(ids), b_.CreateVectorSplat(L, limit));
+      ids.push_back(b_.getInt32(uint32_t(first + l)));
+    return b_.CreateICmpSLT(llvm::ConstantVector::get(ids),
+                            b_.CreateVectorSplat(L, b_.CreateTrunc(limit, b_.getInt32Ty())));
   };
   auto vload = [&](ValueId v, Value *flat, Value *mask) {
     auto *ld = b_.CreateMaskedLoad(vt, elementPtr(v, flat), align, mask, llvm::Constant::getNullValue(vt));
