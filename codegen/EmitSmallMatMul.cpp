@@ -43,6 +43,8 @@ constexpr int64_t kShortSum = 8;
 /// The elements of C's rows one pass over B's rows computes (their sums in registers): 4 rows
 /// of 16 columns.
 constexpr int64_t kRowBlockElements = 64;
+/// The vector sums a narrow C's transposed form keeps side by side (each a dependent chain).
+constexpr int64_t kNarrowChains = 8;
 /// The most vectors a row of C is covered by in one pass of its loop (loop's `lanes`).
 constexpr int64_t kWholeVectors = 4;
 
@@ -84,6 +86,52 @@ void loop(llvm::IRBuilderBase &b, int64_t n, const char *name, bool vectorize,
   b.SetInsertPoint(exit);
 }
 
+/// The transpose of the square whose rows are `rows` (n vectors of n lanes, n a power of two):
+/// log₂ n rounds of shuffles, round k exchanging bit k of the row and the column index.
+std::vector<Value *> transposeSquare(llvm::IRBuilderBase &b, std::vector<Value *> rows) {
+  const int n = int(rows.size());
+  for (int k = 1; k < n; k *= 2) {
+    llvm::SmallVector<int, 16> low, high;
+    for (int c = 0; c < n; ++c) {
+      low.push_back((c & k) ? n + c - k : c);
+      high.push_back((c & k) ? n + c : c + k);
+    }
+    for (int i = 0; i < n; ++i)
+      if (!(i & k)) {
+        Value *x = rows[size_t(i)], *y = rows[size_t(i + k)];
+        rows[size_t(i)] = b.CreateShuffleVector(x, y, low);
+        rows[size_t(i + k)] = b.CreateShuffleVector(x, y, high);
+      }
+  }
+  return rows;
+}
+
+/// One vector of the n vectors `parts` (of L lanes each) interleaved: element l·n + j is lane l
+/// of parts[j].
+Value *interleaveVectors(llvm::IRBuilderBase &b, std::vector<Value *> parts) {
+  const int n = int(parts.size());
+  const int L = int(llvm::cast<llvm::FixedVectorType>(parts[0]->getType())->getNumElements());
+  // Concatenate, padding to a power of two with undefined lanes, then pick.
+  size_t width = 1;
+  while (width < parts.size())
+    width *= 2;
+  parts.resize(width, llvm::PoisonValue::get(parts[0]->getType()));
+  for (int len = L; parts.size() > 1; len *= 2) {
+    llvm::SmallVector<int, 64> both;
+    for (int e = 0; e < 2 * len; ++e)
+      both.push_back(e);
+    std::vector<Value *> next;
+    for (size_t i = 0; i < parts.size(); i += 2)
+      next.push_back(b.CreateShuffleVector(parts[i], parts[i + 1], both));
+    parts = std::move(next);
+  }
+  llvm::SmallVector<int, 64> pick;
+  for (int l = 0; l < L; ++l)
+    for (int j = 0; j < n; ++j)
+      pick.push_back(j * L + l);
+  return b.CreateShuffleVector(parts[0], pick);
+}
+
 } // namespace
 
 void KernelEmitter::emitInlineMatMul(const Node &n) {
@@ -122,6 +170,54 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
     auto bIndex = [&](Value *p, Value *j) {
       return add(mul(bi, bRows * bCols), tb ? add(mul(j, bCols), p) : add(mul(p, bCols), j));
     };
+    auto cRowOf = [&](Value *i) { return add(mul(bi, M * N), mul(i, N)); };
+    const bool powerOfTwo = lanes >= 2 && (lanes & (lanes - 1)) == 0;
+    if (K > 0 && N < kRowFormColumns && K * N <= kStraightLineTerms && !ta && powerOfTwo && M % lanes == 0 &&
+        K % lanes == 0) {
+      // The same with A stored untransposed, whose columns (a lane per row) are strided: each
+      // square of lanes × lanes elements of A is loaded as rows and transposed in registers,
+      // and the block's N columns of C are interleaved into its rows for one store.
+      // Each sum is a chain of K dependent multiply-adds: a body computes `group` blocks of
+      // rows, so that about kNarrowChains chains run side by side.
+      auto *vt = llvm::FixedVectorType::get(t, unsigned(lanes));
+      const llvm::Align align(t->getPrimitiveSizeInBits() / 8);
+      const int64_t blocks = M / lanes;
+      int64_t group = std::max<int64_t>(1, std::min(blocks, kNarrowChains / N));
+      while (blocks % group)
+        --group;
+      loop(b_, blocks / group, "mm.ib", false, [&](Value *ib) {
+        std::vector<Value *> first;
+        std::vector<std::vector<Value *>> acc;
+        for (int64_t g = 0; g < group; ++g) {
+          first.push_back(mul(add(mul(ib, group), c64(g)), lanes));
+          acc.emplace_back(size_t(N), llvm::Constant::getNullValue(vt));
+        }
+        for (int64_t p0 = 0; p0 < K; p0 += lanes) {
+          std::vector<std::vector<Value *>> columns;
+          for (int64_t g = 0; g < group; ++g) {
+            std::vector<Value *> rows;
+            for (int64_t l = 0; l < lanes; ++l) {
+              auto *row =
+                  b_.CreateAlignedLoad(vt, elementPtr(a, aIndex(add(first[size_t(g)], c64(l)), c64(p0))), align);
+              tagAccess(row, a);
+              rows.push_back(row);
+            }
+            columns.push_back(transposeSquare(b_, rows));
+          }
+          for (int64_t q = 0; q < lanes; ++q)
+            for (int64_t j = 0; j < N; ++j) {
+              Value *bv = b_.CreateVectorSplat(unsigned(lanes), loadFlat(b, bIndex(c64(p0 + q), c64(j))));
+              for (int64_t g = 0; g < group; ++g)
+                acc[size_t(g)][size_t(j)] = fma(acc[size_t(g)][size_t(j)], columns[size_t(g)][size_t(q)], bv);
+            }
+        }
+        for (int64_t g = 0; g < group; ++g)
+          tagAccess(b_.CreateAlignedStore(interleaveVectors(b_, acc[size_t(g)]),
+                                          elementPtr(c, cRowOf(first[size_t(g)])), align),
+                    c);
+      });
+      return;
+    }
     if (K > 0 && N < kRowFormColumns && K * N <= kStraightLineTerms) {
       // A narrow C with a short sum: each row's K·N multiply-adds are straight-line code, so
       // the loop over rows is the innermost loop and vectorizes across rows (op(A)'s column
@@ -142,7 +238,6 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
           lanes);
       return;
     }
-    auto cRowOf = [&](Value *i) { return add(mul(bi, M * N), mul(i, N)); };
     // Rows i0 .. i0+rows-1 of C by `block`, for blocks of `rows` rows and the rest.
     auto inRowBlocks = [&](int64_t rows, const char *name, llvm::function_ref<void(Value *, int64_t)> block) {
       if (M / rows > 0)

@@ -305,7 +305,9 @@ TEST_CASE("matrix products split over threads give the same bits as one thread",
 TEST_CASE("inline matrix products of every form agree with the interpreter", "[codegen][differential]") {
   // Shapes that reach each form of emitInlineMatMul, with each operand stored plain or
   // transposed: narrow C with a short sum (straight-line rows vectorized across rows: 16×3 by
-  // K 16, 21×2 by K 5), narrow C with a long sum (9×3 by K 70), wide C (16×16 by K 3 and 4,
+  // K 16, 21×2 by K 5; A untransposed in squares transposed in registers where the vectors'
+  // lanes divide M and K: 16×3 by K 16 with two blocks of rows per pass, 16×1 by K 8, 24×5 by
+  // K 16 with N padded to a power of two for the interleaved store), narrow C with a long sum (9×3 by K 70), wide C (16×16 by K 3 and 4,
   // 7×16 by K 5, 40×9 by K 3: with B transposed straight-line sums for a block of rows
   // vectorized along the row, else blocks of rows whose sums stay in registers, 7 and 50 rows
   // leaving a partial block; 13×20 by K 40 and 50×8 by K 20 with B transposed: a loop of dot
@@ -316,7 +318,7 @@ TEST_CASE("inline matrix products of every form agree with the interpreter", "[c
   uint64_t seed = 11;
   for (Shape sh : {Shape{16, 3, 16}, Shape{21, 2, 5}, Shape{9, 3, 70}, Shape{16, 16, 3}, Shape{16, 16, 4},
                    Shape{7, 16, 5}, Shape{40, 9, 3}, Shape{13, 20, 40}, Shape{50, 8, 20}, Shape{4, 16, 16},
-                   Shape{7, 1, 9}})
+                   Shape{16, 1, 8}, Shape{24, 5, 16}, Shape{7, 1, 9}})
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         CAPTURE(sh.M, sh.N, sh.K, ta, tb);
