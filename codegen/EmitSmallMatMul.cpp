@@ -4,18 +4,22 @@
 // thousand multiply-adds, as in a small model's layers) is computed where it stands in the step,
 // without packing, a call of a GEMM routine or the thread pool. Each element of C is the sum of
 // op(A)[i][p]·op(B)[p][j] over p in increasing order, so the result does not depend on threads.
-// The loop order keeps every vectorized access contiguous (a gather per multiply-add would cost
-// more than the arithmetic):
-//   - rows of C at least kRowFormColumns wide with B stored untransposed: row by row, the
-//     innermost loop along a row of B and of C (vector multiply-adds, the row in registers);
-//   - narrow C (a classifier's few columns): each row's N sums in N registers, unrolled here,
-//     so the multiply-adds of one p are independent (a loop over two or three columns would
-//     carry each sum through memory from one p to the next); with a short sum as well (K·N ≤
-//     kStraightLineTerms) the row is straight-line code and the loop over rows vectorizes,
-//     one row per lane;
-//   - otherwise (B stored transposed): each element a dot product along p, vectorized only
-//     when both operands are contiguous along p; a short sum (K ≤ 16) is straight-line code,
-//     and the loop along the row of C vectorizes.
+// Each sum is a chain of dependent multiply-adds (llvm.fmuladd, which the optimizer leaves in
+// order), so the forms keep several sums side by side, and every vectorized access contiguous
+// (a gather per multiply-add would cost more than the arithmetic):
+//   - narrow C (a classifier's few columns) with a short sum (K·N ≤ kStraightLineTerms): each
+//     row's N sums straight-line, the loop over rows vectorized, one row per lane; with A
+//     untransposed (its columns strided) and lanes dividing M and K, A's squares are loaded as
+//     rows and transposed in registers, and two blocks of rows share a pass;
+//   - wide C (at least kRowFormColumns) with B stored untransposed: blocks of rows whose sums
+//     stay in registers over the loop along p, each row of B loaded once per block;
+//   - wide C with Bᵀ and at most kShortSum terms: along the row of C, B's K elements loaded once
+//     for a block of rows whose sums are straight-line code;
+//   - otherwise row by row: a narrow row's N sums in registers, or (Bᵀ) each element a dot
+//     product along p, vectorized only when both operands are contiguous along p, straight-line
+//     and vectorized along the row when K ≤ 16.
+// A vectorized loop of a few vectors is covered whole by them (loop()'s `lanes`): a loop of two
+// or three vector iterations would have LICM hoist, and spill, the loads they share.
 // Loops that would vectorize only through gathers carry llvm.loop.vectorize.enable = false.
 //
 //===----------------------------------------------------------------------------------------===//
@@ -174,11 +178,12 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
     const bool powerOfTwo = lanes >= 2 && (lanes & (lanes - 1)) == 0;
     if (K > 0 && N < kRowFormColumns && K * N <= kStraightLineTerms && !ta && powerOfTwo && M % lanes == 0 &&
         K % lanes == 0) {
-      // The same with A stored untransposed, whose columns (a lane per row) are strided: each
-      // square of lanes × lanes elements of A is loaded as rows and transposed in registers,
-      // and the block's N columns of C are interleaved into its rows for one store.
-      // Each sum is a chain of K dependent multiply-adds: a body computes `group` blocks of
-      // rows, so that about kNarrowChains chains run side by side.
+      // A narrow C with a short sum and A stored untransposed, vectorized across rows (as
+      // below) though A's columns are strided: each square of lanes × lanes elements of A is
+      // loaded as rows and transposed in registers, and a block's N columns of C are
+      // interleaved into its rows for one store. Each sum is a chain of K dependent
+      // multiply-adds: a body computes `group` blocks of rows, so that about kNarrowChains
+      // chains run side by side.
       auto *vt = llvm::FixedVectorType::get(t, unsigned(lanes));
       const llvm::Align align(t->getPrimitiveSizeInBits() / 8);
       const int64_t blocks = M / lanes;
