@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <tuple>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -180,6 +181,67 @@ TEST_CASE("data of the wrong shape is an Error for train, evaluate and predict",
   std::vector<int32_t> y(2, 0);
   CHECK_FALSE(t->step(x, y, {}, 2));
   CHECK_FALSE(t->step({}, {}, {}, 0));
+}
+
+TEST_CASE("step() on the caller's rows trains exactly as the epoch over the same minibatches",
+          "[e2e][trainer]") {
+  // step() reads the caller's features in place (and copies the labels once); the epoch stages
+  // each minibatch first. Unshuffled, both see the same minibatches in the same order: the
+  // losses and the state must be the same bit for bit, for class labels and for float targets.
+  std::string unshuffled = std::string(kSmallModel);
+  unshuffled.replace(unshuffled.find("  seed 3"), 8, "  seed 3\n  shuffle false");
+  const char *kRegression = R"(model reg {
+  input  x : f32[B, 4]
+  target t : f32[B, 2]
+  h = dense(x, 8, act = tanh)
+  output out = dense(h, 2)
+  loss mean(square(out - t))
+}
+train {
+  optimizer adam(lr = 0.01)
+  batch 4
+  shuffle false
+}
+)";
+  Dataset data = syntheticData(16);
+  Dataset regression = syntheticData(16);
+  regression.labelKind = LabelKind::Target;
+  regression.targetShape = {2};
+  for (size_t i = 0; i < 16; ++i)
+    for (int k = 0; k < 2; ++k)
+      regression.targets.push_back(regression.features[i * 4 + size_t(k)] * 0.5f - 0.25f);
+  for (auto [name, source, d] : {std::tuple{"small.nn", unshuffled.c_str(), &data},
+                                 std::tuple{"reg.nn", kRegression, &regression}}) {
+    CAPTURE(name);
+    auto byEpoch = Trainer::fromSource(name, source, {});
+    auto bySteps = Trainer::fromSource(name, source, {});
+    INFO((byEpoch ? std::string() : byEpoch.message()));
+    REQUIRE(byEpoch);
+    REQUIRE(bySteps);
+    auto epoch = (*byEpoch)->trainEpoch(*d, 0);
+    REQUIRE(epoch);
+    double lossSum = 0;
+    for (size_t b = 0; b < 4; ++b) {
+      std::span<const float> x(d->features.data() + b * 16, 16);
+      std::span<const int32_t> y;
+      std::span<const float> t;
+      if (d->labelKind == LabelKind::Class)
+        y = std::span<const int32_t>(d->classLabels.data() + b * 4, 4);
+      else
+        t = std::span<const float>(d->targets.data() + b * 8, 8);
+      auto r = (*bySteps)->step(x, y, t, 4);
+      INFO((r ? std::string() : r.message()));
+      REQUIRE(r);
+      lossSum += r->loss;
+    }
+    CHECK(lossSum / 4 == epoch->loss);
+    for (const std::string &param : (*byEpoch)->parameterNames()) {
+      auto a = (*byEpoch)->tensor(param), b = (*bySteps)->tensor(param);
+      REQUIRE(a);
+      REQUIRE(b);
+      CHECK(a->bytes == b->bytes);
+    }
+  }
 }
 
 TEST_CASE("checkpoints that do not fit are Errors and leave the state intact", "[e2e][trainer]") {
