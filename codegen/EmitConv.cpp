@@ -167,7 +167,7 @@ Value *KernelEmitter::col2imEpilogue(const Epilogue &ep, llvm::Type *t, llvm::Fi
 void KernelEmitter::emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col, Value *dx, const Epilogue *ep,
                                Value *image) {
   const int64_t bytes = int64_t(t->getPrimitiveSizeInBits() / 8);
-  const int64_t lanes = std::max<int64_t>(1, int64_t(opts_.vectorBits) / (bytes * 8));
+  const int64_t lanes = lanesOf(t);
   if (g.col2imGathers()) {
     auto *vt = llvm::FixedVectorType::get(t, unsigned(lanes));
     // Lane columns in 32 bits (a row is far shorter): one register per vector of them, where
@@ -249,7 +249,7 @@ void KernelEmitter::emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col,
 void KernelEmitter::emitWeightGradDots(const ConvGeometry &g, llvm::Type *t, Value *dy, Value *col, Value *target,
                                        Value *first) {
   const int64_t P = g.ohw(), O = g.O, R = g.ckk(), OB = 2, RB = 4;
-  const unsigned lanes = std::max(1u, opts_.vectorBits / unsigned(t->getPrimitiveSizeInBits()));
+  const unsigned lanes = lanesOf(t);
   auto *vt = llvm::FixedVectorType::get(t, lanes);
   const int64_t full = P / int64_t(lanes), tail = P % int64_t(lanes);
   llvm::SmallVector<llvm::Constant *, 16> maskBits;

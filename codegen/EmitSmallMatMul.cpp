@@ -164,7 +164,7 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
   // The vectorized loops below that are short enough are covered whole by vectors of this
   // many lanes, one after the other (see loop()): a loop of two or three vector iterations
   // would have LICM hoist the loads its iterations share, more than the registers hold.
-  int64_t lanes = std::max<int64_t>(1, int64_t(opts_.vectorBits) / int64_t(t->getPrimitiveSizeInBits()));
+  const int64_t lanes = lanesOf(t);
   // The batches are a loop in the emitted code, not copies of its body.
   loop(b_, batches, "mm.b", false, [&](Value *bi) {
     // op(A)[i][p] and op(B)[p][j] of batch bi as flat indices.
@@ -230,7 +230,7 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
       loop(
           b_, M, "mm.i", true,
           [&](Value *i) {
-            Value *cRow = add(mul(bi, M * N), mul(i, N));
+            Value *cRow = cRowOf(i);
             std::vector<Value *> acc(size_t(N), zero);
             for (int64_t p = 0; p < K; ++p) {
               Value *x = loadFlat(a, aIndex(i, c64(p)));

@@ -182,7 +182,7 @@ void KernelEmitter::emitPool(const Node &n, const RowSplit &split, ValueId into,
   // outputs is a span of stride·L inputs read with stride·... vector loads, its lanes 0,
   // stride, 2·stride, ... picked by a shuffle; a tiling gradient's columns are interleaved
   // back the same way. The same operations in the same order as the scalar paths.
-  const unsigned L = std::max(1u, opts_.vectorBits / unsigned(t->getPrimitiveSizeInBits()));
+  const unsigned L = lanesOf(t);
   const int64_t S = s[1];
   bool vectorRows = L > 1 && (S == 1 || S == 2) && (!grad || tiles);
   auto *vt = llvm::FixedVectorType::get(t, L);

@@ -29,6 +29,7 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <string>
@@ -84,6 +85,11 @@ private:
   const TensorType &type(ValueId v) const { return fn_.type(v); }
   llvm::Type *i64() { return b_.getInt64Ty(); }
   Value *c64(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+  /// Elements of type `t` in one of the target's widest vectors (EmitOptions::vectorBits), at
+  /// least 1.
+  unsigned lanesOf(llvm::Type *t) const {
+    return std::max(1u, opts_.vectorBits / unsigned(t->getPrimitiveSizeInBits()));
+  }
   llvm::Type *valueType(DType d) { return nnc::valueType(ctx_, d); }
   /// The type of one element in memory (a mask byte for i1).
   llvm::Type *memType(DType d) { return d == DType::I1 ? b_.getInt8Ty() : valueType(d); }
