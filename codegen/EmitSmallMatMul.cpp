@@ -90,26 +90,6 @@ void loop(llvm::IRBuilderBase &b, int64_t n, const char *name, bool vectorize,
   b.SetInsertPoint(exit);
 }
 
-/// The transpose of the square whose rows are `rows` (n vectors of n lanes, n a power of two):
-/// log₂ n rounds of shuffles, round k exchanging bit k of the row and the column index.
-std::vector<Value *> transposeSquare(llvm::IRBuilderBase &b, std::vector<Value *> rows) {
-  const int n = int(rows.size());
-  for (int k = 1; k < n; k *= 2) {
-    llvm::SmallVector<int, 16> low, high;
-    for (int c = 0; c < n; ++c) {
-      low.push_back((c & k) ? n + c - k : c);
-      high.push_back((c & k) ? n + c : c + k);
-    }
-    for (int i = 0; i < n; ++i)
-      if (!(i & k)) {
-        Value *x = rows[size_t(i)], *y = rows[size_t(i + k)];
-        rows[size_t(i)] = b.CreateShuffleVector(x, y, low);
-        rows[size_t(i + k)] = b.CreateShuffleVector(x, y, high);
-      }
-  }
-  return rows;
-}
-
 /// One vector of the n vectors `parts` (of L lanes each) interleaved: element l·n + j is lane l
 /// of parts[j].
 Value *interleaveVectors(llvm::IRBuilderBase &b, std::vector<Value *> parts) {
@@ -207,7 +187,8 @@ void KernelEmitter::emitInlineMatMul(const Node &n) {
               tagAccess(row, a);
               rows.push_back(row);
             }
-            columns.push_back(transposeSquare(b_, rows));
+            transposeSquare(b_, rows);
+            columns.push_back(std::move(rows));
           }
           for (int64_t q = 0; q < lanes; ++q)
             for (int64_t j = 0; j < N; ++j) {

@@ -19,6 +19,23 @@
 
 namespace nnc {
 
+void transposeSquare(llvm::IRBuilderBase &b, llvm::MutableArrayRef<llvm::Value *> rows) {
+  const unsigned L = unsigned(rows.size());
+  for (unsigned h = L / 2; h >= 1; h /= 2) {
+    llvm::SmallVector<int, 16> low(L), high(L);
+    for (unsigned k = 0; k < L; ++k) {
+      low[k] = (k & h) == 0 ? int(k) : int(L + k - h);
+      high[k] = (k & h) == 0 ? int(k + h) : int(L + k);
+    }
+    for (unsigned i = 0; i < L; ++i)
+      if ((i & h) == 0) {
+        llvm::Value *x = rows[i], *y = rows[i + h];
+        rows[i] = b.CreateShuffleVector(x, y, low);
+        rows[i + h] = b.CreateShuffleVector(x, y, high);
+      }
+  }
+}
+
 llvm::Value *emitEpilogueActivation(llvm::IRBuilderBase &b, int32_t activation, llvm::Value *x) {
   llvm::Value *zero = llvm::Constant::getNullValue(x->getType());
   switch (activation) {
@@ -232,19 +249,7 @@ private:
             llvm::Value *mask = b.CreateAnd(pMask, b.CreateVectorSplat(L, valid));
             rows.push_back(b.CreateMaskedLoad(vec, at(column, pb), elemAlign, mask, zeroVec()));
           }
-          for (unsigned h = L / 2; h >= 1; h /= 2) {
-            llvm::SmallVector<int, 16> low(L), high(L);
-            for (unsigned k = 0; k < L; ++k) {
-              low[k] = (k & h) == 0 ? int(k) : int(L + k - h);
-              high[k] = (k & h) == 0 ? int(k + h) : int(L + k);
-            }
-            for (unsigned i = 0; i < L; ++i)
-              if ((i & h) == 0) {
-                llvm::Value *x = rows[i], *y = rows[i + h];
-                rows[i] = b.CreateShuffleVector(x, y, low);
-                rows[i + h] = b.CreateShuffleVector(x, y, high);
-              }
-          }
+          transposeSquare(b, rows);
           // rows[t] now holds op(B)[pb + t][jr + jb .. jr + jb + L).
           for (unsigned t = 0; t < L; ++t) {
             llvm::Value *p = add(pb, c64(t));

@@ -69,6 +69,11 @@ llvm::Value *emitEpilogueActivation(llvm::IRBuilderBase &b, int32_t activation, 
 /// activation's output y, or x for 0.
 llvm::Value *emitEpilogueDerivative(llvm::IRBuilderBase &b, int32_t derivative, llvm::Value *x, llvm::Value *y);
 
+/// Transposes in registers the square whose rows are `rows` (n vectors of n lanes, n a power
+/// of two): log₂ n rounds of shuffles, each exchanging one bit of the row and the column
+/// index. Used by the GEMM's packing of a transposed B and by inline products (EmitSmallMatMul).
+void transposeSquare(llvm::IRBuilderBase &b, llvm::MutableArrayRef<llvm::Value *> rows);
+
 /// What an epilogue sees: one vector of a finished C tile, before it is stored.
 struct GemmEpilogueArgs {
   llvm::IRBuilderBase &builder;
