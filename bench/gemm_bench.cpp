@@ -160,8 +160,8 @@ int main(int argc, char **argv) {
       return 2;
     }
     runs.push_back({name, nnc::GemmSpec::forHost((*level)->vectorBits), nnc::GemmSpec::narrow((*level)->vectorBits),
-                    reinterpret_cast<Sgemm *>(nnc::prebuiltGemmRoutine(**level, "nnc_sgemm")),
-                    reinterpret_cast<NarrowSgemm *>(nnc::prebuiltGemmRoutine(**level, "nnc_sgemm_narrow")), 0.0});
+                    reinterpret_cast<Sgemm *>(nnc::prebuiltRoutine(**level, "nnc_sgemm")),
+                    reinterpret_cast<NarrowSgemm *>(nnc::prebuiltRoutine(**level, "nnc_sgemm_narrow")), 0.0});
   }
 
   std::vector<Case> cases;

@@ -105,7 +105,7 @@ llvm::Expected<AotModule> buildAotModule(const std::vector<AotBatch> &batches, c
 
   // The GEMM routines, in a module of their own as the JIT compiles them.
   auto gemm = std::make_unique<llvm::Module>("nnc_gemm", context);
-  emitGemmRoutines(*gemm, jit.vectorBits());
+  emitFixedRoutines(*gemm, jit.vectorBits());
   if (llvm::Error e = link(std::move(gemm), Jit::Pipeline::Standard))
     return e;
 

@@ -3,11 +3,12 @@
 // The entry points of code generation (Emitter.h): emitFunction plans the function
 // (codegen/KernelPlan.h) and builds it from the plan (codegen/KernelEmitter.h); hasLowering
 // answers from the scalar lowering table for elementwise ops and from the kernel kinds for the
-// rest; the table of codegen passes that --disable-pass names; the shared GEMM module.
+// rest; the table of codegen passes that --disable-pass names; the module of fixed routines.
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Emitter.h"
 
+#include "codegen/ConvRoutines.h"
 #include "codegen/Gemm.h"
 #include "codegen/KernelEmitter.h"
 #include "codegen/KernelPlan.h"
@@ -64,12 +65,15 @@ void disableCodegenPasses(EmitOptions &options, const std::vector<std::string> &
       options.*(p->enabled) = false;
 }
 
-void emitGemmRoutines(llvm::Module &module, unsigned vectorBits, const std::string &prefix) {
+void emitFixedRoutines(llvm::Module &module, unsigned vectorBits, const std::string &prefix) {
   for (GemmSpec spec : {GemmSpec::forHost(vectorBits, false), GemmSpec::forHost(vectorBits, true),
                         GemmSpec::withActivationEpilogue(vectorBits), GemmSpec::narrow(vectorBits)}) {
     spec.name = prefix + spec.name.substr(std::string_view("nnc_").size());
     emitGemm(module, spec);
   }
+  for (ConvRoutine routine : {ConvRoutine::Im2col, ConvRoutine::Col2im, ConvRoutine::Dots})
+    for (bool f64 : {false, true})
+      emitConvRoutine(module, routine, f64, vectorBits, prefix);
 }
 
 llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,

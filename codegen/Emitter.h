@@ -67,8 +67,9 @@ struct EmitOptions {
   /// `void nnc_parallel_for(i64 n, void (*body)(ptr ctx, i64 i), ptr ctx)`, which the code
   /// calls and the runtime provides. 1 = no calls.
   int threads = 1;
-  /// Only declare the GEMM routines (nnc_sgemm, nnc_dgemm) rather than emit them: another
-  /// module, compiled once and cached, provides them (see emitGemmRoutines).
+  /// Only declare the fixed routines (nnc_sgemm, nnc_im2col_f32, ...: kFixedRoutineNames)
+  /// rather than emit them: another module, prebuilt or compiled once, provides them (see
+  /// emitFixedRoutines).
   bool externalGemm = false;
   /// Mark the start of every kernel with a call to kProfileMarkSymbol, so that the runtime can
   /// time each kernel (`nnc train --profile`). Off: the code has no such calls.
@@ -105,15 +106,18 @@ void disableCodegenPasses(EmitOptions &options, const std::vector<std::string> &
 /// (codegen/KernelPlan.h) as text, computed without building any LLVM.
 std::string describeKernels(const Function &fn, const EmitOptions &options = {});
 
-/// The GEMM routines that functions emitted with externalGemm call, by the names they call.
-inline constexpr const char *kGemmRoutineNames[] = {"nnc_sgemm", "nnc_dgemm", "nnc_sgemm_epilogue",
-                                                    "nnc_sgemm_narrow"};
+/// The fixed routines that functions emitted with externalGemm call, by the names they call:
+/// the GEMM routines (codegen/Gemm.h) and the convolution's (codegen/ConvRoutines.h). They do
+/// not change from model to model.
+inline constexpr const char *kFixedRoutineNames[] = {
+    "nnc_sgemm",      "nnc_dgemm",      "nnc_sgemm_epilogue", "nnc_sgemm_narrow", "nnc_im2col_f32",
+    "nnc_im2col_f64", "nnc_col2im_f32", "nnc_col2im_f64",     "nnc_conv_dots_f32", "nnc_conv_dots_f64"};
 
-/// Emits into `module` the GEMM routines that functions emitted with externalGemm call, blocked
-/// for `vectorBits`-bit vectors. Each is named `prefix` followed by its name without the "nnc_"
-/// of kGemmRoutineNames: the default keeps the names; the prebuilt routines of each CPU feature
+/// Emits into `module` the fixed routines that functions emitted with externalGemm call, with
+/// `vectorBits`-bit vectors (which also size the GEMM's blocking). Each is named `prefix` followed by its name without the "nnc_"
+/// of kFixedRoutineNames: the default keeps the names; the prebuilt routines of each CPU feature
 /// level carry the prefix "nnc_<level>_" (codegen/GemmLevels.h).
-void emitGemmRoutines(llvm::Module &module, unsigned vectorBits, const std::string &prefix = "nnc_");
+void emitFixedRoutines(llvm::Module &module, unsigned vectorBits, const std::string &prefix = "nnc_");
 
 /// The external function parallel code calls (see EmitOptions::threads).
 inline constexpr const char *kParallelForSymbol = "nnc_parallel_for";

@@ -55,6 +55,22 @@ llvm::Value *emitEpilogueDerivative(llvm::IRBuilderBase &b, int32_t derivative, 
   default: return x;
   }
 }
+llvm::Value *emitRuntimeEpilogue(llvm::IRBuilderBase &b, llvm::Value *kind, llvm::Value *x, llvm::Value *rowBias,
+                                 llvm::function_ref<llvm::Value *()> columnBias,
+                                 llvm::function_ref<llvm::Value *()> aux) {
+  auto has = [&](int32_t bit) { return b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(uint32_t(bit))), b.getInt32(0)); };
+  auto field = [&](int shift) { return b.CreateAnd(b.CreateLShr(kind, b.getInt32(uint32_t(shift))), b.getInt32(15)); };
+  llvm::Value *hasBias = has(GemmEpilogueBias), *hasRowBias = has(GemmEpilogueRowBias);
+  llvm::Value *act = field(4), *grad = field(8);
+  x = ifElse(b, hasBias, [&] { return b.CreateFAdd(x, columnBias()); }, x);
+  x = ifElse(b, hasRowBias, [&] { return b.CreateFAdd(x, rowBias); }, x);
+  for (int32_t a = 1; a <= 3; ++a)
+    x = ifElse(b, b.CreateICmpEQ(act, b.getInt32(uint32_t(a))), [&] { return emitEpilogueActivation(b, a, x); }, x);
+  for (int32_t d = 1; d <= 3; ++d)
+    x = ifElse(b, b.CreateICmpEQ(grad, b.getInt32(uint32_t(d))), [&] { return emitEpilogueDerivative(b, d, x, aux()); }, x);
+  return x;
+}
+
 namespace {
 
 int64_t roundUp(int64_t value, int64_t multiple) {
@@ -97,25 +113,6 @@ private:
   llvm::SmallVector<llvm::Type *, 8> extraTypes; ///< spec.extraParams, then the activation epilogue's
   llvm::Function *tileEpilogue = nullptr;
 
-  /// cond ? yes() : no, as a branch and a phi (yes() may read memory that is only valid when
-  /// cond holds).
-  llvm::Value *ifElse(llvm::Value *cond, llvm::function_ref<llvm::Value *()> yes, llvm::Value *no) {
-    llvm::Function *fn = b.GetInsertBlock()->getParent();
-    llvm::BasicBlock *pre = b.GetInsertBlock();
-    auto *thenBlock = llvm::BasicBlock::Create(ctx, "ep.then", fn);
-    auto *done = llvm::BasicBlock::Create(ctx, "ep.done", fn);
-    b.CreateCondBr(cond, thenBlock, done);
-    b.SetInsertPoint(thenBlock);
-    llvm::Value *y = yes();
-    llvm::BasicBlock *thenEnd = b.GetInsertBlock();
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
-    llvm::PHINode *phi = b.CreatePHI(y->getType(), 2);
-    phi->addIncoming(y, thenEnd);
-    phi->addIncoming(no, pre);
-    return phi;
-  }
-
   /// tile(C, ldc, mr, nr, row0, col0, bias, aux, kind): GemmEpilogueKind on the finished
   /// mr×nr tile at C (whose element [0][0] is C[row0][col0] of the routine's C).
   llvm::Function *emitTileEpilogue() {
@@ -123,34 +120,22 @@ private:
     llvm::Value *cp = fn->getArg(0), *ldc = fn->getArg(1), *mr = fn->getArg(2), *nr = fn->getArg(3),
                 *row0 = fn->getArg(4), *col0 = fn->getArg(5), *bias = fn->getArg(6), *aux = fn->getArg(7),
                 *kind = fn->getArg(8);
-    auto field = [&](int shift) { return b.CreateAnd(b.CreateLShr(kind, b.getInt32(uint32_t(shift))), b.getInt32(15)); };
-    llvm::Value *hasBias = b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(GemmEpilogueBias)), b.getInt32(0));
     llvm::Value *hasRowBias = b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(GemmEpilogueRowBias)), b.getInt32(0));
-    llvm::Value *act = field(4), *grad = field(8);
     llvm::Value *zero = zeroVec();
     forStep(b, c64(0), mr, 1, "ep.i", [&](llvm::Value *i) {
       llvm::Value *cRow = at(cp, mul(i, ldc));
       llvm::Value *auxRow = at(aux, add(mul(add(row0, i), ldc), col0));
       // The row's bias (a convolution's output channel), read only when the kind has it.
-      llvm::Value *rowBias = ifElse(hasRowBias, [&] {
+      llvm::Value *rowBias = ifElse(b, hasRowBias, [&] {
         return b.CreateVectorSplat(spec.lanes, b.CreateAlignedLoad(elem, at(bias, add(row0, i)), elemAlign));
       }, zero);
       forStep(b, c64(0), nr, spec.lanes, "ep.j", [&](llvm::Value *j) {
         llvm::Value *mask = laneMask(b.CreateNSWSub(nr, j), 0);
         llvm::Value *cPtr = at(cRow, j);
         llvm::Value *x = b.CreateMaskedLoad(vec, cPtr, elemAlign, mask, zero);
-        x = ifElse(hasBias, [&] {
-          llvm::Value *bv = b.CreateMaskedLoad(vec, at(bias, add(col0, j)), elemAlign, mask, zero);
-          return b.CreateFAdd(x, bv);
-        }, x);
-        x = ifElse(hasRowBias, [&] { return b.CreateFAdd(x, rowBias); }, x);
-        for (int32_t a = 1; a <= 3; ++a)
-          x = ifElse(b.CreateICmpEQ(act, b.getInt32(uint32_t(a))), [&] { return emitEpilogueActivation(b, a, x); }, x);
-        for (int32_t d = 1; d <= 3; ++d)
-          x = ifElse(b.CreateICmpEQ(grad, b.getInt32(uint32_t(d))), [&] {
-            llvm::Value *y = b.CreateMaskedLoad(vec, at(auxRow, j), elemAlign, mask, zero);
-            return emitEpilogueDerivative(b, d, x, y);
-          }, x);
+        x = emitRuntimeEpilogue(b, kind, x, rowBias,
+                                [&] { return b.CreateMaskedLoad(vec, at(bias, add(col0, j)), elemAlign, mask, zero); },
+                                [&] { return b.CreateMaskedLoad(vec, at(auxRow, j), elemAlign, mask, zero); });
         b.CreateMaskedStore(x, cPtr, elemAlign, mask);
       });
     });

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <llvm/ADT/ArrayRef.h>
+#include <llvm/ADT/STLFunctionalExtras.h>
 #include <llvm/ADT/SmallVector.h>
 #include <llvm/IR/IRBuilder.h>
 
@@ -68,6 +69,15 @@ llvm::Value *emitEpilogueActivation(llvm::IRBuilderBase &b, int32_t activation, 
 /// x times the derivative of an epilogue kind's field (kind >> 8 & 15, as above) at the
 /// activation's output y, or x for 0.
 llvm::Value *emitEpilogueDerivative(llvm::IRBuilderBase &b, int32_t derivative, llvm::Value *x, llvm::Value *y);
+
+/// GemmEpilogueKind `kind`, an i32 known only at run time, on the vector x: each step is a
+/// branch on its field, in the kind's order. `rowBias` is the row's bias already splat (read
+/// only where the kind has GemmEpilogueRowBias); `columnBias` and `aux` load the column bias
+/// and the activation's output for x's lanes, and run only where the kind needs them. The
+/// GEMM's tile epilogue and col2im's (codegen/ConvRoutines.cpp) use it.
+llvm::Value *emitRuntimeEpilogue(llvm::IRBuilderBase &b, llvm::Value *kind, llvm::Value *x, llvm::Value *rowBias,
+                                 llvm::function_ref<llvm::Value *()> columnBias,
+                                 llvm::function_ref<llvm::Value *()> aux);
 
 /// Transposes in registers the square whose rows are `rows` (n vectors of n lanes, n a power
 /// of two): log₂ n rounds of shuffles, each exchanging one bit of the row and the column

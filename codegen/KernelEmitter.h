@@ -21,6 +21,7 @@
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
+#include "codegen/ConvRoutines.h"
 #include "codegen/Gemm.h"
 #include "codegen/KernelPlan.h"
 #include "codegen/Loops.h"
@@ -153,15 +154,8 @@ private:
   /// Convolution `n` into the storage of `into`: its own result, or the elementwise kernel
   /// its GEMM epilogue `ep` computes.
   void emitConv(const Node &n, const RowSplit &split, ValueId into, const Epilogue *ep);
-  /// inside(at, c, iy, kx, lo, hi): the columns [lo, hi) of the col row at element offset `at`
-  /// read input row iy of channel c (column ox from ox·strideW − padW + kx).
-  using ColInside = std::function<void(Value *, Value *, Value *, int64_t, int64_t, int64_t)>;
-  void walkIm2col(const ConvGeometry &g, const ColInside &inside, const std::function<void(Value *, int64_t)> &outside);
-  void emitIm2col(const ConvGeometry &g, llvm::Type *t, Value *x, Value *col);
-  void emitCol2im(const ConvGeometry &g, llvm::Type *t, Value *col, Value *dx, const Epilogue *ep, Value *image);
-  Value *col2imEpilogue(const Epilogue &ep, llvm::Type *t, llvm::FixedVectorType *vt, Value *x, Value *mask,
-                        Value *row, Value *column, Value *flat);
-  void emitWeightGradDots(const ConvGeometry &g, llvm::Type *t, Value *dy, Value *col, Value *target, Value *first);
+  llvm::Function *convRoutine(ConvRoutine routine, bool f64);
+  Value *geometryConstant(const ConvGeometry &g);
 
   // --- EmitWindow.cpp ----------------------------------------------------------------------
   /// Pooling node `n` into the storage of `into`; with `reluOf` valid, n reads relu(reluOf)

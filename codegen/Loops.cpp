@@ -46,6 +46,24 @@ void ifThen(llvm::IRBuilderBase &b, Value *cond, const llvm::Twine &thenName, co
   b.SetInsertPoint(done);
 }
 
+Value *ifElse(llvm::IRBuilderBase &b, Value *cond, llvm::function_ref<Value *()> yes, Value *no,
+             const llvm::Twine &name) {
+  llvm::Function *fn = b.GetInsertBlock()->getParent();
+  llvm::BasicBlock *pre = b.GetInsertBlock();
+  auto *thenBlock = llvm::BasicBlock::Create(b.getContext(), name + ".then", fn);
+  auto *done = llvm::BasicBlock::Create(b.getContext(), name + ".done", fn);
+  b.CreateCondBr(cond, thenBlock, done);
+  b.SetInsertPoint(thenBlock);
+  Value *y = yes();
+  llvm::BasicBlock *thenEnd = b.GetInsertBlock();
+  b.CreateBr(done);
+  b.SetInsertPoint(done);
+  llvm::PHINode *phi = b.CreatePHI(y->getType(), 2);
+  phi->addIncoming(y, thenEnd);
+  phi->addIncoming(no, pre);
+  return phi;
+}
+
 Value *affineIndex(llvm::IRBuilderBase &b, int64_t offset, const std::vector<int64_t> &strides,
                    const std::vector<Value *> &idx) {
   Value *flat = b.getInt64(uint64_t(offset));

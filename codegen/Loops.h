@@ -29,6 +29,11 @@ void forStep(llvm::IRBuilderBase &b, llvm::Value *begin, llvm::Value *end, int64
 void ifThen(llvm::IRBuilderBase &b, llvm::Value *cond, const llvm::Twine &thenName,
             const llvm::Twine &doneName, llvm::function_ref<void()> then);
 
+/// cond ? yes() : no, as a branch and a phi: yes() may read memory that is valid only when cond
+/// holds. Blocks NAME.then and NAME.done.
+llvm::Value *ifElse(llvm::IRBuilderBase &b, llvm::Value *cond, llvm::function_ref<llvm::Value *()> yes,
+                    llvm::Value *no, const llvm::Twine &name = "ep");
+
 /// offset + Σ idx[d]·strides[d] in i64, skipping zero strides (no wrap: in-bounds indices).
 llvm::Value *affineIndex(llvm::IRBuilderBase &b, int64_t offset, const std::vector<int64_t> &strides,
                          const std::vector<llvm::Value *> &idx);

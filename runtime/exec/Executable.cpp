@@ -216,12 +216,12 @@ Result<std::unique_ptr<Executable>> Executable::compile(const Module &module, co
   llvm::Module gemmModule("nnc_gemm", context);
   unsigned gemmVectorBits = (*jit)->vectorBits();
   if (*level) {
-    if (auto defined = defineGemmSymbols(**jit, **level); !defined)
+    if (auto defined = defineRoutineSymbols(**jit, **level); !defined)
       return std::move(defined).error();
     gemmVectorBits = (*level)->vectorBits;
     exe->times_.gemmLevel = (*level)->name;
   } else {
-    emitGemmRoutines(gemmModule, gemmVectorBits);
+    emitFixedRoutines(gemmModule, gemmVectorBits);
   }
   llvm::Module llvmModule("nnc", context);
   auto emitting = std::chrono::steady_clock::now();

@@ -1,9 +1,9 @@
 //===- PrebuiltGemm.cpp - The GEMM routines compiled when nnc was built --------------------===//
 //
-// The objects tools/gemm_gen writes define nnc_<level>_sgemm, nnc_<level>_dgemm,
-// nnc_<level>_sgemm_epilogue and nnc_<level>_sgemm_narrow (runtime/CMakeLists.txt links them
-// and defines NNC_PREBUILT_GEMM). Only their addresses are taken here; the JIT-compiled model
-// code calls them through the signatures of codegen/Gemm.h.
+// The objects tools/gemm_gen writes define nnc_<level>_<routine> for every routine of
+// kFixedRoutineNames (nnc_avx2_sgemm, nnc_avx2_im2col_f32, ...; runtime/CMakeLists.txt links
+// them and defines NNC_PREBUILT_GEMM). Only their addresses are taken here; the JIT-compiled
+// model code calls them through the signatures of codegen/Gemm.h and codegen/ConvRoutines.h.
 //
 //===----------------------------------------------------------------------------------------===//
 #include "runtime/exec/PrebuiltGemm.h"
@@ -17,35 +17,36 @@
 #include <cstdlib>
 #include <string_view>
 
+// Every routine of kFixedRoutineNames, as ROUTINE(level, name without "nnc_").
+#define NNC_LEVEL_ROUTINES(ROUTINE, level)                                                         \
+  ROUTINE(level, sgemm) ROUTINE(level, dgemm) ROUTINE(level, sgemm_epilogue) ROUTINE(level, sgemm_narrow) \
+  ROUTINE(level, im2col_f32) ROUTINE(level, im2col_f64) ROUTINE(level, col2im_f32)                 \
+  ROUTINE(level, col2im_f64) ROUTINE(level, conv_dots_f32) ROUTINE(level, conv_dots_f64)
+
 #ifdef NNC_PREBUILT_GEMM
-#define NNC_DECLARE_LEVEL(level)                                                                   \
-  extern "C" void nnc_##level##_sgemm();                                                           \
-  extern "C" void nnc_##level##_dgemm();                                                           \
-  extern "C" void nnc_##level##_sgemm_epilogue();                                                  \
-  extern "C" void nnc_##level##_sgemm_narrow();
-NNC_DECLARE_LEVEL(avx512)
-NNC_DECLARE_LEVEL(avx2)
-NNC_DECLARE_LEVEL(baseline)
-#undef NNC_DECLARE_LEVEL
+#define NNC_DECLARE(level, name) extern "C" void nnc_##level##_##name();
+NNC_LEVEL_ROUTINES(NNC_DECLARE, avx512)
+NNC_LEVEL_ROUTINES(NNC_DECLARE, avx2)
+NNC_LEVEL_ROUTINES(NNC_DECLARE, baseline)
+#undef NNC_DECLARE
 #endif
 
 namespace nnc {
 
 namespace {
-struct Routines {
-  const char *level;
-  void (*sgemm)(), (*dgemm)(), (*sgemmEpilogue)(), (*sgemmNarrow)();
+struct Routine {
+  const char *level, *name;
+  void (*address)();
 };
 #ifdef NNC_PREBUILT_GEMM
-#define NNC_LEVEL_ROUTINES(level)                                                                  \
-  Routines { #level, nnc_##level##_sgemm, nnc_##level##_dgemm, nnc_##level##_sgemm_epilogue,      \
-             nnc_##level##_sgemm_narrow }
-const Routines kRoutines[] = {NNC_LEVEL_ROUTINES(avx512), NNC_LEVEL_ROUTINES(avx2),
-                              NNC_LEVEL_ROUTINES(baseline)};
-#undef NNC_LEVEL_ROUTINES
+#define NNC_ENTRY(level, name) Routine{#level, "nnc_" #name, nnc_##level##_##name},
+const Routine kRoutines[] = {NNC_LEVEL_ROUTINES(NNC_ENTRY, avx512) NNC_LEVEL_ROUTINES(NNC_ENTRY, avx2)
+                                 NNC_LEVEL_ROUTINES(NNC_ENTRY, baseline)};
+#undef NNC_ENTRY
 #else
-const Routines kRoutines[] = {{"", nullptr, nullptr, nullptr, nullptr}};
+const Routine kRoutines[] = {{"", "", nullptr}};
 #endif
+#undef NNC_LEVEL_ROUTINES
 } // namespace
 
 bool havePrebuiltGemm() {
@@ -56,17 +57,10 @@ bool havePrebuiltGemm() {
 #endif
 }
 
-void *prebuiltGemmRoutine(const GemmLevel &level, const std::string &name) {
-  for (const Routines &r : kRoutines) {
-    if (level.name != r.level || !r.sgemm)
-      continue;
-    void (*fn)() = name == "nnc_sgemm"            ? r.sgemm
-                   : name == "nnc_dgemm"          ? r.dgemm
-                   : name == "nnc_sgemm_epilogue" ? r.sgemmEpilogue
-                   : name == "nnc_sgemm_narrow"   ? r.sgemmNarrow
-                                                  : nullptr;
-    return reinterpret_cast<void *>(fn);
-  }
+void *prebuiltRoutine(const GemmLevel &level, const std::string &name) {
+  for (const Routine &r : kRoutines)
+    if (r.address && level.name == r.level && name == r.name)
+      return reinterpret_cast<void *>(r.address);
   return nullptr;
 }
 
@@ -103,9 +97,9 @@ Result<const GemmLevel *> selectGemmLevel(const Jit &jit, const std::string &req
   return level;
 }
 
-Result<void> defineGemmSymbols(Jit &jit, const GemmLevel &level) {
-  for (const char *name : kGemmRoutineNames) {
-    void *address = prebuiltGemmRoutine(level, name);
+Result<void> defineRoutineSymbols(Jit &jit, const GemmLevel &level) {
+  for (const char *name : kFixedRoutineNames) {
+    void *address = prebuiltRoutine(level, name);
     if (!address)
       return Error{std::string("internal error: no prebuilt ") + name + " for GEMM level " + level.name};
     if (llvm::Error e = jit.defineSymbol(name, address))

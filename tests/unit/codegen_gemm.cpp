@@ -742,7 +742,7 @@ TEST_CASE("prebuilt GEMM routines of every level this CPU supports match a tripl
     }
     INFO("GEMM level " << level.name);
     auto routine = [&](const char *name) {
-      void *address = prebuiltGemmRoutine(level, name);
+      void *address = prebuiltRoutine(level, name);
       REQUIRE(address);
       return address;
     };
@@ -774,7 +774,7 @@ TEST_CASE("the prebuilt sgemm of the host's vector width equals the JIT-compiled
     return;
   }
   auto jitted = unwrap(k.jit->lookupAs<GemmFn<float>>("nnc_sgemm"));
-  auto prebuilt = reinterpret_cast<GemmFn<float> *>(prebuiltGemmRoutine(*same, "nnc_sgemm"));
+  auto prebuilt = reinterpret_cast<GemmFn<float> *>(prebuiltRoutine(*same, "nnc_sgemm"));
   std::mt19937 rng(5);
   for (Shape s : {Shape{13, 65, 387}, Shape{128, 256, 784}, Shape{784, 256, 128}})
     for (int32_t flags : {0, 1, 2, 5}) {

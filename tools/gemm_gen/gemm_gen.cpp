@@ -1,10 +1,11 @@
-//===- gemm_gen.cpp - Compiles the GEMM routines of one CPU feature level to an object -----===//
+//===- gemm_gen.cpp - Compiles the fixed routines of one CPU feature level to an object ----===//
 //
 // Run by the build (runtime/CMakeLists.txt), once per level of codegen/GemmLevels.h:
 //
 //   nnc-gemm-gen LEVEL OUTPUT.o
 //
-// emits nnc_sgemm, nnc_dgemm, nnc_sgemm_epilogue and nnc_sgemm_narrow blocked for the level,
+// emits the fixed routines (codegen/Emitter.h kFixedRoutineNames: the GEMM and the
+// convolution routines) with the level's vectors,
 // named with its prefix (nnc_avx512_sgemm, ...), optimizes them for the level's CPU as the JIT
 // would, and writes a position-independent object that the runtime library links.
 //
@@ -40,7 +41,7 @@ int main(int argc, char **argv) {
   }
   llvm::LLVMContext context;
   llvm::Module module("nnc_gemm_" + level->name, context);
-  nnc::emitGemmRoutines(module, level->vectorBits, level->prefix());
+  nnc::emitFixedRoutines(module, level->vectorBits, level->prefix());
   if (llvm::Error e = (*jit)->optimize(module)) {
     std::fprintf(stderr, "nnc-gemm-gen: %s\n", llvm::toString(std::move(e)).c_str());
     return 1;
