@@ -67,8 +67,9 @@ private:
   // --- KernelEmitter.cpp: the driver, storage and element access ---------------------------
   void emitKernel(const Kernel &k);
   bool outlines(const Kernel &k) const;
-  /// A step with at least this many kernels that are not outlined is cut in two (secondHalf).
-  static constexpr size_t kSplitInlineKernels = 40;
+  /// A function with at least this many kernels that are not outlined is cut in two
+  /// (secondHalf).
+  static constexpr size_t kSplitInlineKernels = 8;
   size_t secondHalf() const;
   void outline(const std::string &suffix, const std::function<void()> &body);
   void makeAliasScopes();

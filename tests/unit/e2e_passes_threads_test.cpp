@@ -773,18 +773,18 @@ TEST_CASE("codegen passes: every bench model's train step has fewer kernels and 
 }
 
 TEST_CASE("outline-kernels: a large train step is cut into two halves of about equal size", "[passes-threads][passes]") {
-  // The small VGG's step has more than KernelEmitter::kSplitInlineKernels inline kernels: its
-  // second half is the function nnc_train_step.tail, called once from nnc_train_step, and the
-  // two hold about the same number of instructions (Jit::compile puts them on two threads).
-  // The Iris step is small and stays whole; without outline-kernels nothing is cut.
-  auto functionSizes = [](const std::string &model, bool outline) {
-    ParsedModel m = parseModel(model, readText(std::string(NNC_SOURCE_DIR) + "/bench/models/" + model + ".nn"));
+  // The small VGG's step and the Iris step have more than KernelEmitter::kSplitInlineKernels
+  // inline kernels: the second half is the function SYMBOL.tail, called once from the step, and
+  // the two hold about the same number of instructions (Jit::compile puts them on two threads).
+  // The regression example's eval (4 kernels) stays whole; without outline-kernels nothing is cut.
+  auto functionSizes = [](const std::string &path, const std::string &function, bool outline) {
+    ParsedModel m = parseModel(path, readText(std::string(NNC_SOURCE_DIR) + "/" + path));
     Module mod = trainingModule(m, trainBlockOf(m), 0, true);
     EmitOptions eo;
     eo.outlineKernels = outline;
     llvm::LLVMContext ctx;
     llvm::Module out("split", ctx);
-    auto abi = emitFunction(*mod.findFunction("train_step"), "nnc_train_step", out, eo);
+    auto abi = emitFunction(*mod.findFunction(function), "nnc_" + function, out, eo);
     REQUIRE(bool(abi));
     std::map<std::string, size_t> sizes;
     for (const llvm::Function &f : out)
@@ -792,13 +792,16 @@ TEST_CASE("outline-kernels: a large train step is cut into two halves of about e
         sizes[f.getName().str()] = f.getInstructionCount();
     return sizes;
   };
-  auto vgg = functionSizes("vgg_sgdm", true);
-  REQUIRE(vgg.count("nnc_train_step.tail"));
-  size_t head = vgg.at("nnc_train_step"), tail = vgg.at("nnc_train_step.tail");
-  INFO("head " << head << " instructions, tail " << tail);
-  CHECK(std::max(head, tail) < 2 * std::min(head, tail));
-  CHECK_FALSE(functionSizes("iris_adam", true).count("nnc_train_step.tail"));
-  CHECK_FALSE(functionSizes("vgg_sgdm", false).count("nnc_train_step.tail"));
+  for (const char *model : {"bench/models/vgg_sgdm.nn", "bench/models/iris_adam.nn"}) {
+    auto sizes = functionSizes(model, "train_step", true);
+    INFO(model);
+    REQUIRE(sizes.count("nnc_train_step.tail"));
+    size_t head = sizes.at("nnc_train_step"), tail = sizes.at("nnc_train_step.tail");
+    INFO("head " << head << " instructions, tail " << tail);
+    CHECK(std::max(head, tail) < 2 * std::min(head, tail));
+  }
+  CHECK_FALSE(functionSizes("examples/regress.nn", "eval", true).count("nnc_eval.tail"));
+  CHECK_FALSE(functionSizes("bench/models/vgg_sgdm.nn", "train_step", false).count("nnc_train_step.tail"));
 }
 
 // The GEMM routines prebuilt for each CPU feature level (runtime/exec/PrebuiltGemm.h), and the
