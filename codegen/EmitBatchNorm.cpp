@@ -5,8 +5,9 @@
 //
 // With L > 1 (convolutional inputs) each kernel works channel by channel: a channel is N runs
 // of L contiguous elements, summed in registers (the run loop vectorizes), and the channels are
-// split over threads. batch_moments makes two passes over a channel (the mean, then the squared
-// deviations from it), batch_norm_sums one (both sums together), batch_norm one. With L = 1 the
+// split over threads; each block of channels is a call of a fixed routine of run-time shape
+// (codegen/BatchNormRoutines.h). batch_moments makes two passes over a channel (the mean, then
+// the squared deviations from it), batch_norm_sums one (both sums together), batch_norm one. With L = 1 the
 // channels are the contiguous axis: the sums accumulate row by row in the result, vectorized
 // across channels, on one thread.
 //
@@ -80,59 +81,28 @@ void KernelEmitter::emitBatchNorm(const Node &n, const RowSplit &split) {
     return;
   }
 
-  // L > 1: channel by channel, the channels split over threads.
-  // Σ over the channel's elements of f(element index), in a register.
-  auto channelSum = [&](Value *c, const std::function<Value *(Value *)> &f) {
-    Value *acc = localVar(t, constantOf(d, 0));
-    loops_.forRange(N, [&](Value *i) {
-      Value *base = flat(i, c, c64(0));
-      loops_.forRange(L, [&](Value *l) { b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, acc), f(b_.CreateAdd(base, l))), acc); });
-    });
-    return b_.CreateLoad(t, acc);
-  };
+  // L > 1: channel by channel, the channels split over threads, each block a call of the fixed
+  // routine of the pass (codegen/BatchNormRoutines.h).
+  bool f64 = d == DType::F64;
+  BatchNormRoutine routine = n.op == OpKind::BatchMoments ? BatchNormRoutine::Moments
+                             : n.op == OpKind::BatchNorm  ? BatchNormRoutine::Norm
+                                                          : BatchNormRoutine::Sums;
+  llvm::Function *fn = fixedRoutine(batchNormRoutineName(routine, f64), batchNormRoutineType(ctx_, routine, f64),
+                                    [&] { return emitBatchNormRoutine(m_, routine, f64); });
+  auto base = [&](ValueId v) { return elementPtr(v, c64(0)); };
   parallelRows(split, [&](Value *begin, Value *end) {
-    loops_.forRange(begin, end, [&](Value *c) {
-      Value *second = b_.CreateAdd(c64(C), c);
-      switch (n.op) {
-      case OpKind::BatchMoments: {
-        Value *mean = b_.CreateFMul(channelSum(c, [&](Value *at) { return loadFlat(x, at); }), inverseCount);
-        Value *sq = channelSum(c, [&](Value *at) {
-          Value *dev = b_.CreateFSub(loadFlat(x, at), mean);
-          return b_.CreateFMul(dev, dev);
-        });
-        storeFlat(n.result, c, mean);
-        storeFlat(n.result, second, b_.CreateFMul(sq, inverseCount));
-        break;
-      }
-      case OpKind::BatchNorm: {
-        Value *mean = moment(n.operands[1], 0, c), *scale = scaleOf(c), *beta = loadFlat(n.operands[3], c);
-        loops_.forRange(N, [&](Value *i) {
-          Value *base = flat(i, c, c64(0));
-          loops_.forRange(L, [&](Value *l) {
-            Value *at = b_.CreateAdd(base, l);
-            storeFlat(n.result, at, b_.CreateFAdd(b_.CreateFMul(b_.CreateFSub(loadFlat(x, at), mean), scale), beta));
-          });
-        });
-        break;
-      }
-      default: { // BatchNormSums: Σ dy and Σ dy (x − mean) in one pass
-        Value *mean = moment(n.operands[2], 0, c);
-        Value *s = localVar(t, constantOf(d, 0)), *sx = localVar(t, constantOf(d, 0));
-        loops_.forRange(N, [&](Value *i) {
-          Value *base = flat(i, c, c64(0));
-          loops_.forRange(L, [&](Value *l) {
-            Value *at = b_.CreateAdd(base, l);
-            Value *dy = loadFlat(n.operands[0], at);
-            b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, s), dy), s);
-            b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(t, sx), b_.CreateFMul(dy, b_.CreateFSub(loadFlat(x, at), mean))), sx);
-          });
-        });
-        storeFlat(n.result, c, b_.CreateLoad(t, s));
-        storeFlat(n.result, second, b_.CreateLoad(t, sx));
-        break;
-      }
-      }
-    });
+    std::vector<Value *> args{c64(N), c64(C), c64(L), begin, end};
+    switch (routine) {
+    case BatchNormRoutine::Moments: args.insert(args.end(), {base(x), base(n.result)}); break;
+    case BatchNormRoutine::Norm:
+      args.insert(args.end(), {base(x), base(n.operands[1]), base(n.operands[2]), base(n.operands[3]),
+                               llvm::ConstantFP::get(b_.getDoubleTy(), n.attrs.getFloat("eps")), base(n.result)});
+      break;
+    case BatchNormRoutine::Sums:
+      args.insert(args.end(), {base(n.operands[0]), base(x), base(n.operands[2]), base(n.result)});
+      break;
+    }
+    b_.CreateCall(fn, args);
   });
 }
 

@@ -42,18 +42,23 @@ constexpr int64_t kDotsMaxCKK = 64;
 
 } // namespace
 
-/// The fixed routine `routine` (codegen/ConvRoutines.h) for f32 or f64: already in the module,
-/// emitted into it, or only declared when another module provides it
-/// (EmitOptions::externalGemm).
-llvm::Function *KernelEmitter::convRoutine(ConvRoutine routine, bool f64) {
-  std::string name = convRoutineName(routine, f64);
+/// The fixed routine `name` of signature `type`: already in the module, emitted into it by
+/// `emit`, or only declared when another module provides it (EmitOptions::externalGemm).
+llvm::Function *KernelEmitter::fixedRoutine(const std::string &name, llvm::FunctionType *type,
+                                            const std::function<llvm::Function *()> &emit) {
   if (llvm::Function *f = m_.getFunction(name))
     return f;
   if (!opts_.externalGemm)
-    return emitConvRoutine(m_, routine, f64, opts_.vectorBits);
-  auto *f = llvm::Function::Create(convRoutineType(m_.getContext(), routine), llvm::Function::ExternalLinkage, name, m_);
+    return emit();
+  auto *f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, m_);
   f->addFnAttr(llvm::Attribute::NoUnwind);
   return f;
+}
+
+/// The convolution routine `routine` (codegen/ConvRoutines.h) for f32 or f64.
+llvm::Function *KernelEmitter::convRoutine(ConvRoutine routine, bool f64) {
+  return fixedRoutine(convRoutineName(routine, f64), convRoutineType(m_.getContext(), routine),
+                      [&] { return emitConvRoutine(m_, routine, f64, opts_.vectorBits); });
 }
 
 /// `g` as the geometry argument of the convolution routines: a constant of the module.

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/Emitter.h"
 
+#include "codegen/BatchNormRoutines.h"
 #include "codegen/ConvRoutines.h"
 #include "codegen/Gemm.h"
 #include "codegen/KernelEmitter.h"
@@ -74,6 +75,9 @@ void emitFixedRoutines(llvm::Module &module, unsigned vectorBits, const std::str
   for (ConvRoutine routine : {ConvRoutine::Im2col, ConvRoutine::Col2im, ConvRoutine::Dots})
     for (bool f64 : {false, true})
       emitConvRoutine(module, routine, f64, vectorBits, prefix);
+  for (BatchNormRoutine routine : {BatchNormRoutine::Moments, BatchNormRoutine::Norm, BatchNormRoutine::Sums})
+    for (bool f64 : {false, true})
+      emitBatchNormRoutine(module, routine, f64, prefix);
 }
 
 llvm::Expected<FunctionABI> emitFunction(const Function &fn, const std::string &symbol,

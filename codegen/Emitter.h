@@ -107,11 +107,13 @@ void disableCodegenPasses(EmitOptions &options, const std::vector<std::string> &
 std::string describeKernels(const Function &fn, const EmitOptions &options = {});
 
 /// The fixed routines that functions emitted with externalGemm call, by the names they call:
-/// the GEMM routines (codegen/Gemm.h) and the convolution's (codegen/ConvRoutines.h). They do
-/// not change from model to model.
+/// the GEMM routines (codegen/Gemm.h), the convolution's (codegen/ConvRoutines.h) and batch
+/// normalization's (codegen/BatchNormRoutines.h). They do not change from model to model.
 inline constexpr const char *kFixedRoutineNames[] = {
-    "nnc_sgemm",      "nnc_dgemm",      "nnc_sgemm_epilogue", "nnc_sgemm_narrow", "nnc_im2col_f32",
-    "nnc_im2col_f64", "nnc_col2im_f32", "nnc_col2im_f64",     "nnc_conv_dots_f32", "nnc_conv_dots_f64"};
+    "nnc_sgemm",         "nnc_dgemm",         "nnc_sgemm_epilogue", "nnc_sgemm_narrow",  "nnc_im2col_f32",
+    "nnc_im2col_f64",    "nnc_col2im_f32",    "nnc_col2im_f64",     "nnc_conv_dots_f32", "nnc_conv_dots_f64",
+    "nnc_bn_moments_f32", "nnc_bn_moments_f64", "nnc_bn_norm_f32",   "nnc_bn_norm_f64",   "nnc_bn_sums_f32",
+    "nnc_bn_sums_f64"};
 
 /// Emits into `module` the fixed routines that functions emitted with externalGemm call, with
 /// `vectorBits`-bit vectors (which also size the GEMM's blocking). Each is named `prefix` followed by its name without the "nnc_"

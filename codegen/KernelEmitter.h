@@ -21,6 +21,7 @@
 //===----------------------------------------------------------------------------------------===//
 #pragma once
 
+#include "codegen/BatchNormRoutines.h"
 #include "codegen/ConvRoutines.h"
 #include "codegen/Gemm.h"
 #include "codegen/KernelPlan.h"
@@ -155,6 +156,8 @@ private:
   /// Convolution `n` into the storage of `into`: its own result, or the elementwise kernel
   /// its GEMM epilogue `ep` computes.
   void emitConv(const Node &n, const RowSplit &split, ValueId into, const Epilogue *ep);
+  llvm::Function *fixedRoutine(const std::string &name, llvm::FunctionType *type,
+                               const std::function<llvm::Function *()> &emit);
   llvm::Function *convRoutine(ConvRoutine routine, bool f64);
   Value *geometryConstant(const ConvGeometry &g);
 

@@ -21,7 +21,9 @@
 #define NNC_LEVEL_ROUTINES(ROUTINE, level)                                                         \
   ROUTINE(level, sgemm) ROUTINE(level, dgemm) ROUTINE(level, sgemm_epilogue) ROUTINE(level, sgemm_narrow) \
   ROUTINE(level, im2col_f32) ROUTINE(level, im2col_f64) ROUTINE(level, col2im_f32)                 \
-  ROUTINE(level, col2im_f64) ROUTINE(level, conv_dots_f32) ROUTINE(level, conv_dots_f64)
+  ROUTINE(level, col2im_f64) ROUTINE(level, conv_dots_f32) ROUTINE(level, conv_dots_f64)          \
+  ROUTINE(level, bn_moments_f32) ROUTINE(level, bn_moments_f64) ROUTINE(level, bn_norm_f32)        \
+  ROUTINE(level, bn_norm_f64) ROUTINE(level, bn_sums_f32) ROUTINE(level, bn_sums_f64)
 
 #ifdef NNC_PREBUILT_GEMM
 #define NNC_DECLARE(level, name) extern "C" void nnc_##level##_##name();
