@@ -26,7 +26,7 @@ std::string batchNormRoutineName(BatchNormRoutine routine, bool f64) {
   return base + std::string(f64 ? "f64" : "f32");
 }
 
-llvm::FunctionType *batchNormRoutineType(llvm::LLVMContext &context, BatchNormRoutine routine, bool) {
+llvm::FunctionType *batchNormRoutineType(llvm::LLVMContext &context, BatchNormRoutine routine) {
   llvm::Type *p = llvm::PointerType::getUnqual(context), *i = llvm::Type::getInt64Ty(context);
   llvm::SmallVector<llvm::Type *, 11> params = {i, i, i, i, i};
   switch (routine) {
@@ -41,7 +41,7 @@ llvm::Function *emitBatchNormRoutine(llvm::Module &module, BatchNormRoutine rout
                                      const std::string &prefix) {
   llvm::LLVMContext &ctx = module.getContext();
   std::string name = batchNormRoutineName(routine, f64);
-  auto *fn = llvm::Function::Create(batchNormRoutineType(ctx, routine, f64), llvm::Function::ExternalLinkage,
+  auto *fn = llvm::Function::Create(batchNormRoutineType(ctx, routine), llvm::Function::ExternalLinkage,
                                     prefix + name.substr(std::string_view("nnc_").size()), module);
   fn->addFnAttr(llvm::Attribute::NoUnwind);
   llvm::BasicBlock *entry = llvm::BasicBlock::Create(ctx, "entry", fn);

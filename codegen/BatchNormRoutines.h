@@ -38,7 +38,7 @@ enum class BatchNormRoutine { Moments, Norm, Sums };
 std::string batchNormRoutineName(BatchNormRoutine routine, bool f64);
 
 /// The routine's signature (above).
-llvm::FunctionType *batchNormRoutineType(llvm::LLVMContext &context, BatchNormRoutine routine, bool f64);
+llvm::FunctionType *batchNormRoutineType(llvm::LLVMContext &context, BatchNormRoutine routine);
 
 /// Emits the routine into `module` as `prefix` + its name without "nnc_" and returns it.
 llvm::Function *emitBatchNormRoutine(llvm::Module &module, BatchNormRoutine routine, bool f64,

@@ -31,6 +31,11 @@ std::array<int64_t, kConvGeometryWords> convGeometryWords(const ConvGeometry &g)
   return words;
 }
 
+int64_t col2imMaskBytes(const ConvGeometry &g) {
+  // ⌈W / lanes⌉ · lanes ≤ W + 15 lanes per kx.
+  return (g.W + 15) * g.KW * 4;
+}
+
 std::string convRoutineName(ConvRoutine routine, bool f64) {
   const char *base = routine == ConvRoutine::Im2col ? "nnc_im2col_" : routine == ConvRoutine::Col2im ? "nnc_col2im_"
                                                                                                       : "nnc_conv_dots_";
@@ -42,7 +47,7 @@ llvm::FunctionType *convRoutineType(llvm::LLVMContext &context, ConvRoutine rout
   llvm::SmallVector<llvm::Type *, 6> params;
   switch (routine) {
   case ConvRoutine::Im2col: params = {p, p, p}; break;
-  case ConvRoutine::Col2im: params = {p, p, p, p, p, i32}; break;
+  case ConvRoutine::Col2im: params = {p, p, p, p, p, i32, p}; break;
   case ConvRoutine::Dots: params = {p, p, p, p, i32}; break;
   }
   return llvm::FunctionType::get(llvm::Type::getVoidTy(context), params, false);
@@ -224,7 +229,8 @@ private:
   llvm::Function *emitCol2im(const std::string &name) {
     llvm::Function *fn = makeFunction(name, ConvRoutine::Col2im);
     loadGeometry(fn->getArg(0));
-    Value *col = fn->getArg(1), *dx = fn->getArg(2), *bias = fn->getArg(3), *aux = fn->getArg(4), *kind = fn->getArg(5);
+    Value *col = fn->getArg(1), *dx = fn->getArg(2), *bias = fn->getArg(3), *aux = fn->getArg(4), *kind = fn->getArg(5),
+          *masks = fn->getArg(6);
     Value *C = word(kConvC), *H = word(kConvH), *W = word(kConvW), *KH = word(kConvKH), *KW = word(kConvKW),
           *OH = word(kConvOH), *OW = word(kConvOW), *sH = word(kConvStrideH), *sW = word(kConvStrideW),
           *pH = word(kConvPadH), *pW = word(kConvPadW);
@@ -235,20 +241,22 @@ private:
       // row's end (overlapping the one before, whose lanes it computes and stores again with
       // the same values), so every store is whole. Lane x of a chunk reads output column
       // x + pW − kx: the masks of those reads depend on the chunk and kx only, and are
-      // computed once into `masks` (as i32 lanes, all ones or zero).
+      // computed once into the caller's `masks` (as i32 lanes, all ones or zero; planned
+      // scratch rather than the stack, which a wide image would overflow).
       Value *chunks = b.CreateSDiv(add(W, c64(lanes - 1)), c64(lanes));
       Value *whole = b.CreateICmpSGE(W, c64(lanes));
       auto chunkStart = [&](Value *chunk) {
         return b.CreateSelect(whole, smin(mul(chunk, c64(lanes)), sub(W, c64(lanes))), c64(0));
       };
-      Value *masks = b.CreateAlloca(lanesI32, mul(chunks, KW));
       forStep(b, c64(0), chunks, 1, "mask.chunk", [&](Value *chunk) {
         Value *xs = b.CreateAdd(splat32(chunkStart(chunk)), index);
         Value *inRow = b.CreateICmpSLT(xs, splat32(W));
         forStep(b, c64(0), KW, 1, "mask.kx", [&](Value *kx) {
           Value *ox = b.CreateAdd(xs, splat32(sub(pW, kx)));
           Value *m = b.CreateAnd(inRow, b.CreateAnd(b.CreateICmpSGE(ox, splat32(c64(0))), b.CreateICmpSLT(ox, splat32(OW))));
-          b.CreateStore(b.CreateSExt(m, lanesI32), b.CreateInBoundsGEP(lanesI32, masks, add(mul(chunk, KW), kx)));
+          // Aligned to its i32 lanes only: the scratch need not be aligned to a vector.
+          b.CreateAlignedStore(b.CreateSExt(m, lanesI32), b.CreateInBoundsGEP(lanesI32, masks, add(mul(chunk, KW), kx)),
+                               llvm::Align(4));
         });
       });
       Value *hasRowBias = b.CreateICmpNE(b.CreateAnd(kind, b.getInt32(GemmEpilogueRowBias)), b.getInt32(0));
@@ -272,7 +280,8 @@ private:
                 // Element (x0 + lane) of col row (c, ky, kx), output row oy, at kx = 0.
                 Value *rowBase = add(add(mul(mul(add(mul(c, KH), ky), KW), OHW), mul(oy, OW)), add(x0, pW));
                 forStep(b, c64(0), KW, 1, "kx", [&](Value *kx) {
-                  Value *mask = b.CreateICmpSLT(b.CreateLoad(lanesI32, b.CreateInBoundsGEP(lanesI32, chunkMasks, kx)),
+                  Value *mask = b.CreateICmpSLT(b.CreateAlignedLoad(lanesI32, b.CreateInBoundsGEP(lanesI32, chunkMasks, kx),
+                                                                    llvm::Align(4)),
                                                 splat32(c64(0)));
                   Value *p = b.CreateGEP(elem, col, sub(add(rowBase, mul(kx, OHW)), kx));
                   b.CreateStore(b.CreateFAdd(b.CreateLoad(vec, acc), b.CreateMaskedLoad(vec, p, align, mask, zeroVec())), acc);

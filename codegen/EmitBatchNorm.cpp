@@ -87,7 +87,7 @@ void KernelEmitter::emitBatchNorm(const Node &n, const RowSplit &split) {
   BatchNormRoutine routine = n.op == OpKind::BatchMoments ? BatchNormRoutine::Moments
                              : n.op == OpKind::BatchNorm  ? BatchNormRoutine::Norm
                                                           : BatchNormRoutine::Sums;
-  llvm::Function *fn = fixedRoutine(batchNormRoutineName(routine, f64), batchNormRoutineType(ctx_, routine, f64),
+  llvm::Function *fn = fixedRoutine(batchNormRoutineName(routine, f64), batchNormRoutineType(ctx_, routine),
                                     [&] { return emitBatchNormRoutine(m_, routine, f64); });
   auto base = [&](ValueId v) { return elementPtr(v, c64(0)); };
   parallelRows(split, [&](Value *begin, Value *end) {

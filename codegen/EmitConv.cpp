@@ -156,7 +156,8 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split, ValueId into,
         Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
         Value *bias = ep && ep->bias.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->bias.index], c64(ep->biasOffset)) : null;
         Value *aux = ep && ep->aux.valid() ? image(ep->aux, ni, g.C * HW) : null;
-        b_.CreateCall(col2im, {geometry, col, dx, bias, aux, b_.getInt32(uint32_t(ep ? ep->kind : 0))});
+        Value *masks = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch, c64(sc.maskOffset()));
+        b_.CreateCall(col2im, {geometry, col, dx, bias, aux, b_.getInt32(uint32_t(ep ? ep->kind : 0)), masks});
         break;
       }
       default: { // Conv2DGradWeight: dw (or this block's partial sum) += dy[n] · im2col(x[n])ᵀ

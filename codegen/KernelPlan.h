@@ -124,8 +124,10 @@ struct ConvGeometry {
 /// (ConvGeometry::gradInputAsConv) col is the im2col of dy and the block also holds the flipped
 /// kernel w̃ [C × O·KH·KW].
 struct ConvScratch {
-  int64_t gemmBytes = 0, colBytes = 0, partialBytes = 0, flippedBytes = 0;
-  int64_t blockBytes() const { return gemmBytes + colBytes + partialBytes + flippedBytes; }
+  int64_t gemmBytes = 0, colBytes = 0, partialBytes = 0, flippedBytes = 0, maskBytes = 0;
+  int64_t blockBytes() const { return gemmBytes + colBytes + partialBytes + flippedBytes + maskBytes; }
+  /// Where col2im's lane masks start (codegen/ConvRoutines.h), from the block's start.
+  int64_t maskOffset() const { return gemmBytes + colBytes + partialBytes + flippedBytes; }
   /// Where a block's partial weight-gradient sum starts, from the block's start.
   int64_t partialOffset() const { return gemmBytes + colBytes; }
 };

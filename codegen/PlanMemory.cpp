@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/KernelPlan.h"
 
+#include "codegen/ConvRoutines.h"
 #include "codegen/Gemm.h"
 
 #include <algorithm>
@@ -337,6 +338,8 @@ ConvScratch planConvScratch(const Function &fn, const Node &n, const RowSplit &s
     s.flippedBytes = round64(g.C * g.O * g.KH * g.KW * elem);
   if (n.op == OpKind::Conv2DGradWeight && split.parallel)
     s.partialBytes = round64(g.O * g.ckk() * elem);
+  if (n.op == OpKind::Conv2DGradInput && !asConv && g.col2imGathers())
+    s.maskBytes = round64(col2imMaskBytes(g));
   return s;
 }
 

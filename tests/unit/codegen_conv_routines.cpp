@@ -49,7 +49,8 @@ namespace {
 
 template <typename T> using Im2colFn = void(const int64_t *geometry, const T *x, T *col);
 template <typename T>
-using Col2imFn = void(const int64_t *geometry, const T *col, T *dx, const T *bias, const T *aux, int32_t kind);
+using Col2imFn = void(const int64_t *geometry, const T *col, T *dx, const T *bias, const T *aux, int32_t kind,
+                      int32_t *masks);
 template <typename T> using DotsFn = void(const int64_t *geometry, const T *dy, const T *col, T *target, int32_t first);
 
 template <typename T> struct Routines {
@@ -383,7 +384,11 @@ void checkCol2im(const ConvGeometry &g, Col2imFn<T> *fn, int32_t kind, Tally &ta
   }
   Guarded<T> dx{size_t(n)};
   auto words = convGeometryWords(g);
-  fn(words.data(), col.data(), dx.data(), bias.data(), aux.data(), kind);
+  // The mask scratch as col2imMaskBytes sizes it, inside a guard band of its own.
+  std::vector<int32_t> masks(size_t(col2imMaskBytes(g) / 4 + 2 * 16), 0x5a5a5a5a);
+  fn(words.data(), col.data(), dx.data(), bias.data(), aux.data(), kind, masks.data() + 16);
+  tally.guard(g, !std::all_of(masks.begin(), masks.begin() + 16, [](int32_t v) { return v == 0x5a5a5a5a; }) ||
+                     !std::all_of(masks.end() - 16, masks.end(), [](int32_t v) { return v == 0x5a5a5a5a; }));
   ++tally.cases;
   tally.elements += n;
   for (int64_t c = 0; c < g.C; ++c)
