@@ -28,8 +28,6 @@
 
 #include <llvm/IR/Module.h>
 
-#include <algorithm>
-
 namespace nnc {
 
 using llvm::Value;
@@ -83,29 +81,38 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split, ValueId into,
   int64_t CKK = g.ckk(), OHW = g.ohw(), HW = g.H * g.W;
   bool pointwise = g.pointwise();
   bool weightGrad = n.op == OpKind::Conv2DGradWeight;
+  // The epilogue's arguments (bias, aux, kind) for the image `image` of `imageElements`
+  // elements: the bias is per row (an output channel), the aux tensor is read at the image;
+  // null, null, 0 without an epilogue.
+  auto epilogueArgs = [&](Value *image, int64_t imageElements) -> std::vector<Value *> {
+    Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
+    if (!ep)
+      return {null, null, b_.getInt32(0)};
+    Value *bias = ep->bias.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->bias.index], c64(ep->biasOffset)) : null;
+    Value *aux = ep->aux.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->aux.index], b_.CreateMul(image, c64(imageElements)))
+                                 : null;
+    return {bias, aux, b_.getInt32(uint32_t(ep->kind))};
+  };
   // C = op(A)·op(B) of M×N×K, on this block's packing scratch. With an epilogue (the forward
-  // product, or the input gradient's when it writes dx itself) C is one image of `into`: the
-  // bias is per row (an output channel) and the aux tensor is read at C's image.
+  // product, or the input gradient's when it writes dx itself) C is one image of `into`.
   auto product = [&](int64_t M, int64_t N, int64_t K, Value *A, int64_t lda, Value *B, int64_t ldb, Value *C,
                      int64_t ldc, Value *flags, Value *scratch, Value *image = nullptr, bool epilogue = true) {
     std::vector<Value *> args{c64(M), c64(N), c64(K), A, c64(lda), B, c64(ldb), C, c64(ldc), flags, scratch};
-    Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
-    if (ep && !epilogue) {
-      args.insert(args.end(), {null, null, b_.getInt32(0)});
-    } else if (ep) {
-      Value *bias = ep->bias.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->bias.index], c64(ep->biasOffset)) : null;
-      Value *aux = ep->aux.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->aux.index], b_.CreateMul(image, c64(M * N))) : null;
-      args.insert(args.end(), {bias, aux, b_.getInt32(ep->kind)});
+    if (ep) {
+      Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
+      std::vector<Value *> extra = epilogue ? epilogueArgs(image, M * N) : std::vector<Value *>{null, null, b_.getInt32(0)};
+      args.insert(args.end(), extra.begin(), extra.end());
     }
     b_.CreateCall(gemm, args);
   };
   auto image = [&](ValueId v, Value *ni, int64_t elems) {
     return b_.CreateInBoundsGEP(t, ptr_[v.index], b_.CreateMul(ni, c64(elems)));
   };
-  const bool gathers = n.op == OpKind::Conv2DGradInput && !pointwise && !g.gradInputAsConv();
+  // The input gradient as col2im(wᵀ · dy[n]) (gathered, or scattered for strides along x).
+  const bool viaCol2im = n.op == OpKind::Conv2DGradInput && !pointwise && !g.gradInputAsConv();
   Value *geometry = geometryConstant(n.op == OpKind::Conv2DGradInput && g.gradInputAsConv() ? g.transposed() : g);
-  llvm::Function *im2col = pointwise || gathers ? nullptr : convRoutine(ConvRoutine::Im2col, f64);
-  llvm::Function *col2im = gathers ? convRoutine(ConvRoutine::Col2im, f64) : nullptr;
+  llvm::Function *im2col = pointwise || viaCol2im ? nullptr : convRoutine(ConvRoutine::Im2col, f64);
+  llvm::Function *col2im = viaCol2im ? convRoutine(ConvRoutine::Col2im, f64) : nullptr;
   llvm::Function *dots = weightGrad && CKK <= kDotsMaxCKK ? convRoutine(ConvRoutine::Dots, f64) : nullptr;
   parallelRows(split, [&](Value *begin, Value *end) {
     Value *block = b_.CreateUDiv(begin, c64(split.chunk));
@@ -153,11 +160,11 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split, ValueId into,
         }
         // The product writes col, not dx: any epilogue is col2im's, as it stores dx.
         product(CKK, OHW, g.O, w, CKK, dy, OHW, col, OHW, b_.getInt32(GemmTransposeA), scratch, nullptr, false);
-        Value *null = llvm::ConstantPointerNull::get(b_.getPtrTy());
-        Value *bias = ep && ep->bias.valid() ? b_.CreateInBoundsGEP(t, ptr_[ep->bias.index], c64(ep->biasOffset)) : null;
-        Value *aux = ep && ep->aux.valid() ? image(ep->aux, ni, g.C * HW) : null;
-        Value *masks = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch, c64(sc.maskOffset()));
-        b_.CreateCall(col2im, {geometry, col, dx, bias, aux, b_.getInt32(uint32_t(ep ? ep->kind : 0)), masks});
+        std::vector<Value *> args{geometry, col, dx};
+        std::vector<Value *> extra = epilogueArgs(ni, g.C * HW);
+        args.insert(args.end(), extra.begin(), extra.end());
+        args.push_back(b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch, c64(sc.maskOffset()))); // its lane masks
+        b_.CreateCall(col2im, args);
         break;
       }
       default: { // Conv2DGradWeight: dw (or this block's partial sum) += dy[n] · im2col(x[n])ᵀ
