@@ -5,7 +5,8 @@
 #  - the loss of every train step to equal the JIT's bitwise (jit_step_losses: same seed, data
 #    order and thread count), and the final loss and accuracy to equal `nnc train`'s;
 #  - the predictions from a checkpoint of `nnc train --save` to equal `nnc predict`'s, byte for byte;
-#  - two models (two prefixes) to link into one program.
+#  - two models (two prefixes) to link into one program, with a convolutional one (its objects
+#    carry the convolution and batch-norm routines) that trains two steps there.
 # Usage: run-aot-test.sh SOURCE_DIR NNC JIT_STEP_LOSSES WORK_DIR
 set -euo pipefail
 src=$1 nnc=$2 jit_losses=$3 work=$4
@@ -42,13 +43,17 @@ echo "nnc train:  $want"; echo "train_iris: $got"
 "$nnc" predict "$src/examples/iris.nn" --init-from iris.safetensors --data "$src/examples/iris.csv" --out jit-probs.npy
 cmp aot-probs.npy jit-probs.npy || { echo "FAIL: the predictions differ from nnc predict's"; exit 1; }
 
-# Two models in one program: iris under two prefixes (one portable, x86-64) and regress.
+# Two models in one program: iris under two prefixes (one portable, x86-64), regress, and the
+# Fashion-MNIST CNN (convolutions, batch norm, pooling) taking two steps on a made-up batch.
 "$nnc" "$src/examples/iris.nn" -o iris2.o --header iris2.h --prefix iris2 --target-cpu x86-64
 "$nnc" "$src/examples/regress.nn" -o regress.o --header regress.h
+"$nnc" "$src/examples/fashion_cnn.nn" -o cnn.o --header cnn.h --prefix cnn 2>> nnc-warnings.txt
 cat > two.c <<'C'
 #include "iris.h"
 #include "iris2.h"
 #include "regress.h"
+#include "cnn.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +85,32 @@ int main(void) {
       return 1;
     free(arena);
   }
+  {
+    /* Two CNN steps: finite, positive losses, and the weights move. */
+    static float x[CNN_BATCH * 28 * 28];
+    static int32_t y[CNN_BATCH];
+    cnn_state *c = aligned_alloc(64, sizeof(cnn_state));
+    void *arena = aligned_alloc(64, CNN_ARENA_BYTES);
+    float loss[2], correct, before;
+    int i;
+    if (!c || !arena)
+      return 1;
+    memset(arena, 0, CNN_ARENA_BYTES);
+    cnn_init_state(c);
+    before = c->b2_conv2d_2_weight[7];
+    for (i = 0; i < CNN_BATCH * 28 * 28; ++i)
+      x[i] = (float)((i * 37) % 101) / 100.0f;
+    for (i = 0; i < CNN_BATCH; ++i)
+      y[i] = i % 10;
+    for (i = 0; i < 2; ++i)
+      if (cnn_train_step(c, CNN_BATCH, x, y, &loss[i], &correct, arena))
+        return 1;
+    if (!(isfinite(loss[0]) && loss[0] > 0 && isfinite(loss[1]) && loss[1] > 0) || c->b2_conv2d_2_weight[7] == before)
+      return 1;
+    printf("cnn: losses %.4f %.4f\n", loss[0], loss[1]);
+    free(arena);
+    free(c);
+  }
   printf("models: iris %d buffers, iris2 %d, regress %d\n", IRIS_NUM_BUFFERS, IRIS2_NUM_BUFFERS, REGRESS_NUM_BUFFERS);
   free(a);
   free(b);
@@ -87,6 +118,6 @@ int main(void) {
   return 0;
 }
 C
-"$cc" "${cflags[@]}" two.c iris.o iris2.o regress.o -lm -o two
+"$cc" "${cflags[@]}" two.c iris.o iris2.o regress.o cnn.o -lm -o two
 ./two
 echo "PASS"
