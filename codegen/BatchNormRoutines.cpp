@@ -46,14 +46,8 @@ llvm::Function *emitBatchNormRoutine(llvm::Module &module, BatchNormRoutine rout
   fn->addFnAttr(llvm::Attribute::NoUnwind);
   llvm::BasicBlock *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
   llvm::IRBuilder<> b(entry);
-  // The flags of the model code (KernelEmitter): sums may be reassociated, so they vectorize.
-  llvm::FastMathFlags fmf;
-  fmf.setAllowReassoc();
-  fmf.setNoSignedZeros();
-  fmf.setAllowContract();
-  fmf.setAllowReciprocal();
-  fmf.setApproxFunc();
-  b.setFastMathFlags(fmf);
+  // The flags of the model code: sums may be reassociated, so they vectorize.
+  b.setFastMathFlags(kernelFastMathFlags());
   llvm::Type *t = f64 ? b.getDoubleTy() : b.getFloatTy();
   const llvm::Align align(f64 ? 8 : 4);
   Value *N = fn->getArg(0), *C = fn->getArg(1), *L = fn->getArg(2), *cBegin = fn->getArg(3), *cEnd = fn->getArg(4);

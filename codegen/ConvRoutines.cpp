@@ -64,15 +64,9 @@ public:
     vec = llvm::FixedVectorType::get(elem, lanes);
     lanesI32 = llvm::FixedVectorType::get(b.getInt32Ty(), lanes);
     align = llvm::Align(f64 ? 8 : 4);
-    // The flags of the model code (KernelEmitter): a sum's order is fixed by the code, and the
-    // reductions across lanes may pair lanes as a tree.
-    llvm::FastMathFlags fmf;
-    fmf.setAllowReassoc();
-    fmf.setNoSignedZeros();
-    fmf.setAllowContract();
-    fmf.setAllowReciprocal();
-    fmf.setApproxFunc();
-    b.setFastMathFlags(fmf);
+    // The flags of the model code: a sum's order is fixed by the code, and the reductions
+    // across lanes may pair lanes as a tree.
+    b.setFastMathFlags(kernelFastMathFlags());
   }
 
   llvm::Function *emit(ConvRoutine routine, const std::string &name) {
@@ -140,23 +134,9 @@ private:
     llvm::IRBuilder<> e(entry, entry->begin());
     return e.CreateAlloca(t);
   }
-  void ifThenElse(Value *cond, llvm::function_ref<void()> then, llvm::function_ref<void()> otherwise) {
-    llvm::Function *fn = b.GetInsertBlock()->getParent();
-    auto *thenBlock = llvm::BasicBlock::Create(ctx, "then", fn);
-    auto *elseBlock = llvm::BasicBlock::Create(ctx, "else", fn);
-    auto *done = llvm::BasicBlock::Create(ctx, "endif", fn);
-    b.CreateCondBr(cond, thenBlock, elseBlock);
-    b.SetInsertPoint(thenBlock);
-    then();
-    b.CreateBr(done);
-    b.SetInsertPoint(elseBlock);
-    otherwise();
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
-  }
   /// Stores v at p: whole when `whole` holds at run time, else the lanes of `mask`.
   void storeVector(Value *v, Value *p, Value *whole, Value *mask) {
-    ifThenElse(whole, [&] { b.CreateAlignedStore(v, p, align); }, [&] { b.CreateMaskedStore(v, p, align, mask); });
+    ifThenElse(b, whole, [&] { b.CreateAlignedStore(v, p, align); }, [&] { b.CreateMaskedStore(v, p, align, mask); });
   }
 
   /// col[(c·KH + ky)·KW + kx][oy·OW + ox] = x[c][oy·sH − pH + ky][ox·sW − pW + kx], or 0 in the
@@ -208,7 +188,7 @@ private:
             // Whole vectors, the last one ending at the row's end (overlapping the one before,
             // which it rewrites with the same values): masked stores are slow on some CPUs
             // (AMD's). Rows shorter than a vector store masked.
-            ifThenElse(b.CreateICmpSGE(OW, c64(lanes)), [&] {
+            ifThenElse(b, b.CreateICmpSGE(OW, c64(lanes)), [&] {
               Value *last = sub(OW, c64(lanes));
               forStep(b, c64(0), OW, lanes, "ox", [&](Value *ox0) { columns(smin(ox0, last), true); });
             }, [&] { columns(c64(0), false); });
@@ -216,7 +196,7 @@ private:
         });
       });
     };
-    ifThenElse(b.CreateICmpEQ(sW, c64(1)), [&] { nest(true); }, [&] { nest(false); });
+    ifThenElse(b, b.CreateICmpEQ(sW, c64(1)), [&] { nest(true); }, [&] { nest(false); });
     b.CreateRetVoid();
     return fn;
   }
@@ -322,7 +302,7 @@ private:
         });
       });
     };
-    ifThenElse(b.CreateICmpEQ(sW, c64(1)), gather, scatter);
+    ifThenElse(b, b.CreateICmpEQ(sW, c64(1)), gather, scatter);
     b.CreateRetVoid();
     return fn;
   }

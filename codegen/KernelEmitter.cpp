@@ -51,13 +51,7 @@ FunctionABI KernelEmitter::emit(const std::string &symbol) {
   f_->addParamAttr(1, llvm::Attribute::getWithAlignment(ctx_, llvm::Align(64)));
   entry_ = llvm::BasicBlock::Create(ctx_, "entry", f_);
   b_.SetInsertPoint(entry_);
-  llvm::FastMathFlags fmf;
-  fmf.setAllowReassoc();
-  fmf.setNoSignedZeros();
-  fmf.setAllowContract();
-  fmf.setAllowReciprocal();
-  fmf.setApproxFunc();
-  b_.setFastMathFlags(fmf);
+  b_.setFastMathFlags(kernelFastMathFlags());
   buffers_ = f_->getArg(0);
   arena_ = f_->getArg(1);
 

@@ -46,6 +46,32 @@ void ifThen(llvm::IRBuilderBase &b, Value *cond, const llvm::Twine &thenName, co
   b.SetInsertPoint(done);
 }
 
+llvm::FastMathFlags kernelFastMathFlags() {
+  llvm::FastMathFlags fmf;
+  fmf.setAllowReassoc();
+  fmf.setNoSignedZeros();
+  fmf.setAllowContract();
+  fmf.setAllowReciprocal();
+  fmf.setApproxFunc();
+  return fmf;
+}
+
+void ifThenElse(llvm::IRBuilderBase &b, Value *cond, llvm::function_ref<void()> then,
+                llvm::function_ref<void()> otherwise) {
+  llvm::Function *fn = b.GetInsertBlock()->getParent();
+  auto *thenBlock = llvm::BasicBlock::Create(b.getContext(), "then", fn);
+  auto *elseBlock = llvm::BasicBlock::Create(b.getContext(), "else", fn);
+  auto *done = llvm::BasicBlock::Create(b.getContext(), "endif", fn);
+  b.CreateCondBr(cond, thenBlock, elseBlock);
+  b.SetInsertPoint(thenBlock);
+  then();
+  b.CreateBr(done);
+  b.SetInsertPoint(elseBlock);
+  otherwise();
+  b.CreateBr(done);
+  b.SetInsertPoint(done);
+}
+
 Value *ifElse(llvm::IRBuilderBase &b, Value *cond, llvm::function_ref<Value *()> yes, Value *no,
              const llvm::Twine &name) {
   llvm::Function *fn = b.GetInsertBlock()->getParent();

@@ -29,6 +29,17 @@ void forStep(llvm::IRBuilderBase &b, llvm::Value *begin, llvm::Value *end, int64
 void ifThen(llvm::IRBuilderBase &b, llvm::Value *cond, const llvm::Twine &thenName,
             const llvm::Twine &doneName, llvm::function_ref<void()> then);
 
+/// The fast-math flags of kernel code and the fixed routines: reassociation (so that sums
+/// vectorize; each sum's order is then fixed by the code, the same for every run), no signed
+/// zeros, contraction, reciprocals, approximate functions. Never nnan or ninf: a max reduction
+/// starting at −inf would be poison.
+llvm::FastMathFlags kernelFastMathFlags();
+
+/// `if (cond) then() else otherwise()` with blocks then, else and endif, leaving the builder
+/// after it.
+void ifThenElse(llvm::IRBuilderBase &b, llvm::Value *cond, llvm::function_ref<void()> then,
+                llvm::function_ref<void()> otherwise);
+
 /// cond ? yes() : no, as a branch and a phi: yes() may read memory that is valid only when cond
 /// holds. Blocks NAME.then and NAME.done.
 llvm::Value *ifElse(llvm::IRBuilderBase &b, llvm::Value *cond, llvm::function_ref<llvm::Value *()> yes,
