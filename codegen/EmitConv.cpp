@@ -40,19 +40,6 @@ constexpr int64_t kDotsMaxCKK = 64;
 
 } // namespace
 
-/// The fixed routine `name` of signature `type`: already in the module, emitted into it by
-/// `emit`, or only declared when another module provides it (EmitOptions::externalGemm).
-llvm::Function *KernelEmitter::fixedRoutine(const std::string &name, llvm::FunctionType *type,
-                                            const std::function<llvm::Function *()> &emit) {
-  if (llvm::Function *f = m_.getFunction(name))
-    return f;
-  if (!opts_.externalGemm)
-    return emit();
-  auto *f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, m_);
-  f->addFnAttr(llvm::Attribute::NoUnwind);
-  return f;
-}
-
 /// The convolution routine `routine` (codegen/ConvRoutines.h) for f32 or f64.
 llvm::Function *KernelEmitter::convRoutine(ConvRoutine routine, bool f64) {
   return fixedRoutine(convRoutineName(routine, f64), convRoutineType(m_.getContext(), routine),

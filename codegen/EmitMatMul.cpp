@@ -5,6 +5,8 @@
 // nnc_sgemm_epilogue when the plan fuses the elementwise kernel that reads it. Products the
 // plan splits over threads (codegen/KernelPlan.h MatMulSplit) become a grid of row and column
 // blocks of C, each a GEMM call on its own packing scratch, run by nnc_parallel_for.
+// KernelEmitter::fixedRoutine, here, finds, emits or declares any fixed routine a kernel calls
+// (GEMM, convolution, batch norm).
 //
 //===----------------------------------------------------------------------------------------===//
 #include "codegen/KernelEmitter.h"
@@ -15,19 +17,27 @@ namespace nnc {
 
 using llvm::Value;
 
-/// The routine of `spec`: already in the module, emitted into it, or only declared when
-/// another module provides it (EmitOptions::externalGemm).
-llvm::Function *KernelEmitter::gemmRoutine(const GemmSpec &spec) {
-  if (llvm::Function *f = m_.getFunction(spec.name))
+/// The fixed routine `name` of signature `type`: already in the module, emitted into it by
+/// `emit`, or only declared when another module provides it (EmitOptions::externalGemm).
+llvm::Function *KernelEmitter::fixedRoutine(const std::string &name, llvm::FunctionType *type,
+                                            const std::function<llvm::Function *()> &emit) {
+  if (llvm::Function *f = m_.getFunction(name))
     return f;
   if (!opts_.externalGemm)
-    return emitGemm(m_, spec);
+    return emit();
+  auto *f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, m_);
+  f->addFnAttr(llvm::Attribute::NoUnwind);
+  return f;
+}
+
+/// The GEMM routine of `spec` (codegen/Gemm.h).
+llvm::Function *KernelEmitter::gemmRoutine(const GemmSpec &spec) {
   llvm::Type *p = b_.getPtrTy(), *i = i64(), *i32 = b_.getInt32Ty();
   std::vector<llvm::Type *> params{i, i, i, p, i, p, i, p, i, i32, p};
   if (spec.activationEpilogue)
     params.insert(params.end(), {p, p, i32});
   auto *ty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
-  return llvm::Function::Create(ty, llvm::Function::ExternalLinkage, spec.name, m_);
+  return fixedRoutine(spec.name, ty, [&] { return emitGemm(m_, spec); });
 }
 
 /// The GEMM routines the plan's matrix products call (or their declarations).
