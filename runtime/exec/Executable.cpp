@@ -24,7 +24,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
-#include <thread>
 
 namespace nnc {
 
@@ -72,14 +71,14 @@ emitAll(const Module &module, llvm::Module &llvmModule, unsigned gemmVectorBits,
   return abis;
 }
 
-/// How many pieces to compile a module of model code in (Jit::compile): one per hardware thread
-/// (at most 4) once the module has this many instructions; a smaller one compiles in a few tens
+/// How many pieces to compile a module of model code in (Jit::compile): one per core the process
+/// may run on (at most 4) once the module has this many instructions; a smaller one compiles in a few tens
 /// of milliseconds on one thread, less than the split would save. $NNC_COMPILE_THREADS
 /// overrides the count (1: never split).
 constexpr size_t kSplitMinInstructions = 1000;
 
 static unsigned compilePieces(const llvm::Module &module) {
-  unsigned threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  unsigned threads = unsigned(std::min(4, availableCores()));
   if (const char *env = std::getenv("NNC_COMPILE_THREADS"); env && *env)
     return unsigned(std::clamp(std::atoi(env), 1, 64));
   size_t instructions = 0;

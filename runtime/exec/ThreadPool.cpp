@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <sched.h>
 #include <thread>
 #include <vector>
 
@@ -150,6 +151,14 @@ Pool &pool() {
 
 int setComputeThreads(int threads) { return pool().resize(threads); }
 int computeThreads() { return pool().threads(); }
+
+int availableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return CPU_COUNT(&set);
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 } // namespace nnc
 

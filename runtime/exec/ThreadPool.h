@@ -19,6 +19,10 @@ namespace nnc {
 int setComputeThreads(int threads);
 /// The number of threads compiled code uses.
 int computeThreads();
+/// The number of cores this process may run on (its CPU affinity: `taskset`, a container's
+/// cpuset), at least 1: the default for threads, since more threads than cores only wait for
+/// each other.
+int availableCores();
 
 } // namespace nnc
 

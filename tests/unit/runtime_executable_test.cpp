@@ -6,11 +6,13 @@
 //===----------------------------------------------------------------------------------------===//
 #include "ir/Builder.h"
 #include "runtime/exec/Executable.h"
+#include "runtime/exec/ThreadPool.h"
 
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
+#include <sched.h>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -162,4 +164,24 @@ TEST_CASE("executable: a module compiled in pieces runs as one, and its pieces c
   CHECK(run(*split) == expected); // bitwise: the same code, linked from three objects
   CHECK(run(*cached) == expected);
   CHECK(expected[0] == expected[2]);
+}
+
+TEST_CASE("executable: the default thread count is the cores the process may run on", "[runtime]") {
+  // sched_getaffinity(0) reads the calling thread's mask, so narrowing this thread's mask to one
+  // core must bring availableCores() to 1, and restoring it brings back the whole count.
+  cpu_set_t all;
+  REQUIRE(sched_getaffinity(0, sizeof all, &all) == 0);
+  int cores = CPU_COUNT(&all);
+  CHECK(availableCores() == cores);
+  int first = 0;
+  while (!CPU_ISSET(first, &all))
+    ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+  int narrowed = availableCores();
+  REQUIRE(sched_setaffinity(0, sizeof all, &all) == 0);
+  CHECK(narrowed == 1);
+  CHECK(availableCores() == cores);
 }

@@ -16,6 +16,7 @@
 #include "runtime/data/Npy.h"
 #include "runtime/records/Safetensors.h"
 #include "runtime/exec/Profile.h"
+#include "runtime/exec/ThreadPool.h"
 #include "runtime/train/Trainer.h"
 #include "support/AtomicFile.h"
 #include "support/ReadFile.h"
@@ -28,7 +29,6 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <thread>
 #include <cmath>
 #include <limits>
 #include <cstdlib>
@@ -61,7 +61,7 @@ struct CommonOptions {
   std::string initFromHelp = "the trained model: this checkpoint's parameters (.safetensors)";
   uint64_t seed = 0;
   bool seedGiven = false;
-  int threads = std::max(1u, std::thread::hardware_concurrency());
+  int threads = availableCores();
   std::vector<std::string> disabledPasses;
 
   void attach(CLI::App *app) {
@@ -78,7 +78,7 @@ struct CommonOptions {
     app->add_option("--init-from", initFrom, initFromHelp)->check(inputFile());
     app->add_flag("--allow-unknown-tensors", allowUnknownTensors,
                   "load a checkpoint that has tensors the model does not have (they are ignored)");
-    app->add_option("--threads", threads, "threads for large matrix products (default: all cores)")
+    app->add_option("--threads", threads, "threads for large matrix products (default: the cores this process may run on)")
         ->check(integerIn(1, 256));
     app->add_option("--disable-pass", disabledPasses, "skip this graph or code generation pass (repeatable; "
                     "nnc --passes=list shows them)")
