@@ -244,7 +244,7 @@ void KernelEmitter::tagClass(llvm::Instruction *inst, int c) {
 }
 
 /// Storage pointers for every value: arguments from `buffers`, stored nodes in the arena after
-/// the GEMM scratch, reshapes their operand's, in-place updates their state's.
+/// the GEMM scratch, aliases their operand's (at their offset), in-place updates their state's.
 void KernelEmitter::bindStorage(Value *buffers, Value *arena) {
   const auto &args = fn_.arguments();
   for (size_t i = 0; i < args.size(); ++i)
@@ -252,8 +252,9 @@ void KernelEmitter::bindStorage(Value *buffers, Value *arena) {
   for (const Node &n : fn_.nodes()) {
     if (plan_.isVirtual[n.result.index] || plan_.fused[n.result.index])
       continue;
-    if (n.op == OpKind::Reshape)
-      ptr_[n.result.index] = ptr_[n.operands[0].index];
+    if (plan_.isAlias(n.result))
+      ptr_[n.result.index] = b_.CreateInBoundsGEP(b_.getInt8Ty(), ptr_[n.operands[0].index],
+                                                  c64(plan_.aliasOffset[n.result.index]));
     else if (plan_.inPlace[n.result.index] >= 0)
       ptr_[n.result.index] = ptr_[size_t(plan_.inPlace[n.result.index])];
     else

@@ -180,6 +180,11 @@ struct KernelPlan {
   std::vector<bool> isVirtual;             ///< per value: a view read through an Access map
   std::vector<bool> fused;                 ///< per value: computed inside another kernel
   std::vector<bool> partner;               ///< per value: stored by a RowFusion kernel
+  /// per value: the byte offset at which it aliases its operand's storage, or -1. A reshape
+  /// always aliases (offset 0); so does a stored slice whose elements are contiguous in its
+  /// operand (rows of a batch_moments or batch_norm_sums result), unless it is a result or an
+  /// update value. An alias has no kernel and no block of its own.
+  std::vector<int64_t> aliasOffset;
   std::vector<int64_t> inPlace; ///< per value: the state (ValueId index) whose buffer holds it, or -1
   std::vector<size_t> groupEnd; ///< per node: the last node of its loop group (itself if alone)
   std::map<uint32_t, Epilogue> epilogues;  ///< by the elementwise kernel's ValueId index
@@ -205,10 +210,12 @@ struct KernelPlan {
   bool needsF32Gemm = false, needsF64Gemm = false;
 
   /// True when `n` gets storage of its own computed by a kernel (not a view read in place, a
-  /// fused producer or a reshape alias).
+  /// fused producer or an alias).
   bool isKernel(const Node &n) const {
-    return !isVirtual[n.result.index] && !fused[n.result.index] && n.op != OpKind::Reshape;
+    return !isVirtual[n.result.index] && !fused[n.result.index] && aliasOffset[n.result.index] < 0;
   }
+  /// True when `v` aliases its operand's storage (aliasOffset).
+  bool isAlias(ValueId v) const { return aliasOffset[v.index] >= 0; }
   /// Bytes of the whole arena (scratch, then the intermediates), a multiple of 64.
   int64_t arenaBytes() const { return scratchBytes + (intermediateArenaBytes + 63) / 64 * 64; }
   /// Elementwise ops computed inside another op's kernel.

@@ -29,6 +29,26 @@ bool isView(OpKind op) {
 }
 
 bool isElementwise(OpKind op) { return hasFlag(op, OpElementwise); }
+
+/// The row-major index of the first element of a slice of `shape` when its elements are one
+/// contiguous run of the operand's (the dimensions before the first one it cuts are taken
+/// whole only if of extent 1, those after it whole), else nullopt.
+std::optional<int64_t> contiguousSliceStart(const std::vector<int64_t> &shape, const std::vector<int64_t> &starts,
+                                            const std::vector<int64_t> &sizes) {
+  size_t rank = shape.size(), cut = 0;
+  while (cut < rank && sizes[cut] == shape[cut])
+    ++cut;
+  for (size_t d = cut + 1; d < rank; ++d)
+    if (sizes[d] != shape[d])
+      return std::nullopt;
+  for (size_t d = 0; d < cut; ++d)
+    if (shape[d] != 1 && cut < rank) // whole but not 1: the cut dimension repeats inside it
+      return std::nullopt;
+  int64_t first = 0;
+  for (size_t d = 0; d < rank; ++d)
+    first = first * shape[d] + starts[d];
+  return first;
+}
 bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMean || op == OpKind::ReduceMax; }
 
 /// `v` and every value computed with it inside its kernel: fused producers and views read in
@@ -203,7 +223,7 @@ private:
   /// A stored f32 tensor of u's shape read at the element being computed.
   bool stored(ValueId v) const {
     const Node *d = node(v);
-    return !(d && (plan_.isVirtual[v.index] || plan_.fused[v.index] || d->op == OpKind::Reshape)) &&
+    return !(d && (plan_.isVirtual[v.index] || plan_.fused[v.index] || plan_.isAlias(v))) &&
            fn_.type(v).dtype == DType::F32 && fn_.type(v).shape == u_.type.shape;
   }
   template <typename L, typename R>
@@ -352,6 +372,23 @@ void planViewsAndFusion(const Function &fn, const EmitOptions &options, KernelPl
       continue;
     const Node *un = fn.definingNode(us[0]);
     plan.fused[node.result.index] = (isElementwise(un->op) && !plan.isVirtual[us[0].index]) || isReduction(un->op);
+  }
+  // Aliases: reshapes, and stored slices of contiguous elements of an operand with storage.
+  plan.aliasOffset.assign(count, -1);
+  for (const Node &node : nodes) {
+    size_t v = node.result.index;
+    if (plan.isVirtual[v] || plan.fused[v])
+      continue;
+    if (node.op == OpKind::Reshape) {
+      plan.aliasOffset[v] = 0;
+      continue;
+    }
+    ValueId operand = node.operands.empty() ? ValueId() : node.operands[0];
+    if (node.op != OpKind::Slice || plan.pinned[v] || plan.isVirtual[operand.index] || plan.fused[operand.index])
+      continue;
+    if (std::optional<int64_t> first = contiguousSliceStart(fn.type(operand).shape, node.attrs.getInts("starts"),
+                                                            node.attrs.getInts("sizes")))
+      plan.aliasOffset[v] = *first * storageBytes(node.type.dtype);
   }
 }
 

@@ -40,7 +40,7 @@ bool readsDirectly(const Function &fn, const KernelPlan &plan, const Node &n, co
         return false;
       continue;
     }
-    if (plan.isVirtual[o.index] || d->op == OpKind::Reshape) {
+    if (plan.isVirtual[o.index] || plan.isAlias(o)) {
       std::vector<ValueId> owners;
       collectStorage(fn, plan, o, owners);
       for (ValueId w : owners)
@@ -60,7 +60,7 @@ void collectStorage(const Function &fn, const KernelPlan &plan, ValueId v, std::
       collectStorage(fn, plan, o, out);
     return;
   }
-  if (d && d->op == OpKind::Reshape) {
+  if (d && plan.isAlias(v)) {
     collectStorage(fn, plan, d->operands[0], out);
     return;
   }
@@ -466,9 +466,9 @@ void planAliasClasses(const Function &fn, KernelPlan &plan) {
     reach = std::max(reach, bl.end);
     plan.aliasClass[bl.value] = classes - 1;
   }
-  // Reshapes (in node order, so chains resolve) and in-place updates alias other storage.
+  // Aliases (in node order, so chains resolve) and in-place updates share other storage.
   for (const Node &n : fn.nodes()) {
-    if (n.op == OpKind::Reshape && !plan.isVirtual[n.result.index] && !plan.fused[n.result.index])
+    if (plan.isAlias(n.result))
       plan.aliasClass[n.result.index] = plan.aliasClass[n.operands[0].index];
     if (plan.inPlace[n.result.index] >= 0)
       plan.aliasClass[n.result.index] = plan.aliasClass[size_t(plan.inPlace[n.result.index])];

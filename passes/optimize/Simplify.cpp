@@ -176,6 +176,27 @@ const std::vector<Rule> &simplifyRules() {
       rule("reshape-reshape", op(K::Reshape, op(K::Reshape, X)), [](Rewriter &rw, const Match &m) {
         return rw.create(K::Reshape, {m[X]}, {{"shape", m.root->type.shape}});
       }),
+      // slice(concat(x1, ..., xn), exactly the elements of xi) -> xi   (the gradient of an op
+      // with several rows of output, batch_moments', is the concat of its rows' gradients, and
+      // its own gradient rule slices the rows out again)
+      rule("slice-concat", op(K::Slice, X), [](Rewriter &rw, const Match &m) {
+        const Node *c = rw.definingNode(m[X]);
+        if (!c || c->op != K::Concat)
+          return none();
+        int64_t rank = rw.type(m[X]).rank(), axis = c->attrs.getInt("axis");
+        axis = axis < 0 ? axis + rank : axis;
+        const std::vector<int64_t> &starts = m.root->attrs.getInts("starts");
+        for (int64_t d = 0; d < rank; ++d)
+          if (d != axis && starts[static_cast<size_t>(d)] != 0)
+            return none();
+        int64_t offset = 0;
+        for (ValueId x : c->operands) {
+          if (offset == starts[static_cast<size_t>(axis)] && rw.type(x) == m.root->type)
+            return std::optional(x);
+          offset += rw.type(x).shape[static_cast<size_t>(axis)];
+        }
+        return none();
+      }),
       // broadcast(broadcast(x, s1, d1), s2, d2) -> broadcast(x, s2, d) with d[k] = d2[d1[k]]
       rule("broadcast-broadcast", op(K::Broadcast, op(K::Broadcast, X).as(Inner)), [](Rewriter &rw, const Match &m) {
         std::vector<int64_t> d1 = m.node(Inner).attrs.getInts("dims"), d2 = m.root->attrs.getInts("dims"), d;

@@ -8,6 +8,7 @@
 #include "frontend/Lower.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
+#include "codegen/KernelPlan.h"
 #include "ir/Builder.h"
 #include "ir/Interpreter.h"
 #include "ir/Random.h"
@@ -145,6 +146,46 @@ TEST_CASE("views read in place: broadcast, transpose and slice feeding elementwi
   compareWithInterpreter(fn, {{"x", randomData(fn.type(x), 1, -1, 1)},
                               {"bias", randomData(fn.type(bias), 2, -1, 1)},
                               {"y", randomData(fn.type(y), 3, -1, 1)}});
+}
+
+TEST_CASE("stored slices of contiguous elements alias their operand; others are copied", "[codegen][differential]") {
+  // Each slice feeds a matrix product (not elementwise), so none is read in place. Rows of a
+  // product's result, a [1, C] row of batch_moments and a slice of an input are contiguous and
+  // alias the storage they cut; a block of columns and a row range of a [2, 3, 4] tensor's
+  // second dimension are not contiguous and keep their copy. Chains of aliases resolve.
+  Function fn("slices");
+  Builder b(fn);
+  ValueId x = fn.addArgument("x", {DType::F32, {6, 4}}, ArgRole::Input);
+  ValueId w = fn.addArgument("w", {DType::F32, {4, 4}}, ArgRole::Input);
+  ValueId z = fn.addArgument("z", {DType::F32, {2, 3, 4}}, ArgRole::Input);
+  ValueId h = b.matmul(x, w);                                  // [6, 4], stored
+  ValueId rows = b.slice(h, {2, 0}, {3, 4});                   // rows 2..4: contiguous
+  ValueId row = b.slice(rows, {1, 0}, {1, 4});                 // an alias of an alias
+  ValueId cols = b.slice(h, {0, 1}, {4, 2});                   // columns: a copy
+  ValueId in = b.slice(x, {4, 0}, {2, 4});                     // rows of an input: contiguous
+  ValueId middle = b.reshape(b.slice(z, {0, 1, 0}, {2, 1, 4}), {2, 4}); // strided: a copy
+  ValueId moments = b.batchMoments(b.reshape(h, {6, 4}));
+  ValueId variance = b.slice(moments, {1, 0}, {1, 4});         // a row of [2, C]
+  fn.addResult("a", b.matmul(rows, w));
+  fn.addResult("b", b.matmul(row, w));
+  fn.addResult("c", b.matmul(cols, b.slice(w, {0, 0}, {2, 4})));
+  fn.addResult("d", b.matmul(in, w));
+  fn.addResult("e", b.matmul(middle, w));
+  fn.addResult("f", b.matmul(variance, w));
+  KernelPlan plan = planKernels(fn, EmitOptions{});
+  CHECK(plan.isAlias(rows));
+  CHECK(plan.isAlias(row));
+  CHECK(plan.aliasOffset[row.index] == 4 * 4); // its offset into `rows`
+  CHECK(plan.aliasOffset[rows.index] == 2 * 4 * 4);
+  CHECK_FALSE(plan.isAlias(cols));
+  CHECK(plan.isAlias(in));
+  CHECK(plan.aliasOffset[in.index] == 4 * 4 * 4);
+  CHECK_FALSE(plan.isAlias(fn.definingNode(middle)->operands[0]));
+  CHECK(plan.isAlias(variance));
+  CHECK(plan.aliasOffset[variance.index] == 4 * 4);
+  compareWithInterpreter(fn, {{"x", randomData(fn.type(x), 1, -1, 1)},
+                              {"w", randomData(fn.type(w), 2, -1, 1)},
+                              {"z", randomData(fn.type(z), 3, -1, 1)}});
 }
 
 TEST_CASE("elementwise kernels walk contiguous trailing dimensions as one loop", "[codegen][differential]") {
