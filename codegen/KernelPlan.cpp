@@ -136,7 +136,8 @@ KernelPlan planKernels(const Function &fn, const EmitOptions &options) {
 
 /// Per kernel, its lines: the value it stores and, as an expression, the fused ops and views
 /// it computes on the way; the members of a loop group and the value a row pass also stores on
-/// lines starting with `+`. Offsets count from the end of the GEMM scratch.
+/// lines starting with `+`. Offsets count from the end of the GEMM scratch. A kernel split over
+/// threads says how: a product's grid of row × column blocks of C, or a loop's blocks of rows.
 std::vector<std::string> describeKernelLines(const Function &fn, const KernelPlan &plan) {
   std::vector<std::string> names = valueNames(fn);
   std::function<std::string(ValueId)> expr = [&](ValueId v) -> std::string {
@@ -167,9 +168,15 @@ std::vector<std::string> describeKernelLines(const Function &fn, const KernelPla
                               ? "in place of " + names[size_t(plan.inPlace[n.result.index])]
                               : fmt::format("@{}", plan.offset[n.result.index]);
       std::string label = m > 0 ? std::string("  +   ") : fmt::format("  k{:<3} ", k);
-      out += fmt::format("{}{} = {} : {}  {}{}{}\n", label, names[n.result.index],
+      std::string split;
+      if (m == 0 && kernel.split.blocks > 1)
+        split = fmt::format("  split {}x{} blocks of {}x{}", kernel.split.rowBlocks, kernel.split.colBlocks,
+                            kernel.split.rows, kernel.split.cols);
+      else if (m == 0 && kernel.rows.parallel)
+        split = fmt::format("  split {} blocks of {} rows", kernel.rows.blocks, kernel.rows.chunk);
+      out += fmt::format("{}{} = {} : {}  {}{}{}{}\n", label, names[n.result.index],
                          call(n, hasFlag(n.op, OpElementwise)), n.type.str(), where, kernel.inlined ? "  inline" : "",
-                         plan.poolRelus.count(n.result.index) ? "  relu after pooling" : "");
+                         plan.poolRelus.count(n.result.index) ? "  relu after pooling" : "", split);
     }
     if (kernel.kind == KernelKind::SoftmaxCrossEntropyRows) {
       const Node &sce = fn.nodes()[kernel.nodes[0]];
