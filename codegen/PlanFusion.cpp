@@ -49,6 +49,7 @@ std::optional<int64_t> contiguousSliceStart(const std::vector<int64_t> &shape, c
     first = first * shape[d] + starts[d];
   return first;
 }
+
 bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMean || op == OpKind::ReduceMax; }
 
 /// `v` and every value computed with it inside its kernel: fused producers and views read in
