@@ -30,26 +30,6 @@ bool isView(OpKind op) {
 
 bool isElementwise(OpKind op) { return hasFlag(op, OpElementwise); }
 
-/// The row-major index of the first element of a slice of `shape` when its elements are one
-/// contiguous run of the operand's (the dimensions before the first one it cuts are taken
-/// whole only if of extent 1, those after it whole), else nullopt.
-std::optional<int64_t> contiguousSliceStart(const std::vector<int64_t> &shape, const std::vector<int64_t> &starts,
-                                            const std::vector<int64_t> &sizes) {
-  size_t rank = shape.size(), cut = 0;
-  while (cut < rank && sizes[cut] == shape[cut])
-    ++cut;
-  for (size_t d = cut + 1; d < rank; ++d)
-    if (sizes[d] != shape[d])
-      return std::nullopt;
-  for (size_t d = 0; d < cut; ++d)
-    if (shape[d] != 1 && cut < rank) // whole but not 1: the cut dimension repeats inside it
-      return std::nullopt;
-  int64_t first = 0;
-  for (size_t d = 0; d < rank; ++d)
-    first = first * shape[d] + starts[d];
-  return first;
-}
-
 bool isReduction(OpKind op) { return op == OpKind::ReduceSum || op == OpKind::ReduceMean || op == OpKind::ReduceMax; }
 
 /// `v` and every value computed with it inside its kernel: fused producers and views read in
@@ -387,9 +367,15 @@ void planViewsAndFusion(const Function &fn, const EmitOptions &options, KernelPl
     ValueId operand = node.operands.empty() ? ValueId() : node.operands[0];
     if (node.op != OpKind::Slice || plan.pinned[v] || plan.isVirtual[operand.index] || plan.fused[operand.index])
       continue;
-    if (std::optional<int64_t> first = contiguousSliceStart(fn.type(operand).shape, node.attrs.getInts("starts"),
-                                                            node.attrs.getInts("sizes")))
-      plan.aliasOffset[v] = *first * storageBytes(node.type.dtype);
+    // Its elements are contiguous when each dimension it spans steps through the operand as
+    // through the slice's own row-major layout (dimensions of extent 1 take no step).
+    Access a = viewAccess(fn, plan, node);
+    std::vector<int64_t> own = rowMajorStrides(node.type.shape);
+    bool contiguous = true;
+    for (size_t d = 0; d < own.size(); ++d)
+      contiguous = contiguous && (node.type.shape[d] == 1 || a.strides[d] == own[d]);
+    if (contiguous)
+      plan.aliasOffset[v] = a.offset * storageBytes(node.type.dtype);
   }
 }
 
