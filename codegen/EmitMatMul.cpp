@@ -4,7 +4,9 @@
 // codegen/Gemm.h: nnc_sgemm / nnc_dgemm, nnc_sgemm_narrow for at most one vector of columns,
 // nnc_sgemm_epilogue when the plan fuses the elementwise kernel that reads it. Products the
 // plan splits over threads (codegen/KernelPlan.h MatMulSplit) become a grid of row and column
-// blocks of C, each a GEMM call on its own packing scratch, run by nnc_parallel_for.
+// blocks of C, each a GEMM call on its own packing scratch, run by nnc_parallel_for; or, for
+// a small C and a long sum, slices of the sum over K into partial sums that the calling
+// thread then adds in block order.
 // KernelEmitter::fixedRoutine, here, finds, emits or declares any fixed routine a kernel calls
 // (GEMM, convolution, batch norm).
 //
@@ -86,8 +88,8 @@ void KernelEmitter::emitMatMul(const Kernel &k, const Node &n, ValueId into, con
       b_.CreateCall(gemm, args);
       continue;
     }
-    // Block i of C: rows of op(A) times columns of op(B), on its own scratch; the context
-    // holds A, B, C, the scratch base, the bias and the aux tensor.
+    // Block i of C: rows of op(A) times columns of op(B), or a slice of the sum over K, on its
+    // own scratch; the context holds A, B, C, the scratch base, the bias and the aux tensor.
     Epilogue none;
     llvm::Function *task = blockTask(gemm, split, ta, tb, aCols, bCols, flags, t, ep ? ep : narrow ? &none : nullptr);
     llvm::IRBuilder<> eb(entry_, entry_->begin());
@@ -96,7 +98,31 @@ void KernelEmitter::emitMatMul(const Kernel &k, const Node &n, ValueId into, con
     for (int k = 0; k < 6; ++k)
       b_.CreateStore(parts[k], b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), ctx, k));
     b_.CreateCall(parallelForCallee(m_), {c64(split.blocks), task, ctx});
+    if (split.kBlocks > 1)
+      sumPartials(gemm, split, C, t, ep ? ep : narrow ? &none : nullptr, bias, aux);
   }
+}
+
+/// After a split over K: C (block 0's sum) += the other blocks' partial sums, in block order,
+/// on the calling thread; then the epilogue, by the same routine over C with no terms
+/// (K = 0 with GemmAccumulate keeps C and runs the epilogue on it).
+void KernelEmitter::sumPartials(llvm::Function *gemm, const MatMulSplit &split, Value *C, llvm::Type *t,
+                                const Epilogue *ep, Value *bias, Value *aux) {
+  std::vector<Value *> partials;
+  for (int64_t blk = 1; blk < split.kBlocks; ++blk)
+    partials.push_back(b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(blk * split.scratchBytes + split.partialOffset)));
+  loops_.forRange(split.M * split.N, [&](Value *i) {
+    Value *at = b_.CreateInBoundsGEP(t, C, i);
+    Value *sum = b_.CreateLoad(t, at);
+    for (Value *p : partials)
+      sum = b_.CreateFAdd(sum, b_.CreateLoad(t, b_.CreateInBoundsGEP(t, p, i)));
+    b_.CreateStore(sum, at);
+  });
+  if (!ep || ep->kind == 0)
+    return;
+  // No term is read: C stands in for A and B so that every pointer is a valid one.
+  b_.CreateCall(gemm, {c64(split.M), c64(split.N), c64(0), C, c64(split.N), C, c64(split.N), C, c64(split.N),
+                       b_.getInt32(GemmAccumulate), arena_, bias, aux, b_.getInt32(ep->kind)});
 }
 
 /// void task(ptr ctx, i64 i): the GEMM of block i of the split's grid, as nnc_parallel_for
@@ -112,6 +138,26 @@ llvm::Function *KernelEmitter::blockTask(llvm::Function *gemm, const MatMulSplit
   auto part = [&](int k) { return tb_.CreateLoad(tb_.getPtrTy(), tb_.CreateConstInBoundsGEP1_64(tb_.getPtrTy(), ctx, k)); };
   auto smin = [&](Value *x, Value *y) { return tb_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, x, y); };
   Value *A = part(0), *B = part(1), *C = part(2), *scratch = part(3);
+  Value *Si = tb_.CreateInBoundsGEP(tb_.getInt8Ty(), scratch, tb_.CreateMul(i, c(split.scratchBytes)));
+  if (split.kBlocks > 1) {
+    // Terms k0 … k0 + depth − 1 of the sum: columns of op(A) (A + k0, or rows: A + k0·lda when
+    // A is stored transposed) and rows of op(B) (B + k0·ldb, or B + k0 when transposed), into C
+    // for block 0 and into the block's partial C otherwise. No epilogue: sumPartials runs it.
+    Value *k0 = tb_.CreateMul(i, c(split.depth));
+    Value *depth = smin(c(split.depth), tb_.CreateSub(c(split.K), k0));
+    Value *Ak = tb_.CreateInBoundsGEP(t, A, ta ? tb_.CreateMul(k0, c(lda)) : k0);
+    Value *Bk = tb_.CreateInBoundsGEP(t, B, tb ? k0 : tb_.CreateMul(k0, c(ldb)));
+    Value *partial = tb_.CreateInBoundsGEP(tb_.getInt8Ty(), Si, c(split.partialOffset));
+    Value *Ck = tb_.CreateSelect(tb_.CreateICmpEQ(i, c(0)), C, partial);
+    std::vector<Value *> args{c(split.M), c(split.N), depth, Ak, c(lda), Bk, c(ldb), Ck, c(split.N), tb_.getInt32(flags), Si};
+    if (ep) {
+      Value *null = llvm::ConstantPointerNull::get(tb_.getPtrTy());
+      args.insert(args.end(), {null, null, tb_.getInt32(0)});
+    }
+    tb_.CreateCall(gemm, args);
+    tb_.CreateRetVoid();
+    return f;
+  }
   Value *row0 = tb_.CreateMul(tb_.CreateUDiv(i, c(split.colBlocks)), c(split.rows));
   Value *col0 = tb_.CreateMul(tb_.CreateURem(i, c(split.colBlocks)), c(split.cols));
   Value *rows = smin(c(split.rows), tb_.CreateSub(c(split.M), row0));
@@ -122,7 +168,6 @@ llvm::Function *KernelEmitter::blockTask(llvm::Function *gemm, const MatMulSplit
   Value *Bi = tb_.CreateInBoundsGEP(t, B, tb ? tb_.CreateMul(col0, c(ldb)) : col0);
   Value *cOffset = tb_.CreateAdd(tb_.CreateMul(row0, c(split.N)), col0);
   Value *Ci = tb_.CreateInBoundsGEP(t, C, cOffset);
-  Value *Si = tb_.CreateInBoundsGEP(tb_.getInt8Ty(), scratch, tb_.CreateMul(i, c(split.scratchBytes)));
   std::vector<Value *> args{rows, cols, c(split.K), Ai, c(lda), Bi, c(ldb), Ci, c(split.N), tb_.getInt32(flags), Si};
   if (ep) {
     // The bias is per column (or per row with GemmEpilogueRowBias); aux has C's layout. Either

@@ -174,6 +174,8 @@ private:
   void declareGemmRoutines();
   void emitMatMul(const Kernel &k, const Node &n, ValueId into, const Epilogue *ep);
   void emitInlineMatMul(const Node &n); // EmitSmallMatMul.cpp
+  void sumPartials(llvm::Function *gemm, const MatMulSplit &split, Value *C, llvm::Type *t, const Epilogue *ep,
+                   Value *bias, Value *aux);
   llvm::Function *blockTask(llvm::Function *gemm, const MatMulSplit &split, bool ta, bool tb, int64_t lda,
                             int64_t ldb, int32_t flags, llvm::Type *t, const Epilogue *ep);
 

@@ -169,7 +169,9 @@ std::vector<std::string> describeKernelLines(const Function &fn, const KernelPla
                               : fmt::format("@{}", plan.offset[n.result.index]);
       std::string label = m > 0 ? std::string("  +   ") : fmt::format("  k{:<3} ", k);
       std::string split;
-      if (m == 0 && kernel.split.blocks > 1)
+      if (m == 0 && kernel.split.kBlocks > 1)
+        split = fmt::format("  split {} blocks of {} terms of K", kernel.split.kBlocks, kernel.split.depth);
+      else if (m == 0 && kernel.split.blocks > 1)
         split = fmt::format("  split {}x{} blocks of {}x{}", kernel.split.rowBlocks, kernel.split.colBlocks,
                             kernel.split.rows, kernel.split.cols);
       else if (m == 0 && kernel.rows.parallel)

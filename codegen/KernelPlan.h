@@ -66,13 +66,22 @@ struct RowFusion {
   double scale = 1;
 };
 
-/// How a matrix product is split over threads: a grid of `rowBlocks` × `colBlocks` blocks of C,
-/// `rows` rows (a multiple of the microkernel's MR) by `cols` columns (a multiple of its NR;
-/// the last row and column blocks may be smaller), each with `scratchBytes` of its own packing
-/// scratch. Block b is row block b / colBlocks, column block b % colBlocks. Every element of
-/// C is computed the same way whatever the grid, so results do not depend on it.
+/// How a matrix product is split over threads, in one of two ways.
+///  - A grid of `rowBlocks` × `colBlocks` blocks of C, `rows` rows (a multiple of the
+///    microkernel's MR) by `cols` columns (a multiple of its NR; the last row and column blocks
+///    may be smaller). Block b is row block b / colBlocks, column block b % colBlocks. Every
+///    element of C is computed the same way whatever the grid, so results do not depend on it.
+///  - Over K (`kBlocks` > 1, for C too small to cut into tiles for every thread): block b sums
+///    the `depth` terms from b·depth (the last block fewer) into a partial C of its own (block
+///    0 into C itself); the calling thread then adds the partials to C in block order and
+///    applies any epilogue. The sum's association depends on kBlocks, which depends on the
+///    thread count: results are bitwise the same for a given thread count, and within
+///    rounding of one another across thread counts.
+/// Each block has `scratchBytes` of its own: its packing scratch, then (K split) its partial C
+/// at partialOffset.
 struct MatMulSplit {
   int64_t M = 0, N = 0, K = 0, blocks = 1, rows = 0, cols = 0, rowBlocks = 1, colBlocks = 1, scratchBytes = 0;
+  int64_t kBlocks = 1, depth = 0, partialOffset = 0;
 };
 
 /// How the independent rows of a loop kernel (elementwise, convolution, pooling) are split over
@@ -249,8 +258,8 @@ void planAliasClasses(const Function &fn, KernelPlan &plan);
 /// The thread split of the matrix product `n` (GEMM blocking for options.vectorBits): the grid
 /// of at most options.threads blocks whose slowest block is estimated fastest, counting each
 /// block's multiply-adds, the packing it repeats (a row block packs all of its B panel, a
-/// column block all of its A rows) and the cost of entering the thread pool; one block when no
-/// split pays.
+/// column block all of its A rows) and the cost of entering the thread pool, or a split over K,
+/// which also counts adding the partial sums; one block when no split pays.
 MatMulSplit planMatMulSplit(const Function &fn, const Node &n, const EmitOptions &options);
 /// The thread split of the rows of loop kernel `k` (Elementwise, Conv or Pool; one block for
 /// other kinds): split when the kernel is large enough to pay for the tasks (elementwise 2^15

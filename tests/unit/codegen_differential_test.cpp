@@ -54,18 +54,13 @@ std::vector<char> toBuffer(const Tensor &t) {
 
 double element(const std::vector<char> &buf, DType d, size_t i) { return readElement(buf.data(), d, i); }
 
-/// Runs `fn` through the interpreter and the JIT on `args`, and compares every result and
-/// state update.
-void compareWithInterpreter(const Function &fn, const std::map<std::string, Tensor> &args,
-                            double tol = 1e-4) {
-  auto ref = evaluate(fn, args);
-  if (!ref)
-    FAIL("interpreter: " << ref.message());
-  const EvalResult &expected = *ref;
-
+/// Compiles `fn` alone with `options` and calls it once on `args`: the storage of its
+/// arguments (state updated in place) followed by its results'.
+std::vector<std::vector<char>> runCompiled(const Function &fn, const std::map<std::string, Tensor> &args,
+                                           const CompileOptions &options = {}) {
   Module m;
   m.functions().push_back(fn);
-  auto exe = Executable::compile(m);
+  auto exe = Executable::compile(m, options);
   if (!exe)
     FAIL("compile: " << exe.message());
   CompiledFunction *cf = (*exe)->function(fn.name());
@@ -79,6 +74,18 @@ void compareWithInterpreter(const Function &fn, const std::map<std::string, Tens
   for (auto &s : storage)
     ptrs.push_back(s.data());
   cf->call(ptrs.data());
+  return storage;
+}
+
+/// Runs `fn` through the interpreter and the JIT (compiled with `options`) on `args`, and
+/// compares every result and state update.
+void compareWithInterpreter(const Function &fn, const std::map<std::string, Tensor> &args, double tol = 1e-4,
+                            const CompileOptions &options = {}) {
+  auto ref = evaluate(fn, args);
+  if (!ref)
+    FAIL("interpreter: " << ref.message());
+  const EvalResult &expected = *ref;
+  std::vector<std::vector<char>> storage = runCompiled(fn, args, options);
 
   auto check = [&](const std::string &what, const Tensor &want, const std::vector<char> &got) {
     for (size_t i = 0; i < want.data.size(); ++i) {
@@ -316,31 +323,69 @@ TEST_CASE("matrix products split over threads give the same bits as one thread",
   std::map<std::string, Tensor> args = {{"x", randomData(fn.type(x), 1, -1, 1)},
                                         {"w", randomData(fn.type(w), 2, -1, 1)},
                                         {"g", randomData(fn.type(g), 3, -1, 1)}};
-  Module m;
-  m.functions().push_back(fn);
   std::vector<std::vector<char>> outputs[2];
   int previous = setComputeThreads(3);
   for (int k = 0; k < 2; ++k) {
     CompileOptions co;
     co.threads = k == 0 ? 1 : 3;
     co.useCache = false;
-    auto exe = Executable::compile(m, co);
-    if (!exe)
-      FAIL(exe.message());
-    std::vector<std::vector<char>> storage;
-    for (const Argument &a : fn.arguments())
-      storage.push_back(toBuffer(args.at(a.name)));
-    for (const FunctionResult &r : fn.results())
-      storage.push_back(toBuffer(Tensor::filled(fn.type(r.value), 0)));
-    std::vector<void *> ptrs;
-    for (auto &st : storage)
-      ptrs.push_back(st.data());
-    (*exe)->function("mm")->call(ptrs.data());
+    std::vector<std::vector<char>> storage = runCompiled(fn, args, co);
     outputs[k].assign(storage.begin() + 3, storage.end());
   }
   setComputeThreads(previous);
   CHECK(outputs[0] == outputs[1]);
   compareWithInterpreter(fn, args);
+}
+
+TEST_CASE("products with a small C and a long sum split over K agree with the interpreter, the same bits every run",
+          "[codegen][differential][threads]") {
+  // C is at most a tile or two, so no grid of C gives two threads work: each thread sums a
+  // slice of K and the calling thread adds the partial sums. Covered: A and B stored plain or
+  // transposed, K not a multiple of the slices, C narrower than a vector (the narrow routine),
+  // a fused bias and ReLU (run after the partial sums are added), f64, a batched product.
+  Function fn("ksplit");
+  Builder b(fn);
+  ValueId x = fn.addArgument("x", {DType::F32, {4, 8192}}, ArgRole::Input);
+  ValueId w = fn.addArgument("w", {DType::F32, {8192, 8}}, ArgRole::Input);
+  ValueId xt = fn.addArgument("xt", {DType::F32, {5000, 5}}, ArgRole::Input);
+  ValueId wt = fn.addArgument("wt", {DType::F32, {12, 5000}}, ArgRole::Input);
+  ValueId bias = fn.addArgument("bias", {DType::F32, {12}}, ArgRole::Input);
+  ValueId xd = fn.addArgument("xd", {DType::F64, {3, 4100}}, ArgRole::Input);
+  ValueId wd = fn.addArgument("wd", {DType::F64, {4100, 5}}, ArgRole::Input);
+  ValueId xb = fn.addArgument("xb", {DType::F32, {2, 3, 6000}}, ArgRole::Input);
+  ValueId wb = fn.addArgument("wb", {DType::F32, {2, 6000, 7}}, ArgRole::Input);
+  fn.addResult("plain", b.matmul(x, w));
+  fn.addResult("transposed", b.matmul(xt, wt, true, true));
+  fn.addResult("fused", b.relu(b.add(b.matmul(xt, wt, true, true), b.broadcast(bias, {5, 12}, {1}))));
+  fn.addResult("f64", b.matmul(xd, wd));
+  fn.addResult("batched", b.matmul(xb, wb));
+  std::map<std::string, Tensor> args;
+  uint64_t seed = 71;
+  for (const Argument &a : fn.arguments())
+    args[a.name] = randomData(a.type, seed++, -1, 1);
+  // Every product splits over K with AVX2's and AVX-512's vectors. The fused product (12
+  // columns) runs the epilogue routine with AVX2 and the narrow routine with AVX-512.
+  for (unsigned bits : {256u, 512u}) {
+    EmitOptions eo;
+    eo.threads = 2;
+    eo.vectorBits = bits;
+    std::string kernels = describeKernels(fn, eo);
+    INFO(kernels);
+    size_t splits = 0;
+    for (size_t at = kernels.find("terms of K"); at != std::string::npos; at = kernels.find("terms of K", at + 1))
+      ++splits;
+    CHECK(splits == 5);
+    CHECK(kernels.find("relu(add(matmul") != std::string::npos);
+  }
+
+  int previous = setComputeThreads(2);
+  CompileOptions co;
+  co.threads = 2;
+  co.useCache = false;
+  compareWithInterpreter(fn, args, 1e-4, co);
+  std::vector<std::vector<char>> first = runCompiled(fn, args, co), again = runCompiled(fn, args, co);
+  CHECK(first == again);
+  setComputeThreads(previous);
 }
 
 TEST_CASE("inline matrix products of every form agree with the interpreter", "[codegen][differential]") {

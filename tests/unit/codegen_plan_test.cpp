@@ -200,10 +200,41 @@ TEST_CASE("matrix products split over rows, columns or both only when the split 
       MatMulSplit s = splitOf(M, N, K, threads);
       INFO("M=" << M << " N=" << N << " K=" << K << " threads=" << threads);
       CHECK(s.blocks <= threads);
+      CHECK(s.kBlocks == 1);
       CHECK(s.blocks == s.rowBlocks * s.colBlocks);
       CHECK((s.rowBlocks - 1) * s.rows < M);
       CHECK(s.rowBlocks * s.rows >= M);
       CHECK((s.colBlocks - 1) * s.cols < N);
       CHECK(s.colBlocks * s.cols >= N);
     }
+}
+
+TEST_CASE("a product with a small C and a long sum splits over K only where no grid of C pays", "[codegen][threads]") {
+  // 4×8 over 8192 terms (a wide logistic regression at batch 4): C is less than one tile, so
+  // only slices of the sum give two threads work.
+  MatMulSplit wide = splitOf(4, 8, 8192, 2);
+  CHECK(wide.kBlocks == 2);
+  CHECK(wide.blocks == 2);
+  CHECK(wide.rowBlocks * wide.colBlocks == 1);
+  CHECK(wide.depth % 16 == 0);
+  CHECK((wide.kBlocks - 1) * wide.depth < 8192);
+  CHECK(wide.kBlocks * wide.depth >= 8192);
+  // Each block's scratch holds its packing and then its partial C, 64-byte aligned.
+  CHECK(wide.partialOffset % 64 == 0);
+  CHECK(wide.scratchBytes >= wide.partialOffset + 4 * 8 * 4);
+  CHECK(wide.scratchBytes % 64 == 0);
+  MatMulSplit transposed = splitOf(4, 8, 8192, 2, /*transposeA=*/true);
+  CHECK(transposed.kBlocks == 2);
+  // Three threads, a sum not a multiple of the slices: every term in exactly one slice.
+  MatMulSplit three = splitOf(3, 5, 5000, 3);
+  CHECK(three.kBlocks == 3);
+  CHECK((three.kBlocks - 1) * three.depth < 5000);
+  CHECK(three.kBlocks * three.depth >= 5000);
+  // Not with one thread, not for a short sum, and not where a grid of C does as well: the
+  // bench models' products (a batch-64 classifier over 1568 features, a 32×128 layer over 784).
+  CHECK(splitOf(4, 8, 8192, 1).blocks == 1);
+  CHECK(splitOf(4, 8, 256, 2).kBlocks == 1);
+  CHECK(splitOf(64, 10, 1568, 2).kBlocks == 1);
+  CHECK(splitOf(32, 128, 784, 2).kBlocks == 1);
+  CHECK(splitOf(256, 10, 512, 2).kBlocks == 1);
 }
