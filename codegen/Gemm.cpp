@@ -129,15 +129,25 @@ private:
       llvm::Value *rowBias = ifElse(b, hasRowBias, [&] {
         return b.CreateVectorSplat(spec.lanes, b.CreateAlignedLoad(elem, at(bias, add(row0, i)), elemAlign));
       }, zero);
-      forStep(b, c64(0), nr, spec.lanes, "ep.j", [&](llvm::Value *j) {
-        llvm::Value *mask = laneMask(b.CreateNSWSub(nr, j), 0);
+      // Whole vectors with plain loads and stores, then the last partial one masked (a masked
+      // store is microcoded on AMD's Zen 3).
+      auto rewrite = [&](llvm::Value *j, llvm::Value *mask) {
+        auto load = [&](llvm::Value *at) {
+          return mask ? static_cast<llvm::Value *>(b.CreateMaskedLoad(vec, at, elemAlign, mask, zero))
+                      : b.CreateAlignedLoad(vec, at, elemAlign);
+        };
         llvm::Value *cPtr = at(cRow, j);
-        llvm::Value *x = b.CreateMaskedLoad(vec, cPtr, elemAlign, mask, zero);
-        x = emitRuntimeEpilogue(b, kind, x, rowBias,
-                                [&] { return b.CreateMaskedLoad(vec, at(bias, add(col0, j)), elemAlign, mask, zero); },
-                                [&] { return b.CreateMaskedLoad(vec, at(auxRow, j), elemAlign, mask, zero); });
-        b.CreateMaskedStore(x, cPtr, elemAlign, mask);
-      });
+        llvm::Value *x = emitRuntimeEpilogue(b, kind, load(cPtr), rowBias, [&] { return load(at(bias, add(col0, j))); },
+                                             [&] { return load(at(auxRow, j)); });
+        if (mask)
+          b.CreateMaskedStore(x, cPtr, elemAlign, mask);
+        else
+          b.CreateAlignedStore(x, cPtr, elemAlign);
+      };
+      llvm::Value *whole = b.CreateAnd(nr, c64(~int64_t(spec.lanes - 1)));
+      forStep(b, c64(0), whole, spec.lanes, "ep.j", [&](llvm::Value *j) { rewrite(j, nullptr); });
+      ifThen(b, b.CreateICmpSLT(whole, nr), "ep.tail", "ep.tail.done",
+             [&] { rewrite(whole, laneMask(b.CreateNSWSub(nr, whole), 0)); });
     });
     b.CreateRetVoid();
     return fn;
@@ -235,12 +245,19 @@ private:
             rows.push_back(b.CreateMaskedLoad(vec, at(column, pb), elemAlign, mask, zeroVec()));
           }
           transposeSquare(b, rows);
-          // rows[t] now holds op(B)[pb + t][jr + jb .. jr + jb + L).
-          for (unsigned t = 0; t < L; ++t) {
-            llvm::Value *p = add(pb, c64(t));
-            llvm::Value *inside = b.CreateVectorSplat(L, b.CreateICmpSLT(p, kc));
-            b.CreateMaskedStore(rows[t], at(panel, add(mul(p, c64(NR)), c64(jb))), elemAlign, inside);
-          }
+          // rows[t] now holds op(B)[pb + t][jr + jb .. jr + jb + L): plain stores for a whole
+          // block of L steps of p, masked ones (by whether p < kc) for the last partial block.
+          auto storeRows = [&](bool whole) {
+            for (unsigned t = 0; t < L; ++t) {
+              llvm::Value *p = add(pb, c64(t));
+              llvm::Value *to = at(panel, add(mul(p, c64(NR)), c64(jb)));
+              if (whole)
+                b.CreateAlignedStore(rows[t], to, elemAlign);
+              else
+                b.CreateMaskedStore(rows[t], to, elemAlign, b.CreateVectorSplat(L, b.CreateICmpSLT(p, kc)));
+            }
+          };
+          ifThenElse(b, b.CreateICmpSLE(add(pb, c64(L)), kc), [&] { storeRows(true); }, [&] { storeRows(false); });
         }
       });
     });
@@ -307,11 +324,20 @@ private:
       llvm::Value *loadMask = b.CreateICmpSLT(lanes, b.CreateVectorSplat(W, rows));
       llvm::Value *panel = at(dst, mul(ir, kc));
       llvm::Value *column = at(src, ir);
-      forStep(b, c64(0), kc, 1, "p", [&](llvm::Value *p) {
+      // Each step's W lanes are stored whole (a masked store is microcoded on AMD's Zen 3):
+      // the W − MR lanes past the step's MR land on the next step's, which overwrites them;
+      // the last step's store is masked, so nothing lands past the micro-panel.
+      auto step = [&](llvm::Value *p, bool last) {
         llvm::Value *x = b.CreateMaskedLoad(wide, at(column, mul(p, ld)), elemAlign, loadMask,
                                             llvm::ConstantFP::get(wide, 0.0));
-        b.CreateMaskedStore(x, at(panel, mul(p, c64(MR))), elemAlign, storeMask);
-      });
+        if (last)
+          b.CreateMaskedStore(x, at(panel, mul(p, c64(MR))), elemAlign, storeMask);
+        else
+          b.CreateAlignedStore(x, at(panel, mul(p, c64(MR))), elemAlign);
+      };
+      llvm::Value *lastP = b.CreateNSWSub(kc, c64(1));
+      forStep(b, c64(0), lastP, 1, "p", [&](llvm::Value *p) { step(p, false); });
+      ifThen(b, b.CreateICmpSGE(lastP, c64(0)), "p.last", "p.last.done", [&] { step(lastP, true); });
     });
     b.CreateRetVoid();
     return fn;
@@ -412,8 +438,12 @@ private:
       loadMasks.push_back(b.CreateAnd(masks.back(), loadSplat));
     }
     // Old C (or −0, the identity of +) plus the sum, through the epilogue, into C. Rows
-    // beyond mr are skipped: row i > 0 is stored only when i < mr.
-    auto storeTile = [&](bool withEpilogue) {
+    // beyond mr are skipped: row i > 0 is stored only when i < mr. A tile of all NR columns
+    // (every tile but the last of a row of tiles) uses plain loads and stores: on AMD's Zen 3 a
+    // masked 256-bit store is microcoded, and twelve of them cost a 6×16 tile with K = 384
+    // several percent of its time.
+    llvm::Value *allLanes = llvm::ConstantInt::getTrue(llvm::VectorType::get(b.getInt1Ty(), L, false));
+    auto storeRows = [&](bool withEpilogue, bool fullWidth) {
       llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx, "tile.done", fn);
       for (unsigned i = 0; i < MR; ++i) {
         if (i > 0) {
@@ -424,17 +454,25 @@ private:
         llvm::Value *cRow = at(cp, mul(c64(i), ldc));
         for (unsigned v = 0; v < NV; ++v) {
           llvm::Value *cPtr = at(cRow, c64(v * L));
-          llvm::Value *old = b.CreateMaskedLoad(vec, cPtr, elemAlign, loadMasks[v],
-                                                llvm::ConstantFP::get(vec, -0.0));
+          llvm::Value *negZero = llvm::ConstantFP::get(vec, -0.0);
+          llvm::Value *old = fullWidth ? b.CreateSelect(loadC, b.CreateAlignedLoad(vec, cPtr, elemAlign), negZero)
+                                       : b.CreateMaskedLoad(vec, cPtr, elemAlign, loadMasks[v], negZero);
           llvm::Value *value = b.CreateFAdd(old, accs[i * NV + v]);
+          llvm::Value *mask = fullWidth ? allLanes : masks[v];
           if (withEpilogue)
-            value = spec.epilogue(GemmEpilogueArgs{b, value, add(row0, c64(i)),
-                                                   add(col0, c64(v * L)), masks[v], extra});
-          b.CreateMaskedStore(value, cPtr, elemAlign, masks[v]);
+            value = spec.epilogue(GemmEpilogueArgs{b, value, add(row0, c64(i)), add(col0, c64(v * L)), mask, extra});
+          if (fullWidth)
+            b.CreateAlignedStore(value, cPtr, elemAlign);
+          else
+            b.CreateMaskedStore(value, cPtr, elemAlign, mask);
         }
       }
       b.CreateBr(done);
       b.SetInsertPoint(done);
+    };
+    auto storeTile = [&](bool withEpilogue) {
+      ifThenElse(b, b.CreateICmpEQ(nr, c64(NR)), [&] { storeRows(withEpilogue, true); },
+                 [&] { storeRows(withEpilogue, false); });
     };
     if (spec.epilogue) {
       auto *plain = llvm::BasicBlock::Create(ctx, "store.plain", fn);
