@@ -152,7 +152,8 @@ int64_t gemmScratchElements(const GemmSpec &spec, int64_t M, int64_t N, int64_t 
 ///  6. Microkernel: prefetch the C tile; MR×nrVectors vector accumulators start at zero; per k step, load
 ///     nrVectors vectors of B, broadcast MR elements of A, and fuse MR·nrVectors
 ///     multiply-adds.
-///  7. Store: lanes beyond N are masked off, rows beyond M skipped; old C is added for later
+///  7. Store: plain for a tile of all NR columns, lanes beyond N masked off in the last
+///     tile of a row of tiles, rows beyond M skipped; old C is added for later
 ///     K blocks and with GemmAccumulate; after the last K block the epilogue runs.
 llvm::Function *emitGemm(llvm::Module &module, const GemmSpec &spec);
 
