@@ -257,7 +257,7 @@ MatMulSplit planMatMulSplit(const Function &fn, const Node &n, const EmitOptions
       bestDepth = depth;
     }
   }
-  double kept = std::min(bestRows > 0 ? best : cost(s.M, s.N, 1), cost(s.M, s.N, 1));
+  double kept = bestRows > 0 ? std::min(best, cost(s.M, s.N, 1)) : cost(s.M, s.N, 1); // what a grid or one block takes
   if (bestDepth > 0 && bestK < 0.75 * kept) {
     s.rows = s.M;
     s.cols = s.N;
