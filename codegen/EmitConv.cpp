@@ -181,12 +181,7 @@ void KernelEmitter::emitConv(const Node &n, const RowSplit &split, ValueId into,
   for (int64_t blk = 0; blk < split.blocks; ++blk)
     partials.push_back(
         b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(blk * sc.blockBytes() + sc.partialOffset())));
-  loops_.forRange(g.O * CKK, [&](Value *i) {
-    Value *sum = b_.CreateLoad(t, b_.CreateInBoundsGEP(t, partials[0], i));
-    for (size_t blk = 1; blk < partials.size(); ++blk)
-      sum = b_.CreateFAdd(sum, b_.CreateLoad(t, b_.CreateInBoundsGEP(t, partials[blk], i)));
-    storeFlat(n.result, i, sum);
-  });
+  sumInOrder(t, g.O * CKK, partials, [&](Value *i, Value *sum) { storeFlat(n.result, i, sum); });
 }
 
 } // namespace nnc

@@ -108,16 +108,10 @@ void KernelEmitter::emitMatMul(const Kernel &k, const Node &n, ValueId into, con
 /// (K = 0 with GemmAccumulate keeps C and runs the epilogue on it).
 void KernelEmitter::sumPartials(llvm::Function *gemm, const MatMulSplit &split, Value *C, llvm::Type *t,
                                 const Epilogue *ep, Value *bias, Value *aux) {
-  std::vector<Value *> partials;
+  std::vector<Value *> parts{C};
   for (int64_t blk = 1; blk < split.kBlocks; ++blk)
-    partials.push_back(b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(blk * split.scratchBytes + split.partialOffset)));
-  loops_.forRange(split.M * split.N, [&](Value *i) {
-    Value *at = b_.CreateInBoundsGEP(t, C, i);
-    Value *sum = b_.CreateLoad(t, at);
-    for (Value *p : partials)
-      sum = b_.CreateFAdd(sum, b_.CreateLoad(t, b_.CreateInBoundsGEP(t, p, i)));
-    b_.CreateStore(sum, at);
-  });
+    parts.push_back(b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(blk * split.scratchBytes + split.partialOffset)));
+  sumInOrder(t, split.M * split.N, parts, [&](Value *i, Value *sum) { b_.CreateStore(sum, b_.CreateInBoundsGEP(t, C, i)); });
   if (!ep || ep->kind == 0)
     return;
   // No term is read: C stands in for A and B so that every pointer is a valid one.

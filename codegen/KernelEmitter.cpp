@@ -276,6 +276,16 @@ void KernelEmitter::storeFlat(ValueId v, Value *flat, Value *x) {
   tagAccess(b_.CreateStore(x, elementPtr(v, flat)), v);
 }
 
+void KernelEmitter::sumInOrder(llvm::Type *t, int64_t n, llvm::ArrayRef<Value *> parts,
+                               llvm::function_ref<void(Value *i, Value *sum)> store) {
+  loops_.forRange(n, [&](Value *i) {
+    Value *sum = b_.CreateLoad(t, b_.CreateInBoundsGEP(t, parts[0], i));
+    for (Value *p : parts.drop_front())
+      sum = b_.CreateFAdd(sum, b_.CreateLoad(t, b_.CreateInBoundsGEP(t, p, i)));
+    store(i, sum);
+  });
+}
+
 Value *KernelEmitter::localVar(llvm::Type *t, Value *init) {
   llvm::IRBuilder<> eb(entry_, entry_->begin());
   Value *slot = eb.CreateAlloca(t);

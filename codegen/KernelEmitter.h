@@ -100,6 +100,10 @@ private:
   Value *elementPtr(ValueId v, Value *flat) { return b_.CreateInBoundsGEP(memType(type(v).dtype), ptr_[v.index], flat); }
   Value *loadFlat(ValueId v, Value *flat);
   void storeFlat(ValueId v, Value *flat, Value *x);
+  /// For i in [0, n): store(i, parts[0][i] + parts[1][i] + …), added in that order (per-thread
+  /// partial sums reduced the same way on every run).
+  void sumInOrder(llvm::Type *t, int64_t n, llvm::ArrayRef<Value *> parts,
+                  llvm::function_ref<void(Value *i, Value *sum)> store);
   /// Scoped alias metadata: an access to v's storage aliases no storage of another class.
   void tagAccess(llvm::Instruction *inst, ValueId v) { tagClass(inst, plan_.aliasClass[v.index]); }
   void tagClass(llvm::Instruction *inst, int c);
